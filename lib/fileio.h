@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Replaces path with data so that after a crash at any point the file holds
+ * either the old or the new content, never a mix: a temporary file in the same
+ * directory is written, fsynced, renamed over path, and the directory fsynced. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+int write_string_file_atomic(const char *path, const char *s, mode_t mode);
+
+/* Reads a whole file, refusing (-EFBIG) one larger than max_size bytes. The
+ * buffer is NUL-terminated (not counted in *ret_size); ret_size may be NULL. */
+int read_file_limited(const char *path, size_t max_size, char **ret, size_t *ret_size);
+int read_fd_limited(int fd, size_t max_size, char **ret, size_t *ret_size);
+
+int fsync_directory_of(const char *path);
+int mkdir_p(const char *path, mode_t mode);
+/* Removes a directory tree; a missing one is not an error. */
+int rm_rf(const char *path);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small building blocks used everywhere: cleanup attributes, ownership
+ * transfer and array helpers, in the spirit of systemd's src/basic. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _pure_ __attribute__((pure))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _warn_unused_result_ __attribute__((warn_unused_result))
+#define _sentinel_ __attribute__((sentinel))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Take ownership out of a variable that a cleanup handler would free. */
+#define TAKE_PTR(p)                                  \
+        ({                                           \
+                __typeof__(p) *_pp_ = &(p);          \
+                __typeof__(p) _p_ = *_pp_;           \
+                *_pp_ = NULL;                        \
+                _p_;                                 \
+        })
+#define TAKE_FD(fd)                                  \
+        ({                                           \
+                int *_fdp_ = &(fd);                  \
+                int _fd_ = *_fdp_;                   \
+                *_fdp_ = -EBADF;                     \
+                _fd_;                                \
+        })
+
+/* Define foo_freep(foo **p) for a destructor that accepts NULL. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)      \
+        static inline void func##p(type *p) {        \
+                if (*p)                              \
+                        func(*p);                    \
+        }
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+/* Closes and keeps errno: cleanup must not clobber the error being returned. */
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/* Turn "r" into a negative errno value, whatever sign it came with. */
+static inline int negative_errno(int r) {
+        return r < 0 ? r : -r;
+}
+
+#define RET_NERRNO(expr)                             \
+        ({                                           \
+                int _r_ = (expr);                    \
+                _r_ < 0 ? -errno : _r_;              \
+        })
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)

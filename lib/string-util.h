@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "macro.h"
+
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+static inline bool streq_ptr(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+static inline bool isempty(const char *s) {
+        return !s || !*s;
+}
+static inline const char *strna(const char *s) {
+        return s ?: "n/a";
+}
+
+/* Returns a pointer past the prefix, NULL when s does not start with it. */
+const char *startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+
+/* Removes leading and trailing whitespace in place, returns the new start. */
+char *strstrip(char *s);
+
+int free_and_strdup(char **p, const char *s);
+
+/* NULL-terminated string vectors. */
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char * const *l);
+int strv_push(char ***l, char *value);         /* takes ownership of value, also on failure */
+int strv_extend(char ***l, const char *value); /* copies value */
+bool strv_contains(char * const *l, const char *s);
+void strv_sort(char **l);
+/* Splits s at any of the separator characters, skipping empty words. */
+int strv_split(const char *s, const char *separators, char ***ret);
+#define STRV_FOREACH(s, l) for (char * const *s = (l); s && *s; s++)
+
+/* Strict parsers: the whole string must be a value, else -EINVAL; -ERANGE on overflow. */
+int parse_boolean(const char *s);                  /* 1, 0 or -EINVAL */
+int parse_uint64(const char *s, uint64_t *ret);
+int parse_unsigned(const char *s, unsigned *ret);
+int parse_size(const char *s, uint64_t *ret);      /* bytes, with optional K/M/G/T (base 1024) */
+int parse_timespan(const char *s, uint64_t *ret);  /* microseconds; "90", "1min 30s", "500ms" */
+
+/* Human-readable output into a caller's buffer, which is returned. */
+#define FORMAT_BYTES_MAX 16
+char *format_bytes(char *buf, size_t size, uint64_t bytes);
+#define FORMAT_TIMESPAN_MAX 64
+char *format_timespan(char *buf, size_t size, uint64_t usec);
+
+bool filename_is_valid(const char *s);
+
+/* Index of s in a table of names (NULL entries skipped), -EINVAL if absent. */
+int string_table_lookup(const char * const *table, size_t n, const char *s);
+#define DEFINE_STRING_TABLE_LOOKUP(name, type, table, invalid)          \
+        const char *name##_to_string(type i) {                          \
+                if ((int) i < 0 || (size_t) i >= ELEMENTSOF(table))      \
+                        return NULL;                                    \
+                return table[i];                                        \
+        }                                                               \
+        type name##_from_string(const char *s) {                        \
+                int i = string_table_lookup(table, ELEMENTSOF(table), s); \
+                return i < 0 ? (invalid) : (type) i;                    \
+        }

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "string-util.h"
+#include "updaterd-conf.h"
+
+static const char * const handoff_failure_policy_table[_HANDOFF_FAILURE_MAX] = {
+        [HANDOFF_FAILURE_RESTART_FRESH] = "restart-fresh",
+        [HANDOFF_FAILURE_ABORT] = "abort",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(handoff_failure_policy, HandoffFailurePolicy, handoff_failure_policy_table,
+                           _HANDOFF_FAILURE_INVALID);
+
+static int config_parse_handoff_failure(const char *filename, unsigned line, const char *key,
+                                        const char *value, void *field) {
+        HandoffFailurePolicy p = handoff_failure_policy_from_string(value);
+        if (p < 0)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects 'restart-fresh' or 'abort', got '%s'.",
+                                       filename, line, key, value);
+        *(HandoffFailurePolicy *) field = p;
+        return 0;
+}
+
+static int config_parse_url(const char *filename, unsigned line, const char *key,
+                            const char *value, void *field) {
+        if (!isempty(value) && !startswith(value, "https://") && !startswith(value, "http://") &&
+            !startswith(value, "file://"))
+                return log_error_errno(EINVAL, "%s:%u: %s= expects an https://, http:// or file:// URL, got '%s'.",
+                                       filename, line, key, value);
+        return config_parse_string(filename, line, key, value, field);
+}
+
+static int config_parse_channel(const char *filename, unsigned line, const char *key,
+                                const char *value, void *field) {
+        /* The channel names a path on the server: keep it to a plain word. */
+        if (!filename_is_valid(value) || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))
+                return log_error_errno(EINVAL, "%s:%u: %s= expects a name of letters, digits, '.', '_' and '-', got '%s'.",
+                                       filename, line, key, value);
+        return config_parse_string(filename, line, key, value, field);
+}
+
+static int config_parse_boot_tries(const char *filename, unsigned line, const char *key,
+                                   const char *value, void *field) {
+        unsigned n;
+        if (parse_unsigned(value, &n) < 0 || n < 1 || n > 9)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects a number from 1 to 9, got '%s'.",
+                                       filename, line, key, value);
+        *(unsigned *) field = n;
+        return 0;
+}
+
+static const ConfigItem updater_config_table[] = {
+        { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
+        { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
+        { "Update", "AllowHTTP", config_parse_bool, offsetof(UpdaterConfig, allow_http) },
+        { "Update", "CAFile", config_parse_path, offsetof(UpdaterConfig, ca_file) },
+        { "Update", "TrustedKeysDirectory", config_parse_path, offsetof(UpdaterConfig, trusted_keys_dir) },
+        { "Update", "StateDirectory", config_parse_path, offsetof(UpdaterConfig, state_dir) },
+        { "Update", "MaxDownloadSize", config_parse_size, offsetof(UpdaterConfig, max_download_size) },
+        { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
+        { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
+        { "Handoff", "OnDumpFailure", config_parse_handoff_failure, offsetof(UpdaterConfig, handoff_failure) },
+        { "Health", "Timeout", config_parse_timespan, offsetof(UpdaterConfig, health_timeout) },
+        { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
+        { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
+        {}
+};
+
+void updater_config_init(UpdaterConfig *c) {
+        *c = (UpdaterConfig) {
+                .allow_http = false,
+                .max_download_size = 8ULL << 30,
+                .auto_commit = false,
+                .handoff = true,
+                .handoff_failure = HANDOFF_FAILURE_RESTART_FRESH,
+                .health_timeout = 5 * USEC_PER_MINUTE,
+                .boot_tries = 3,
+        };
+}
+
+void updater_config_done(UpdaterConfig *c) {
+        free(c->server);
+        free(c->channel);
+        free(c->ca_file);
+        free(c->trusted_keys_dir);
+        free(c->state_dir);
+        strv_free(c->health_units);
+        *c = (UpdaterConfig) {};
+}
+
+/* Compiled-in defaults for whatever the files left unset. */
+static int updater_config_fill_defaults(UpdaterConfig *c) {
+        if (!c->channel && free_and_strdup(&c->channel, "stable") < 0)
+                return -ENOMEM;
+        if (!c->trusted_keys_dir && free_and_strdup(&c->trusted_keys_dir, "/usr/lib/dreamlink/keys.d") < 0)
+                return -ENOMEM;
+        if (!c->state_dir && free_and_strdup(&c->state_dir, "/var/lib/dreamlink") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int updater_config_load(UpdaterConfig *c, const char *root) {
+        _cleanup_free_ char *main_path = NULL, *etc = NULL, *run = NULL, *lib = NULL;
+        int r;
+
+        root = root ?: "";
+        if (asprintf(&main_path, "%s" UPDATERD_CONF_PATH, root) < 0 ||
+            asprintf(&etc, "%s/etc/dreamlink/updaterd.conf.d", root) < 0 ||
+            asprintf(&run, "%s/run/dreamlink/updaterd.conf.d", root) < 0 ||
+            asprintf(&lib, "%s/usr/lib/dreamlink/updaterd.conf.d", root) < 0)
+                return log_oom();
+
+        const char * const dirs[] = { etc, run, lib, NULL };
+        r = config_parse_with_dropins(main_path, dirs, updater_config_table, c);
+        if (r < 0)
+                return r;
+
+        if (updater_config_fill_defaults(c) < 0)
+                return log_oom();
+        return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* updaterd's configuration: /etc/dreamlink/updaterd.conf plus drop-ins in
+ * /etc, /run and /usr/lib dreamlink/updaterd.conf.d/ (see updaterd.conf(5)). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "time-util.h"
+
+typedef enum HandoffFailurePolicy {
+        HANDOFF_FAILURE_RESTART_FRESH, /* carry on; that service starts fresh in the new boot */
+        HANDOFF_FAILURE_ABORT,         /* cancel the commit; nothing is frozen for long */
+        _HANDOFF_FAILURE_MAX,
+        _HANDOFF_FAILURE_INVALID = -EINVAL,
+} HandoffFailurePolicy;
+
+const char *handoff_failure_policy_to_string(HandoffFailurePolicy p);
+HandoffFailurePolicy handoff_failure_policy_from_string(const char *s);
+
+typedef struct UpdaterConfig {
+        /* [Update] */
+        char *server;               /* base URL of the release server */
+        char *channel;
+        bool allow_http;            /* plain HTTP only when explicitly allowed */
+        char *ca_file;              /* extra CA bundle for the server, besides the system's */
+        char *trusted_keys_dir;     /* keys shipped by the booted OS */
+        char *state_dir;            /* on the shared VAR partition */
+        uint64_t max_download_size; /* bound on what one stage may fetch */
+        bool auto_commit;
+        /* [Handoff] */
+        bool handoff;
+        HandoffFailurePolicy handoff_failure;
+        /* [Health] */
+        usec_t health_timeout;
+        char **health_units;        /* units that must not have failed */
+        unsigned boot_tries;        /* boot counting: tries before falling back */
+} UpdaterConfig;
+
+#define UPDATERD_CONF_PATH "/etc/dreamlink/updaterd.conf"
+
+void updater_config_init(UpdaterConfig *c);
+void updater_config_done(UpdaterConfig *c);
+/* root is prepended to every path ("" or NULL for the running system). */
+int updater_config_load(UpdaterConfig *c, const char *root);

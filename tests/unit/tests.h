@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared bits of the cmocka unit tests. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "string-util.h"
+
+/* A fresh temporary directory per test, removed afterwards. */
+static inline int tmpdir_setup(void **state) {
+        char *d = strdup("/tmp/dreamlink-test.XXXXXX");
+        if (!d || !mkdtemp(d))
+                return -1;
+        *state = d;
+        return 0;
+}
+
+static inline int tmpdir_teardown(void **state) {
+        (void) rm_rf(*state);
+        free(*state);
+        return 0;
+}
+
+static inline char *path_join2(const char *a, const char *b) {
+        char *p;
+        if (asprintf(&p, "%s/%s", a, b) < 0)
+                abort();
+        return p;
+}
+
+static inline void write_test_file(const char *dir, const char *name, const char *content) {
+        _cleanup_free_ char *p = path_join2(dir, name);
+        FILE *f = fopen(p, "we");
+        assert_non_null(f);
+        fputs(content, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Runs fn with stderr going to a buffer; returns what was written there. */
+static inline char *capture_stderr(void (*fn)(void *), void *userdata) {
+        char path[] = "/tmp/dreamlink-stderr.XXXXXX";
+        int fd = mkstemp(path), saved;
+        char *out = NULL;
+
+        assert_true(fd >= 0);
+        unlink(path);
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        dup2(fd, STDERR_FILENO);
+        fn(userdata);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        lseek(fd, 0, SEEK_SET);
+        assert_int_equal(read_fd_limited(fd, 1 << 20, &out, NULL), 0);
+        close(fd);
+        return out;
+}
+
+/* Runs fn in a child without root's power to bypass file permissions (as
+ * nobody when we are root), returning fn's result (a negative errno). */
+static inline int run_unprivileged(int (*fn)(void *), void *userdata) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                                       setresuid(65534, 65534, 65534) < 0))
+                        _exit(255);
+                int r = fn(userdata);
+                _exit(r < 0 ? -r : 0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_not_equal(WEXITSTATUS(status), 255);
+        return -WEXITSTATUS(status);
+}
