@@ -141,7 +141,8 @@ int transaction_to_json(const Transaction *t, char **ret) {
                         SD_JSON_BUILD_PAIR_UNSIGNED("updated_usec", t->updated));
         if (r < 0)
                 return r;
-        return sd_json_variant_format(v, SD_JSON_FORMAT_PRETTY | SD_JSON_FORMAT_NEWLINE, ret);
+        r = sd_json_variant_format(v, SD_JSON_FORMAT_PRETTY | SD_JSON_FORMAT_NEWLINE, ret);
+        return r < 0 ? r : 0;
 }
 
 typedef struct TransactionFields {
