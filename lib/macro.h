@@ -18,8 +18,13 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* GLib defines the same; either definition will do. */
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 /* Take ownership out of a variable that a cleanup handler would free. */
 #define TAKE_PTR(p)                                  \

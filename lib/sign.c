@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "conf-parser.h"
 #include "fileio.h"
 #include "log.h"
 #include "sign.h"

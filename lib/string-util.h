@@ -17,6 +17,9 @@ static inline bool streq_ptr(const char *a, const char *b) {
 static inline bool isempty(const char *s) {
         return !s || !*s;
 }
+static inline const char *strempty(const char *s) {
+        return s ?: "";
+}
 static inline const char *strna(const char *s) {
         return s ?: "n/a";
 }

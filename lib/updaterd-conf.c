@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "config.h"
+#include "conf-parser.h"
 #include "log.h"
 #include "string-util.h"
 #include "updaterd-conf.h"

@@ -34,8 +34,10 @@ mmdebstrap --variant=apt --include="$packages" \
 touch "$root.tmp/.dreamlink-complete"
 mv "$root.tmp" "$root"
 
-# Old devroots are dead weight once a new one exists.
+# Old devroots are dead weight once a new one exists, unless a command still
+# runs in one (tools/env.sh holds a shared lock on its marker file).
 for old in "$DREAMLINK_CACHE"/devroot-*; do
-        [ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf "$old"
+        [ "$old" != "$root" ] && [ -e "$old/.dreamlink-complete" ] || continue
+        ( flock -xn 7 && rm -rf "$old" ) 7<"$old/.dreamlink-complete" || true
 done
 echo "$root"

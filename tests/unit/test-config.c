@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tests.h"
-#include "config.h"
+#include "conf-parser.h"
 #include "log.h"
 #include "updaterd-conf.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "conf-parser.h"
 #include "fileio.h"
 #include "log.h"
 #include "string-util.h"
