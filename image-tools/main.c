@@ -27,7 +27,7 @@ static int help(void) {
                "Build, sign and publish dreamlink OS releases and A/B disk images.\n\n"
                "Commands:\n"
                "  keygen --output DIR [--name NAME]        Make an ed25519 release key pair\n"
-               "  commit --root DIR --tree TREE --branch B --version V [--os NAME] [--cmdline ARGS]\n"
+               "  commit --root DIR --tree TREE [--overlay DIR] --branch B --version V [--os NAME] [--cmdline ARGS]\n"
                "                                           Commit an OS tree to the release repository\n"
                "  publish --root DIR --key KEY --channel C [--rev REV] [--counter N]\n"
                "          [--expires-in SPAN] [--min-from-version V] [--delta-bases N]\n"
@@ -47,7 +47,7 @@ static int help(void) {
 /* Options shared by the verbs; each verb checks the ones it needs. */
 typedef struct Args {
         const char *root, *tree, *branch, *version, *os, *cmdline, *output, *name;
-        const char *key, *channel, *rev, *min_from_version, *keys, *workdir;
+        const char *key, *channel, *rev, *min_from_version, *keys, *workdir, *overlay;
         uint64_t counter;
         usec_t expires_in, now;
         unsigned delta_bases;
@@ -58,7 +58,7 @@ typedef struct Args {
 enum {
         ARG_VERSION = 0x100, ARG_ROOT, ARG_TREE, ARG_BRANCH, ARG_OS_VERSION, ARG_OS, ARG_CMDLINE, ARG_OUTPUT,
         ARG_NAME, ARG_KEY, ARG_CHANNEL, ARG_REV, ARG_COUNTER, ARG_EXPIRES_IN, ARG_MIN_FROM, ARG_DELTA_BASES,
-        ARG_KEYS, ARG_NOW, ARG_ROOT_SIZE, ARG_VAR_SIZE, ARG_ESP_SIZE, ARG_WORKDIR,
+        ARG_KEYS, ARG_NOW, ARG_ROOT_SIZE, ARG_VAR_SIZE, ARG_ESP_SIZE, ARG_WORKDIR, ARG_OVERLAY,
 };
 
 static int parse_args(int argc, char *argv[], Args *a) {
@@ -85,6 +85,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "var-size",         required_argument, NULL, ARG_VAR_SIZE },
                 { "esp-size",         required_argument, NULL, ARG_ESP_SIZE },
                 { "workdir",          required_argument, NULL, ARG_WORKDIR },
+                { "overlay",          required_argument, NULL, ARG_OVERLAY },
                 {}
         };
         int c, r;
@@ -119,6 +120,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case ARG_MIN_FROM: a->min_from_version = optarg; break;
                 case ARG_KEYS: a->keys = optarg; break;
                 case ARG_WORKDIR: a->workdir = optarg; break;
+                case ARG_OVERLAY: a->overlay = optarg; break;
                 case ARG_COUNTER:
                         if (parse_uint64(optarg, &a->counter) < 0 || a->counter == 0)
                                 return log_error_errno(EINVAL, "--counter= expects a positive integer, got '%s'.", optarg);
@@ -225,9 +227,10 @@ static int verb_commit(const char *verb, const Args *a) {
         r = open_release_repo(a->root, true, &repo);
         if (r < 0)
                 return r;
+        const char * const overlays[] = { a->overlay, NULL };
         ImageCommit c = {
                 .tree = a->tree, .branch = a->branch, .version = a->version,
-                .os_name = a->os, .cmdline = a->cmdline,
+                .os_name = a->os, .cmdline = a->cmdline, .overlays = overlays,
         };
         r = image_repo_commit(repo, &c, &checksum);
         if (r < 0)

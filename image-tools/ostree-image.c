@@ -344,7 +344,8 @@ static gboolean commit_dir(OstreeRepo *repo, int parent_fd, const char *name, co
         }
         if (fstat(dirfd(d), &st) < 0)
                 return throw_errno(error, errno, "Failed to stat", path);
-        if (!write_dirmeta(repo, &st, mtree, error))
+        /* A directory an overlay shares with the base tree keeps the base's owner and mode. */
+        if (!ostree_mutable_tree_get_metadata_checksum(mtree) && !write_dirmeta(repo, &st, mtree, error))
                 return FALSE;
         if (is_runtime_dir(path))
                 return TRUE;
@@ -379,6 +380,9 @@ static gboolean write_commit(OstreeRepo *repo, const ImageCommit *c, GVariant *m
 
         if (!commit_dir(repo, AT_FDCWD, c->tree, "", mtree, error))
                 return FALSE;
+        STRV_FOREACH(overlay, (char **) c->overlays)
+                if (!commit_dir(repo, AT_FDCWD, *overlay, "", mtree, error))
+                        return FALSE;
         if (!ostree_repo_write_mtree(repo, mtree, &root, NULL, error))
                 return FALSE;
 

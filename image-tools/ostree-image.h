@@ -41,6 +41,7 @@ typedef struct ImageCommit {
         const char *subject; /* may be NULL: "OS_NAME VERSION" */
         const char *os_name; /* e.g. "dreamlink-demo" */
         const char *cmdline; /* default kernel command line, may be NULL */
+        const char * const *overlays; /* trees laid over TREE in order (files replace files), may be NULL */
 } ImageCommit;
 
 /* Opens the ostree repository at PATH. With CREATE, a missing one is created in archive mode

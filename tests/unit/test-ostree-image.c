@@ -602,6 +602,37 @@ static void test_update_summary_lists_refs_and_deltas(void **state) {
         assert_non_null(full_delta);
 }
 
+static void test_overlay_replaces_files_keeps_dir_modes(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *overlay = path_join2(f->dir, "overlay"), *checksum = NULL, *out = NULL,
+                            *hello = NULL, *key = NULL, *etc = NULL;
+        struct stat st;
+
+        /* An installation laid over the OS: a replaced binary, a new file, and an /etc
+         * directory that must keep the base tree's mode, not the overlay's. */
+        mkdir_in(overlay, "usr/bin", 0755);
+        write_file_mode(overlay, "usr/bin/hello", "#!/bin/sh\necho overlaid\n", 24, 0755);
+        mkdir_in(overlay, "usr/lib/dreamlink/keys.d", 0755);
+        write_test_file(overlay, "usr/lib/dreamlink/keys.d/release.pem", "PUBLIC KEY\n");
+        mkdir_in(overlay, "etc", 0700);
+
+        ImageCommit c = *test_commit(f, "1");
+        const char * const overlays[] = { overlay, NULL };
+        c.overlays = overlays;
+        assert_int_equal(image_repo_commit(f->repo, &c, &checksum), 0);
+
+        out = checkout_ok(f, checksum, "out");
+        hello = read_in(out, "usr/bin/hello");
+        assert_string_equal(hello, "#!/bin/sh\necho overlaid\n");
+        key = read_in(out, "usr/lib/dreamlink/keys.d/release.pem");
+        assert_string_equal(key, "PUBLIC KEY\n");
+        etc = path_join2(out, "etc");
+        assert_int_equal(stat(etc, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        _cleanup_free_ char *os_release = read_in(out, "etc/os-release");
+        assert_string_equal(os_release, "ID=dreamlink-test\nVERSION_ID=1\n");
+}
+
 static void test_open_missing_repo(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *missing = path_join2(f->dir, "no/such/repo");
@@ -641,6 +672,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_delta_much_smaller_than_commit, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_deltas_apply_offline, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_update_summary_lists_refs_and_deltas, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_overlay_replaces_files_keeps_dir_modes, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_open_missing_repo, fixture_setup, fixture_teardown),
         };
         return cmocka_run_group_tests_name("ostree-image", tests, NULL, NULL);
