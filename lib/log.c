@@ -16,6 +16,7 @@ static int log_max_level = LOG_INFO;
 static const char *log_identifier;
 static char *log_transaction_id;
 static log_journal_sink_t journal_sink = sd_journal_sendv;
+static char last_error[LOG_LINE_MAX];
 
 static const char * const log_target_table[_LOG_TARGET_MAX] = {
         [LOG_TARGET_AUTO] = "auto",
@@ -107,6 +108,14 @@ const char *log_get_transaction_id(void) {
         return log_transaction_id;
 }
 
+const char *log_get_last_error(void) {
+        return last_error[0] ? last_error : NULL;
+}
+
+void log_clear_last_error(void) {
+        last_error[0] = 0;
+}
+
 void log_set_journal_sink(log_journal_sink_t sink) {
         journal_sink = sink ?: sd_journal_sendv;
 }
@@ -158,6 +167,10 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         va_start(ap, format);
         vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
+        if (level <= LOG_ERR)
+                memcpy(last_error, message, sizeof(last_error));
+        if (level > log_max_level)
+                goto finish;
 
         if (log_get_target() == LOG_TARGET_JOURNAL &&
             write_to_journal(level, error, file, line, func, unit, message) >= 0)

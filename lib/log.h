@@ -36,6 +36,11 @@ const char *log_level_to_string(int level);
 int log_set_transaction_id(const char *id);
 const char *log_get_transaction_id(void);
 
+/* The text of the last message logged at LOG_ERR or worse (whether or not it
+ * was printed), so a worker can hand the reason for a failure to its caller. */
+const char *log_get_last_error(void);
+void log_clear_last_error(void);
+
 /* Where journal entries go; tests replace it to inspect the fields. */
 typedef int (*log_journal_sink_t)(const struct iovec *iov, int n);
 void log_set_journal_sink(log_journal_sink_t sink);
@@ -46,7 +51,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_full_errno_unit(level, error, unit, ...)                                         \
         ({                                                                                   \
                 int _level_ = (level), _e_ = (error);                                        \
-                log_get_max_level() >= _level_                                               \
+                log_get_max_level() >= _level_ || _level_ <= LOG_ERR /* last error */      \
                         ? log_internal(_level_, _e_, __FILE__, __LINE__, __func__, unit, __VA_ARGS__) \
                         : -abs(_e_);                                                         \
         })

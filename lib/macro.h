@@ -5,6 +5,8 @@
  * transfer and array helpers, in the spirit of systemd's src/basic. */
 
 #include <errno.h>
+#include <stdbool.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,6 +17,18 @@
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 #define _sentinel_ __attribute__((sentinel))
+
+/* x equals one of the values listed. */
+#define IN_SET(x, first, ...)                                                    \
+        ({                                                                       \
+                __typeof__(x) _x_ = (x);                                         \
+                __typeof__(x) _set_[] = { first, __VA_ARGS__ };                  \
+                bool _found_ = false;                                            \
+                for (size_t _i_ = 0; _i_ < ELEMENTSOF(_set_); _i_++)             \
+                        if (_set_[_i_] == _x_)                                   \
+                                _found_ = true;                                  \
+                _found_;                                                         \
+        })
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -48,6 +62,14 @@
                 if (*p)                              \
                         func(*p);                    \
         }
+
+#define PID_FMT "%" PRIi32
+
+/* Frees and returns NULL, for "p = mfree(p);". */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
 
 static inline void freep(void *p) {
         free(*(void **) p);

@@ -150,6 +150,17 @@ static void test_environment_settings(void **state) {
         unsetenv("DREAMLINK_LOG_TARGET");
 }
 
+static void test_last_error_kept_even_when_quiet(void **state) {
+        log_clear_last_error();
+        assert_null(log_get_last_error());
+        log_set_max_level(LOG_EMERG);
+        (void) log_error_errno(ENOSPC, "Staging needs %s more on /var: %m", "1.2G");
+        log_warning("not an error");
+        assert_string_equal(log_get_last_error(), "Staging needs 1.2G more on /var: No space left on device");
+        log_clear_last_error();
+        assert_null(log_get_last_error());
+}
+
 static void test_level_and_target_names(void **state) {
         assert_int_equal(log_level_from_string("warning"), LOG_WARNING);
         assert_int_equal(log_level_from_string("error"), LOG_ERR);
@@ -171,6 +182,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_journal_omits_absent_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_auto_target_follows_journal_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_environment_settings, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_last_error_kept_even_when_quiet, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_level_and_target_names, setup, teardown),
         };
         return cmocka_run_group_tests_name("log", tests, NULL, NULL);

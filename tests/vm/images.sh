@@ -1,0 +1,92 @@
+#!/bin/bash
+# images.sh: builds (or reuses) what the VM tests run on, and prints it as
+# shell assignments for `eval`:
+#   RELEASE_ROOT  a release server directory: repo/ (v1 and v2 committed, v2
+#                 with a static delta from v1) and channels/ (stable: v1 then v2)
+#   RELEASE_KEYS  the directory holding the test release key pair
+#   DISK_V1       a disk image with v1 in slot A
+#   V1_COMMIT, V2_COMMIT, V1_KERNEL, V2_KERNEL
+#
+# Everything is cached in $DREAMLINK_CACHE, keyed by its inputs: the OS trees
+# by their recipe (slow: mmdebstrap), the releases and disk by the trees and
+# dreamlink's installed files (fast). A warm cache rebuilds only what changed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/tools/lib.sh"
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+timer() { echo $(($(date +%s) - $1)); }
+
+os=$top/image-tools/os
+declare -A tree
+for v in v1 v2; do
+        key=$(hash_of "$os/build-tree.sh" "$os"/packages-*.txt "$top/tools/lib.sh")
+        tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
+        if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
+                t0=$(date +%s)
+                "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
+                rm -rf "${tree[$v]}"
+                mv "${tree[$v]}.tmp" "${tree[$v]}"
+                msg "tree $v built in $(timer "$t0") s"
+                # Older builds of this version are superseded.
+                for old in "$DREAMLINK_CACHE/trees/$v"-*; do
+                        [ "$old" = "${tree[$v]}" ] || rm -rf --one-file-system "$old"
+                done
+        fi
+done
+
+# The test release key: made once, kept with the cache.
+keys=$DREAMLINK_CACHE/vm/release-keys
+dli() { "$top/tools/env.sh" "$top/build/image-tools/dreamlink-image" "$@"; }
+"$top/tools/env.sh" bash -c '[ -e build/build.ninja ] || meson setup build >/dev/null; meson compile -C build >/dev/null'
+[ -f "$keys/release.key" ] || dli keygen --output="$keys" >&2
+
+# dreamlink's own files, installed over each tree.
+overlay=$DREAMLINK_CACHE/vm/overlay
+rm -rf "$overlay"
+"$top/tools/env.sh" bash -c "meson install -C build --destdir '$overlay' --quiet >/dev/null"
+install -D -m 0644 "$keys/release.pem" "$overlay/usr/lib/dreamlink/keys.d/test-release.pem"
+overlay_key=$( (cd "$overlay" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+
+release_key=$(echo "${tree[v1]} ${tree[v2]} $overlay_key $(hash_of "$here/images.sh")" | sha256sum | cut -c1-16)
+srv=$DREAMLINK_CACHE/vm/release-$release_key
+disk=$DREAMLINK_CACHE/vm/disk-v1-$release_key.img
+branch=dreamlink/demo/x86_64/stable
+
+if [ ! -e "$srv/.complete" ]; then
+        t0=$(date +%s)
+        rm -rf "$srv"
+        for v in v1 v2; do
+                dli commit --root="$srv" --tree="${tree[$v]}" --overlay="$overlay" --branch="$branch" \
+                        --version="${v#v}" --cmdline="console=ttyS0,115200 panic=10" >&2
+                dli publish --root="$srv" --key="$keys/release.key" --channel=stable --rev="$branch" >&2
+        done
+        touch "$srv/.complete"
+        msg "releases committed and published in $(timer "$t0") s"
+fi
+
+if [ ! -e "$disk" ]; then
+        t0=$(date +%s)
+        v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/1.json")
+        dli disk --root="$srv" --rev="$v1_commit" --output="$disk.tmp" >&2
+        mv "$disk.tmp" "$disk"
+        msg "disk image built in $(timer "$t0") s"
+fi
+
+# Superseded releases and disks.
+for old in "$DREAMLINK_CACHE"/vm/release-* "$DREAMLINK_CACHE"/vm/disk-v1-*.img; do
+        case $old in "$srv" | "$disk") ;; *) rm -rf "$old" ;; esac
+done
+
+field() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$srv/channels/stable/$1.json"; }
+cat <<EOF
+RELEASE_ROOT=$srv
+RELEASE_KEYS=$keys
+DISK_V1=$disk
+V1_COMMIT=$(field 1 commit)
+V2_COMMIT=$(field 2 commit)
+V1_KERNEL=$(field 1 kernel)
+V2_KERNEL=$(field 2 kernel)
+EOF

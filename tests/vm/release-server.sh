@@ -1,0 +1,67 @@
+#!/bin/bash
+# release-server.sh start ROOT | stop | port
+#
+# Serves a release directory (repo/ and channels/, as dreamlink-image
+# publish writes it) over HTTP on host loopback with nginx, the way a real
+# release server would. Guests reach it through qemu's user network at
+# 10.0.2.2:PORT (slirp maps the gateway address to host loopback).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../tools/lib.sh"
+
+dir=${VM_RUN_DIR:-/tmp/dreamlink-vm}/release-server
+
+free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+cmd_stop() {
+        if [ -f "$dir/nginx.pid" ]; then
+                kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+                for _ in $(seq 50); do [ -f "$dir/nginx.pid" ] || break; sleep 0.1; done
+        fi
+        rm -f "$dir/port"
+}
+
+cmd_start() {
+        local root port
+        root=$(cd "$1" && pwd)
+        [ -d "$root/repo" ] && [ -d "$root/channels" ] || die "$root is not a release directory (repo/, channels/)"
+        apt_install nginx python3
+        cmd_stop
+        mkdir -p "$dir/tmp"
+        port=$(free_port)
+        cat >"$dir/nginx.conf" <<EOF
+daemon on;
+# The release tree lives in the invoking user's cache (root's, mode 0700).
+user root root;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+        access_log $dir/access.log;
+        client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
+        uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+        types { application/json json; }
+        default_type application/octet-stream;
+        sendfile on;
+        server {
+                listen 127.0.0.1:$port;
+                root $root;
+                autoindex off;
+        }
+}
+EOF
+        nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log"
+        echo "$port" >"$dir/port"
+        echo "$port"
+}
+
+case ${1:-} in
+start) [ $# -eq 2 ] || die "usage: release-server.sh start ROOT"; cmd_start "$2" ;;
+stop) cmd_stop ;;
+port) cat "$dir/port" ;;
+*) die "usage: release-server.sh start ROOT | stop | port" ;;
+esac

@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot-entry.h"
+#include "fileio.h"
+#include "log.h"
+#include "slot-status.h"
+#include "string-util.h"
+
+#define ENTRY_FILE_MAX (64U * 1024U)
+#define LOADER_CONF_MAX (64U * 1024U)
+#define TEMP_PREFIX ".#" /* write_file_atomic()'s and ours; systemd-boot reads only *.conf */
+
+static bool slot_is_valid(Slot s) {
+        return s >= 0 && s < _SLOT_MAX;
+}
+
+const char *boot_entry_id(Slot slot) {
+        switch (slot) {
+        case SLOT_A:
+                return "dreamlink-a.conf";
+        case SLOT_B:
+                return "dreamlink-b.conf";
+        default:
+                return NULL;
+        }
+}
+
+void boot_entry_state_done(BootEntryState *s) {
+        free(s->version);
+        free(s->filename);
+        *s = (BootEntryState) {};
+}
+
+static char *joinf(const char *format, ...) _printf_(1, 2);
+static char *joinf(const char *format, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, format);
+        int r = vasprintf(&s, format, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+static int parse_counter_number(const char *s, size_t n, unsigned *ret) {
+        _cleanup_free_ char *t = strndup(s, n);
+        if (!t)
+                return -ENOMEM;
+        return parse_unsigned(t, ret);
+}
+
+/* Whether name is one of slot's entry files: "dreamlink-<slot>.conf" or
+ * "dreamlink-<slot>+LEFT[-DONE].conf", and if so its counter. */
+static bool entry_name_parse(const char *name, Slot slot, bool *ret_counting, unsigned *ret_left,
+                             unsigned *ret_done) {
+        char prefix[] = "dreamlink-?";
+        unsigned left = 0, done = 0;
+
+        prefix[strlen(prefix) - 1] = slot_to_string(slot)[0];
+        const char *p = startswith(name, prefix);
+        if (!p || !endswith(p, ".conf"))
+                return false;
+        size_t n = strlen(p) - strlen(".conf");
+
+        if (n == 0) {
+                *ret_counting = false;
+                *ret_left = *ret_done = 0;
+                return true;
+        }
+        if (p[0] != '+')
+                return false;
+        p++, n--;
+
+        const char *dash = memchr(p, '-', n);
+        size_t nl = dash ? (size_t) (dash - p) : n;
+        if (nl == 0 || parse_counter_number(p, nl, &left) < 0)
+                return false;
+        if (dash && (n - nl - 1 == 0 || parse_counter_number(dash + 1, n - nl - 1, &done) < 0))
+                return false;
+
+        *ret_counting = true;
+        *ret_left = left;
+        *ret_done = done;
+        return true;
+}
+
+/* Names of slot's entry files in ESP/loader/entries, sorted; none if the directory is missing. */
+static int list_slot_entries(const char *entries_dir, Slot slot, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        d = opendir(entries_dir);
+        if (!d) {
+                if (errno == ENOENT) {
+                        *ret = NULL;
+                        return 0;
+                }
+                return -errno;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                bool counting;
+                unsigned left, done;
+
+                if (!entry_name_parse(de->d_name, slot, &counting, &left, &done))
+                        continue;
+                r = strv_extend(&l, de->d_name);
+                if (r < 0)
+                        break;
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        closedir(d);
+        if (r < 0)
+                return r;
+        strv_sort(l);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* Removes temporary files a crash left behind in dir, those starting with prefix. */
+static int remove_temp_files(const char *dir, const char *prefix) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d)))
+                if (startswith(de->d_name, prefix)) {
+                        log_debug("Removing leftover temporary file %s/%s.", dir, de->d_name);
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+                }
+        closedir(d);
+        return 0;
+}
+
+static int copy_fd(int in, int out) {
+        char buf[128 * 1024];
+
+        for (;;) {
+                ssize_t k = read(in, buf, sizeof(buf));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return 0;
+                for (ssize_t done = 0; done < k;) {
+                        ssize_t w = write(out, buf + done, (size_t) (k - done));
+                        if (w < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return -errno;
+                        }
+                        done += w;
+                }
+        }
+}
+
+/* Copies src over dir/name so that dir/name is either the old or the new file
+ * after a crash: temporary file in dir, fsync, rename, fsync of dir. */
+static int copy_file_atomic(const char *src, const char *dir, const char *name) {
+        _cleanup_free_ char *tmp = joinf("%s/" TEMP_PREFIX "%s.XXXXXX", dir, name),
+                            *dst = joinf("%s/%s", dir, name);
+        _cleanup_close_ int in = -EBADF, out = -EBADF;
+        int r;
+
+        if (!tmp || !dst)
+                return log_oom();
+
+        in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (in < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", src);
+        out = mkostemp(tmp, O_CLOEXEC);
+        if (out < 0)
+                return log_error_errno(errno, "Failed to create temporary file in %s: %m", dir);
+
+        r = copy_fd(in, out);
+        if (r < 0) {
+                log_error_errno(r, "Failed to copy %s to %s: %m", src, dir);
+                goto fail;
+        }
+        (void) fchmod(out, 0644); /* vfat has no modes; elsewhere (tests) be tidy */
+        if (fsync(out) < 0) {
+                r = log_error_errno(errno, "Failed to write %s: %m", tmp);
+                goto fail;
+        }
+        if (rename(tmp, dst) < 0) {
+                r = log_error_errno(errno, "Failed to rename %s to %s: %m", tmp, dst);
+                goto fail;
+        }
+        r = fsync_directory_of(dst);
+        if (r < 0)
+                return log_error_errno(r, "Failed to sync %s: %m", dir);
+        return 0;
+
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+/* A value that goes on one line of an entry: no control characters. */
+static bool line_value_is_valid(const char *s) {
+        if (isempty(s) || strlen(s) > 4096)
+                return false;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+static int validate_info(Slot slot, const BootEntryInfo *info) {
+        Slot root;
+
+        if (!info || !info->kernel_src || !info->initrd_src)
+                return log_error_errno(EINVAL, "Boot entry for slot %s lacks kernel or initrd.", strna(slot_to_string(slot)));
+        if (!line_value_is_valid(info->version) || (info->title && !line_value_is_valid(info->title)) ||
+            !line_value_is_valid(info->options))
+                return log_error_errno(EINVAL, "Refusing boot entry for slot %s: version, title or options empty or not one line.",
+                                       slot_to_string(slot));
+        /* An entry that boots the other slot's root would silently defeat A/B. */
+        if (slot_from_cmdline(info->options, &root) < 0 || root != slot)
+                return log_error_errno(EINVAL, "Refusing boot entry for slot %s: its options do not boot root=PARTLABEL=root-%s.",
+                                       slot_to_string(slot), slot_to_string(slot));
+        return 0;
+}
+
+int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, unsigned tries) {
+        _cleanup_free_ char *entries = NULL, *slot_dir = NULL, *name = NULL, *path = NULL, *text = NULL,
+                            *title = NULL, *temp_prefix = NULL;
+        _cleanup_strv_free_ char **old = NULL;
+        const char *s;
+        int r;
+
+        if (!esp || !slot_is_valid(slot))
+                return -EINVAL;
+        r = validate_info(slot, info);
+        if (r < 0)
+                return r;
+        s = slot_to_string(slot);
+
+        entries = joinf("%s/loader/entries", esp);
+        slot_dir = joinf("%s/dreamlink/%s", esp, s);
+        name = tries > 0 ? joinf("dreamlink-%s+%u.conf", s, tries) : joinf("dreamlink-%s.conf", s);
+        title = info->title ? strdup(info->title) : joinf("dreamlink %s (slot %s)", info->version, s);
+        temp_prefix = joinf(TEMP_PREFIX "dreamlink-%s", s);
+        if (!entries || !slot_dir || !name || !title || !temp_prefix)
+                return log_oom();
+        path = joinf("%s/%s", entries, name);
+        text = joinf("title      %s\n"
+                     "sort-key   dreamlink\n"
+                     "version    %s\n"
+                     "linux      /dreamlink/%s/vmlinuz\n"
+                     "initrd     /dreamlink/%s/initrd.img\n"
+                     "options    %s\n",
+                     title, info->version, s, s, info->options);
+        if (!path || !text)
+                return log_oom();
+
+        if ((r = mkdir_p(entries, 0755)) < 0 || (r = mkdir_p(slot_dir, 0755)) < 0)
+                return log_error_errno(r, "Failed to create directories on the ESP %s: %m", esp);
+
+        /* What an earlier, interrupted install left: systemd-boot ignores it, we tidy up. */
+        (void) remove_temp_files(slot_dir, TEMP_PREFIX);
+        (void) remove_temp_files(entries, temp_prefix);
+
+        /* Kernel and initrd before the entry: an entry must never point at missing files. */
+        r = copy_file_atomic(info->kernel_src, slot_dir, "vmlinuz");
+        if (r < 0)
+                return r;
+        r = copy_file_atomic(info->initrd_src, slot_dir, "initrd.img");
+        if (r < 0)
+                return r;
+
+        r = list_slot_entries(entries, slot, &old);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list %s: %m", entries);
+
+        r = write_string_file_atomic(path, text, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write boot entry %s: %m", path);
+
+        /* Only now that the new entry is in place: a crash before this leaves two
+         * entries of the slot, which the next install or remove settles. */
+        bool removed = false;
+        STRV_FOREACH(o, old) {
+                if (streq(*o, name))
+                        continue;
+                _cleanup_free_ char *p = joinf("%s/%s", entries, *o);
+                if (!p)
+                        return log_oom();
+                if (unlink(p) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Failed to remove old boot entry %s: %m", p);
+                removed = true;
+        }
+        if (removed) {
+                r = fsync_directory_of(path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to sync %s: %m", entries);
+        }
+
+        log_debug("Installed boot entry %s for version %s.", path, info->version);
+        return 0;
+}
+
+int boot_entry_remove(const char *esp, Slot slot) {
+        _cleanup_free_ char *entries = NULL, *slot_dir = NULL, *temp_prefix = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        Slot def;
+        int r;
+
+        if (!esp || !slot_is_valid(slot))
+                return -EINVAL;
+
+        r = boot_default_get(esp, &def);
+        if (r >= 0 && def == slot)
+                return log_error_errno(EBUSY, "Refusing to remove the boot entry of slot %s: it is the default.",
+                                       slot_to_string(slot));
+        if (r < 0 && r != -ENOENT && r != -ENXIO)
+                return r;
+
+        entries = joinf("%s/loader/entries", esp);
+        slot_dir = joinf("%s/dreamlink/%s", esp, slot_to_string(slot));
+        temp_prefix = joinf(TEMP_PREFIX "dreamlink-%s", slot_to_string(slot));
+        if (!entries || !slot_dir || !temp_prefix)
+                return log_oom();
+
+        r = list_slot_entries(entries, slot, &names);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list %s: %m", entries);
+        /* Entries first, so that nothing ever points at a missing kernel. */
+        STRV_FOREACH(n, names) {
+                _cleanup_free_ char *p = joinf("%s/%s", entries, *n);
+                if (!p)
+                        return log_oom();
+                if (unlink(p) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Failed to remove boot entry %s: %m", p);
+        }
+        (void) remove_temp_files(entries, temp_prefix);
+        if (names) {
+                _cleanup_free_ char *p = joinf("%s/%s", entries, names[0]);
+                if (!p)
+                        return log_oom();
+                r = fsync_directory_of(p);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to sync %s: %m", entries);
+        }
+
+        for (const char * const *f = (const char * const[]) { "vmlinuz", "initrd.img", NULL }; *f; f++) {
+                _cleanup_free_ char *p = joinf("%s/%s", slot_dir, *f);
+                if (!p)
+                        return log_oom();
+                if (unlink(p) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Failed to remove %s: %m", p);
+        }
+        (void) remove_temp_files(slot_dir, TEMP_PREFIX);
+        return 0;
+}
+
+/* The one entry file of slot in *ret_name (NULL if none); -ENOTUNIQ if several. */
+static int find_slot_entry(const char *entries, Slot slot, char **ret_name) {
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
+
+        r = list_slot_entries(entries, slot, &names);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list %s: %m", entries);
+        if (strv_length(names) > 1)
+                return log_error_errno(ENOTUNIQ, "Slot %s has several boot entries in %s (%s, %s…), an interrupted install?",
+                                       slot_to_string(slot), entries, names[0], names[1]);
+        *ret_name = names ? strdup(names[0]) : NULL;
+        if (names && !*ret_name)
+                return log_oom();
+        return 0;
+}
+
+/* The value of the last "key value" line of a loader.conf or entry text, or NULL. */
+static int find_key(const char *text, const char *key, char **ret) {
+        _cleanup_free_ char *found = NULL;
+        const char *p = text;
+
+        while (*p) {
+                const char *eol = strchrnul(p, '\n');
+                _cleanup_free_ char *line = strndup(p, (size_t) (eol - p));
+                if (!line)
+                        return -ENOMEM;
+                char *l = strstrip(line), *v = (char *) startswith(l, key);
+                if (v && (*v == 0 || *v == ' ' || *v == '\t')) {
+                        v = strstrip(v);
+                        /* systemd-boot drops one pair of quotes around a value */
+                        size_t n = strlen(v);
+                        if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+                                v[n - 1] = 0;
+                                v++;
+                        }
+                        free(found);
+                        found = strdup(v);
+                        if (!found)
+                                return -ENOMEM;
+                }
+                p = *eol ? eol + 1 : eol;
+        }
+        *ret = TAKE_PTR(found);
+        return 0;
+}
+
+int boot_entry_read(const char *esp, Slot slot, BootEntryState *ret) {
+        _cleanup_free_ char *entries = NULL, *name = NULL, *path = NULL, *text = NULL, *version = NULL;
+        BootEntryState st = {};
+        size_t size;
+        int r;
+
+        if (!esp || !slot_is_valid(slot))
+                return -EINVAL;
+        entries = joinf("%s/loader/entries", esp);
+        if (!entries)
+                return log_oom();
+        r = find_slot_entry(entries, slot, &name);
+        if (r < 0)
+                return r;
+        if (!name) {
+                *ret = st;
+                return 0;
+        }
+
+        path = joinf("%s/%s", entries, name);
+        if (!path)
+                return log_oom();
+        r = read_file_limited(path, ENTRY_FILE_MAX, &text, &size);
+        if (r < 0)
+                return log_error_errno(r == -EFBIG ? EBADMSG : r, "Failed to read boot entry %s: %m", path);
+        if (strlen(text) != size)
+                return log_error_errno(EBADMSG, "Boot entry %s contains NUL bytes.", path);
+        r = find_key(text, "version", &version);
+        if (r < 0)
+                return log_oom();
+
+        (void) entry_name_parse(name, slot, &st.counting, &st.tries_left, &st.tries_done);
+        st.exists = true;
+        st.version = TAKE_PTR(version);
+        st.filename = TAKE_PTR(name);
+        *ret = st;
+        return 0;
+}
+
+int boot_entry_bless(const char *esp, Slot slot) {
+        _cleanup_free_ char *entries = NULL, *name = NULL, *from = NULL, *to = NULL;
+        int r;
+
+        if (!esp || !slot_is_valid(slot))
+                return -EINVAL;
+        entries = joinf("%s/loader/entries", esp);
+        if (!entries)
+                return log_oom();
+        r = find_slot_entry(entries, slot, &name);
+        if (r < 0)
+                return r;
+        if (!name)
+                return log_error_errno(ENOENT, "Slot %s has no boot entry to bless.", slot_to_string(slot));
+        if (streq(name, boot_entry_id(slot)))
+                return 0; /* already blessed */
+
+        from = joinf("%s/%s", entries, name);
+        to = joinf("%s/%s", entries, boot_entry_id(slot));
+        if (!from || !to)
+                return log_oom();
+        if (rename(from, to) < 0)
+                return log_error_errno(errno, "Failed to rename %s to %s: %m", from, to);
+        r = fsync_directory_of(to);
+        if (r < 0)
+                return log_error_errno(r, "Failed to sync %s: %m", entries);
+        log_debug("Blessed boot entry %s (was %s).", to, name);
+        return 0;
+}
+
+static int read_loader_conf(const char *esp, char **ret_path, char **ret_text) {
+        _cleanup_free_ char *path = joinf("%s/loader/loader.conf", esp), *text = NULL;
+        size_t size;
+        int r;
+
+        if (!path)
+                return log_oom();
+        r = read_file_limited(path, LOADER_CONF_MAX, &text, &size);
+        if (r == -ENOENT) {
+                *ret_path = TAKE_PTR(path);
+                *ret_text = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", path);
+        if (strlen(text) != size)
+                return log_error_errno(EBADMSG, "%s contains NUL bytes.", path);
+        *ret_path = TAKE_PTR(path);
+        *ret_text = TAKE_PTR(text);
+        return 0;
+}
+
+int boot_default_get(const char *esp, Slot *ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *value = NULL;
+        int r;
+
+        if (!esp)
+                return -EINVAL;
+        r = read_loader_conf(esp, &path, &text);
+        if (r < 0)
+                return r;
+        if (!text)
+                return -ENOENT;
+        r = find_key(text, "default", &value);
+        if (r < 0)
+                return log_oom();
+        if (!value)
+                return -ENOENT;
+        /* systemd-boot case-folds both the pattern and the entry ids. */
+        for (Slot s = 0; s < _SLOT_MAX; s++)
+                if (strcasecmp(value, boot_entry_id(s)) == 0) {
+                        *ret = s;
+                        return 0;
+                }
+        return -ENXIO;
+}
+
+int boot_default_set(const char *esp, Slot slot) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *dir = NULL, *out = NULL;
+        size_t n = 0;
+        bool replaced = false;
+        int r;
+
+        if (!esp || !slot_is_valid(slot))
+                return -EINVAL;
+        r = read_loader_conf(esp, &path, &text);
+        if (r < 0)
+                return r;
+
+        const char *p = strempty(text);
+        out = malloc(strlen(p) + 64);
+        if (!out)
+                return log_oom();
+        while (*p) {
+                const char *eol = strchrnul(p, '\n');
+                size_t len = (size_t) (eol - p);
+                const char *l = p, *v;
+
+                while (l < eol && (*l == ' ' || *l == '\t'))
+                        l++;
+                v = startswith(l, "default");
+                if (v && v <= eol && (v == eol || *v == ' ' || *v == '\t')) {
+                        /* Later default lines would override ours: drop them. */
+                        if (!replaced)
+                                n += (size_t) sprintf(out + n, "default %s\n", boot_entry_id(slot));
+                        replaced = true;
+                } else {
+                        memcpy(out + n, p, len);
+                        n += len;
+                        out[n++] = '\n';
+                }
+                p = *eol ? eol + 1 : eol;
+        }
+        if (!replaced)
+                n += (size_t) sprintf(out + n, "default %s\n", boot_entry_id(slot));
+
+        dir = joinf("%s/loader", esp);
+        if (!dir)
+                return log_oom();
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", dir);
+        r = write_file_atomic(path, out, n, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        log_debug("Default boot entry is now %s.", boot_entry_id(slot));
+        return 0;
+}
