@@ -30,7 +30,7 @@ static int help(void) {
                "  commit --root DIR --tree TREE [--overlay DIR] --branch B --version V [--os NAME] [--cmdline ARGS]\n"
                "                                           Commit an OS tree to the release repository\n"
                "  publish --root DIR --key KEY --channel C [--rev REV] [--counter N]\n"
-               "          [--expires-in SPAN] [--min-from-version V] [--delta-bases N]\n"
+               "          [--expires-in SPAN] [--min-from-version V] [--delta-bases N] [--delta-from REV]\n"
                "                                           Sign a release manifest, make deltas, update summary\n"
                "  verify --keys DIR [--channel C] [--now TIME] MANIFEST\n"
                "                                           Check a manifest and its signature offline\n"
@@ -47,7 +47,7 @@ static int help(void) {
 /* Options shared by the verbs; each verb checks the ones it needs. */
 typedef struct Args {
         const char *root, *tree, *branch, *version, *os, *cmdline, *output, *name;
-        const char *key, *channel, *rev, *min_from_version, *keys, *workdir, *overlay;
+        const char *key, *channel, *rev, *min_from_version, *keys, *workdir, *overlay, *delta_from;
         uint64_t counter;
         usec_t expires_in, now;
         unsigned delta_bases;
@@ -58,7 +58,7 @@ typedef struct Args {
 enum {
         ARG_VERSION = 0x100, ARG_ROOT, ARG_TREE, ARG_BRANCH, ARG_OS_VERSION, ARG_OS, ARG_CMDLINE, ARG_OUTPUT,
         ARG_NAME, ARG_KEY, ARG_CHANNEL, ARG_REV, ARG_COUNTER, ARG_EXPIRES_IN, ARG_MIN_FROM, ARG_DELTA_BASES,
-        ARG_KEYS, ARG_NOW, ARG_ROOT_SIZE, ARG_VAR_SIZE, ARG_ESP_SIZE, ARG_WORKDIR, ARG_OVERLAY,
+        ARG_KEYS, ARG_NOW, ARG_ROOT_SIZE, ARG_VAR_SIZE, ARG_ESP_SIZE, ARG_WORKDIR, ARG_OVERLAY, ARG_DELTA_FROM,
 };
 
 static int parse_args(int argc, char *argv[], Args *a) {
@@ -86,6 +86,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "esp-size",         required_argument, NULL, ARG_ESP_SIZE },
                 { "workdir",          required_argument, NULL, ARG_WORKDIR },
                 { "overlay",          required_argument, NULL, ARG_OVERLAY },
+                { "delta-from",       required_argument, NULL, ARG_DELTA_FROM },
                 {}
         };
         int c, r;
@@ -121,6 +122,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case ARG_KEYS: a->keys = optarg; break;
                 case ARG_WORKDIR: a->workdir = optarg; break;
                 case ARG_OVERLAY: a->overlay = optarg; break;
+                case ARG_DELTA_FROM: a->delta_from = optarg; break;
                 case ARG_COUNTER:
                         if (parse_uint64(optarg, &a->counter) < 0 || a->counter == 0)
                                 return log_error_errno(EINVAL, "--counter= expects a positive integer, got '%s'.", optarg);
@@ -357,14 +359,27 @@ static int verb_publish(const char *verb, const Args *a) {
                 return log_error_errno(ESTALE, "Release counter %" PRIu64 " is not above the last published one (%" PRIu64 "): clients would refuse it.",
                                        counter, last->counter);
 
-        deltas = calloc(a->delta_bases + 1, sizeof(ManifestDelta));
+        deltas = calloc(a->delta_bases + 2, sizeof(ManifestDelta));
         if (!deltas)
                 return log_oom();
-        for (size_t i = 0; i < history.n && n_deltas < a->delta_bases; i++) {
+        /* An explicit base, e.g. what machines on another channel run. */
+        _cleanup_free_ char *from_checksum = NULL;
+        if (a->delta_from) {
+                uint64_t size;
+                r = image_repo_read_commit(repo, a->delta_from, &from_checksum, NULL, NULL, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the delta base %s: %m", a->delta_from);
+                r = image_repo_generate_delta(repo, from_checksum, checksum, &size);
+                if (r < 0)
+                        return r;
+                deltas[n_deltas++] = (ManifestDelta) { .from_commit = from_checksum, .size = size };
+                printf("delta from %.12s: %s\n", from_checksum, format_bytes(sizebuf, sizeof(sizebuf), size));
+        }
+        for (size_t i = 0; i < history.n && n_deltas < a->delta_bases + !!a->delta_from; i++) {
                 const Manifest *base = history.releases[i];
                 uint64_t size;
 
-                if (streq(base->commit, checksum))
+                if (streq(base->commit, checksum) || streq_ptr(base->commit, from_checksum))
                         continue;
                 r = image_repo_generate_delta(repo, base->commit, checksum, &size);
                 if (r < 0)

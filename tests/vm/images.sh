@@ -2,7 +2,12 @@
 # images.sh: builds (or reuses) what the VM tests run on, and prints it as
 # shell assignments for `eval`:
 #   RELEASE_ROOT  a release server directory: repo/ (v1 and v2 committed, v2
-#                 with a static delta from v1) and channels/ (stable: v1 then v2)
+#                 with a static delta from v1) and channels/:
+#                   stable    v1 then v2 (counters 1, 2)
+#                   onepkg    v1.1 = v1 plus one package (counter 10, delta from v1)
+#                   rollback  v1 again, counter 1 (refused once 2 was accepted)
+#                   expired   v2, expired a day after it was issued a month ago
+#                   tampered  v2 with one byte of the manifest changed
 #   RELEASE_KEYS  the directory holding the test release key pair
 #   DISK_V1       a disk image with v1 in slot A
 #   V1_COMMIT, V2_COMMIT, V1_KERNEL, V2_KERNEL
@@ -20,9 +25,14 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 timer() { echo $(($(date +%s) - $1)); }
 
 os=$top/image-tools/os
+# A version's package list and the lists it @includes.
+package_files() {
+        echo "$1"
+        sed -n 's/^@include[[:space:]]*//p' "$1" | while read -r inc; do package_files "$(dirname "$1")/$inc"; done
+}
 declare -A tree
-for v in v1 v2; do
-        key=$(hash_of "$os/build-tree.sh" "$os"/packages-*.txt "$top/tools/lib.sh")
+for v in v1 v1.1 v2; do
+        key=$(hash_of "$os/build-tree.sh" "$top/tools/lib.sh" $(package_files "$os/packages-$v.txt"))
         tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
@@ -38,21 +48,24 @@ for v in v1 v2; do
 done
 
 # The test release key: made once, kept with the cache.
-keys=$DREAMLINK_CACHE/vm/release-keys
-dli() { "$top/tools/env.sh" "$top/build/image-tools/dreamlink-image" "$@"; }
-"$top/tools/env.sh" bash -c '[ -e build/build.ninja ] || meson setup build >/dev/null; meson compile -C build >/dev/null'
+keys=$DREAMLINK_CACHE/vm/keys
+dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
+# The guest's dreamlink is a release build installed under /usr (dbus only reads /usr/share).
+"$top/tools/env.sh" bash -c '[ -e build-image/build.ninja ] ||
+        meson setup build-image --prefix=/usr --buildtype=release -Dtests=disabled >/dev/null
+        meson compile -C build-image >/dev/null'
 [ -f "$keys/release.key" ] || dli keygen --output="$keys" >&2
 
 # dreamlink's own files, installed over each tree.
 overlay=$DREAMLINK_CACHE/vm/overlay
 rm -rf "$overlay"
-"$top/tools/env.sh" bash -c "meson install -C build --destdir '$overlay' --quiet >/dev/null"
+"$top/tools/env.sh" bash -c "meson install -C build-image --destdir '$overlay' --quiet >/dev/null"
 install -D -m 0644 "$keys/release.pem" "$overlay/usr/lib/dreamlink/keys.d/test-release.pem"
 overlay_key=$( (cd "$overlay" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
 
-release_key=$(echo "${tree[v1]} ${tree[v2]} $overlay_key $(hash_of "$here/images.sh")" | sha256sum | cut -c1-16)
-srv=$DREAMLINK_CACHE/vm/release-$release_key
-disk=$DREAMLINK_CACHE/vm/disk-v1-$release_key.img
+release_key=$(echo "${tree[v1]} ${tree[v1.1]} ${tree[v2]} $overlay_key $(hash_of "$here/images.sh")" | sha256sum | cut -c1-16)
+srv=$DREAMLINK_CACHE/vm/releases/$release_key
+disk=$DREAMLINK_CACHE/vm/disks/v1-$release_key.img
 branch=dreamlink/demo/x86_64/stable
 
 if [ ! -e "$srv/.complete" ]; then
@@ -63,12 +76,26 @@ if [ ! -e "$srv/.complete" ]; then
                         --version="${v#v}" --cmdline="console=ttyS0,115200 panic=10" >&2
                 dli publish --root="$srv" --key="$keys/release.key" --channel=stable --rev="$branch" >&2
         done
+        # The channels the refusal and delta tests point a guest at.
+        v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/1.json")
+        v2_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/2.json")
+        dli commit --root="$srv" --tree="${tree[v1.1]}" --overlay="$overlay" --branch=dreamlink/demo/x86_64/onepkg \
+                --version=1.1 --cmdline="console=ttyS0,115200 panic=10" >&2
+        dli publish --root="$srv" --key="$keys/release.key" --channel=onepkg --counter=10 \
+                --rev=dreamlink/demo/x86_64/onepkg --delta-from="$v1_commit" >&2
+        dli publish --root="$srv" --key="$keys/release.key" --channel=rollback --counter=1 --rev="$v1_commit" >&2
+        dli publish --root="$srv" --key="$keys/release.key" --channel=expired --rev="$v2_commit" --delta-bases=0 \
+                --now="$(date -u -d '30 days ago' +%Y-%m-%dT%H:%M:%SZ)" --expires-in=1d >&2
+        dli publish --root="$srv" --key="$keys/release.key" --channel=tampered --rev="$v2_commit" --delta-bases=0 >&2
+        # One byte: the version "2" becomes "3"; the signature no longer matches.
+        sed -i 's/"version":"2"/"version":"3"/' "$srv/channels/tampered.json"
         touch "$srv/.complete"
         msg "releases committed and published in $(timer "$t0") s"
 fi
 
 if [ ! -e "$disk" ]; then
         t0=$(date +%s)
+        mkdir -p "$(dirname "$disk")"
         v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/1.json")
         dli disk --root="$srv" --rev="$v1_commit" --output="$disk.tmp" >&2
         mv "$disk.tmp" "$disk"
@@ -76,7 +103,7 @@ if [ ! -e "$disk" ]; then
 fi
 
 # Superseded releases and disks.
-for old in "$DREAMLINK_CACHE"/vm/release-* "$DREAMLINK_CACHE"/vm/disk-v1-*.img; do
+for old in "$DREAMLINK_CACHE"/vm/releases/* "$DREAMLINK_CACHE"/vm/disks/*; do
         case $old in "$srv" | "$disk") ;; *) rm -rf "$old" ;; esac
 done
 

@@ -1,16 +1,33 @@
 #!/bin/bash
-# release-server.sh start ROOT | stop | port
+# release-server.sh start ROOT | stop | port | ca
 #
 # Serves a release directory (repo/ and channels/, as dreamlink-image
-# publish writes it) over HTTP on host loopback with nginx, the way a real
+# publish writes it) over HTTPS on host loopback with nginx, the way a real
 # release server would. Guests reach it through qemu's user network at
-# 10.0.2.2:PORT (slirp maps the gateway address to host loopback).
+# https://10.0.2.2:PORT (slirp maps the gateway address to host loopback);
+# `ca` prints the path of the test CA that signed the server's certificate
+# (made once, kept in the cache), for the guest's CAFile=.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../tools/lib.sh"
 
 dir=${VM_RUN_DIR:-/tmp/dreamlink-vm}/release-server
+tls=$DREAMLINK_CACHE/vm/tls
+
+# A test CA and a certificate for the addresses the server is reached at.
+make_tls() {
+        [ -f "$tls/server.pem" ] && return 0
+        mkdir -p "$tls"
+        openssl req -x509 -newkey ed25519 -nodes -days 3650 -subj /CN=dreamlink-test-ca \
+                -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+        openssl req -newkey ed25519 -nodes -subj /CN=dreamlink-release-server \
+                -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+        printf 'subjectAltName=IP:10.0.2.2,IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$tls/ext.cnf"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+                -days 3650 -extfile "$tls/ext.cnf" -out "$tls/server.pem.tmp" 2>/dev/null
+        mv "$tls/server.pem.tmp" "$tls/server.pem"
+}
 
 free_port() {
         python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -28,7 +45,8 @@ cmd_start() {
         local root port
         root=$(cd "$1" && pwd)
         [ -d "$root/repo" ] && [ -d "$root/channels" ] || die "$root is not a release directory (repo/, channels/)"
-        apt_install nginx python3
+        apt_install nginx python3 openssl
+        make_tls
         cmd_stop
         mkdir -p "$dir/tmp"
         port=$(free_port)
@@ -48,7 +66,9 @@ http {
         default_type application/octet-stream;
         sendfile on;
         server {
-                listen 127.0.0.1:$port;
+                listen 127.0.0.1:$port ssl;
+                ssl_certificate $tls/server.pem;
+                ssl_certificate_key $tls/server.key;
                 root $root;
                 autoindex off;
         }
@@ -63,5 +83,6 @@ case ${1:-} in
 start) [ $# -eq 2 ] || die "usage: release-server.sh start ROOT"; cmd_start "$2" ;;
 stop) cmd_stop ;;
 port) cat "$dir/port" ;;
-*) die "usage: release-server.sh start ROOT | stop | port" ;;
+ca) make_tls; echo "$tls/ca.pem" ;;
+*) die "usage: release-server.sh start ROOT | stop | port | ca" ;;
 esac

@@ -26,8 +26,9 @@ expect_eq "sshd is active" "active" "$(guest systemctl is-active ssh)"
 check "sshd answers with a host key" bash -c "ssh-keyscan -T 10 -t ed25519 -p $("$VM" port 22) 127.0.0.1 2>/dev/null | grep -q ssh-ed25519"
 
 port=$("$top/tests/vm/release-server.sh" start "$RELEASE_ROOT")
-expect_match "the guest fetches the channel manifest from the release server" '"version":"2"' \
-        "$(guest "curl -sf http://10.0.2.2:$port/channels/stable.json")"
+guest 'cat >/tmp/ca.pem' <"$("$top/tests/vm/release-server.sh" ca)"
+expect_match "the guest fetches the channel manifest from the release server (HTTPS)" '"version":"2"' \
+        "$(guest "curl -sf --cacert /tmp/ca.pem https://10.0.2.2:$port/channels/stable.json")"
 "$top/tests/vm/release-server.sh" stop
 
 printf '  ..    userspace: %s\n' "$(guest 'systemd-analyze | head -n1')"

@@ -1,0 +1,1033 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* updaterd's state machine as a client sees it: the real daemon and updatectl, on a private
+ * dbus-daemon, against a temporary root directory (DREAMLINK_ROOT) with a signed release on a
+ * file:// server. No VM, no partitions: staging fails where it would touch the disk, which is
+ * itself part of what is tested (the job ends, with its reason, and the daemon goes idle). */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-json.h>
+#include <time.h>
+
+#include "tests.h"
+#include "log.h"
+#include "manifest.h"
+#include "slot-status.h"
+
+#define NAME "org.dreamlink.Updater1"
+#define OBJECT "/org/dreamlink/Updater1"
+#define INTERFACE "org.dreamlink.Updater1"
+
+#define BOOTED_COMMIT "1111111111111111111111111111111111111111111111111111111111111111"
+#define RELEASE_COMMIT "5e8f1c0a9b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f"
+#define RELEASE_KERNEL "6.1.0-test"
+#define TREE_SIZE 1234U
+
+#define START_TIMEOUT (10 * USEC_PER_SEC)
+#define JOB_TIMEOUT (60 * USEC_PER_SEC)
+#define STOP_TIMEOUT (10 * USEC_PER_SEC)
+
+#define assert_contains(haystack, needle)                                                          \
+        do {                                                                                       \
+                const char *_h_ = (haystack), *_n_ = (needle);                                     \
+                if (!_h_ || !strstr(_h_, _n_))                                                     \
+                        fail_msg("\"%s\" lacks \"%s\"", _h_ ?: "(null)", _n_);                     \
+        } while (0)
+
+#define assert_str(a, b)                                                                           \
+        do {                                                                                       \
+                const char *_a_ = (a), *_b_ = (b);                                                 \
+                if (!_a_ || !streq(_a_, _b_))                                                      \
+                        fail_msg("%s is \"%s\", expected \"%s\"", #a, _a_ ?: "(null)", _b_);       \
+        } while (0)
+
+typedef struct Options {
+        bool stalling_server; /* Server= names a TCP port that accepts connections but never answers */
+} Options;
+
+static const Options stalling_server = { .stalling_server = true };
+
+typedef struct JobRemoved {
+        uint32_t id;
+        char *operation;
+        int result;
+        char *message;
+} JobRemoved;
+
+#define JOBS_MAX 16
+
+/* One PropertiesChanged signal of the interface: the new Operation and Step (NULL when not named),
+ * and whether it names Progress. */
+typedef struct Changed {
+        char *operation;
+        char *step;
+        bool progress;
+} Changed;
+
+#define CHANGED_MAX 32
+
+typedef struct Fixture {
+        char *dir;              /* the temporary directory, holding: */
+        char *root;             /*   root/: DREAMLINK_ROOT */
+        char *state;            /*   root/var/lib/dreamlink */
+        char *channels;         /*   root/srv/channels */
+        char *bus_config;
+        char *bus_address;
+        EVP_PKEY *key;          /* the release key, its public half in root/usr/lib/dreamlink/keys.d */
+        char key_id[KEY_ID_LENGTH + 1];
+        int stall_fd;           /* the never-answering server's socket */
+        pid_t dbus_pid, updaterd_pid;
+        sd_bus *bus;
+        sd_bus_slot *match;
+        JobRemoved jobs[JOBS_MAX];
+        size_t n_jobs;
+        sd_bus_slot *changed_match;
+        Changed changed[CHANGED_MAX];
+        size_t n_changed;
+} Fixture;
+
+/* ---- the temporary root ------------------------------------------------------------------- */
+
+typedef struct Release {
+        const char *version;
+        uint64_t counter;
+        const char *commit;
+        usec_t expires; /* 0: a day from now */
+} Release;
+
+/* Publishes REL as the channel's manifest and signature, as dreamlink-image publish does. */
+static void publish(Fixture *f, const Release *rel) {
+        _cleanup_free_ char *text = NULL, *sig = NULL;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        Manifest m = {
+                .os = (char *) "dreamlink-test",
+                .channel = (char *) "stable",
+                .version = (char *) rel->version,
+                .counter = rel->counter,
+                .ref = (char *) "dreamlink/test/x86_64/stable",
+                .commit = (char *) rel->commit,
+                .kernel = (char *) RELEASE_KERNEL,
+                .issued = (rel->expires ?: now) - USEC_PER_DAY,
+                .expires = rel->expires ?: now + USEC_PER_DAY,
+                .key_id = f->key_id,
+                .tree_size = TREE_SIZE,
+        };
+        assert_int_equal(manifest_format(&m, &text), 0);
+        assert_int_equal(manifest_sign(text, strlen(text), f->key, &sig), 0);
+        write_test_file(f->channels, "stable.json", text);
+        write_test_file(f->channels, "stable.json.sig", sig);
+}
+
+static const Release release_2 = { .version = "2", .counter = 2, .commit = RELEASE_COMMIT };
+
+/* The slot table of a machine running release 1 in slot a. */
+static void write_slots(Fixture *f, uint64_t highest_counter) {
+        _cleanup_free_ char *path = path_join2(f->state, "slots.json");
+        _cleanup_(slot_table_done) SlotTable t = {};
+
+        slot_table_init(&t);
+        assert_int_equal(slot_adopt_booted(&t, SLOT_A, "1", BOOTED_COMMIT, 1, "6.1.0-1"), 0);
+        t.highest_counter = MAX(t.highest_counter, highest_counter);
+        assert_int_equal(slot_table_save(&t, path), 0);
+}
+
+static void write_config(Fixture *f, const Options *o) {
+        _cleanup_free_ char *etc = path_join2(f->root, "etc/dreamlink"), *conf = NULL;
+
+        if (o && o->stalling_server) {
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                socklen_t len = sizeof(sa);
+
+                /* Connections complete in the kernel's backlog; nobody ever reads the requests. */
+                f->stall_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                assert_true(f->stall_fd >= 0);
+                assert_int_equal(bind(f->stall_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+                assert_int_equal(listen(f->stall_fd, 16), 0);
+                assert_int_equal(getsockname(f->stall_fd, (struct sockaddr *) &sa, &len), 0);
+                assert_true(asprintf(&conf, "[Update]\nServer=http://127.0.0.1:%u\nAllowHTTP=yes\nChannel=stable\n",
+                                     ntohs(sa.sin_port)) > 0);
+        } else
+                assert_true(asprintf(&conf, "[Update]\nServer=file://%s/srv\nChannel=stable\n", f->root) > 0);
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        write_test_file(etc, "updaterd.conf", conf);
+}
+
+static void make_root(Fixture *f, const Options *o) {
+        _cleanup_free_ char *proc = path_join2(f->root, "proc"), *keys = path_join2(f->root, "usr/lib/dreamlink/keys.d"),
+                            *pem = NULL, *bus_config = NULL;
+
+        assert_int_equal(mkdir_p(proc, 0755), 0);
+        write_test_file(proc, "cmdline", "BOOT_IMAGE=/dreamlink/a/vmlinuz root=PARTLABEL=root-a rw panic=10 quiet\n");
+
+        assert_int_equal(mkdir_p(keys, 0755), 0);
+        assert_int_equal(ed25519_generate(&f->key), 0);
+        assert_int_equal(key_get_id(f->key, f->key_id), 0);
+        pem = path_join2(keys, "test.pem");
+        assert_int_equal(key_save_public(f->key, pem), 0);
+
+        assert_int_equal(mkdir_p(f->state, 0755), 0);
+        write_slots(f, 1);
+        assert_int_equal(mkdir_p(f->channels, 0755), 0);
+        publish(f, &release_2);
+        write_config(f, o);
+
+        /* Anyone may connect to the bus (the daemon decides who may change the system). */
+        assert_true(asprintf(&bus_config,
+                             "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                             " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                             "<busconfig>\n"
+                             "  <type>system</type>\n"
+                             "  <listen>unix:path=%s/bus</listen>\n"
+                             "  <auth>EXTERNAL</auth>\n"
+                             "  <policy context=\"default\">\n"
+                             "    <allow user=\"*\"/>\n"
+                             "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+                             "    <allow eavesdrop=\"true\"/>\n"
+                             "    <allow own=\"*\"/>\n"
+                             "  </policy>\n"
+                             "</busconfig>\n", f->dir) > 0);
+        write_test_file(f->dir, "bus.conf", bus_config);
+        f->bus_config = path_join2(f->dir, "bus.conf");
+}
+
+/* ---- processes ---------------------------------------------------------------------------- */
+
+/* Starts ARGV[0] as UID with ENV (name, value, …) added to ours; stdin, stdout and stderr from
+ * the given fds (-1: ours). The child dies with us, should we die first. */
+static pid_t spawn(const char * const argv[], const char * const env[], uid_t uid, int stdin_fd, int stdout_fd,
+                   int stderr_fd) {
+        pid_t parent = getpid(), pid = fork();
+
+        if (pid != 0)
+                return pid;
+        if ((stdin_fd >= 0 && dup2(stdin_fd, STDIN_FILENO) < 0) ||
+            (stdout_fd >= 0 && dup2(stdout_fd, STDOUT_FILENO) < 0) ||
+            (stderr_fd >= 0 && dup2(stderr_fd, STDERR_FILENO) < 0))
+                _exit(127);
+        /* Before the death signal: changing credentials clears it. */
+        if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                _exit(127);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(127);
+        /* A proxy from the environment must not catch the loopback. */
+        unsetenv("http_proxy");
+        unsetenv("https_proxy");
+        unsetenv("HTTP_PROXY");
+        unsetenv("HTTPS_PROXY");
+        unsetenv("all_proxy");
+        unsetenv("ALL_PROXY");
+        for (size_t i = 0; env && env[i]; i += 2)
+                if (setenv(env[i], env[i + 1], 1) < 0)
+                        _exit(127);
+        execv(argv[0], (char * const *) argv);
+        _exit(127);
+}
+
+/* Waits up to TIMEOUT for PID; the wait status, or -ETIMEDOUT. */
+static int wait_timeout(pid_t pid, usec_t timeout) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + timeout;
+        int status;
+
+        for (;;) {
+                pid_t p = waitpid(pid, &status, WNOHANG);
+                if (p == pid)
+                        return status;
+                if (p < 0)
+                        return -errno;
+                if (now_usec(CLOCK_MONOTONIC) >= end)
+                        return -ETIMEDOUT;
+                (void) usleep(10 * 1000);
+        }
+}
+
+/* Ends PID with SIGTERM (SIGKILL if it does not go within STOP_TIMEOUT); its wait status. */
+static int stop_process(pid_t pid) {
+        int status;
+
+        if (kill(pid, SIGTERM) < 0)
+                return -errno;
+        status = wait_timeout(pid, STOP_TIMEOUT);
+        if (status == -ETIMEDOUT) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+        }
+        return status;
+}
+
+/* dbus-daemon prints its address once it listens. */
+static int start_dbus(Fixture *f) {
+        _cleanup_free_ char *config_arg = NULL, *log = path_join2(f->dir, "dbus-daemon.log");
+        _cleanup_close_ int log_fd = -EBADF;
+        int fds[2];
+        char buf[1024];
+        size_t n = 0;
+
+        if (asprintf(&config_arg, "--config-file=%s", f->bus_config) < 0 || pipe2(fds, O_CLOEXEC) < 0)
+                return -ENOMEM;
+        log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        const char * const argv[] = { getenv("DBUS_DAEMON") ?: "/usr/bin/dbus-daemon", config_arg, "--nofork",
+                                      "--print-address", NULL };
+        f->dbus_pid = spawn(argv, NULL, 0, -1, fds[1], log_fd);
+        close(fds[1]);
+        if (f->dbus_pid < 0) {
+                close(fds[0]);
+                return -errno;
+        }
+
+        usec_t end = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT;
+        while (!memchr(buf, '\n', n)) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                struct pollfd p = { .fd = fds[0], .events = POLLIN };
+                if (now >= end || poll(&p, 1, (int) ((end - now) / USEC_PER_MSEC) + 1) <= 0)
+                        break;
+                ssize_t k = read(fds[0], buf + n, sizeof(buf) - 1 - n);
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        close(fds[0]);
+        char *nl = memchr(buf, '\n', n);
+        if (!nl) {
+                print_error("dbus-daemon did not start; see %s\n", log);
+                return -ETIMEDOUT;
+        }
+        f->bus_address = strndup(buf, (size_t) (nl - buf));
+        return f->bus_address ? 0 : -ENOMEM;
+}
+
+static int bus_open(const char *address, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Fixture *f = userdata;
+        const char *operation, *txn, *message;
+        uint32_t id;
+        int result;
+
+        if (f->n_jobs >= JOBS_MAX || sd_bus_message_read(m, "ussis", &id, &operation, &txn, &result, &message) < 0)
+                return 0;
+        f->jobs[f->n_jobs++] = (JobRemoved) {
+                .id = id,
+                .operation = strdup(operation),
+                .result = result,
+                .message = strdup(message),
+        };
+        return 0;
+}
+
+/* Starts updaterd on the bus and waits until it owns its name. */
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Fixture *f = userdata;
+        Changed c = {};
+        const char *interface, *name, *value;
+
+        if (f->n_changed >= CHANGED_MAX || sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, INTERFACE) ||
+            sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        break;
+                if (streq(name, "Operation") && sd_bus_message_read(m, "v", "s", &value) >= 0)
+                        c.operation = strdup(value);
+                else if (streq(name, "Step") && sd_bus_message_read(m, "v", "s", &value) >= 0)
+                        c.step = strdup(value);
+                else {
+                        c.progress = c.progress || streq(name, "Progress");
+                        (void) sd_bus_message_skip(m, "v");
+                }
+                (void) sd_bus_message_exit_container(m);
+        }
+        f->changed[f->n_changed++] = c;
+        return 0;
+}
+
+static int start_updaterd(Fixture *f) {
+        const char *exe = getenv("UPDATERD");
+        const char * const env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->bus_address, "DREAMLINK_ROOT", f->root,
+                                     "DREAMLINK_LOG_TARGET", "console", NULL };
+        int r;
+
+        if (!exe) {
+                print_error("$UPDATERD is not set: run this test with meson test.\n");
+                return -EINVAL;
+        }
+        const char * const argv[] = { exe, NULL };
+        f->updaterd_pid = spawn(argv, env, 0, -1, -1, -1);
+        if (f->updaterd_pid < 0)
+                return -errno;
+
+        usec_t end = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT;
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int has = 0;
+
+                r = sd_bus_call_method(f->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "NameHasOwner", NULL, &reply, "s", NAME);
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "b", &has);
+                if (r < 0)
+                        return r;
+                if (has)
+                        return 0;
+                if (waitpid(f->updaterd_pid, NULL, WNOHANG) == f->updaterd_pid) {
+                        f->updaterd_pid = 0;
+                        print_error("updaterd exited before it took its bus name.\n");
+                        return -ESRCH;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= end) {
+                        print_error("updaterd did not take its bus name within 10 s.\n");
+                        return -ETIMEDOUT;
+                }
+                (void) usleep(20 * 1000);
+        }
+}
+
+static void fixture_free(Fixture *f) {
+        if (!f)
+                return;
+        for (size_t i = 0; i < f->n_jobs; i++) {
+                free(f->jobs[i].operation);
+                free(f->jobs[i].message);
+        }
+        for (size_t i = 0; i < f->n_changed; i++) {
+                free(f->changed[i].operation);
+                free(f->changed[i].step);
+        }
+        f->match = sd_bus_slot_unref(f->match);
+        f->changed_match = sd_bus_slot_unref(f->changed_match);
+        f->bus = sd_bus_flush_close_unref(f->bus);
+        if (f->updaterd_pid > 0)
+                (void) stop_process(f->updaterd_pid);
+        if (f->dbus_pid > 0)
+                (void) stop_process(f->dbus_pid);
+        safe_close(f->stall_fd);
+        EVP_PKEY_free(f->key);
+        if (f->dir)
+                (void) rm_rf(f->dir);
+        free(f->dir);
+        free(f->root);
+        free(f->state);
+        free(f->channels);
+        free(f->bus_config);
+        free(f->bus_address);
+        free(f);
+}
+
+static int setup(void **state) {
+        const Options *o = *state;
+        Fixture *f = calloc(1, sizeof(Fixture));
+        int r;
+
+        assert_non_null(f);
+        *state = f;
+        f->stall_fd = -EBADF;
+        log_set_target(LOG_TARGET_CONSOLE);
+        assert_int_equal(tmpdir_setup((void **) &f->dir), 0);
+        assert_int_equal(chmod(f->dir, 0755), 0); /* the bus socket is for everyone */
+        f->root = path_join2(f->dir, "root");
+        f->state = path_join2(f->root, "var/lib/dreamlink");
+        f->channels = path_join2(f->root, "srv/channels");
+        make_root(f, o);
+
+        /* From here on processes run: no assertions, so that a failure still stops them. */
+        r = start_dbus(f);
+        if (r >= 0)
+                r = bus_open(f->bus_address, &f->bus);
+        if (r >= 0)
+                r = sd_bus_match_signal(f->bus, &f->match, NAME, OBJECT, INTERFACE, "JobRemoved", on_job_removed, f);
+        if (r >= 0)
+                r = sd_bus_match_signal(f->bus, &f->changed_match, NAME, OBJECT, "org.freedesktop.DBus.Properties",
+                                        "PropertiesChanged", on_properties_changed, f);
+        if (r >= 0)
+                r = start_updaterd(f);
+        if (r < 0) {
+                print_error("Setup failed: %s\n", strerror(-r));
+                fixture_free(f);
+                *state = NULL;
+                return -1;
+        }
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+        int status = 0;
+
+        if (!f)
+                return 0;
+        /* updaterd must end cleanly on SIGTERM (under the sanitizers: without leaks or errors). */
+        if (f->updaterd_pid > 0) {
+                status = stop_process(f->updaterd_pid);
+                f->updaterd_pid = 0;
+                if (status != 0)
+                        print_error("updaterd did not exit cleanly on SIGTERM: wait status %d\n", status);
+        }
+        fixture_free(f);
+        return status == 0 ? 0 : -1;
+}
+
+/* ---- what a client sees ------------------------------------------------------------------- */
+
+static void bus_error_free(sd_bus_error *e) {
+        sd_bus_error_free(e);
+}
+
+static sd_json_variant *describe(Fixture *f) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_json_variant *v = NULL;
+        const char *json;
+        int r;
+
+        r = sd_bus_call_method(f->bus, NAME, OBJECT, INTERFACE, "Describe", &error, &reply, "");
+        if (r < 0)
+                fail_msg("Describe failed: %s", error.message ?: strerror(-r));
+        assert_int_equal(sd_bus_message_read(reply, "s", &json), 1);
+        if (sd_json_parse(json, 0, &v, NULL, NULL) < 0)
+                fail_msg("Describe returned malformed JSON: %s", json);
+        return v;
+}
+
+/* V's string at KEY (KEY2 below it when given); NULL if absent. */
+static const char *json_string(sd_json_variant *v, const char *key, const char *key2) {
+        sd_json_variant *x = v ? sd_json_variant_by_key(v, key) : NULL;
+        if (x && key2)
+                x = sd_json_variant_by_key(x, key2);
+        return x && sd_json_variant_is_string(x) ? sd_json_variant_string(x) : NULL;
+}
+
+static char *property(Fixture *f, const char *name) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *s = NULL;
+        int r = sd_bus_get_property_string(f->bus, NAME, OBJECT, INTERFACE, name, &error, &s);
+        if (r < 0)
+                fail_msg("Reading %s failed: %s", name, error.message ?: strerror(-r));
+        return s;
+}
+
+#define assert_operation(f, expected)                                                              \
+        do {                                                                                       \
+                _cleanup_free_ char *_op_ = property((f), "Operation");                            \
+                assert_str(_op_, (expected));                                                      \
+        } while (0)
+
+typedef struct CheckReply {
+        int available;
+        const char *version, *kernel;
+        uint64_t counter, download_size;
+} CheckReply;
+
+/* Calls Check (which answers when its job is done); the call's result. */
+static int call_check(Fixture *f, sd_bus_error *error, sd_bus_message **ret_reply, CheckReply *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        assert_int_equal(sd_bus_message_new_method_call(f->bus, &m, NAME, OBJECT, INTERFACE, "Check"), 0);
+        r = sd_bus_call(f->bus, m, JOB_TIMEOUT, error, ret_reply);
+        if (r < 0)
+                return r;
+        assert_int_equal(sd_bus_message_read(*ret_reply, "bsstt", &ret->available, &ret->version, &ret->kernel,
+                                             &ret->counter, &ret->download_size), 1);
+        return 0;
+}
+
+/* A Check that must fail with ERRNO (as sd-bus maps it back from the error name; 0: any) and a
+ * message mentioning NEEDLE; the message is what updatectl check shows, and Describe's last_check. */
+static void check_refused(Fixture *f, int errno_expected, const char *needle) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        CheckReply c;
+        int r;
+
+        r = call_check(f, &error, &reply, &c);
+        if (r >= 0)
+                fail_msg("Check succeeded (available=%d, version %s), expected a refusal", c.available, c.version);
+        assert_true(sd_bus_error_is_set(&error));
+        if (errno_expected != 0)
+                assert_int_equal(sd_bus_error_get_errno(&error), errno_expected);
+        assert_contains(error.message, needle);
+
+        v = describe(f);
+        assert_str(json_string(v, "last_check", "result"), "failed");
+        assert_contains(json_string(v, "last_check", "message"), needle);
+        assert_str(json_string(v, "operation", NULL), "idle");
+}
+
+typedef struct Output {
+        int status;   /* exit status, or -1 if it did not exit normally */
+        char *out, *err;
+} Output;
+
+static void output_done(Output *o) {
+        free(o->out);
+        free(o->err);
+}
+
+static char *read_all(const char *path) {
+        char *s = NULL;
+        assert_int_equal(read_file_limited(path, 1 << 20, &s, NULL), 0);
+        return s;
+}
+
+/* Runs updatectl with ARG1 (and ARG2) against the test bus, as UID. */
+static Output updatectl(Fixture *f, uid_t uid, const char *arg1, const char *arg2) {
+        const char *exe = getenv("UPDATECTL");
+        _cleanup_free_ char *out_path = path_join2(f->dir, "updatectl.out"), *err_path = path_join2(f->dir, "updatectl.err");
+        _cleanup_close_ int out_fd = -EBADF, err_fd = -EBADF, null_fd = -EBADF;
+        Output o = { .status = -1 };
+        int status;
+
+        if (!exe)
+                fail_msg("$UPDATECTL is not set: run this test with meson test.");
+        out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(out_fd >= 0 && err_fd >= 0 && null_fd >= 0);
+
+        const char * const argv[] = { exe, arg1, arg2, NULL };
+        const char * const env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->bus_address, "DREAMLINK_LOG_TARGET", "console",
+                                     "SYSTEMD_COLORS", "0", NULL };
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = spawn(argv, env, uid, null_fd, out_fd, err_fd);
+        assert_true(pid > 0);
+        status = wait_timeout(pid, JOB_TIMEOUT);
+        if (status == -ETIMEDOUT) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                fail_msg("updatectl %s did not finish", arg1);
+        }
+        assert_true(WIFEXITED(status));
+        o.status = WEXITSTATUS(status);
+        assert_int_not_equal(o.status, 127); /* not our own plumbing failing */
+        o.out = read_all(out_path);
+        o.err = read_all(err_path);
+        return o;
+}
+
+/* Waits for the JobRemoved signal of job ID. */
+static const JobRemoved *wait_job_removed(Fixture *f, uint32_t id) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT;
+
+        for (;;) {
+                for (size_t i = 0; i < f->n_jobs; i++)
+                        if (f->jobs[i].id == id)
+                                return &f->jobs[i];
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= end)
+                        fail_msg("No JobRemoved for job %" PRIu32 " within %u s", id,
+                                 (unsigned) (JOB_TIMEOUT / USEC_PER_SEC));
+                int r = sd_bus_process(f->bus, NULL);
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(f->bus, end - now) >= 0);
+        }
+}
+
+/* Waits for a PropertiesChanged that sets Operation to OPERATION. */
+static const Changed *wait_operation_changed(Fixture *f, const char *operation) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT;
+
+        for (;;) {
+                for (size_t i = 0; i < f->n_changed; i++)
+                        if (streq_ptr(f->changed[i].operation, operation))
+                                return &f->changed[i];
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= end)
+                        fail_msg("Operation did not change to \"%s\"", operation);
+                int r = sd_bus_process(f->bus, NULL);
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(f->bus, end - now) >= 0);
+        }
+}
+
+static uint32_t call_stage(Fixture *f, const char *version, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint32_t id = 0;
+
+        if (sd_bus_call_method(f->bus, NAME, OBJECT, INTERFACE, "Stage", error, &reply, "s", version) < 0)
+                return 0;
+        assert_int_equal(sd_bus_message_read(reply, "u", &id), 1);
+        assert_true(id > 0);
+        return id;
+}
+
+/* ---- the tests ---------------------------------------------------------------------------- */
+
+static void test_describe_idle(void **state) {
+        Fixture *f = *state;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+
+        assert_str(json_string(v, "booted", "slot"), "a");
+        assert_str(json_string(v, "booted", "version"), "1");
+        assert_str(json_string(v, "booted", "commit"), BOOTED_COMMIT);
+        assert_str(json_string(v, "channel", NULL), "stable");
+        assert_str(json_string(v, "operation", NULL), "idle");
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        assert_str(json_string(sd_json_variant_by_key(slots, "a"), "state", NULL), "good");
+        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), "empty");
+        assert_null(sd_json_variant_by_key(v, "last_check"));
+        assert_null(sd_json_variant_by_key(v, "transaction"));
+
+        /* The same through the properties. */
+        _cleanup_free_ char *slot = property(f, "BootedSlot"), *version = property(f, "BootedVersion"),
+                            *channel = property(f, "Channel"), *step = property(f, "Step");
+        assert_str(slot, "a");
+        assert_str(version, "1");
+        assert_str(channel, "stable");
+        assert_str(step, "");
+        assert_operation(f, "idle");
+}
+
+static void test_check_available(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        CheckReply c;
+        int r;
+
+        r = call_check(f, &error, &reply, &c);
+        if (r < 0)
+                fail_msg("Check failed: %s", error.message ?: strerror(-r));
+        assert_true(c.available);
+        assert_str(c.version, "2");
+        assert_str(c.kernel, RELEASE_KERNEL);
+        assert_int_equal(c.counter, 2);
+        assert_int_equal(c.download_size, TREE_SIZE); /* no delta from the booted commit */
+
+        /* The job's end was announced too. */
+        const JobRemoved *j = wait_job_removed(f, 1);
+        assert_str(j->operation, "check");
+        assert_int_equal(j->result, 0);
+        assert_contains(j->message, "offers 2: available");
+
+        v = describe(f);
+        assert_str(json_string(v, "last_check", "result"), "available");
+        assert_str(json_string(v, "last_check", "version"), "2");
+        assert_str(json_string(v, "operation", NULL), "idle");
+        /* A check changes nothing else. */
+        assert_null(sd_json_variant_by_key(v, "transaction"));
+        assert_operation(f, "idle");
+}
+
+static void test_properties_changed(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        CheckReply c;
+
+        /* A client following the properties sees the job begin and end ... */
+        assert_int_equal(call_check(f, &error, &reply, &c), 0);
+        const Changed *begin = wait_operation_changed(f, "checking");
+        const Changed *end = wait_operation_changed(f, "idle");
+        assert_true(begin < end);
+        assert_int_equal(wait_job_removed(f, 1)->result, 0);
+
+        /* ... and, at the end, the job's step and progress cleared with it. */
+        assert_str(end->step, "");
+        assert_true(end->progress);
+        assert_int_equal(f->n_changed, 2);
+}
+
+static void test_updatectl_check_and_status(void **state) {
+        Fixture *f = *state;
+        _cleanup_(output_done) Output check = updatectl(f, 0, "check", NULL);
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        _cleanup_(output_done) Output json = updatectl(f, 0, "status", "--json");
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+
+        if (check.status != 0)
+                fail_msg("updatectl check exited %d: %s%s", check.status, check.out, check.err);
+        assert_contains(check.out, "Update available: 2 (release 2, kernel " RELEASE_KERNEL ")");
+
+        assert_int_equal(status.status, 0);
+        assert_contains(status.out, "State:      idle");
+        assert_contains(status.out, "Channel:    stable (file://");
+        assert_contains(status.out, "available: 2"); /* the check just made */
+        assert_contains(status.out, "● a  booted  good     1 ");
+        assert_contains(status.out, "111111111111\n"); /* the commit, shortened */
+        assert_contains(status.out, "    b          empty");
+
+        assert_int_equal(json.status, 0);
+        if (sd_json_parse(json.out, 0, &v, NULL, NULL) < 0)
+                fail_msg("updatectl status --json printed malformed JSON: %s", json.out);
+        assert_str(json_string(v, "booted", "slot"), "a");
+        assert_str(json_string(v, "channel", NULL), "stable");
+        assert_str(json_string(v, "last_check", "result"), "available");
+}
+
+static void test_check_tampered(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *path = path_join2(f->channels, "stable.json"), *text = read_all(path);
+
+        /* One byte changed after signing, in the commit the release pins. */
+        char *c = strstr(text, RELEASE_COMMIT);
+        assert_non_null(c);
+        c[0] ^= 1;
+        write_test_file(f->channels, "stable.json", text);
+
+        check_refused(f, EKEYREJECTED, "does not match");
+
+        _cleanup_(output_done) Output o = updatectl(f, 0, "check", NULL);
+        assert_int_not_equal(o.status, 0);
+        assert_contains(o.err, "Check failed: ");
+        assert_contains(o.err, "does not match");
+        assert_null(strstr(o.out, "Update available"));
+}
+
+static void test_check_expired(void **state) {
+        Fixture *f = *state;
+        Release rel = release_2;
+
+        /* Validly signed, but stale: a mirror replaying an old manifest. */
+        rel.expires = now_usec(CLOCK_REALTIME) - USEC_PER_HOUR;
+        publish(f, &rel);
+        /* -ETIME travels as org.freedesktop.DBus.Error.Timeout (sd-bus names ETIME and ETIMEDOUT
+         * alike), so only the message tells the two apart. */
+        check_refused(f, 0, "expired");
+}
+
+static void test_check_rollback(void **state) {
+        Fixture *f = *state;
+
+        /* Release 5 was accepted once; the server now offers 2 again. */
+        write_slots(f, 5);
+        check_refused(f, ESTALE, "lower than 5");
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_contains(json_string(v, "last_check", "message"), "rollback");
+}
+
+static void test_cancel_without_job(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        assert_true(sd_bus_call_method(f->bus, NAME, OBJECT, INTERFACE, "Cancel", &error, NULL, "") < 0);
+        assert_true(sd_bus_error_has_name(&error, SD_BUS_ERROR_FAILED));
+        assert_str(error.message, "No job is running.");
+
+        _cleanup_(output_done) Output o = updatectl(f, 0, "cancel", NULL);
+        assert_int_not_equal(o.status, 0);
+        assert_contains(o.err, "No job is running.");
+        assert_operation(f, "idle");
+}
+
+static void test_stage_fails(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+
+        /* Returns the job's id at once; the worker then fails where this environment falls short of a
+         * machine: making its mounts private in a chroot, or else the pull (there is no repo/ on the
+         * server). Either way the job ends with a reason. */
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        print_message("stage failed as expected: %s (%d)\n", j->message, j->result);
+        assert_str(j->operation, "stage");
+        assert_true(j->result < 0);
+        assert_true(!isempty(j->message));
+        assert_operation(f, "idle");
+
+        /* Nothing was written: the slots are as they were, and a transaction, if one was begun, is
+         * recorded as failed, with the same reason. */
+        v = describe(f);
+        assert_str(json_string(v, "operation", NULL), "idle");
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        assert_str(json_string(sd_json_variant_by_key(slots, "a"), "state", NULL), "good");
+        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), "empty");
+        if (sd_json_variant_by_key(v, "transaction")) {
+                assert_str(json_string(v, "transaction", "operation"), "stage");
+                assert_str(json_string(v, "transaction", "outcome"), "failed");
+                assert_str(json_string(v, "transaction", "to_slot"), "b");
+                assert_str(json_string(v, "transaction", "error"), j->message);
+        }
+
+        /* updatectl stage reports the failure and exits non-zero. */
+        _cleanup_(output_done) Output o = updatectl(f, 0, "stage", NULL);
+        assert_int_not_equal(o.status, 0);
+        assert_contains(o.err, "Staging failed: ");
+
+        /* The daemon takes the next job. */
+        sd_bus_error_free(&error);
+        uint32_t id2 = call_stage(f, "", &error);
+        assert_int_equal(id2, id + 2);
+        assert_true(wait_job_removed(f, id2)->result < 0);
+        assert_operation(f, "idle");
+}
+
+static void test_stage_busy_and_cancel(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL, error2 = SD_BUS_ERROR_NULL,
+                                               error3 = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        CheckReply c;
+
+        /* The server accepts the connection and never answers: the job runs until cancelled. */
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        assert_operation(f, "staging");
+
+        /* One job at a time, whatever the second one is. */
+        assert_int_equal(call_stage(f, "", &error2), 0);
+        assert_true(sd_bus_error_has_name(&error2, SD_BUS_ERROR_FAILED));
+        assert_str(error2.message, "Busy: a stage job is running.");
+        assert_true(call_check(f, &error3, &reply, &c) < 0);
+        assert_str(error3.message, "Busy: a stage job is running.");
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "operation", NULL), "staging");
+
+        _cleanup_(output_done) Output o = updatectl(f, 0, "stage", NULL);
+        assert_int_not_equal(o.status, 0);
+        assert_contains(o.err, "Busy: a stage job is running.");
+
+        /* Cancel ends it, and says so. */
+        assert_true(sd_bus_call_method(f->bus, NAME, OBJECT, INTERFACE, "Cancel", NULL, NULL, "") >= 0);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -ECANCELED);
+        assert_contains(j->message, "Cancelled");
+        assert_operation(f, "idle");
+        assert_int_equal(f->n_jobs, 1);
+}
+
+static void test_stage_already_running(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        CheckReply c;
+
+        /* The channel offers what slot a runs. */
+        publish(f, &(Release) { .version = "1", .counter = 1, .commit = BOOTED_COMMIT });
+
+        assert_int_equal(call_check(f, &error, &reply, &c), 0);
+        assert_false(c.available);
+        assert_str(c.version, "1");
+        _cleanup_(output_done) Output o = updatectl(f, 0, "check", NULL);
+        assert_int_equal(o.status, 0);
+        assert_contains(o.out, "Up to date: the channel offers 1");
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, 0);
+        assert_contains(j->message, "already runs");
+        assert_operation(f, "idle");
+
+        /* Nothing was started: no transaction, slot b untouched. */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_null(sd_json_variant_by_key(v, "transaction"));
+        sd_json_variant *b = sd_json_variant_by_key(sd_json_variant_by_key(v, "slots"), "b");
+        assert_str(json_string(b, "state", NULL), "empty");
+
+        /* updatectl stage says the same, successfully. */
+        _cleanup_(output_done) Output s = updatectl(f, 0, "stage", NULL);
+        assert_int_equal(s.status, 0);
+        assert_contains(s.out, "This system already runs 1.");
+}
+
+static void test_stage_other_version(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        /* Only the channel's current release can be staged. */
+        uint32_t id = call_stage(f, "7", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -ENOENT);
+        assert_str(j->message, "Channel stable offers 2, not 7.");
+        assert_operation(f, "idle");
+}
+
+static void test_unprivileged(void **state) {
+        Fixture *f = *state;
+
+        /* Anyone may look ... */
+        _cleanup_(output_done) Output status = updatectl(f, 65534, "status", NULL);
+        assert_int_equal(status.status, 0);
+        assert_contains(status.out, "Channel:    stable");
+
+        /* ... only root may change anything. */
+        _cleanup_(output_done) Output check = updatectl(f, 65534, "check", NULL);
+        assert_int_not_equal(check.status, 0);
+        assert_contains(check.err, "permission denied");
+        _cleanup_(output_done) Output stage = updatectl(f, 65534, "stage", NULL);
+        assert_int_not_equal(stage.status, 0);
+        assert_contains(stage.err, "permission denied");
+        assert_int_equal(f->n_jobs, 0);
+
+        /* Refused before a job was started: nothing was checked. */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_null(sd_json_variant_by_key(v, "last_check"));
+}
+
+static void test_state_survives_restart(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        CheckReply c;
+
+        assert_int_equal(call_check(f, &error, &reply, &c), 0);
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        assert_int_equal(start_updaterd(f), 0);
+
+        /* What status shows is read from disk: the same after a restart. */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "last_check", "result"), "available");
+        assert_str(json_string(v, "last_check", "version"), "2");
+        assert_str(json_string(v, "booted", "version"), "1");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_describe_idle, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_available, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_properties_changed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_updatectl_check_and_status, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_tampered, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_expired, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
+                cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
+                                                         (void *) &stalling_server),
+                cmocka_unit_test_setup_teardown(test_stage_already_running, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_other_version, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_state_survives_restart, setup, teardown),
+        };
+
+        /* Only root may change the system: without root, the daemon would refuse nearly everything. */
+        if (geteuid() != 0) {
+                printf("test-updaterd needs root, skipping.\n");
+                return 77;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        return cmocka_run_group_tests_name("updaterd", tests, NULL, NULL);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* updaterd's state: the bus object org.dreamlink.Updater1 and the one job
+ * that may run at a time (a forked worker, see worker.h). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "updaterd-conf.h"
+#include "worker.h"
+
+#define UPDATER_BUS_NAME "org.dreamlink.Updater1"
+#define UPDATER_BUS_PATH "/org/dreamlink/Updater1"
+#define UPDATER_BUS_INTERFACE "org.dreamlink.Updater1"
+
+/* What a worker runs, in the child; returns 0 or a negative errno. */
+typedef int (*worker_main_t)(JobOperation op, const UpdaterConfig *config, const char *version, Reporter *r);
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        UpdaterConfig config;
+        const char *root;           /* prefix for paths, "" on a real system (tests use a temp root) */
+        worker_main_t worker_main;
+
+        /* The running job, if any. */
+        JobOperation operation;     /* valid while worker > 0 */
+        uint32_t job_id, last_job_id;
+        pid_t worker;
+        bool cancelled;
+        sd_event_source *worker_exit_source, *worker_io_source;
+        char line[8192];
+        size_t line_len;
+        char *transaction_id;
+        char *step;
+        uint64_t bytes, total;
+        unsigned fetched, requested;
+        bool delta;
+        usec_t progress_emitted;
+        int done_result;            /* from the worker's DONE line */
+        char *done_message;
+        bool done_seen;
+        char *result_json;          /* a check's RESULT */
+        sd_bus_message *pending_check; /* Check() replies when its job ends */
+} Manager;
+
+int manager_new(sd_event *event, sd_bus *bus, const char *root, worker_main_t worker_main, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Registers the object and its vtable on the bus. */
+int manager_bus_register(Manager *m);
+
+/* Starts a job in a worker; -EBUSY while one runs. Returns the job id. */
+int manager_start_job(Manager *m, JobOperation op, const char *version, uint32_t *ret_id);
+int manager_cancel_job(Manager *m);
+
+/* The whole state as JSON (Describe, updatectl status --json). */
+int manager_describe(Manager *m, char **ret);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The machine's local ostree repository (on VAR) and pulls into it from the release server's
+ * archive repository. The repository is "bare": libostree applies static deltas only there. A
+ * pull runs in one ostree transaction: if it is interrupted (error, or the worker process killed)
+ * the repository stays consistent, and the objects already downloaded stay in ostree's staging
+ * directory, which the next pull in the same boot reuses, so a re-run resumes. GLib stays behind
+ * this interface; errors are logged here, once, and returned as negative errno values. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fetch.h"
+#include "macro.h"
+
+/* Same typedef as ostree-types.h; callers need not include GLib headers. */
+typedef struct OstreeRepo OstreeRepo;
+
+#define LOCAL_REPO_REMOTE "dreamlink"     /* the remote local_repo_pull() (re)configures */
+#define PULL_PROGRESS_INTERVAL_MSEC 250U  /* at most 4 progress callbacks a second */
+
+typedef struct PullProgress {
+        uint64_t bytes_transferred;
+        uint64_t bytes_total;      /* 0 when unknown; with a static delta: total delta part size */
+        unsigned objects_fetched, objects_requested;
+        bool delta;                /* a static delta is being used */
+} PullProgress;
+
+typedef void (*pull_progress_t)(const PullProgress *p, void *userdata);
+
+typedef struct PullResult {
+        uint64_t bytes_transferred;
+        bool delta;
+} PullResult;
+
+/* Opens the machine's local repository at PATH, creating it (and its parents) in mode bare if
+ * missing. An existing repository of another mode is refused with -EMEDIUMTYPE. */
+int local_repo_open(const char *path, OstreeRepo **ret);
+
+/* Drops the reference local_repo_open() returned; NULL is fine. */
+void local_repo_unref(OstreeRepo *repo);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OstreeRepo *, local_repo_unref);
+#define _cleanup_local_repo_ _cleanup_(local_repo_unrefp)
+
+/* Points the repository's LOCAL_REPO_REMOTE remote at REPO_URL (GPG off: the signed manifest names
+ * the commit and everything pulled is checked against its checksum; TLS CA from o->ca_file as
+ * ostree's tls-ca-path, which libostree's libcurl trusts besides the system's CAs), then pulls
+ * COMMIT (a checksum; depth 0), using a static delta when the server has one from a commit we have
+ * (libostree picks the newest such commit from the server's summary). Progress callbacks come at
+ * most every PULL_PROGRESS_INTERVAL_MSEC, from within this call; PROGRESS may be NULL. o->max_size
+ * bounds the bytes downloaded (checked at each progress update, so it may be overshot by what
+ * arrives in one interval). Afterwards checks that the commit is complete locally with exactly
+ * that checksum and points REF (e.g. "dreamlink/staged") at it. RET may be NULL.
+ *   -EINVAL           COMMIT is not a checksum, or REF not a valid ref name
+ *   -EPROTONOSUPPORT  REPO_URL refused by policy (plain http:// without allow_http), before anything
+ *   -ENOENT           no repository at REPO_URL, or COMMIT (or an object of it) not on the server
+ *   -ENOSPC           the file system of the local repository is full
+ *   -EBADMSG          an object from the server is corrupt (checksum mismatch, bad compression)
+ *   -EFBIG            more than o->max_size would be downloaded
+ *   and the network errors of fetch_url(): -ECONNREFUSED, -EHOSTUNREACH, -ENXIO, -ETIMEDOUT,
+ *   -EPIPE, -ECONNRESET, -EKEYREJECTED, -EREMOTEIO, … */
+int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, const char *ref,
+                    const FetchOptions *o, pull_progress_t progress, void *userdata, PullResult *ret);

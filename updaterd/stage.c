@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <systemd/sd-json.h>
+#include <unistd.h>
+
+#include "boot-entry.h"
+#include "fetch.h"
+#include "fileio.h"
+#include "log.h"
+#include "manifest.h"
+#include "ostree-image.h"
+#include "policy.h"
+#include "process-util.h"
+#include "pull.h"
+#include "slot-status.h"
+#include "stage.h"
+#include "status.h"
+#include "string-util.h"
+#include "transaction.h"
+
+#define HISTORY_DIR "history"
+#define LOCAL_REPO "repo"
+#define FETCH_TIMEOUT (30 * USEC_PER_SEC)
+
+/* Everything a check or stage works with; context_done() releases it on every path. */
+typedef struct Context {
+        const UpdaterConfig *config;
+        const char *root;
+        Reporter *reporter;
+        Slot booted, target;
+        SlotTable slots;
+        char *slots_path, *txn_path, *esp;
+        Keyring keys;
+        Manifest *manifest;
+        Transaction *txn;
+        OstreeRepo *repo;
+        char *mountpoint;
+        bool mounted;
+        uint64_t downloaded;
+} Context;
+
+static void context_done(Context *ctx) {
+        if (ctx->mounted && umount2(ctx->mountpoint, MNT_DETACH) < 0)
+                log_warning_errno(errno, "Failed to unmount %s: %m", ctx->mountpoint);
+        free(ctx->mountpoint);
+        image_repo_unref(ctx->repo);
+        transaction_free(ctx->txn);
+        manifest_free(ctx->manifest);
+        keyring_done(&ctx->keys);
+        slot_table_done(&ctx->slots);
+        free(ctx->slots_path);
+        free(ctx->txn_path);
+        free(ctx->esp);
+        log_set_transaction_id(NULL);
+}
+
+static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
+        _cleanup_free_ char *cmdline_path = NULL, *cmdline = NULL, *etc_keys = NULL, *os_keys = NULL;
+        int q;
+
+        ctx->config = c;
+        ctx->reporter = r;
+        ctx->root = strempty(secure_getenv("DREAMLINK_ROOT"));
+        ctx->slots_path = state_path(ctx->root, c, SLOT_TABLE_FILE);
+        ctx->txn_path = state_path(ctx->root, c, TRANSACTION_FILE);
+        ctx->esp = path_prefix(ctx->root, ESP_PATH);
+        cmdline_path = path_prefix(ctx->root, "/proc/cmdline");
+        etc_keys = path_prefix(ctx->root, "/etc/dreamlink/keys.d");
+        os_keys = path_prefix(ctx->root, c->trusted_keys_dir);
+        if (!ctx->slots_path || !ctx->txn_path || !ctx->esp || !cmdline_path || !etc_keys || !os_keys)
+                return log_oom();
+
+        if (!c->server)
+                return log_error_errno(EINVAL, "No release server configured: set Server= in " UPDATERD_CONF_PATH ".");
+
+        q = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
+        if (q < 0)
+                return log_error_errno(q, "Failed to read %s: %m", cmdline_path);
+        q = slot_from_cmdline(cmdline, &ctx->booted);
+        if (q < 0)
+                return log_error_errno(q, "The kernel command line names no dreamlink slot (root=PARTLABEL=root-a or root-b): "
+                                       "this system was not installed as an A/B system.");
+        ctx->target = slot_other(ctx->booted);
+
+        q = slot_table_load(ctx->slots_path, &ctx->slots);
+        if (q == -ENOENT) {
+                /* A system installed without a slot table: the booted slot is what it runs. */
+                _cleanup_(status_booted_done) BootedInfo b = {};
+                slot_table_init(&ctx->slots);
+                (void) status_booted(ctx->root, c, &b);
+                q = slot_adopt_booted(&ctx->slots, ctx->booted, b.version, NULL, 0, b.kernel);
+        }
+        if (q < 0)
+                return q; /* the loader said what is wrong with the file */
+
+        /* Trusted keys come from the booted, verified OS (and the admin), never from a download. */
+        const char * const dirs[] = { etc_keys, os_keys, NULL };
+        q = keyring_load_dirs(&ctx->keys, dirs);
+        if (q < 0)
+                return q;
+        if (ctx->keys.n_keys == 0)
+                return log_error_errno(ENOKEY, "No trusted release keys in %s or %s: cannot verify any release.",
+                                       os_keys, etc_keys);
+        return 0;
+}
+
+static FetchOptions fetch_options(const UpdaterConfig *c, uint64_t max_size) {
+        return (FetchOptions) {
+                .ca_file = c->ca_file,
+                .allow_http = c->allow_http,
+                .max_size = max_size,
+                .timeout = FETCH_TIMEOUT,
+        };
+}
+
+static int fetch_verified_manifest(Context *ctx) {
+        _cleanup_free_ char *text = NULL, *sig = NULL;
+        FetchOptions o = fetch_options(ctx->config, MANIFEST_SIZE_MAX);
+        ManifestPolicy policy;
+        size_t size, sig_size;
+        int r;
+
+        r = fetch_channel_manifest(ctx->config->server, ctx->config->channel, &o, &text, &size, &sig, &sig_size);
+        if (r < 0)
+                return r;
+        update_policy_init(&policy, &ctx->slots, ctx->booted, NULL, ctx->config->channel, now_usec(CLOCK_REALTIME));
+        return manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
+}
+
+static uint64_t download_size(const Manifest *m, const char *booted_commit) {
+        for (size_t i = 0; i < m->n_deltas; i++)
+                if (streq_ptr(m->deltas[i].from_commit, booted_commit))
+                        return m->deltas[i].size;
+        return m->tree_size;
+}
+
+/* ---- check -------------------------------------------------------------------------------- */
+
+static void check_record(const char *root, const UpdaterConfig *c, const char *result, const Manifest *m,
+                         uint64_t size, const char *message) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_free_ char *text = NULL, *path = state_path(root, c, LAST_CHECK_FILE);
+
+        if (!path ||
+            sd_json_buildo(&v,
+                        SD_JSON_BUILD_PAIR_UNSIGNED("time_usec", now_usec(CLOCK_REALTIME)),
+                        SD_JSON_BUILD_PAIR_STRING("result", result),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!m, "version", SD_JSON_BUILD_STRING(m ? m->version : NULL)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!m, "counter", SD_JSON_BUILD_UNSIGNED(m ? m->counter : 0)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!m, "kernel", SD_JSON_BUILD_STRING(m ? m->kernel : NULL)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!m, "download_size", SD_JSON_BUILD_UNSIGNED(size)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!message, "message", SD_JSON_BUILD_STRING(message))) < 0 ||
+            sd_json_variant_format(v, SD_JSON_FORMAT_NEWLINE, &text) < 0)
+                return;
+        /* For status only: failing to record it does not fail the check. */
+        if (write_string_file_atomic(path, text, 0644) < 0)
+                log_warning("Failed to record the check result in %s.", path);
+}
+
+int check_run(const UpdaterConfig *c, Reporter *rep) {
+        _cleanup_(context_done) Context ctx = {};
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_free_ char *json = NULL, *message = NULL;
+        int r;
+
+        r = context_load(&ctx, c, rep);
+        if (r >= 0)
+                r = fetch_verified_manifest(&ctx);
+        if (r < 0) {
+                check_record(ctx.root, c, "failed", NULL, 0, log_get_last_error());
+                return r;
+        }
+
+        const Manifest *m = ctx.manifest;
+        UpdateState state = update_state_of(&ctx.slots, ctx.booted, m);
+        uint64_t size = download_size(m, ctx.slots.slots[ctx.booted].commit);
+        check_record(ctx.root, c, update_state_to_string(state), m, size, NULL);
+
+        r = sd_json_buildo(&v,
+                        SD_JSON_BUILD_PAIR_BOOLEAN("available", state == UPDATE_AVAILABLE),
+                        SD_JSON_BUILD_PAIR_STRING("state", update_state_to_string(state)),
+                        SD_JSON_BUILD_PAIR_STRING("version", m->version),
+                        SD_JSON_BUILD_PAIR_STRING("kernel", m->kernel),
+                        SD_JSON_BUILD_PAIR_UNSIGNED("counter", m->counter),
+                        SD_JSON_BUILD_PAIR_UNSIGNED("download_size", size));
+        if (r >= 0)
+                r = sd_json_variant_format(v, 0, &json);
+        if (r < 0)
+                return log_error_errno(r, "Failed to format the check result: %m");
+        reporter_result(rep, json);
+
+        if (asprintf(&message, "Channel %s offers %s: %s.", c->channel, m->version, update_state_to_string(state)) < 0)
+                return log_oom();
+        reporter_done(rep, 0, message);
+        return 0;
+}
+
+/* ---- stage -------------------------------------------------------------------------------- */
+
+static int transaction_save_step(Context *ctx, TransactionStep step) {
+        int r = transaction_set_step(ctx->txn, step);
+        if (r >= 0)
+                r = transaction_save(ctx->txn, ctx->txn_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record step %s in %s: %m", transaction_step_to_string(step),
+                                       ctx->txn_path);
+        reporter_step(ctx->reporter, transaction_step_to_string(step));
+        return 0;
+}
+
+/* Finished records are kept for `updatectl status`, newest last. */
+static void transaction_archive(Context *ctx) {
+        _cleanup_free_ char *dir = state_path(ctx->root, ctx->config, HISTORY_DIR), *path = NULL, *json = NULL;
+
+        if (!dir || mkdir_p(dir, 0755) < 0 || asprintf(&path, "%s/%016" PRIx64 "-%s.json", dir, ctx->txn->started,
+                                                        ctx->txn->id) < 0 ||
+            transaction_to_json(ctx->txn, &json) < 0 || write_string_file_atomic(path, json, 0644) < 0)
+                log_warning("Failed to keep transaction %s in the history.", ctx->txn->id);
+}
+
+static int stage_plan(Context *ctx) {
+        _cleanup_(transaction_freep) Transaction *existing = NULL;
+        const Manifest *m = ctx->manifest;
+        int r;
+
+        r = transaction_load(ctx->txn_path, &existing);
+        if (r < 0 && r != -ENOENT)
+                log_warning("Starting a new transaction instead of the unreadable one in %s.", ctx->txn_path);
+
+        if (existing && existing->outcome == OUTCOME_IN_PROGRESS && existing->operation != TRANSACTION_STAGE)
+                return log_error_errno(EBUSY, "A %s (transaction %s) is in progress: staging must wait for it.",
+                                       transaction_operation_to_string(existing->operation), existing->id);
+
+        if (stage_can_resume(existing, m, ctx->target)) {
+                log_info("Resuming transaction %s (staging %s into slot %s), interrupted after step %s.",
+                         existing->id, m->version, slot_to_string(ctx->target),
+                         transaction_step_to_string(existing->step));
+                ctx->txn = TAKE_PTR(existing);
+        } else {
+                r = transaction_new(TRANSACTION_STAGE, ctx->booted, ctx->target, &ctx->txn);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start a transaction: %m");
+                if (free_and_strdup(&ctx->txn->from_version, ctx->slots.slots[ctx->booted].version) < 0 ||
+                    free_and_strdup(&ctx->txn->to_version, m->version) < 0 ||
+                    free_and_strdup(&ctx->txn->to_commit, m->commit) < 0)
+                        return log_oom();
+        }
+        (void) log_set_transaction_id(ctx->txn->id);
+        reporter_transaction(ctx->reporter, ctx->txn->id);
+        return transaction_save_step(ctx, MAX(ctx->txn->step, STEP_MANIFEST_VERIFIED));
+}
+
+static int stage_check_space(Context *ctx) {
+        _cleanup_free_ char *var = state_path(ctx->root, ctx->config, "");
+        char need[FORMAT_BYTES_MAX], have[FORMAT_BYTES_MAX], missing[FORMAT_BYTES_MAX];
+        struct statvfs sv;
+
+        if (!var)
+                return log_oom();
+        if (statvfs(var, &sv) < 0)
+                return log_error_errno(errno, "Failed to check free space in %s: %m", var);
+        uint64_t available = (uint64_t) sv.f_bavail * sv.f_frsize;
+        uint64_t needed = stage_space_needed(ctx->manifest, ctx->slots.slots[ctx->booted].commit);
+        if (available < needed)
+                return log_error_errno(ENOSPC, "Staging %s needs %s free in %s, only %s is available: free %s more.",
+                                       ctx->manifest->version, format_bytes(need, sizeof(need), needed), var,
+                                       format_bytes(have, sizeof(have), available),
+                                       format_bytes(missing, sizeof(missing), needed - available));
+        return 0;
+}
+
+static void on_pull_progress(const PullProgress *p, void *userdata) {
+        Context *ctx = userdata;
+        reporter_progress(ctx->reporter, p->bytes_transferred, p->bytes_total, p->objects_fetched,
+                          p->objects_requested, p->delta);
+}
+
+static int stage_pull(Context *ctx) {
+        _cleanup_free_ char *repo_path = state_path(ctx->root, ctx->config, LOCAL_REPO), *url = NULL, *ref = NULL;
+        FetchOptions o = fetch_options(ctx->config, ctx->config->max_download_size);
+        char buf[FORMAT_BYTES_MAX];
+        PullResult result = {};
+        int r;
+
+        if (!repo_path || asprintf(&url, "%s/repo", ctx->config->server) < 0 ||
+            asprintf(&ref, "dreamlink/slot/%s", slot_to_string(ctx->target)) < 0)
+                return log_oom();
+
+        r = local_repo_open(repo_path, &ctx->repo);
+        if (r < 0)
+                return r;
+        r = local_repo_pull(ctx->repo, url, ctx->manifest->commit, ref, &o, on_pull_progress, ctx, &result);
+        if (r < 0)
+                return r;
+        log_info("Pulled %s (%.12s): %" PRIu64 " bytes (%s) downloaded%s, the full tree is %" PRIu64 " bytes.",
+                 ctx->manifest->version, ctx->manifest->commit, result.bytes_transferred,
+                 format_bytes(buf, sizeof(buf), result.bytes_transferred),
+                 result.delta ? " as a static delta" : "", ctx->manifest->tree_size);
+        ctx->downloaded = result.bytes_transferred;
+        return transaction_save_step(ctx, STEP_PULLED);
+}
+
+static int stage_write_slot(Context *ctx) {
+        /* Under DREAMLINK_ROOT (tests) even the device lives in the test root: never a real disk. */
+        _cleanup_free_ char *device = path_prefix(ctx->root, slot_partition_path(ctx->target));
+        const char *label = ctx->target == SLOT_A ? "root-a" : "root-b";
+        int r;
+
+        if (!device)
+                return log_oom();
+
+        /* The default must name the slot that keeps running, not the one about to be rewritten
+         * (it may not, if someone switched by hand). */
+        Slot def;
+        if (boot_default_get(ctx->esp, &def) < 0 || def != ctx->booted) {
+                r = boot_default_set(ctx->esp, ctx->booted);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make slot %s the default boot entry: %m",
+                                               slot_to_string(ctx->booted));
+        }
+
+        /* From here until the boot entry is back, the slot must not be bootable. */
+        r = boot_entry_remove(ctx->esp, ctx->target);
+        if (r < 0)
+                return log_error_errno(r, "Failed to remove slot %s's boot entry from %s: %m",
+                                       slot_to_string(ctx->target), ctx->esp);
+        r = slot_mark_writing(&ctx->slots, ctx->target, ctx->booted);
+        if (r >= 0)
+                r = slot_table_save(&ctx->slots, ctx->slots_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mark slot %s as being written: %m", slot_to_string(ctx->target));
+
+        const char *mkfs[] = { "mkfs.ext4", "-F", "-q", "-L", label, device, NULL };
+        r = run_command(mkfs);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make a file system on the passive slot %s.", device);
+
+        if (asprintf(&ctx->mountpoint, "%s/run/dreamlink/staging-%s", ctx->root, slot_to_string(ctx->target)) < 0)
+                return log_oom();
+        r = mkdir_p(ctx->mountpoint, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", ctx->mountpoint);
+        if (mount(device, ctx->mountpoint, "ext4", MS_NOATIME, NULL) < 0)
+                return log_error_errno(errno, "Failed to mount the passive slot %s: %m", device);
+        ctx->mounted = true;
+
+        r = image_repo_checkout(ctx->repo, ctx->manifest->commit, ctx->mountpoint);
+        if (r == -ENOSPC)
+                return log_error_errno(r, "The passive slot %s is too small for %s.", device, ctx->manifest->version);
+        if (r < 0)
+                return r;
+        return transaction_save_step(ctx, STEP_SLOT_WRITTEN);
+}
+
+static int stage_install_boot_entry(Context *ctx) {
+        _cleanup_(boot_info_done) BootInfo boot = {};
+        _cleanup_free_ char *cmdline = NULL, *options = NULL, *kernel = NULL, *initrd = NULL;
+        int r;
+
+        r = image_repo_read_commit(ctx->repo, ctx->manifest->commit, NULL, NULL, &boot, &cmdline);
+        if (r < 0)
+                return r;
+        if (!streq(boot.kernel_version, ctx->manifest->kernel))
+                return log_error_errno(EBADMSG, "Commit %.12s carries kernel %s, the manifest promised %s.",
+                                       ctx->manifest->commit, boot.kernel_version, ctx->manifest->kernel);
+
+        if (asprintf(&options, "root=PARTLABEL=%s rw%s%s", ctx->target == SLOT_A ? "root-a" : "root-b",
+                     cmdline ? " " : "", strempty(cmdline)) < 0 ||
+            asprintf(&kernel, "%s/%s", ctx->mountpoint, boot.vmlinuz) < 0 ||
+            asprintf(&initrd, "%s/%s", ctx->mountpoint, boot.initrd) < 0)
+                return log_oom();
+
+        BootEntryInfo info = {
+                .version = ctx->manifest->version,
+                .options = options,
+                .kernel_src = kernel,
+                .initrd_src = initrd,
+        };
+        /* Counted, and not the default: only a blessed slot becomes the default. */
+        r = boot_entry_install(ctx->esp, ctx->target, &info, ctx->config->boot_tries);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install the boot entry for slot %s: %m", slot_to_string(ctx->target));
+
+        if (umount2(ctx->mountpoint, 0) < 0)
+                return log_error_errno(errno, "Failed to unmount %s: %m", ctx->mountpoint);
+        ctx->mounted = false;
+        sync();
+        return 0;
+}
+
+static int stage_mark_staged(Context *ctx) {
+        const Manifest *m = ctx->manifest;
+        int r;
+
+        /* Also raises the highest accepted release counter. */
+        r = slot_mark_staged(&ctx->slots, ctx->target, m->version, m->commit, m->counter, m->kernel);
+        if (r >= 0)
+                r = slot_table_save(&ctx->slots, ctx->slots_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record slot %s as staged: %m", slot_to_string(ctx->target));
+        r = transaction_save_step(ctx, STEP_STAGED);
+        if (r < 0)
+                return r;
+        r = transaction_finish(ctx->txn, OUTCOME_SUCCEEDED, NULL);
+        if (r >= 0)
+                r = transaction_save(ctx->txn, ctx->txn_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the end of transaction %s: %m", ctx->txn->id);
+        transaction_archive(ctx);
+        return 0;
+}
+
+/* Runs in the worker: lower priority, and a mount namespace of its own so the slot's mount
+ * is private and vanishes with the worker, however it ends. */
+static int stage_prepare_process(Context *ctx) {
+        (void) setpriority(PRIO_PROCESS, 0, 10);
+        /* ioprio_set(IOPRIO_WHO_PROCESS, self, IOPRIO_CLASS_IDLE): disk time only when nobody else wants it. */
+        (void) syscall(SYS_ioprio_set, 1, 0, 3 << 13);
+
+        /* Trigger the ESP's automount first: mounts made later in the parent still propagate to a slave. */
+        _cleanup_free_ char *loader = NULL;
+        if (asprintf(&loader, "%s/loader", ctx->esp) >= 0)
+                (void) access(loader, F_OK);
+        if (unshare(CLONE_NEWNS) < 0)
+                return log_error_errno(errno, "Failed to create a mount namespace: %m");
+        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+                return log_error_errno(errno, "Failed to make mounts private: %m");
+        return 0;
+}
+
+static int stage_fail(Context *ctx, int error) {
+        if (!ctx->txn)
+                return error;
+        if (transaction_finish(ctx->txn, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error)) >= 0 &&
+            transaction_save(ctx->txn, ctx->txn_path) >= 0)
+                transaction_archive(ctx);
+        return error;
+}
+
+int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
+        _cleanup_(context_done) Context ctx = {};
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = context_load(&ctx, c, rep);
+        if (r < 0)
+                return r;
+        r = fetch_verified_manifest(&ctx);
+        if (r < 0)
+                return r;
+        const Manifest *m = ctx.manifest;
+
+        if (!isempty(version) && !streq(version, m->version))
+                return log_error_errno(ENOENT, "Channel %s offers %s, not %s.", c->channel, m->version, version);
+
+        switch (update_state_of(&ctx.slots, ctx.booted, m)) {
+        case UPDATE_RUNNING:
+                (void) asprintf(&message, "This system already runs %s.", m->version);
+                reporter_done(rep, 0, message);
+                return 0;
+        case UPDATE_STAGED:
+                (void) asprintf(&message, "%s is already staged in slot %s.", m->version, slot_to_string(ctx.target));
+                reporter_done(rep, 0, message);
+                return 0;
+        default:
+                break;
+        }
+
+        r = stage_prepare_process(&ctx);
+        if (r < 0)
+                return r;
+        r = stage_plan(&ctx);
+        if (r < 0)
+                return r;
+
+        if ((r = stage_check_space(&ctx)) < 0 ||
+            (r = stage_pull(&ctx)) < 0 ||
+            (r = stage_write_slot(&ctx)) < 0 ||
+            (r = stage_install_boot_entry(&ctx)) < 0 ||
+            (r = stage_mark_staged(&ctx)) < 0)
+                return stage_fail(&ctx, r);
+
+        char buf[FORMAT_BYTES_MAX];
+        if (asprintf(&message, "Staged %s (kernel %s) into slot %s, %s downloaded.",
+                     m->version, m->kernel, slot_to_string(ctx.target), format_bytes(buf, sizeof(buf), ctx.downloaded)) < 0)
+                return log_oom();
+        log_info("%s", message);
+        reporter_done(rep, 0, message);
+        return 0;
+}
+
+int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *version, Reporter *r) {
+        switch (op) {
+        case JOB_CHECK:
+                return check_run(c, r);
+        case JOB_STAGE:
+                return stage_run(c, version, r);
+        default:
+                return -EINVAL;
+        }
+}

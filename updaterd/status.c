@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <systemd/sd-json.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "slot-status.h"
+#include "status.h"
+#include "string-util.h"
+#include "transaction.h"
+
+char *path_prefix(const char *root, const char *path) {
+        char *p;
+        return asprintf(&p, "%s%s", strempty(root), path) < 0 ? NULL : p;
+}
+
+char *state_path(const char *root, const UpdaterConfig *c, const char *name) {
+        char *p;
+        return asprintf(&p, "%s%s/%s", strempty(root), c->state_dir, name) < 0 ? NULL : p;
+}
+
+void status_booted_done(BootedInfo *b) {
+        free(b->slot);
+        free(b->version);
+        free(b->commit);
+        free(b->kernel);
+        *b = (BootedInfo) {};
+}
+
+/* IMAGE_VERSION= of os-release, for a system whose slot table is gone. */
+static char *os_release_version(const char *root) {
+        _cleanup_free_ char *path = path_prefix(root, "/etc/os-release"), *text = NULL;
+
+        if (!path || read_file_limited(path, 64 * 1024, &text, NULL) < 0)
+                return NULL;
+        for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+                const char *v = startswith(l, "IMAGE_VERSION=");
+                if (v) {
+                        size_t n = strlen(v);
+                        if (n >= 2 && (v[0] == '"' || v[0] == '\''))
+                                return strndup(v + 1, n - 2);
+                        return strdup(v);
+                }
+        }
+        return NULL;
+}
+
+int status_booted(const char *root, const UpdaterConfig *c, BootedInfo *ret) {
+        _cleanup_free_ char *cmdline_path = path_prefix(root, "/proc/cmdline"), *cmdline = NULL,
+                            *slots_path = state_path(root, c, SLOT_TABLE_FILE);
+        _cleanup_(slot_table_done) SlotTable t = {};
+        BootedInfo b = {};
+        Slot slot;
+        int r;
+
+        if (!cmdline_path || !slots_path)
+                return -ENOMEM;
+        r = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
+        if (r < 0)
+                return r;
+        r = slot_from_cmdline(cmdline, &slot);
+        if (r < 0)
+                return r;
+
+        b.slot = strdup(slot_to_string(slot));
+        if (slot_table_load(slots_path, &t) >= 0) {
+                const SlotStatus *s = &t.slots[slot];
+                b.version = s->version ? strdup(s->version) : NULL;
+                b.commit = s->commit ? strdup(s->commit) : NULL;
+                b.kernel = s->kernel ? strdup(s->kernel) : NULL;
+        }
+        if (!b.version)
+                b.version = os_release_version(root);
+        if (!b.kernel) {
+                struct utsname u;
+                if (uname(&u) >= 0)
+                        b.kernel = strdup(u.release);
+        }
+        *ret = b;
+        return 0;
+}
+
+/* A state file's JSON as a variant, or NULL (missing or refused: the loader logged why). */
+static sd_json_variant *load_json_file(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        sd_json_variant *v = NULL;
+
+        if (read_file_limited(path, 256 * 1024, &text, NULL) < 0 || sd_json_parse(text, 0, &v, NULL, NULL) < 0)
+                return NULL;
+        return v;
+}
+
+int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *job, char **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *slots = NULL, *txn = NULL, *check = NULL;
+        _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE),
+                            *txn_path = state_path(root, c, TRANSACTION_FILE),
+                            *check_path = state_path(root, c, LAST_CHECK_FILE),
+                            *slots_json = NULL, *txn_json = NULL;
+        _cleanup_(transaction_freep) Transaction *t = NULL;
+        _cleanup_(slot_table_done) SlotTable table = {};
+        _cleanup_(status_booted_done) BootedInfo b = {};
+        int r;
+
+        if (!slots_path || !txn_path || !check_path)
+                return -ENOMEM;
+
+        (void) status_booted(root, c, &b);
+
+        /* Only validated records are shown: a corrupt one reads as absent (and was logged). */
+        if (slot_table_load(slots_path, &table) >= 0 && slot_table_to_json(&table, &slots_json) >= 0)
+                (void) sd_json_parse(slots_json, 0, &slots, NULL, NULL);
+        if (transaction_load(txn_path, &t) >= 0 && transaction_to_json(t, &txn_json) >= 0)
+                (void) sd_json_parse(txn_json, 0, &txn, NULL, NULL);
+        check = load_json_file(check_path);
+
+        sd_json_variant *slot_map = slots ? sd_json_variant_by_key(slots, "slots") : NULL;
+        r = sd_json_buildo(&v,
+                        SD_JSON_BUILD_PAIR_STRING("operation", job->operation),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!job->step, "step", SD_JSON_BUILD_STRING(job->step)),
+                        SD_JSON_BUILD_PAIR_OBJECT("progress",
+                                SD_JSON_BUILD_PAIR_UNSIGNED("bytes", job->bytes),
+                                SD_JSON_BUILD_PAIR_UNSIGNED("total", job->total)),
+                        SD_JSON_BUILD_PAIR_STRING("channel", c->channel),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!c->server, "server", SD_JSON_BUILD_STRING(c->server)),
+                        SD_JSON_BUILD_PAIR_OBJECT("booted",
+                                SD_JSON_BUILD_PAIR_CONDITION(!!b.slot, "slot", SD_JSON_BUILD_STRING(b.slot)),
+                                SD_JSON_BUILD_PAIR_CONDITION(!!b.version, "version", SD_JSON_BUILD_STRING(b.version)),
+                                SD_JSON_BUILD_PAIR_CONDITION(!!b.commit, "commit", SD_JSON_BUILD_STRING(b.commit)),
+                                SD_JSON_BUILD_PAIR_CONDITION(!!b.kernel, "kernel", SD_JSON_BUILD_STRING(b.kernel))),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!slot_map, "slots", SD_JSON_BUILD_VARIANT(slot_map)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!slots, "highest_counter",
+                                SD_JSON_BUILD_UNSIGNED(table.highest_counter)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!check, "last_check", SD_JSON_BUILD_VARIANT(check)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!txn, "transaction", SD_JSON_BUILD_VARIANT(txn)));
+        if (r < 0)
+                return r;
+        r = sd_json_variant_format(v, 0, ret);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* updatectl: the command line over updaterd's D-Bus API. See updatectl(8). */
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-json.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "string-util.h"
+#include "time-util.h"
+
+#define BUS_NAME "org.dreamlink.Updater1"
+#define BUS_PATH "/org/dreamlink/Updater1"
+#define BUS_INTERFACE "org.dreamlink.Updater1"
+
+static bool arg_json = false;
+static bool arg_quiet = false;
+static volatile sig_atomic_t interrupted = 0;
+
+
+static void bus_error_free(sd_bus_error *e) {
+        sd_bus_error_free(e);
+}
+
+static int help(void) {
+        printf("%s [OPTIONS...] COMMAND\n\n"
+               "Update this system with dreamlink: stage a release into the passive slot,\n"
+               "then commit it without losing sessions.\n\n"
+               "Commands:\n"
+               "  status           Show slots, versions, channel and the update in progress\n"
+               "  check            Check the channel for a newer release\n"
+               "  stage [VERSION]  Download and write the channel's release into the passive slot\n"
+               "  cancel           Stop the running job\n\n"
+               "Options:\n"
+               "  -h --help        Show this help\n"
+               "     --version     Show package version\n"
+               "     --json        status: print JSON\n"
+               "  -q --quiet       No progress output\n\n"
+               "See the updatectl(8) man page for details.\n",
+               program_invocation_short_name);
+        return 0;
+}
+
+static int bus_connect(sd_bus **ret) {
+        int r = sd_bus_open_system(ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        return 0;
+}
+
+/* Turns a failed call into one clear line: the daemon's message when it sent one. */
+static int call_error(const char *what, const sd_bus_error *e, int r) {
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED))
+                return log_error_errno(EACCES, "%s: permission denied (changing the system needs root).", what);
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return log_error_errno(r, "%s: updaterd is not available (is updaterd.service installed?).", what);
+        return log_error_errno(r, "%s: %s", what, e->message ?: strerror(-r));
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+static const char *json_str(sd_json_variant *v, const char *key) {
+        sd_json_variant *f = v ? sd_json_variant_by_key(v, key) : NULL;
+        return f && sd_json_variant_is_string(f) ? sd_json_variant_string(f) : NULL;
+}
+
+static uint64_t json_u64(sd_json_variant *v, const char *key) {
+        sd_json_variant *f = v ? sd_json_variant_by_key(v, key) : NULL;
+        return f && sd_json_variant_is_unsigned(f) ? sd_json_variant_unsigned(f) : 0;
+}
+
+static void print_status(sd_json_variant *v) {
+        char t[FORMAT_TIMESTAMP_MAX];
+        sd_json_variant *booted = sd_json_variant_by_key(v, "booted");
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        sd_json_variant *check = sd_json_variant_by_key(v, "last_check");
+        sd_json_variant *txn = sd_json_variant_by_key(v, "transaction");
+        const char *booted_slot = json_str(booted, "slot");
+
+        printf("State:      %s%s%s\n", strna(json_str(v, "operation")),
+               json_str(v, "step") ? ", step " : "", strempty(json_str(v, "step")));
+        printf("Channel:    %s (%s)\n", strna(json_str(v, "channel")), strna(json_str(v, "server")));
+        if (check && sd_json_variant_is_object(check)) {
+                const char *result = json_str(check, "result");
+                printf("Last check: %s, %s", format_timestamp_utc(t, sizeof(t), json_u64(check, "time_usec")),
+                       strna(result));
+                if (json_str(check, "version") && streq_ptr(result, "available"))
+                        printf(": %s", json_str(check, "version"));
+                if (json_str(check, "message") && !streq_ptr(result, "available"))
+                        printf(" (%s)", json_str(check, "message"));
+                putchar('\n');
+        } else
+                printf("Last check: never\n");
+
+        printf("Slots:\n");
+        for (const char *s = "a"; s; s = streq(s, "a") ? "b" : NULL) {
+                sd_json_variant *slot = slots ? sd_json_variant_by_key(slots, s) : NULL;
+                bool is_booted = streq_ptr(s, booted_slot);
+                const char *commit = json_str(slot, "commit");
+                printf("  %s %s  %-7s %-8s %-10s %-28s %.12s\n", is_booted ? "●" : " ", s,
+                       is_booted ? "booted" : "", strna(json_str(slot, "state")),
+                       strna(json_str(slot, "version")), strna(json_str(slot, "kernel")), strempty(commit));
+        }
+
+        if (txn && sd_json_variant_is_object(txn)) {
+                printf("Transaction: %s %s %s → %s, step %s, %s", json_str(txn, "id") ? json_str(txn, "id") : "?",
+                       strna(json_str(txn, "operation")), strna(json_str(txn, "from_slot")),
+                       strna(json_str(txn, "to_slot")), strna(json_str(txn, "step")), strna(json_str(txn, "outcome")));
+                if (json_str(txn, "error"))
+                        printf(": %s", json_str(txn, "error"));
+                putchar('\n');
+        }
+}
+
+static int verb_status(sd_bus *bus, char **args) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        const char *json;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Describe", &error, &reply, "");
+        if (r < 0)
+                return call_error("Failed to read the update state", &error, r);
+        r = sd_bus_message_read(reply, "s", &json);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply: %m");
+        r = sd_json_parse(json, 0, &v, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "updaterd sent malformed JSON: %m");
+
+        if (arg_json)
+                sd_json_variant_dump(v, SD_JSON_FORMAT_PRETTY_AUTO | SD_JSON_FORMAT_COLOR_AUTO, stdout, NULL);
+        else
+                print_status(v);
+        return 0;
+}
+
+/* ---- check ------------------------------------------------------------------------------- */
+
+static int verb_check(sd_bus *bus, char **args) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *version, *kernel;
+        uint64_t counter, size;
+        char buf[FORMAT_BYTES_MAX];
+        int available, r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Check");
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the call: %m");
+        /* Fetching over a slow link may take a while. */
+        r = sd_bus_call(bus, m, 5 * USEC_PER_MINUTE, &error, &reply);
+        if (r < 0)
+                return call_error("Check failed", &error, r);
+        r = sd_bus_message_read(reply, "bsstt", &available, &version, &kernel, &counter, &size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply: %m");
+
+        if (available)
+                printf("Update available: %s (release %" PRIu64 ", kernel %s), about %s to download.\n",
+                       version, counter, kernel, format_bytes(buf, sizeof(buf), size));
+        else
+                printf("Up to date: the channel offers %s, which this system runs or has staged.\n", version);
+        return 0;
+}
+
+/* ---- stage: a job with progress ---------------------------------------------------------- */
+
+typedef struct Job {
+        uint32_t id;
+        bool done;
+        int result;
+        char *message;
+        char *transaction_id;
+        /* progress */
+        char *step;
+        uint64_t bytes, total;
+        unsigned fetched, requested;
+        bool delta;
+        usec_t started, last_print;
+        unsigned last_percent;
+        bool tty;
+} Job;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const char *operation, *txn, *message;
+        uint32_t id;
+        int result;
+
+        if (sd_bus_message_read(m, "ussis", &id, &operation, &txn, &result, &message) < 0 || id != j->id)
+                return 0;
+        j->done = true;
+        j->result = result;
+        (void) free_and_strdup(&j->message, message);
+        (void) free_and_strdup(&j->transaction_id, txn);
+        return 0;
+}
+
+static void progress_render(Job *j) {
+        char done[FORMAT_BYTES_MAX], total[FORMAT_BYTES_MAX], rate[FORMAT_BYTES_MAX], eta[FORMAT_TIMESTAMP_MAX];
+        usec_t now = now_usec(CLOCK_MONOTONIC), elapsed = now - j->started;
+        uint64_t bps = elapsed > USEC_PER_SEC ? j->bytes * USEC_PER_SEC / elapsed : 0;
+        unsigned percent = j->total > 0 ? (unsigned) MIN(100, j->bytes * 100 / j->total)
+                         : j->requested > 0 ? (unsigned) MIN(100, (uint64_t) j->fetched * 100 / j->requested) : 0;
+
+        if (arg_quiet)
+                return;
+        if (!j->tty) {
+                /* Plain lines for logs: every 10%. */
+                if (percent / 10 == j->last_percent / 10 && j->last_print != 0)
+                        return;
+                printf("%3u%%  %s%s%s  %s/s%s\n", percent, format_bytes(done, sizeof(done), j->bytes),
+                       j->total ? " of " : "", j->total ? format_bytes(total, sizeof(total), j->total) : "",
+                       format_bytes(rate, sizeof(rate), bps), j->delta ? "  (static delta)" : "");
+                j->last_percent = percent;
+                j->last_print = now;
+                return;
+        }
+
+        char bar[31];
+        unsigned filled = percent * 30 / 100;
+        for (unsigned i = 0; i < 30; i++)
+                bar[i] = i < filled ? '#' : '.';
+        bar[30] = 0;
+        const char *e = "";
+        if (bps > 0 && j->total > j->bytes)
+                e = format_timespan(eta, sizeof(eta), (j->total - j->bytes) / bps * USEC_PER_SEC);
+        printf("\r[%s] %3u%%  %s%s%s  %s/s  %s%s%s \033[K", bar, percent, format_bytes(done, sizeof(done), j->bytes),
+               j->total ? "/" : "", j->total ? format_bytes(total, sizeof(total), j->total) : "",
+               format_bytes(rate, sizeof(rate), bps), *e ? "ETA " : "", e, j->delta ? "  delta" : "");
+        fflush(stdout);
+        j->last_print = now;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const char *interface, *name;
+        int r;
+
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, BUS_INTERFACE))
+                return 0;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (streq(name, "Progress")) {
+                        int delta;
+                        if (sd_bus_message_read(m, "v", "(ttuub)", &j->bytes, &j->total, &j->fetched, &j->requested,
+                                                &delta) >= 0) {
+                                j->delta = delta;
+                                progress_render(j);
+                        }
+                } else if (streq(name, "Step")) {
+                        const char *step;
+                        if (sd_bus_message_read(m, "v", "s", &step) >= 0 && !streq_ptr(step, j->step) && *step) {
+                                (void) free_and_strdup(&j->step, step);
+                                if (!arg_quiet)
+                                        printf("%s%s\n", j->tty && j->last_print ? "\n" : "", step);
+                                j->last_print = 0;
+                        }
+                } else
+                        (void) sd_bus_message_skip(m, "v");
+                (void) sd_bus_message_exit_container(m);
+        }
+        return 0;
+}
+
+/* updaterd went away mid-job (stopped, crashed): no JobRemoved will come. */
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, BUS_NAME) ||
+            !isempty(new_owner))
+                return 0;
+        j->done = true;
+        j->result = -ECONNRESET;
+        (void) free_and_strdup(&j->message, "updaterd stopped while the job ran; 'updatectl status' shows where it got to.");
+        return 0;
+}
+
+static void on_sigint(int sig) {
+        interrupted = 1;
+}
+
+static int verb_stage(sd_bus *bus, char **args) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *removed = NULL, *changed = NULL, *owner = NULL;
+        Job j = { .tty = isatty(STDOUT_FILENO), .started = now_usec(CLOCK_MONOTONIC) };
+        bool cancel_sent = false;
+        int r;
+
+        if (args[0] && args[1])
+                return log_error_errno(EINVAL, "stage takes at most one VERSION.");
+
+        /* Subscribe before starting, so no signal of a fast job is missed. */
+        r = sd_bus_match_signal(bus, &removed, BUS_NAME, BUS_PATH, BUS_INTERFACE, "JobRemoved", on_job_removed, &j);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &changed, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
+                                        "PropertiesChanged", on_properties_changed, &j);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, &j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to updaterd's signals: %m");
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Stage", &error, &reply, "s", strempty(args[0]));
+        if (r < 0)
+                return call_error("Failed to start staging", &error, r);
+        r = sd_bus_message_read(reply, "u", &j.id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply: %m");
+
+        struct sigaction sa = { .sa_handler = on_sigint };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+
+        while (!j.done) {
+                if (interrupted && !cancel_sent) {
+                        _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                        printf("\nCancelling…\n");
+                        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Cancel", &e, NULL, "");
+                        if (r < 0)
+                                return call_error("Failed to cancel", &e, r);
+                        cancel_sent = true;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Lost the connection to updaterd: %m");
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, USEC_PER_SEC);
+                if (r < 0 && r != -EINTR)
+                        return log_error_errno(r, "Lost the connection to updaterd: %m");
+        }
+
+        if (j.tty && j.last_print && !arg_quiet)
+                putchar('\n');
+        int result = j.result;
+        if (result < 0)
+                log_error_errno(result, "Staging failed: %s", isempty(j.message) ? strerror(-result) : j.message);
+        else if (!arg_quiet)
+                printf("%s\n", strna(j.message));
+        free(j.message);
+        free(j.transaction_id);
+        free(j.step);
+        return result < 0 ? result : 0;
+}
+
+static int verb_cancel(sd_bus *bus, char **args) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Cancel", &error, NULL, "");
+        if (r < 0)
+                return call_error("Failed to cancel", &error, r);
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        int (*run)(sd_bus *bus, char **args);
+} verbs[] = {
+        { "status", verb_status },
+        { "check", verb_check },
+        { "stage", verb_stage },
+        { "cancel", verb_cancel },
+};
+
+int main(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_JSON };
+        static const struct option options[] = {
+                { "help",    no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json",    no_argument, NULL, ARG_JSON },
+                { "quiet",   no_argument, NULL, 'q' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int c, r;
+
+        log_setup(program_invocation_short_name);
+        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("%s (dreamlink) %s\n", program_invocation_short_name, PACKAGE_VERSION);
+                        return EXIT_SUCCESS;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case 'q':
+                        arg_quiet = true;
+                        break;
+                default:
+                        return EXIT_FAILURE;
+                }
+
+        const char *verb = optind < argc ? argv[optind] : "status";
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                if (!streq(verb, verbs[i].name))
+                        continue;
+                r = bus_connect(&bus);
+                if (r < 0)
+                        return EXIT_FAILURE;
+                r = verbs[i].run(bus, optind < argc ? argv + optind + 1 : argv + argc);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+        log_error("Unknown command '%s'. See %s --help.", verb, program_invocation_short_name);
+        return EXIT_FAILURE;
+}

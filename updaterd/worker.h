@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* updaterd does no update work itself: each job runs in a forked worker that
+ * reports to the daemon over a pipe, one line per event (short lines are
+ * written atomically):
+ *
+ *   TRANSACTION <id>                     the transaction record in use
+ *   STEP <name>                          a step completed (transaction step names)
+ *   PROGRESS <bytes> <total> <fetched> <requested> <delta>
+ *   RESULT <json>                        the outcome of a check
+ *   DONE <errno> <message>               last line: 0 or a negative errno, and why
+ *
+ * A worker that dies without DONE (killed, crashed, power cut) leaves the
+ * transaction record at its last step; the next job resumes from there. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum JobOperation {
+        JOB_CHECK,
+        JOB_STAGE,
+        _JOB_OPERATION_MAX,
+        _JOB_OPERATION_INVALID = -22,
+} JobOperation;
+
+const char *job_operation_to_string(JobOperation o);
+
+typedef struct Reporter {
+        int fd;
+} Reporter;
+
+void reporter_transaction(Reporter *r, const char *id);
+void reporter_step(Reporter *r, const char *step);
+void reporter_progress(Reporter *r, uint64_t bytes, uint64_t total, unsigned fetched, unsigned requested, bool delta);
+void reporter_result(Reporter *r, const char *json);
+void reporter_done(Reporter *r, int result, const char *message);
+
+typedef struct WorkerEvent {
+        enum { EVENT_TRANSACTION, EVENT_STEP, EVENT_PROGRESS, EVENT_RESULT, EVENT_DONE } type;
+        const char *text;          /* id, step, json or message: points into the parsed line */
+        uint64_t bytes, total;
+        unsigned fetched, requested;
+        bool delta;
+        int result;
+} WorkerEvent;
+
+/* Parses one line (without its newline, modified in place); -EBADMSG if malformed. */
+int worker_event_parse(char *line, WorkerEvent *ret);
