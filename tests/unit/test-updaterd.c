@@ -605,6 +605,17 @@ static Output updatectl(Fixture *f, uid_t uid, const char *arg1, const char *arg
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         assert_true(out_fd >= 0 && err_fd >= 0 && null_fd >= 0);
 
+        /* The build tree may sit where another user cannot reach it (a 0700 clone): give an
+         * unprivileged caller its own copy in the test directory. */
+        _cleanup_free_ char *copy = NULL, *data = NULL;
+        if (uid != 0) {
+                size_t size;
+                copy = path_join2(f->dir, "updatectl");
+                assert_int_equal(read_file_limited(exe, 64U << 20, &data, &size), 0);
+                assert_int_equal(write_file_atomic(copy, data, size, 0755), 0);
+                assert_int_equal(chmod(f->dir, 0755), 0);
+                exe = copy;
+        }
         const char * const argv[] = { exe, arg1, arg2, NULL };
         const char * const env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->bus_address, "DREAMLINK_LOG_TARGET", "console",
                                      "SYSTEMD_COLORS", "0", NULL };
