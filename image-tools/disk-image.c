@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "ostree-image.h"
+#include "ostree-util.h"
 #include "process-util.h"
 #include "string-util.h"
 
@@ -173,7 +174,7 @@ static int local_repo_create(const char *path, OstreeRepo **ret) {
         dir = g_file_new_for_path(path);
         g_autoptr(OstreeRepo) repo = ostree_repo_new(dir);
         if (!ostree_repo_create(repo, OSTREE_REPO_MODE_BARE, NULL, &error))
-                return log_error_errno(EIO, "Failed to create the local repository %s: %s", path, error->message);
+                return log_gerror(error, "Failed to create the local repository %s", path);
         *ret = g_steal_pointer(&repo);
         return 0;
 }
@@ -196,8 +197,7 @@ static int local_repo_pull(OstreeRepo *repo, const char *src_path, const char *c
 
         if (!ostree_repo_pull_with_options(repo, url, options, NULL, NULL, &error) ||
             !ostree_repo_set_ref_immediate(repo, NULL, ref, checksum, NULL, &error))
-                return log_error_errno(EIO, "Failed to pull %.12s from %s into the local repository: %s",
-                                       checksum, src_path, error->message);
+                return log_gerror(error, "Failed to pull %.12s from %s into the local repository", checksum, src_path);
         return 0;
 }
 

@@ -21,6 +21,8 @@
 #include <gio/gunixinputstream.h>
 #include <ostree.h>
 
+#include "ostree-util.h"
+
 /* Big enough for any vfs_cap_data revision (v3 is 24 bytes). */
 #define CAPABILITY_XATTR "security.capability"
 #define CAPABILITY_XATTR_MAX 64
@@ -29,45 +31,6 @@ static inline void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
 }
-
-/* The errno behind a GError: libglnx turns failed syscalls into G_IO_ERROR codes, this maps the
- * common ones back; anything else (ostree's own "corrupted object" and the like) is EIO. */
-static int errno_from_gerror(const GError *e) {
-        if (e->domain != G_IO_ERROR)
-                return EIO;
-        switch (e->code) {
-        case G_IO_ERROR_NOT_FOUND:
-                return ENOENT;
-        case G_IO_ERROR_EXISTS:
-                return EEXIST;
-        case G_IO_ERROR_IS_DIRECTORY:
-                return EISDIR;
-        case G_IO_ERROR_NOT_DIRECTORY:
-                return ENOTDIR;
-        case G_IO_ERROR_NOT_EMPTY:
-                return ENOTEMPTY;
-        case G_IO_ERROR_PERMISSION_DENIED:
-                return EACCES;
-        case G_IO_ERROR_NO_SPACE:
-                return ENOSPC;
-        case G_IO_ERROR_INVALID_ARGUMENT:
-                return EINVAL;
-        case G_IO_ERROR_NOT_SUPPORTED:
-                return EOPNOTSUPP;
-        case G_IO_ERROR_READ_ONLY:
-                return EROFS;
-        case G_IO_ERROR_TOO_MANY_OPEN_FILES:
-                return EMFILE;
-        case G_IO_ERROR_CANCELLED:
-                return ECANCELED;
-        default:
-                return EIO;
-        }
-}
-
-/* The one place a GError becomes a log line and a negative errno. */
-#define log_gerror(error, fmt, ...) \
-        log_error_errno(errno_from_gerror(error), fmt ": %s", ##__VA_ARGS__, (error)->message)
 
 void boot_info_done(BootInfo *b) {
         free(b->kernel_version);

@@ -21,6 +21,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/tools/lib.sh"
 
+# One builder at a time: a second one waits and then finds the cache warm.
+mkdir -p "$DREAMLINK_CACHE/vm"
+exec 9>"$DREAMLINK_CACHE/vm/images.lock"
+flock 9
+
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 timer() { echo $(($(date +%s) - $1)); }
 
@@ -36,6 +41,9 @@ for v in v1 v1.1 v2; do
         tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
+                # Left by an interrupted build, maybe with mmdebstrap's mounts still in it.
+                findmnt -rn -o TARGET | grep "^${tree[$v]}.tmp/" | sort -r | xargs -r umount -l
+                rm -rf --one-file-system "${tree[$v]}.tmp"
                 "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
                 rm -rf "${tree[$v]}"
                 mv "${tree[$v]}.tmp" "${tree[$v]}"

@@ -17,13 +17,21 @@ case $suite in core | full) ;; *) die "usage: run.sh core|full [SCENARIO...]" ;;
 
 apt_install qemu-system-x86 qemu-utils ovmf openssh-client nginx python3
 
+# One run at a time on this machine (2 cores, one guest): a second run waits.
+export VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
+mkdir -p "$VM_RUN_DIR"
+exec 8>"$VM_RUN_DIR/run.lock"
+if ! flock -n 8; then
+        echo "vm: another VM test run is in progress; waiting for it" >&2
+        flock 8
+fi
+
 t0=$SECONDS
-images=$("$here/images.sh")
+images=$("$here/images.sh" 8>&-)
 eval "$images"
 images_seconds=$((SECONDS - t0))
 printf 'vm: images ready in %d s (cache %s)\n' "$images_seconds" "$DREAMLINK_CACHE"
 
-export VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
 total_passed=0
 total_failed=0
 summary=()
@@ -47,7 +55,7 @@ for s in "$here"/scenarios/*.sh; do
                         trap vm_cleanup EXIT
                         . "$2" || fail "scenario ended early (exit $?)"
                         echo "$checks_passed $checks_failed" >&3
-                ' scenario "$top" "$s" 3>&1 >&2
+                ' scenario "$top" "$s" 3>&1 >&2 8>&-
         ) || true
         read -r p f <<<"${result:-0 1}"
         [ "$p$f" = 00 ] && f=1 # a scenario that checked nothing has failed
