@@ -21,6 +21,11 @@ expect_eq() {
         if [ "$2" = "$3" ]; then pass "$1: $3"; else fail "$1: expected '$2', got '$3'"; fi
 }
 
+# expect_contains DESCRIPTION TEXT ACTUAL: TEXT appears in ACTUAL, literally.
+expect_contains() {
+        if [[ $3 == *"$2"* ]]; then pass "$1"; else fail "$1: '$2' not in '$3'"; fi
+}
+
 # expect_match DESCRIPTION REGEX ACTUAL
 expect_match() {
         if [[ $3 =~ $2 ]]; then pass "$1"; else fail "$1: '$3' does not match /$2/"; fi
