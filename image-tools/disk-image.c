@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,12 +10,15 @@
 #include <unistd.h>
 #include <ostree.h>
 
+#include "conf-parser.h"
 #include "disk-image.h"
 #include "fileio.h"
 #include "log.h"
+#include "manifest.h"
 #include "ostree-image.h"
 #include "ostree-util.h"
 #include "process-util.h"
+#include "slot-status.h"
 #include "string-util.h"
 
 #define MIB (1024ULL * 1024ULL)
@@ -201,11 +205,45 @@ static int local_repo_pull(OstreeRepo *repo, const char *src_path, const char *c
         return 0;
 }
 
+/* The release counter of COMMIT as published in any channel of the release root (0 when it was
+ * never published), so the installed system starts with the right anti-rollback floor. */
+static uint64_t release_counter_of(const char *release_root, const char *checksum) {
+        _cleanup_free_ char *channels = joinf("%s/channels", release_root);
+        uint64_t counter = 0;
+        DIR *d = opendir(channels);
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_strv_free_ char **files = NULL;
+                _cleanup_free_ char *dir = NULL;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                dir = joinf("%s/%s", channels, de->d_name);
+                const char * const dirs[] = { dir, NULL };
+                if (conf_files_list(dirs, ".json", &files) < 0)
+                        continue;
+                STRV_FOREACH(f, files) {
+                        _cleanup_(manifest_freep) Manifest *m = NULL;
+                        _cleanup_free_ char *text = NULL;
+                        size_t size;
+
+                        if (read_file_limited(*f, MANIFEST_SIZE_MAX, &text, &size) >= 0 &&
+                            manifest_parse(text, size, &m) >= 0 && streq(m->commit, checksum))
+                                counter = MAX(counter, m->counter);
+                }
+        }
+        closedir(d);
+        return counter;
+}
+
 /* The shared /var: the tree's factory copy of /var (where the OS recipe keeps what packages
  * put there), plus a local ostree repo with the installed commit, so that updates can be
  * pulled as deltas against it and /etc merged against its pristine /etc. */
 static int build_var_tree(const char *work, const char *tree, const char *release_root,
-                          const char *checksum, char **ret_dir) {
+                          const char *checksum, const char *version, const char *kernel, char **ret_dir) {
         _cleanup_free_ char *var = joinf("%s/var", work), *factory = joinf("%s/usr/share/factory/var", tree),
                             *factory_contents = joinf("%s/.", factory), *in_tree = joinf("%s/var/.", tree),
                             *repo_path = joinf("%s/" LOCAL_REPO, var), *release_repo_path = joinf("%s/repo", release_root);
@@ -231,6 +269,16 @@ static int build_var_tree(const char *work, const char *tree, const char *releas
         r = local_repo_pull(local, release_repo_path, checksum, "dreamlink/slot/a");
         if (r < 0)
                 return r;
+
+        /* Slot A holds a known-good release; B is empty. */
+        _cleanup_(slot_table_done) SlotTable slots = {};
+        _cleanup_free_ char *slots_path = joinf("%s/lib/dreamlink/slots.json", var);
+        slot_table_init(&slots);
+        r = slot_adopt_booted(&slots, SLOT_A, version, checksum, release_counter_of(release_root, checksum), kernel);
+        if (r >= 0)
+                r = slot_table_save(&slots, slots_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", slots_path);
 
         *ret_dir = TAKE_PTR(var);
         return 0;
@@ -326,7 +374,7 @@ int disk_image_build(const DiskImage *d) {
         r = build_esp(work, tree, d->esp_size, version, &boot, cmdline, &esp);
         if (r < 0)
                 goto finish;
-        r = build_var_tree(work, tree, d->release_root, checksum, &var);
+        r = build_var_tree(work, tree, d->release_root, checksum, version, boot.kernel_version, &var);
         if (r < 0)
                 goto finish;
 

@@ -17,6 +17,8 @@ expect_eq "ESP holds slot A's boot entry" "dreamlink-a.conf" "$(guest 'ls /efi/l
 expect_eq "the local repository holds the installed commit" "$V1_COMMIT" \
         "$(guest 'cat /var/lib/dreamlink/repo/refs/heads/dreamlink/slot/a')"
 check "the release key is trusted by the OS" guest 'test -s /usr/lib/dreamlink/keys.d/test-release.pem'
+expect_eq "updaterd (bus-activated) knows slot A: good, v1, release counter 1" "good 1 1 $V1_COMMIT" \
+        "$(guest 'updatectl status --json' | python3 -c 'import json,sys; a=json.load(sys.stdin)["slots"]["a"]; print(a["state"], a["version"], a["counter"], a["commit"])')"
 
 expect_eq "multi-user.target reached" "active" "$(guest systemctl is-active multi-user.target)"
 state=$(guest 'systemctl is-system-running --wait')
