@@ -30,17 +30,14 @@
 
 #define LOCAL_REPO "lib/dreamlink/repo" /* relative to /var */
 
-static char *joinf(const char *fmt, ...) _printf_(1, 2);
-static char *joinf(const char *fmt, ...) {
-        va_list ap;
-        char *p;
-        va_start(ap, fmt);
-        int r = vasprintf(&p, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                abort(); /* out of memory in a build tool: nothing sensible to do */
-        return p;
-}
+/* strprintf() for a build tool, where running out of memory ends the build. */
+#define joinf(...)                                          \
+        ({                                                  \
+                char *_s_ = strprintf(__VA_ARGS__);         \
+                if (!_s_)                                   \
+                        abort();                            \
+                _s_;                                        \
+        })
 
 /* Copies src into dst at offset, skipping holes so the image stays sparse. */
 static int copy_sparse_at(const char *src, int dst_fd, uint64_t offset) {

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,6 +38,16 @@ int free_and_strdup(char **p, const char *s) {
         free(*p);
         *p = t;
         return 0;
+}
+
+char *strprintf(const char *format, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, format);
+        int r = vasprintf(&s, format, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
 }
 
 char **strv_free(char **l) {

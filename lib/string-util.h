@@ -33,6 +33,9 @@ char *strstrip(char *s);
 
 int free_and_strdup(char **p, const char *s);
 
+/* asprintf() that returns the string, or NULL when out of memory. */
+char *strprintf(const char *format, ...) _printf_(1, 2);
+
 /* NULL-terminated string vectors. */
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);

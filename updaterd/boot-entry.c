@@ -41,17 +41,6 @@ void boot_entry_state_done(BootEntryState *s) {
         *s = (BootEntryState) {};
 }
 
-static char *joinf(const char *format, ...) _printf_(1, 2);
-static char *joinf(const char *format, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, format);
-        int r = vasprintf(&s, format, ap);
-        va_end(ap);
-        return r < 0 ? NULL : s;
-}
-
 static int parse_counter_number(const char *s, size_t n, unsigned *ret) {
         _cleanup_free_ char *t = strndup(s, n);
         if (!t)
@@ -172,8 +161,8 @@ static int copy_fd(int in, int out) {
 /* Copies src over dir/name so that dir/name is either the old or the new file
  * after a crash: temporary file in dir, fsync, rename, fsync of dir. */
 static int copy_file_atomic(const char *src, const char *dir, const char *name) {
-        _cleanup_free_ char *tmp = joinf("%s/" TEMP_PREFIX "%s.XXXXXX", dir, name),
-                            *dst = joinf("%s/%s", dir, name);
+        _cleanup_free_ char *tmp = strprintf("%s/" TEMP_PREFIX "%s.XXXXXX", dir, name),
+                            *dst = strprintf("%s/%s", dir, name);
         _cleanup_close_ int in = -EBADF, out = -EBADF;
         int r;
 
@@ -251,15 +240,15 @@ int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, un
                 return r;
         s = slot_to_string(slot);
 
-        entries = joinf("%s/loader/entries", esp);
-        slot_dir = joinf("%s/dreamlink/%s", esp, s);
-        name = tries > 0 ? joinf("dreamlink-%s+%u.conf", s, tries) : joinf("dreamlink-%s.conf", s);
-        title = info->title ? strdup(info->title) : joinf("dreamlink %s (slot %s)", info->version, s);
-        temp_prefix = joinf(TEMP_PREFIX "dreamlink-%s", s);
+        entries = strprintf("%s/loader/entries", esp);
+        slot_dir = strprintf("%s/dreamlink/%s", esp, s);
+        name = tries > 0 ? strprintf("dreamlink-%s+%u.conf", s, tries) : strprintf("dreamlink-%s.conf", s);
+        title = info->title ? strdup(info->title) : strprintf("dreamlink %s (slot %s)", info->version, s);
+        temp_prefix = strprintf(TEMP_PREFIX "dreamlink-%s", s);
         if (!entries || !slot_dir || !name || !title || !temp_prefix)
                 return log_oom();
-        path = joinf("%s/%s", entries, name);
-        text = joinf("title      %s\n"
+        path = strprintf("%s/%s", entries, name);
+        text = strprintf("title      %s\n"
                      "sort-key   dreamlink\n"
                      "version    %s\n"
                      "linux      /dreamlink/%s/vmlinuz\n"
@@ -298,7 +287,7 @@ int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, un
         STRV_FOREACH(o, old) {
                 if (streq(*o, name))
                         continue;
-                _cleanup_free_ char *p = joinf("%s/%s", entries, *o);
+                _cleanup_free_ char *p = strprintf("%s/%s", entries, *o);
                 if (!p)
                         return log_oom();
                 if (unlink(p) < 0 && errno != ENOENT)
@@ -331,9 +320,9 @@ int boot_entry_remove(const char *esp, Slot slot) {
         if (r < 0 && r != -ENOENT && r != -ENXIO)
                 return r;
 
-        entries = joinf("%s/loader/entries", esp);
-        slot_dir = joinf("%s/dreamlink/%s", esp, slot_to_string(slot));
-        temp_prefix = joinf(TEMP_PREFIX "dreamlink-%s", slot_to_string(slot));
+        entries = strprintf("%s/loader/entries", esp);
+        slot_dir = strprintf("%s/dreamlink/%s", esp, slot_to_string(slot));
+        temp_prefix = strprintf(TEMP_PREFIX "dreamlink-%s", slot_to_string(slot));
         if (!entries || !slot_dir || !temp_prefix)
                 return log_oom();
 
@@ -342,7 +331,7 @@ int boot_entry_remove(const char *esp, Slot slot) {
                 return log_error_errno(r, "Failed to list %s: %m", entries);
         /* Entries first, so that nothing ever points at a missing kernel. */
         STRV_FOREACH(n, names) {
-                _cleanup_free_ char *p = joinf("%s/%s", entries, *n);
+                _cleanup_free_ char *p = strprintf("%s/%s", entries, *n);
                 if (!p)
                         return log_oom();
                 if (unlink(p) < 0 && errno != ENOENT)
@@ -350,7 +339,7 @@ int boot_entry_remove(const char *esp, Slot slot) {
         }
         (void) remove_temp_files(entries, temp_prefix);
         if (names) {
-                _cleanup_free_ char *p = joinf("%s/%s", entries, names[0]);
+                _cleanup_free_ char *p = strprintf("%s/%s", entries, names[0]);
                 if (!p)
                         return log_oom();
                 r = fsync_directory_of(p);
@@ -359,7 +348,7 @@ int boot_entry_remove(const char *esp, Slot slot) {
         }
 
         for (const char * const *f = (const char * const[]) { "vmlinuz", "initrd.img", NULL }; *f; f++) {
-                _cleanup_free_ char *p = joinf("%s/%s", slot_dir, *f);
+                _cleanup_free_ char *p = strprintf("%s/%s", slot_dir, *f);
                 if (!p)
                         return log_oom();
                 if (unlink(p) < 0 && errno != ENOENT)
@@ -424,7 +413,7 @@ int boot_entry_read(const char *esp, Slot slot, BootEntryState *ret) {
 
         if (!esp || !slot_is_valid(slot))
                 return -EINVAL;
-        entries = joinf("%s/loader/entries", esp);
+        entries = strprintf("%s/loader/entries", esp);
         if (!entries)
                 return log_oom();
         r = find_slot_entry(entries, slot, &name);
@@ -435,7 +424,7 @@ int boot_entry_read(const char *esp, Slot slot, BootEntryState *ret) {
                 return 0;
         }
 
-        path = joinf("%s/%s", entries, name);
+        path = strprintf("%s/%s", entries, name);
         if (!path)
                 return log_oom();
         r = read_file_limited(path, ENTRY_FILE_MAX, &text, &size);
@@ -461,7 +450,7 @@ int boot_entry_bless(const char *esp, Slot slot) {
 
         if (!esp || !slot_is_valid(slot))
                 return -EINVAL;
-        entries = joinf("%s/loader/entries", esp);
+        entries = strprintf("%s/loader/entries", esp);
         if (!entries)
                 return log_oom();
         r = find_slot_entry(entries, slot, &name);
@@ -472,8 +461,8 @@ int boot_entry_bless(const char *esp, Slot slot) {
         if (streq(name, boot_entry_id(slot)))
                 return 0; /* already blessed */
 
-        from = joinf("%s/%s", entries, name);
-        to = joinf("%s/%s", entries, boot_entry_id(slot));
+        from = strprintf("%s/%s", entries, name);
+        to = strprintf("%s/%s", entries, boot_entry_id(slot));
         if (!from || !to)
                 return log_oom();
         if (rename(from, to) < 0)
@@ -486,7 +475,7 @@ int boot_entry_bless(const char *esp, Slot slot) {
 }
 
 static int read_loader_conf(const char *esp, char **ret_path, char **ret_text) {
-        _cleanup_free_ char *path = joinf("%s/loader/loader.conf", esp), *text = NULL;
+        _cleanup_free_ char *path = strprintf("%s/loader/loader.conf", esp), *text = NULL;
         size_t size;
         int r;
 
@@ -571,7 +560,7 @@ int boot_default_set(const char *esp, Slot slot) {
         if (!replaced)
                 n += (size_t) sprintf(out + n, "default %s\n", boot_entry_id(slot));
 
-        dir = joinf("%s/loader", esp);
+        dir = strprintf("%s/loader", esp);
         if (!dir)
                 return log_oom();
         r = mkdir_p(dir, 0755);
