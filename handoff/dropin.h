@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The runtime drop-in that turns a service's next start into a restore of
+ * its checkpoint, and the record kept beside the images. Pure text in and
+ * out, so both are unit-tested. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+#include "string-util.h"
+
+#define RESTORE_DROPIN_NAME "zz-dreamlink-restore.conf" /* sorts after the unit's own drop-ins */
+#define RESTORE_DROPIN_DIR "/run/systemd/system"
+
+typedef struct RestoreDropin {
+        const char *unit;
+        const char *helper;            /* absolute path of dreamlink-handoff */
+        const char *images_dir;        /* this unit's images */
+        const char *pidfile;
+        const char *syslog_identifier; /* the unit's own, or its program's name */
+} RestoreDropin;
+
+/* One word for a unit file command line: as is when plain, else "…" with
+ * \ and " escaped, % and $ doubled (systemd expands specifiers and
+ * variables there). */
+char *unit_command_word(const char *s);
+
+int restore_dropin_text(const RestoreDropin *d, char **ret);
+/* RESTORE_DROPIN_DIR/UNIT.d/RESTORE_DROPIN_NAME under root (NULL: /) */
+int restore_dropin_path(const char *root, const char *unit, char **ret);
+int restore_dropin_write(const char *root, const RestoreDropin *d);
+/* A missing drop-in is fine. Returns 1 if one was removed. */
+int restore_dropin_remove(const char *root, const char *unit);
+
+typedef enum CheckpointResult {
+        CHECKPOINT_DUMPED, /* images are complete: restore them */
+        CHECKPOINT_FRESH,  /* the dump failed: the service starts fresh */
+        _CHECKPOINT_RESULT_MAX,
+        _CHECKPOINT_RESULT_INVALID = -EINVAL,
+} CheckpointResult;
+
+const char *checkpoint_result_to_string(CheckpointResult r);
+CheckpointResult checkpoint_result_from_string(const char *s);
+
+/* What a dump left for the restore, in IMAGES/handoff.state: everything
+ * restore-exec needs, so a restore in a new boot needs no other input. */
+typedef struct Checkpoint {
+        char *unit;
+        CheckpointResult result;
+        char *reason;              /* why it will start fresh */
+        pid_t main_pid;
+        char *syslog_identifier;
+        bool tcp_established;
+        bool file_locks;
+        bool shell_job;
+        bool mount_namespace;      /* the service has a mount namespace of its own */
+        char **journal_inodes;     /* the service's ends of its journal streams */
+        char **null_files;         /* criu keys (file[MNT:INO]) of /dev/null opened outside the
+                                    * service's mount namespace (its stdin, from systemd) */
+        char **tmp_dirs;           /* systemd's per-unit directories the service's mount namespace binds
+                                    * (PrivateTmp=, /run/systemd/propagate/UNIT): gone with the unit,
+                                    * recreated before the restore */
+        char *lock_table;          /* the nftables table criu locked the connections with */
+        uint64_t dump_usec;
+        uint64_t image_bytes;
+        uint64_t dumped_at_usec;   /* CLOCK_REALTIME at the end of the dump */
+} Checkpoint;
+
+#define CHECKPOINT_STATE_FILE "handoff.state"
+
+void checkpoint_done(Checkpoint *c);
+int checkpoint_to_text(const Checkpoint *c, char **ret);
+int checkpoint_load(const char *path, Checkpoint *ret);

@@ -1,0 +1,1227 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <criu/criu.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "handoff.h"
+#include "log.h"
+#include "process-util.h"
+#include "string-util.h"
+#include "time-util.h"
+#include "unix-diag.h"
+
+#define JOURNAL_STDOUT_SOCKET "/run/systemd/journal/stdout"
+#define CRIU_LOG_LEVEL 4
+
+extern char **environ;
+
+int handoff_new(Handoff **ret) {
+        _cleanup_(handoff_freep) Handoff *h = NULL;
+        int r;
+
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return log_oom();
+        r = sd_bus_open_system(&h->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        /* The restore drop-in runs this very binary. */
+        h->helper = realpath("/proc/self/exe", NULL);
+        if (!h->helper)
+                return log_error_errno(errno, "Failed to find our own binary: %m");
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+Handoff *handoff_free(Handoff *h) {
+        if (!h)
+                return NULL;
+        sd_bus_flush_close_unref(h->bus);
+        free(h->helper);
+        return mfree(h);
+}
+
+void unit_info_done(UnitInfo *i) {
+        free(i->active_state);
+        free(i->sub_state);
+        free(i->control_group);
+        free(i->syslog_identifier);
+        *i = (UnitInfo) {};
+}
+
+static int unit_object_path(Handoff *h, const char *unit, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_call_method(h->bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "LoadUnit", &error, &reply, "s", unit);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to load %s: %s", unit, error.message ?: strerror(-r));
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply of LoadUnit: %m");
+        *ret = strdup(path);
+        return *ret ? 0 : log_oom();
+}
+
+/* The name systemd tags a unit's log lines with when SyslogIdentifier= is unset. */
+static int exec_start_name(Handoff *h, const char *path, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *binary;
+        int r;
+
+        *ret = NULL;
+        r = sd_bus_get_property(h->bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Service",
+                                "ExecStart", &error, &reply, "a(sasbttttuii)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(sasbttttuii)");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'r', "sasbttttuii");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &binary);
+        if (r < 0)
+                return r;
+        const char *slash = strrchr(binary, '/');
+        *ret = strdup(slash ? slash + 1 : binary);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        UnitInfo i = {};
+        uint32_t pid = 0;
+        int r;
+
+        r = unit_object_path(h, unit, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                       "ActiveState", &error, &i.active_state);
+        if (r >= 0)
+                r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
+                                               "org.freedesktop.systemd1.Unit", "SubState", &error, &i.sub_state);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(h->bus, "org.freedesktop.systemd1", path,
+                                                "org.freedesktop.systemd1.Service", "MainPID", &error, 'u', &pid);
+        if (r >= 0)
+                r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
+                                               "org.freedesktop.systemd1.Service", "ControlGroup", &error,
+                                               &i.control_group);
+        if (r >= 0)
+                r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
+                                               "org.freedesktop.systemd1.Service", "SyslogIdentifier", &error,
+                                               &i.syslog_identifier);
+        if (r < 0) {
+                unit_info_done(&i);
+                return log_unit_error_errno(unit, r, "Failed to read the state of %s: %s", unit,
+                                            error.message ?: strerror(-r));
+        }
+        i.main_pid = (pid_t) pid;
+        if (isempty(i.syslog_identifier)) {
+                i.syslog_identifier = mfree(i.syslog_identifier);
+                (void) exec_start_name(h, path, &i.syslog_identifier);
+        }
+        if (isempty(i.control_group))
+                i.control_group = mfree(i.control_group);
+        *ret = i;
+        return 0;
+}
+
+static int cgroup_pids_append(const char *dir, pid_t **pids, size_t *n) {
+        _cleanup_free_ char *procs = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&procs, "%s/cgroup.procs", dir) < 0)
+                return -ENOMEM;
+        r = read_file_limited(procs, 1 << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        for (char *p = text, *e; p && *p; p = e) {
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                unsigned u;
+                if (parse_unsigned(p, &u) < 0)
+                        continue;
+                pid_t *np = realloc(*pids, (*n + 1) * sizeof(pid_t));
+                if (!np)
+                        return -ENOMEM;
+                *pids = np;
+                (*pids)[(*n)++] = (pid_t) u;
+        }
+
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        r = 0;
+        while ((de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        _cleanup_free_ char *sub = NULL;
+                        if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        r = cgroup_pids_append(sub, pids, n);
+                        if (r < 0)
+                                break;
+                }
+        closedir(d);
+        return r;
+}
+
+int cgroup_pids(const char *cgroup, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ char *dir = NULL;
+        pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        if (asprintf(&dir, "/sys/fs/cgroup%s", cgroup) < 0)
+                return -ENOMEM;
+        r = cgroup_pids_append(dir, &pids, &n);
+        if (r < 0) {
+                free(pids);
+                return r;
+        }
+        *ret = pids;
+        *ret_n = n;
+        return 0;
+}
+
+static pid_t parent_of(pid_t pid) {
+        _cleanup_free_ char *path = NULL, *stat = NULL;
+        if (asprintf(&path, "/proc/" PID_FMT "/stat", pid) < 0 || read_file_limited(path, 4096, &stat, NULL) < 0)
+                return -1;
+        /* The command name may hold anything, ')' too: the state follows the last one. */
+        char *p = strrchr(stat, ')');
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return -1;
+        return ppid;
+}
+
+bool pid_in_tree(pid_t pid, pid_t ancestor) {
+        for (unsigned i = 0; i < 4096 && pid > 1; i++) {
+                if (pid == ancestor)
+                        return true;
+                pid = parent_of(pid);
+        }
+        return pid == ancestor;
+}
+
+static char *pid_comm(pid_t pid) {
+        _cleanup_free_ char *path = NULL;
+        char *comm = NULL;
+        if (asprintf(&path, "/proc/" PID_FMT "/comm", pid) < 0 || read_file_limited(path, 256, &comm, NULL) < 0)
+                return strdup("?");
+        strstrip(comm);
+        return comm;
+}
+
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        *ret_reason = NULL;
+        if (!streq(info->active_state, "active") || info->main_pid <= 0)
+                return asprintf(ret_reason, "not running (%s/%s)", info->active_state, info->sub_state) < 0 ? -ENOMEM : 0;
+        if (!info->control_group)
+                return asprintf(ret_reason, "no control group") < 0 ? -ENOMEM : 0;
+        r = cgroup_pids(info->control_group, &pids, &n);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot list its processes: %s", strerror(-r)) < 0 ? -ENOMEM : 0;
+        /* criu takes a process tree; a process of the unit outside the main
+         * process's tree would be lost (and left running beside the restore). */
+        for (size_t i = 0; i < n; i++)
+                if (!pid_in_tree(pids[i], info->main_pid)) {
+                        _cleanup_free_ char *comm = pid_comm(pids[i]);
+                        return asprintf(ret_reason, "process " PID_FMT " (%s) is not a descendant of the main process " PID_FMT,
+                                        pids[i], strna(comm), info->main_pid) < 0 ? -ENOMEM : 0;
+                }
+        return 0;
+}
+
+/* The unit's ends of its journal streams (StandardOutput=journal): criu
+ * cannot take them along, the restore hands it the restore command's own. */
+static int journal_stream_inodes(const char *cgroup, char ***ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_strv_free_ char **inodes = NULL;
+        UnixSocket *socks = NULL;
+        size_t n = 0, nsocks = 0;
+        int r;
+
+        r = cgroup_pids(cgroup, &pids, &n);
+        if (r < 0)
+                return r;
+        r = unix_sockets_dump(&socks, &nsocks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list unix sockets (sock_diag): %m");
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *fddir = NULL;
+                if (asprintf(&fddir, "/proc/" PID_FMT "/fd", pids[i]) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                DIR *d = opendir(fddir);
+                if (!d)
+                        continue; /* gone meanwhile */
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        char target[64];
+                        unsigned long long ino;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        ssize_t k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                        if (k < 0)
+                                continue;
+                        target[k] = 0;
+                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                                continue;
+                        const UnixSocket *s = unix_sockets_find(socks, nsocks, ino);
+                        if (!s || s->peer == 0)
+                                continue;
+                        const UnixSocket *peer = unix_sockets_find(socks, nsocks, s->peer);
+                        if (!peer || !streq_ptr(peer->name, JOURNAL_STDOUT_SOCKET))
+                                continue;
+                        char num[32];
+                        snprintf(num, sizeof(num), "%llu", ino);
+                        if (strv_contains(inodes, num))
+                                continue;
+                        if (strv_extend(&inodes, num) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                closedir(d);
+        }
+        unix_sockets_free(socks, nsocks);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(inodes);
+        return 0;
+}
+
+/* /dev/null as systemd opened it for the service's stdin: on a mount of
+ * ours that the service's own mount namespace (PrivateDevices=) lacks, so
+ * criu cannot find it ("Can't lookup mount"). It is marked external and the
+ * restore hands in a /dev/null of its own. */
+static int null_files(const char *cgroup, char ***ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
+        size_t n = 0;
+        int r;
+
+        r = cgroup_pids(cgroup, &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char fddir[64];
+                snprintf(fddir, sizeof(fddir), "/proc/" PID_FMT "/fd", pids[i]);
+                DIR *d = opendir(fddir);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        char info[320], key[64];
+                        struct stat st;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        /* By device, not by name: a /dev/null handed in by an earlier
+                         * restore shows up as "/null" on a mount the service cannot see. */
+                        if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode) ||
+                            st.st_rdev != makedev(1, 3))
+                                continue;
+                        _cleanup_free_ char *fdinfo = NULL;
+                        snprintf(info, sizeof(info), "/proc/" PID_FMT "/fdinfo/%s", pids[i], de->d_name);
+                        if (read_file_limited(info, 4096, &fdinfo, NULL) < 0)
+                                continue;
+                        const char *m = strstr(fdinfo, "mnt_id:");
+                        unsigned mnt;
+                        if (!m || sscanf(m, "mnt_id: %u", &mnt) != 1)
+                                continue;
+                        snprintf(key, sizeof(key), "file[%x:%llx]", mnt, (unsigned long long) st.st_ino);
+                        if (!strv_contains(keys, key) && strv_extend(&keys, key) < 0) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                }
+                closedir(d);
+        }
+        *ret = TAKE_PTR(keys);
+        return 0;
+}
+
+/* PrivateTmp= directories and the unit's propagation directory: the
+ * service's mount namespace binds them, systemd deletes them when the dump
+ * ends the service, and criu needs them to rebuild that namespace. */
+static int private_tmp_dirs(const char *unit, char ***ret) {
+        static const char * const bases[] = { "/tmp", "/var/tmp" };
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *middle = NULL, *propagate = NULL;
+
+        if (asprintf(&middle, "-%s-", unit) < 0 || asprintf(&propagate, "/run/systemd/propagate/%s", unit) < 0)
+                return -ENOMEM;
+        if (access(propagate, F_OK) >= 0 && strv_extend(&dirs, propagate) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
+                DIR *d = opendir(bases[i]);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                int r = 0;
+                while ((de = readdir(d)))
+                        if (startswith(de->d_name, "systemd-private-") && strstr(de->d_name, middle)) {
+                                char *p;
+                                if (asprintf(&p, "%s/%s", bases[i], de->d_name) < 0 || strv_push(&dirs, p) < 0) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                        }
+                closedir(d);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(dirs);
+        return 0;
+}
+
+static int recreate_tmp_dirs(const char *unit, char * const *dirs) {
+        STRV_FOREACH(d, dirs) {
+                _cleanup_free_ char *tmp = NULL;
+                if (startswith(*d, "/run/systemd/propagate/")) {
+                        int r = mkdir_p(*d, 0700);
+                        if (r < 0)
+                                return log_unit_error_errno(unit, r, "Failed to recreate %s: %m", *d);
+                        continue;
+                }
+                if (asprintf(&tmp, "%s/tmp", *d) < 0)
+                        return log_oom();
+                if (mkdir(*d, 0700) < 0 && errno != EEXIST)
+                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", *d);
+                if (mkdir(tmp, 01777) < 0 && errno != EEXIST)
+                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", tmp);
+                (void) chmod(tmp, 01777); /* umask */
+        }
+        return 0;
+}
+
+/* Runs argv and returns its standard output. */
+static int run_capture(const char * const argv[], char **ret) {
+        posix_spawn_file_actions_t actions;
+        int pipefd[2], r, status;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        r = posix_spawn_file_actions_init(&actions);
+        if (r != 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return -r;
+        }
+        posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        r = posix_spawnp(&pid, argv[0], &actions, NULL, (char * const *) argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(pipefd[1]);
+        if (r != 0) {
+                close(pipefd[0]);
+                return -r;
+        }
+        r = read_fd_limited(pipefd[0], 1 << 20, ret, NULL);
+        close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (r < 0)
+                return r;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                *ret = mfree(*ret);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+static int nft_criu_tables(char ***ret) {
+        static const char * const argv[] = { "nft", "list", "tables", NULL };
+        _cleanup_free_ char *out = NULL;
+        _cleanup_strv_free_ char **tables = NULL;
+        int r;
+
+        r = run_capture(argv, &out);
+        if (r < 0)
+                return r;
+        for (char *p = out, *e; p && *p; p = e) {
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                const char *t = startswith(strstrip(p), "table ");
+                if (t && strstr(t, "CRIU-") && strv_extend(&tables, t) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(tables);
+        return 0;
+}
+
+static void nft_delete_table(const char *unit, const char *table) {
+        /* "inet CRIU-…": two words for nft */
+        _cleanup_free_ char *family = strdup(table);
+        if (!family)
+                return;
+        char *name = strchr(family, ' ');
+        if (!name)
+                return;
+        *name++ = 0;
+        const char * const argv[] = { "nft", "delete", "table", family, name, NULL };
+        if (run_command(argv) >= 0)
+                log_unit_info(unit, "Removed the network lock %s of the abandoned checkpoint of %s.", table, unit);
+}
+
+static int systemctl(const char *verb, const char *unit) {
+        const char * const argv[] = { "systemctl", verb, unit, NULL };
+        return run_command(argv);
+}
+
+static int daemon_reload(void) {
+        static const char * const argv[] = { "systemctl", "daemon-reload", NULL };
+        return run_command(argv);
+}
+
+uint64_t directory_size(const char *path) {
+        uint64_t total = 0;
+        DIR *d = opendir(path);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_free_ char *sub = NULL;
+                        if (asprintf(&sub, "%s/%s", path, de->d_name) >= 0)
+                                total += directory_size(sub);
+                } else
+                        total += (uint64_t) st.st_size;
+        }
+        closedir(d);
+        return total;
+}
+
+int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error) {
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        r = read_file_limited(path, 64U << 20, &text, &size);
+        if (r < 0)
+                return r;
+        if (ret_error) {
+                *ret_error = NULL;
+                /* criu's first error is the cause; later ones are the fallout. */
+                for (char *p = text; p && *p; ) {
+                        char *e = strchr(p, '\n');
+                        const char *err = strstr(p, "Error (");
+                        if (err && (!e || err < e)) {
+                                const char *msg = strstr(err, "): ");
+                                msg = msg && (!e || msg < e) ? msg + 3 : err;
+                                *ret_error = e ? strndup(msg, (size_t) (e - msg)) : strdup(msg);
+                                break;
+                        }
+                        p = e ? e + 1 : NULL;
+                }
+        }
+        if (ret_tail) {
+                while (size > 0 && text[size - 1] == '\n')
+                        text[--size] = 0;
+                char *p = text + size;
+                unsigned n = 0;
+                while (p > text && n < lines)
+                        if (*--p == '\n')
+                                n++;
+                if (*p == '\n')
+                        p++;
+                *ret_tail = strdup(p);
+        }
+        return 0;
+}
+
+static void criu_failure_reason(const char *log, char **ret) {
+        _cleanup_free_ char *error = NULL;
+        if (criu_log_reason(log, 5, NULL, &error) < 0 || !error) {
+                if (asprintf(ret, "criu failed, see %s", log) < 0)
+                        *ret = NULL;
+                return;
+        }
+        *ret = TAKE_PTR(error);
+}
+
+/* Whether pid lives in a mount namespace other than ours (PrivateTmp=,
+ * ProtectSystem= and friends give a service one). */
+static bool has_own_mount_namespace(pid_t pid) {
+        char path[64], theirs[64], ours[64];
+        ssize_t a, b;
+
+        snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/mnt", pid);
+        a = readlink(path, theirs, sizeof(theirs) - 1);
+        b = readlink("/proc/self/ns/mnt", ours, sizeof(ours) - 1);
+        if (a < 0 || b < 0)
+                return false;
+        theirs[a] = ours[b] = 0;
+        return !streq(theirs, ours);
+}
+
+/* After a failed restore criu may leave its temporary mount namespace
+ * roots mounted; they would propagate into services started later and
+ * break their restores. */
+static void umount_criu_leftovers(void) {
+        _cleanup_free_ char *text = NULL;
+        if (read_file_limited("/proc/self/mountinfo", 4U << 20, &text, NULL) < 0)
+                return;
+        for (char *p = text, *e; p && *p; p = e) {
+                char mnt[4096];
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) == 1 && startswith(mnt, "/tmp/.criu.mntns."))
+                        if (umount2(mnt, MNT_DETACH) >= 0)
+                                log_info("Unmounted %s, left by criu.", mnt);
+        }
+}
+
+static int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
+                        char * const *nulls, bool leave_running) {
+        criu_opts *opts = NULL;
+        int r;
+
+        r = criu_local_init_opts(&opts);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up libcriu: %m");
+        criu_local_set_pid(opts, pid);
+        criu_local_set_images_dir_fd(opts, images_fd);
+        criu_local_set_log_file(opts, "dump.log");
+        criu_local_set_log_level(opts, CRIU_LOG_LEVEL);
+        criu_local_set_leave_running(opts, leave_running);
+        criu_local_set_tcp_established(opts, u->tcp_established);
+        criu_local_set_file_locks(opts, u->file_locks);
+        criu_local_set_shell_job(opts, u->shell_job);
+        criu_local_set_ext_unix_sk(opts, u->ext_unix_sk);
+        r = criu_local_set_network_lock(opts, CRIU_NETWORK_LOCK_NFTABLES);
+        if (has_own_mount_namespace(pid)) {
+                /* The service's mounts are binds of ours, some shared or
+                 * slaves of ours (PrivateTmp=): describe them as external,
+                 * with their sharing, instead of refusing ("has unreachable
+                 * sharing"). --external 'mnt[]:sm' on the command line. */
+                criu_local_set_auto_ext_mnt(opts, true);
+                criu_local_set_ext_sharing(opts, true);
+                criu_local_set_ext_masters(opts, true);
+        }
+        STRV_FOREACH(i, journal_inodes) {
+                _cleanup_free_ char *key = NULL;
+                if (r >= 0 && asprintf(&key, "unix[%s]", *i) < 0)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = criu_local_add_external(opts, key);
+        }
+        STRV_FOREACH(e, nulls)
+                if (r >= 0)
+                        r = criu_local_add_external(opts, *e);
+        STRV_FOREACH(e, u->external)
+                if (r >= 0)
+                        r = criu_local_add_external(opts, *e);
+        if (r >= 0)
+                r = criu_local_dump(opts);
+        criu_local_free_opts(opts);
+        return r < 0 ? r : 0;
+}
+
+static int open_images_dir(const char *dir) {
+        /* No O_CLOEXEC: criu swrk inherits it. */
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        return fd < 0 ? -errno : fd;
+}
+
+int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_strv_free_ char **inodes = NULL, **nulls = NULL;
+        _cleanup_free_ char *reason = NULL, *log = NULL;
+        char dir[] = HANDOFF_STATE_DIR "/.dry-run.XXXXXX";
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        *ret_reason = NULL;
+        r = handoff_unit_info(h, u->unit, &info);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot read its state") < 0 ? -ENOMEM : r;
+        r = handoff_precheck(h, u->unit, &info, &reason);
+        if (r < 0)
+                return r;
+        if (reason) {
+                *ret_reason = TAKE_PTR(reason);
+                return -EBUSY;
+        }
+        r = journal_stream_inodes(info.control_group, &inodes);
+        if (r >= 0 && has_own_mount_namespace(info.main_pid))
+                r = null_files(info.control_group, &nulls);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
+
+        r = mkdir_p(HANDOFF_STATE_DIR, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", HANDOFF_STATE_DIR);
+        if (!mkdtemp(dir))
+                return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
+        fd = open_images_dir(dir);
+        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, inodes, nulls, /* leave_running= */ true);
+        if (r < 0 && asprintf(&log, "%s/dump.log", dir) >= 0)
+                criu_failure_reason(log, ret_reason);
+        (void) rm_rf(dir);
+        return r;
+}
+
+static int write_record(const char *dir, const Checkpoint *c) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/" CHECKPOINT_STATE_FILE, dir) < 0)
+                return log_oom();
+        r = checkpoint_to_text(c, &text);
+        if (r < 0)
+                return log_unit_error_errno(c->unit, r, "Failed to format the checkpoint record: %m");
+        r = write_string_file_atomic(path, text, 0600);
+        if (r < 0)
+                return log_unit_error_errno(c->unit, r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+static char *pidfile_of(const char *unit) {
+        char *p;
+        return asprintf(&p, HANDOFF_RUN_DIR "/%s.pid", unit) < 0 ? NULL : p;
+}
+
+static int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const char *ident, bool reload) {
+        _cleanup_free_ char *pidfile = pidfile_of(unit);
+        if (!pidfile)
+                return log_oom();
+        RestoreDropin d = {
+                .unit = unit,
+                .helper = h->helper,
+                .images_dir = dir,
+                .pidfile = pidfile,
+                .syslog_identifier = ident,
+        };
+        int r = restore_dropin_write(h->root, &d);
+        if (r < 0)
+                return r;
+        if (!reload) {
+                h->reload_pending = true;
+                return 0;
+        }
+        h->reload_pending = false;
+        return daemon_reload();
+}
+
+/* Whether the unit's drop-in is the one for this dump (handoff_prepare()
+ * wrote it and reloaded), not one left by an earlier, interrupted handoff. */
+static bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident) {
+        _cleanup_free_ char *pidfile = pidfile_of(unit), *path = NULL, *want = NULL, *have = NULL;
+        if (!pidfile || restore_dropin_path(h->root, unit, &path) < 0)
+                return false;
+        RestoreDropin d = {
+                .unit = unit,
+                .helper = h->helper,
+                .images_dir = dir,
+                .pidfile = pidfile,
+                .syslog_identifier = ident,
+        };
+        return restore_dropin_text(&d, &want) >= 0 && read_file_limited(path, 65536, &have, NULL) >= 0 &&
+               streq(want, have);
+}
+
+int handoff_flush(Handoff *h) {
+        if (!h->reload_pending)
+                return 0;
+        h->reload_pending = false;
+        return daemon_reload();
+}
+
+int handoff_prepare(Handoff *h, HandoffUnit * const *units, const char *images_root) {
+        for (HandoffUnit * const *u = units; u && *u; u++) {
+                _cleanup_(unit_info_done) UnitInfo info = {};
+                _cleanup_free_ char *dir = NULL;
+                if (handoff_unit_info(h, (*u)->unit, &info) < 0 || !streq(info.active_state, "active") ||
+                    info.main_pid <= 0)
+                        continue; /* handoff_dump() says why */
+                if (asprintf(&dir, "%s/%s", images_root, (*u)->unit) < 0)
+                        return log_oom();
+                (void) write_restore_dropin(h, (*u)->unit, dir, info.syslog_identifier, /* reload= */ false);
+        }
+        return handoff_flush(h);
+}
+
+/* After a failed dump or restore: whatever happened, the unit runs again. */
+static int ensure_running(Handoff *h, const char *unit, bool restart) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        int r;
+
+        r = handoff_unit_info(h, unit, &info);
+        if (r >= 0 && streq(info.active_state, "active") && !restart)
+                return 0;
+        (void) systemctl("reset-failed", unit);
+        r = systemctl(restart ? "restart" : "start", unit);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to start %s fresh: %m", unit);
+        log_unit_info(unit, "Started %s fresh.", unit);
+        return 0;
+}
+
+int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_strv_free_ char **before = NULL, **after = NULL;
+        _cleanup_free_ char *dir = NULL, *reason = NULL, *log = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        Checkpoint c = {
+                .result = CHECKPOINT_FRESH,
+                .tcp_established = u->tcp_established,
+                .file_locks = u->file_locks,
+                .shell_job = u->shell_job,
+        };
+        bool dropin = false;
+        int r;
+
+        *ret = (DumpStats) {};
+        if (asprintf(&dir, "%s/%s", images_root, u->unit) < 0 || asprintf(&log, "%s/%s/dump.log", images_root, u->unit) < 0)
+                return log_oom();
+        c.unit = strdup(u->unit);
+        if (!c.unit)
+                return log_oom();
+
+        /* Images hold process memory: root only, all the way down. */
+        r = mkdir_p(images_root, 0700);
+        if (r >= 0) {
+                (void) rm_rf(dir);
+                r = mkdir(dir, 0700) < 0 ? -errno : 0;
+        }
+        if (r < 0) {
+                r = log_unit_error_errno(u->unit, r, "Failed to create %s: %m", dir);
+                goto finish;
+        }
+
+        r = handoff_unit_info(h, u->unit, &info);
+        if (r < 0) {
+                reason = strdup("cannot read its state");
+                goto not_dumped;
+        }
+        c.main_pid = info.main_pid;
+        c.mount_namespace = info.main_pid > 0 && has_own_mount_namespace(info.main_pid);
+        c.syslog_identifier = info.syslog_identifier ? strdup(info.syslog_identifier) : NULL;
+        r = handoff_precheck(h, u->unit, &info, &reason);
+        if (r < 0)
+                goto finish;
+        if (reason)
+                goto not_dumped;
+
+        if (u->pre_dump_hook) {
+                const char * const argv[] = { u->pre_dump_hook, u->unit, NULL };
+                r = run_command(argv);
+                if (r < 0) {
+                        reason = strdup("PreDumpHook= failed");
+                        goto not_dumped;
+                }
+        }
+
+        r = journal_stream_inodes(info.control_group, &c.journal_inodes);
+        if (r >= 0 && c.mount_namespace)
+                r = null_files(info.control_group, &c.null_files);
+        if (r >= 0)
+                r = private_tmp_dirs(u->unit, &c.tmp_dirs);
+        if (r < 0) {
+                (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
+                goto not_dumped;
+        }
+
+        /* Before the freeze: a reload is seconds on a slow machine. Usually
+         * handoff_prepare() wrote it already, for all units at once. */
+        if (dropin_is_current(h, u->unit, dir, c.syslog_identifier))
+                r = 0;
+        else
+                r = write_restore_dropin(h, u->unit, dir, c.syslog_identifier, /* reload= */ true);
+        dropin = true;
+        if (r < 0) {
+                reason = strdup("cannot install the restore drop-in");
+                goto dump_failed;
+        }
+
+        (void) nft_criu_tables(&before);
+        fd = open_images_dir(dir);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, c.journal_inodes, c.null_files, /* leave_running= */ false);
+        c.dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c.dumped_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0) {
+                criu_failure_reason(log, &reason);
+                goto dump_failed;
+        }
+
+        if (nft_criu_tables(&after) >= 0)
+                STRV_FOREACH(t, after)
+                        if (!strv_contains(before, *t)) {
+                                c.lock_table = strdup(*t);
+                                break;
+                        }
+        if (syncfs(fd) < 0)
+                log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        c.image_bytes = directory_size(dir);
+        c.result = CHECKPOINT_DUMPED;
+        r = write_record(dir, &c);
+        if (r < 0) {
+                /* Images without a record are useless: bring the service back now. */
+                reason = strdup("cannot write the checkpoint record");
+                (void) restore_dropin_remove(h->root, u->unit);
+                (void) daemon_reload();
+                (void) ensure_running(h, u->unit, false);
+                goto finish;
+        }
+        *ret = (DumpStats) { .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
+        log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
+                      c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
+        r = 0;
+        goto finish;
+
+dump_failed:
+        /* criu resumes the tree when a dump fails; whatever else happened,
+         * the unit must end up running, as it normally would. */
+        if (dropin) {
+                (void) restore_dropin_remove(h->root, u->unit);
+                h->reload_pending = true;
+        }
+        {
+                _cleanup_(unit_info_done) UnitInfo now = {};
+                bool active = handoff_unit_info(h, u->unit, &now) >= 0 && streq(now.active_state, "active");
+                /* Running as before: telling systemd can wait for the end of
+                 * the batch. Not running: it must forget the restore first. */
+                if (!active)
+                        (void) handoff_flush(h);
+                r = ensure_running(h, u->unit, false);
+        }
+        if (r < 0)
+                goto finish;
+not_dumped:
+        c.result = CHECKPOINT_FRESH;
+        if (!reason)
+                reason = strdup("unknown");
+        c.reason = reason ? strdup(reason) : NULL;
+        r = write_record(dir, &c);
+        if (r < 0)
+                goto finish;
+        if (u->on_dump_failure == HANDOFF_FAILURE_ABORT)
+                r = log_unit_error_errno(u->unit, EBADE, "Cannot checkpoint %s (%s), OnDumpFailure=abort.", u->unit, strna(reason));
+        else {
+                log_unit_warning(u->unit, "Cannot checkpoint %s, it will restart fresh: %s", u->unit, strna(reason));
+                r = 1;
+        }
+finish:
+        checkpoint_done(&c);
+        return r;
+}
+
+int handoff_restore(Handoff *h, const char *unit, const char *images_root, RestoreStats *ret) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_free_ char *dir = NULL, *record = NULL, *dropin = NULL, *log = NULL;
+        Checkpoint c = {};
+        int r;
+
+        *ret = (RestoreStats) {};
+        if (asprintf(&dir, "%s/%s", images_root, unit) < 0 || asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, dir) < 0 ||
+            asprintf(&log, "%s/restore.log", dir) < 0 || restore_dropin_path(h->root, unit, &dropin) < 0)
+                return log_oom();
+
+        r = checkpoint_load(record, &c);
+        if (r < 0 || c.result == CHECKPOINT_FRESH || !streq(c.unit, unit)) {
+                /* Nothing to restore: the unit starts (or restarts) as on any boot. */
+                if (r >= 0)
+                        log_unit_info(unit, "Restarting %s fresh: %s", unit, strna(c.reason));
+                (void) restore_dropin_remove(h->root, unit);
+                r = ensure_running(h, unit, /* restart= */ true);
+                ret->fresh = true;
+                if (r >= 0 && handoff_unit_info(h, unit, &info) >= 0)
+                        ret->main_pid = info.main_pid;
+                if (r >= 0)
+                        (void) rm_rf(dir);
+                checkpoint_done(&c);
+                return r < 0 ? r : 1;
+        }
+        ret->dumped_at_usec = c.dumped_at_usec;
+
+        /* A new boot has an empty /run: the drop-in comes from the record. */
+        if (access(dropin, F_OK) < 0) {
+                r = write_restore_dropin(h, unit, dir, c.syslog_identifier, /* reload= */ true);
+                if (r < 0)
+                        goto fresh;
+        }
+
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        (void) systemctl("reset-failed", unit);
+        r = systemctl("start", unit);
+        ret->restore_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        ret->restored_at_usec = now_usec(CLOCK_REALTIME);
+        if (r >= 0) {
+                r = handoff_unit_info(h, unit, &info);
+                if (r >= 0 && (!streq(info.active_state, "active") || info.main_pid <= 0))
+                        r = -ESRCH;
+        }
+
+        /* The restore is over either way: the unit is itself again. After a
+         * success systemd hears of it with the next batch's reload (the
+         * units restored after this one are still frozen); after a failure
+         * at once, before the fresh start. */
+        (void) restore_dropin_remove(h->root, unit);
+        h->reload_pending = true;
+        if (r < 0)
+                (void) handoff_flush(h);
+        if (r >= 0) {
+                ret->main_pid = info.main_pid;
+                log_unit_info(unit, "Restored %s (main PID " PID_FMT ") in %.2f s.", unit, info.main_pid,
+                              ret->restore_usec / 1e6);
+                (void) rm_rf(dir);
+                checkpoint_done(&c);
+                return 0;
+        }
+
+fresh: {
+        _cleanup_free_ char *tail = NULL, *error = NULL;
+        (void) criu_log_reason(log, 5, &tail, &error);
+        log_unit_error_errno(unit, r, "Failed to restore %s, starting it fresh: %s%s%s", unit,
+                             error ?: "see the unit's journal", tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
+        }
+        /* Packets of the checkpointed connections are dropped until the lock
+         * goes: lift it so the peers see them closed, not hanging. */
+        if (c.lock_table)
+                nft_delete_table(unit, c.lock_table);
+        umount_criu_leftovers();
+        checkpoint_done(&c);
+        r = ensure_running(h, unit, /* restart= */ false);
+        ret->fresh = true;
+        if (r >= 0 && handoff_unit_info(h, unit, &info) >= 0)
+                ret->main_pid = info.main_pid;
+        return r < 0 ? r : 1;
+}
+
+static int write_pidfile(const char *path, pid_t pid) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), PID_FMT "\n", pid);
+        return write_string_file_atomic(path, buf, 0644);
+}
+
+static int read_sysctl(const char *path, char **ret) {
+        int r = read_file_limited(path, 64, ret, NULL);
+        if (r >= 0)
+                strstrip(*ret);
+        return r;
+}
+
+static void write_sysctl(const char *path, const char *value) {
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return;
+        fputs(value, f);
+        fclose(f);
+}
+
+int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile) {
+        static const char window_scaling[] = "/proc/sys/net/ipv4/tcp_window_scaling";
+        _cleanup_free_ char *record = NULL, *old_scaling = NULL, *log = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_(checkpoint_done) Checkpoint c = {};
+        criu_opts *opts = NULL;
+        int r;
+
+        if (asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, images_dir) < 0 || asprintf(&log, "%s/restore.log", images_dir) < 0)
+                return log_oom();
+        r = checkpoint_load(record, &c);
+        if (r < 0)
+                return r;
+        if (!streq(c.unit, unit) || c.result != CHECKPOINT_DUMPED)
+                return log_unit_error_errno(unit, EINVAL, "%s holds no checkpoint of %s, refusing.", images_dir, unit);
+
+        r = recreate_tmp_dirs(unit, c.tmp_dirs);
+        if (r < 0)
+                return r;
+        if (unlink(pidfile) < 0 && errno != ENOENT)
+                return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
+        _cleanup_free_ char *piddir = strdup(pidfile);
+        if (!piddir)
+                return log_oom();
+        *strrchr(piddir, '/') = 0;
+        r = mkdir_p(piddir, 0755);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to create %s: %m", piddir);
+
+        fd = open_images_dir(images_dir);
+        if (fd < 0)
+                return log_unit_error_errno(unit, fd, "Failed to open %s: %m", images_dir);
+
+        r = criu_local_init_opts(&opts);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to set up libcriu: %m");
+        criu_local_set_images_dir_fd(opts, fd);
+        criu_local_set_log_file(opts, "restore.log");
+        criu_local_set_log_level(opts, CRIU_LOG_LEVEL);
+        criu_local_set_tcp_established(opts, c.tcp_established);
+        criu_local_set_file_locks(opts, c.file_locks);
+        criu_local_set_shell_job(opts, c.shell_job);
+        r = criu_local_set_network_lock(opts, CRIU_NETWORK_LOCK_NFTABLES);
+        if (r >= 0 && c.mount_namespace) {
+                /* The external mounts of the dump are found again under our root. */
+                criu_local_set_auto_ext_mnt(opts, true);
+                r = criu_local_set_root(opts, "/");
+        }
+        /* Each journal stream of the service becomes a copy of our own
+         * stdout, which systemd connected to journald with the unit's
+         * identity; journald credits lines to the process writing them. Note
+         * the key: "socket:[INO]" — "socket[INO]" silently matches nothing. */
+        STRV_FOREACH(i, c.journal_inodes) {
+                _cleanup_free_ char *key = NULL;
+                int copy = fcntl(STDOUT_FILENO, F_DUPFD, 3);
+                if (copy < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (asprintf(&key, "socket:[%s]", *i) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = criu_local_add_inherit_fd(opts, copy, key);
+                if (r < 0)
+                        break;
+        }
+        STRV_FOREACH(k, c.null_files) {
+                if (r < 0)
+                        break;
+                int null = open("/dev/null", O_RDWR); /* no O_CLOEXEC: for criu */
+                if (null < 0) {
+                        r = -errno;
+                        break;
+                }
+                r = criu_local_add_inherit_fd(opts, null, *k);
+        }
+        if (r < 0) {
+                criu_local_free_opts(opts);
+                return log_unit_error_errno(unit, r, "Failed to set up the restore of %s: %m", unit);
+        }
+
+        /* A restored socket whose peer never negotiated window scaling (slirp,
+         * some middleboxes) would advertise its window shifted by the scale:
+         * 4 bytes. Off during the restore, back afterwards. */
+        if (read_sysctl(window_scaling, &old_scaling) >= 0)
+                write_sysctl(window_scaling, "0");
+        pid_t pid = criu_local_restore(opts);
+        if (old_scaling)
+                write_sysctl(window_scaling, old_scaling);
+        criu_local_free_opts(opts);
+
+        if (pid <= 0) {
+                _cleanup_free_ char *tail = NULL, *error = NULL;
+                (void) criu_log_reason(log, 5, &tail, &error);
+                return log_unit_error_errno(unit, pid < 0 ? pid : EPROTO, "criu could not restore %s: %s%s%s", unit,
+                                            error ?: "no reason logged", tail ? "\nLast lines of the restore log:\n" : "",
+                                            strempty(tail));
+        }
+        r = write_pidfile(pidfile, pid);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to write %s: %m", pidfile);
+        log_unit_info(unit, "Restored %s as PID " PID_FMT ".", unit, pid);
+        return 0;
+}
+
+int handoff_gc(Handoff *h, const char *root_dir) {
+        unsigned removed = 0, dropins = 0;
+        int r = 0;
+
+        root_dir = root_dir ?: HANDOFF_STATE_DIR;
+        DIR *d = opendir(root_dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        _cleanup_free_ char *sub = NULL;
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        if (asprintf(&sub, "%s/%s", root_dir, de->d_name) < 0)
+                                return log_oom();
+                        /* A checkpoint set holds one directory per unit, each with a record. */
+                        DIR *s = opendir(sub);
+                        if (s) {
+                                struct dirent *ue;
+                                while ((ue = readdir(s))) {
+                                        _cleanup_free_ char *rec = NULL;
+                                        Checkpoint c = {};
+                                        if (ue->d_name[0] == '.' || asprintf(&rec, "%s/%s/" CHECKPOINT_STATE_FILE, sub, ue->d_name) < 0)
+                                                continue;
+                                        if (access(rec, F_OK) < 0 || checkpoint_load(rec, &c) < 0)
+                                                continue;
+                                        if (c.lock_table)
+                                                nft_delete_table(c.unit, c.lock_table);
+                                        checkpoint_done(&c);
+                                }
+                                closedir(s);
+                        }
+                        int k = rm_rf(sub);
+                        if (k < 0)
+                                r = log_error_errno(k, "Failed to remove %s: %m", sub);
+                        else
+                                removed++;
+                }
+                closedir(d);
+        } else if (errno != ENOENT)
+                return log_error_errno(errno, "Failed to open %s: %m", root_dir);
+
+        /* Restore drop-ins left by an interrupted handoff would turn the
+         * unit's next start into a restore of images that are gone. */
+        d = opendir(RESTORE_DROPIN_DIR);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        _cleanup_free_ char *unit = NULL;
+                        const char *suffix = ".service.d";
+                        if (!endswith(de->d_name, suffix))
+                                continue;
+                        unit = strndup(de->d_name, strlen(de->d_name) - 2);
+                        if (!unit)
+                                return log_oom();
+                        _cleanup_(unit_info_done) UnitInfo info = {};
+                        if (handoff_unit_info(h, unit, &info) >= 0 && streq(info.active_state, "activating"))
+                                continue;
+                        if (restore_dropin_remove(h->root, unit) > 0)
+                                dropins++;
+                }
+                closedir(d);
+        }
+        if (dropins > 0)
+                (void) daemon_reload();
+        log_info("Removed %u checkpoint set%s and %u restore drop-in%s.", removed, removed == 1 ? "" : "s", dropins,
+                 dropins == 1 ? "" : "s");
+        return r;
+}

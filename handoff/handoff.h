@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The checkpoint/restore engine: dumps opted-in services with CRIU (libcriu)
+ * and restores them through their own unit, so systemd owns them again; a
+ * service whose dump or restore fails is started fresh, never left down.
+ * See dreamlink-handoff(8). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "dropin.h"
+#include "handoff-config.h"
+
+#define HANDOFF_STATE_DIR "/var/lib/dreamlink/handoff"
+#define HANDOFF_RUN_DIR "/run/dreamlink/handoff"
+
+typedef struct Handoff {
+        sd_bus *bus;
+        char *helper;        /* our own binary, run by the restore drop-in */
+        const char *root;    /* NULL: the running system */
+        bool reload_pending; /* drop-ins changed, systemd not told yet */
+} Handoff;
+
+int handoff_new(Handoff **ret);
+Handoff *handoff_free(Handoff *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Handoff *, handoff_free);
+
+typedef struct UnitInfo {
+        char *active_state;
+        char *sub_state;
+        pid_t main_pid;
+        char *control_group;
+        char *syslog_identifier; /* the unit's own or its program's name */
+} UnitInfo;
+
+void unit_info_done(UnitInfo *i);
+int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret);
+
+/* PIDs in the unit's cgroup (and below). */
+int cgroup_pids(const char *cgroup, pid_t **ret, size_t *ret_n);
+/* Whether pid descends from (or is) ancestor. */
+bool pid_in_tree(pid_t pid, pid_t ancestor);
+
+/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
+
+typedef struct DumpStats {
+        uint64_t dump_usec;
+        uint64_t image_bytes;
+} DumpStats;
+
+/* Dry run: dump, leaving the service running, into a temporary directory
+ * that is deleted. 0 if it can be dumped, else -errno with *ret_reason. */
+int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason);
+
+/* Writes the restore drop-ins of all units that are running and reloads
+ * systemd once: a reload is seconds on a slow machine, and each one done
+ * between two dumps would add to the time the services are frozen. */
+int handoff_prepare(Handoff *h, HandoffUnit * const *units, const char *images_root);
+/* The one reload after a batch of dumps or restores, if drop-ins changed. */
+int handoff_flush(Handoff *h);
+
+/* images_root/UNIT/ receives the images and the record. Returns 0 when the
+ * unit was checkpointed, 1 when it was not but keeps running (recorded as
+ * "fresh", with the reason), <0 when something failed that the caller must
+ * see (OnDumpFailure=abort, or the unit could not be kept running). */
+int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret);
+
+typedef struct RestoreStats {
+        uint64_t restore_usec;
+        pid_t main_pid;
+        bool fresh;          /* started fresh (by record or after a failed restore) */
+        uint64_t dumped_at_usec;
+        uint64_t restored_at_usec;  /* CLOCK_REALTIME when the unit was running again */
+} RestoreStats;
+
+/* Restores (or starts fresh) the unit from images_root/UNIT/. 0 restored,
+ * 1 started fresh, <0 the unit could not be started at all. */
+int handoff_restore(Handoff *h, const char *unit, const char *images_root, RestoreStats *ret);
+
+/* Runs as the restore drop-in's ExecStart, inside the unit. */
+int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile);
+
+/* Removes checkpoint directories under root_dir (default HANDOFF_STATE_DIR),
+ * their leftover network locks, and restore drop-ins no start is using. */
+int handoff_gc(Handoff *h, const char *root_dir);
+
+uint64_t directory_size(const char *path);
+/* Last lines of a criu log, and the first error line of it (either may be NULL). */
+int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error);

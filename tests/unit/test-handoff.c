@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The pure parts of the handoff engine: its configuration, the restore
+ * drop-in it writes, the checkpoint record, reading criu's logs. */
+#include "tests.h"
+#include "dropin.h"
+#include "handoff-config.h"
+#include "handoff.h"
+#include "log.h"
+
+static int root_setup(void **state) {
+        if (tmpdir_setup(state) < 0)
+                return -1;
+        const char *root = *state;
+        static const char * const dirs[] = {
+                "etc/dreamlink/handoff.d", "run/dreamlink/handoff.d", "usr/lib/dreamlink/handoff.d",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = path_join2(root, dirs[i]);
+                if (mkdir_p(p, 0755) < 0)
+                        return -1;
+        }
+        log_set_target(LOG_TARGET_CONSOLE);
+        return 0;
+}
+
+typedef struct Load {
+        const char *root;
+        HandoffUnit **units;
+        int r;
+} Load;
+
+static void load(void *userdata) {
+        Load *l = userdata;
+        l->r = handoff_config_load(l->root, &l->units);
+}
+
+static char *load_config(const char *root, HandoffUnit ***ret, int *ret_r) {
+        Load l = { .root = root };
+        char *out = capture_stderr(load, &l);
+        *ret = l.units;
+        *ret_r = l.r;
+        return out;
+}
+
+static void test_no_files(void **state) {
+        HandoffUnit **l;
+        int r;
+        _cleanup_free_ char *out = load_config(*state, &l, &r);
+        assert_int_equal(r, 0);
+        assert_string_equal(out, "");
+        assert_non_null(l);
+        assert_null(l[0]);
+        handoff_config_free(l);
+}
+
+static void test_defaults_and_values(void **state) {
+        HandoffUnit **l;
+        int r;
+
+        write_test_file(*state, "etc/dreamlink/handoff.d/redis.conf",
+                        "[Handoff]\n"
+                        "Unit=redis-server.service\n");
+        write_test_file(*state, "usr/lib/dreamlink/handoff.d/web.conf",
+                        "# a web server with a hook\n"
+                        "[Handoff]\n"
+                        "Unit=nginx.service\n"
+                        "TCPEstablished=no\n"
+                        "FileLocks=no\n"
+                        "ShellJob=yes\n"
+                        "ExternalUnixSockets=yes\n"
+                        "External=mnt[/srv]:srv unix[1234]\n"
+                        "External=file[5:42]\n"
+                        "PreDumpHook=/usr/lib/nginx/flush\n"
+                        "OnDumpFailure=abort\n");
+        _cleanup_free_ char *out = load_config(*state, &l, &r);
+        assert_int_equal(r, 0);
+        assert_string_equal(out, "");
+
+        HandoffUnit *redis = handoff_config_find(l, "redis-server.service");
+        assert_non_null(redis);
+        assert_true(redis->enabled);
+        assert_true(redis->tcp_established);
+        assert_true(redis->file_locks);
+        assert_false(redis->shell_job);
+        assert_false(redis->ext_unix_sk);
+        assert_null(redis->external);
+        assert_null(redis->pre_dump_hook);
+        assert_int_equal(redis->on_dump_failure, HANDOFF_FAILURE_RESTART_FRESH);
+        assert_true(endswith(redis->file, "/etc/dreamlink/handoff.d/redis.conf"));
+
+        HandoffUnit *web = handoff_config_find(l, "nginx.service");
+        assert_non_null(web);
+        assert_false(web->tcp_established);
+        assert_false(web->file_locks);
+        assert_true(web->shell_job);
+        assert_true(web->ext_unix_sk);
+        assert_int_equal(strv_length(web->external), 3);
+        assert_string_equal(web->external[0], "mnt[/srv]:srv");
+        assert_string_equal(web->external[2], "file[5:42]");
+        assert_string_equal(web->pre_dump_hook, "/usr/lib/nginx/flush");
+        assert_int_equal(web->on_dump_failure, HANDOFF_FAILURE_ABORT);
+
+        /* Name order: redis.conf before web.conf, whatever the directory. */
+        assert_ptr_equal(l[0], redis);
+        assert_ptr_equal(l[1], web);
+        assert_null(l[2]);
+        assert_null(handoff_config_find(l, "other.service"));
+        handoff_config_free(l);
+}
+
+static void test_etc_hides_usr_lib(void **state) {
+        HandoffUnit **l;
+        int r;
+
+        write_test_file(*state, "usr/lib/dreamlink/handoff.d/redis.conf", "[Handoff]\nUnit=redis-server.service\n");
+        write_test_file(*state, "etc/dreamlink/handoff.d/redis.conf", "[Handoff]\nUnit=redis-server.service\nEnabled=no\n");
+        _cleanup_free_ char *out = load_config(*state, &l, &r);
+        assert_int_equal(r, 0);
+        assert_non_null(l[0]);
+        assert_null(l[1]);
+        assert_false(l[0]->enabled);
+        handoff_config_free(l);
+}
+
+static void expect_refused(const char *root, const char *content, const char *message) {
+        HandoffUnit **l = NULL;
+        int r;
+
+        write_test_file(root, "etc/dreamlink/handoff.d/bad.conf", content);
+        _cleanup_free_ char *out = load_config(root, &l, &r);
+        assert_true(r < 0);
+        assert_null(l);
+        if (!strstr(out, message))
+                fail_msg("expected '%s' in '%s'", message, out);
+        assert_non_null(strstr(out, "bad.conf"));
+}
+
+static void test_refusals(void **state) {
+        expect_refused(*state, "[Handoff]\nTCPEstablished=yes\n", "No Unit=");
+        expect_refused(*state, "[Handoff]\nUnit=redis-server.socket\n", "expects a service unit name");
+        expect_refused(*state, "[Handoff]\nUnit=../x.service\n", "expects a service unit name");
+        expect_refused(*state, "[Handoff]\nUnit=a b.service\n", "expects a service unit name");
+        expect_refused(*state, "[Handoff]\nUnit=a.service\nOnDumpFailure=maybe\n", "bad.conf:3: OnDumpFailure= expects restart-fresh or abort");
+        expect_refused(*state, "[Handoff]\nUnit=a.service\nFileLocks=perhaps\n", "expects a boolean");
+        expect_refused(*state, "[Handoff]\nUnit=a.service\nPreDumpHook=hook.sh\n", "must be an absolute path");
+        expect_refused(*state, "[Handoff]\nUnit=a.service\nExternal=notakey\n", "expects criu external keys");
+}
+
+static void test_duplicate_unit(void **state) {
+        write_test_file(*state, "run/dreamlink/handoff.d/a.conf", "[Handoff]\nUnit=redis-server.service\n");
+        expect_refused(*state, "[Handoff]\nUnit=redis-server.service\n", "already configured in");
+}
+
+static void test_unknown_key_warns(void **state) {
+        HandoffUnit **l;
+        int r;
+        write_test_file(*state, "etc/dreamlink/handoff.d/a.conf", "[Handoff]\nUnit=a.service\nColour=blue\n");
+        _cleanup_free_ char *out = load_config(*state, &l, &r);
+        assert_int_equal(r, 0);
+        assert_non_null(strstr(out, "a.conf:3: Unknown key 'Colour'"));
+        handoff_config_free(l);
+}
+
+static void test_unit_names(void **state) {
+        assert_true(unit_name_is_service("redis-server.service"));
+        assert_true(unit_name_is_service("getty@tty1.service"));
+        assert_true(unit_name_is_service("foo\\x2dbar.service"));
+        assert_false(unit_name_is_service(".service"));
+        assert_false(unit_name_is_service("a.socket"));
+        assert_false(unit_name_is_service("a/b.service"));
+        assert_false(unit_name_is_service("a%i.service"));
+        assert_false(unit_name_is_service(""));
+        assert_false(unit_name_is_service(NULL));
+}
+
+static void test_command_word(void **state) {
+        _cleanup_free_ char *a = unit_command_word("/var/lib/x");
+        _cleanup_free_ char *b = unit_command_word("a \"b\" c\\d 50% $HOME");
+        _cleanup_free_ char *c = unit_command_word("");
+        assert_string_equal(a, "/var/lib/x");
+        assert_string_equal(b, "\"a \\\"b\\\" c\\\\d 50%% $$HOME\"");
+        assert_string_equal(c, "\"\"");
+}
+
+static void test_dropin_text(void **state) {
+        _cleanup_free_ char *text = NULL;
+        RestoreDropin d = {
+                .unit = "redis-server.service",
+                .helper = "/usr/sbin/dreamlink-handoff",
+                .images_dir = "/var/lib/dreamlink/handoff/cycle.abc/redis-server.service",
+                .pidfile = "/run/dreamlink/handoff/redis-server.service.pid",
+                .syslog_identifier = "redis-server",
+        };
+        assert_int_equal(restore_dropin_text(&d, &text), 0);
+        assert_string_equal(text,
+                "# Written by dreamlink-handoff: the next start of redis-server.service restores its\n"
+                "# checkpoint instead of starting it fresh. Removed after that start.\n"
+                "[Service]\n"
+                "Type=forking\n"
+                "PIDFile=/run/dreamlink/handoff/redis-server.service.pid\n"
+                "ExecStartPre=\n"
+                "ExecStartPre=+/bin/rm -f /run/dreamlink/handoff/redis-server.service.pid\n"
+                "ExecStartPost=\n"
+                "ExecCondition=\n"
+                "ExecStart=\n"
+                "ExecStart=+/usr/sbin/dreamlink-handoff restore-exec --unit=redis-server.service "
+                "--images=/var/lib/dreamlink/handoff/cycle.abc/redis-server.service "
+                "--pidfile=/run/dreamlink/handoff/redis-server.service.pid\n"
+                "Restart=no\n"
+                "User=\n"
+                "Group=\n"
+                "DynamicUser=no\n"
+                "PrivateUsers=no\n"
+                "PrivatePIDs=no\n"
+                "SyslogIdentifier=redis-server\n");
+}
+
+static void test_dropin_text_escapes(void **state) {
+        _cleanup_free_ char *text = NULL;
+        RestoreDropin d = {
+                .unit = "foo\\x2dbar.service",
+                .helper = "/usr/sbin/dreamlink-handoff",
+                .images_dir = "/srv/100%/x",
+                .pidfile = "/run/p%.pid",
+        };
+        assert_int_equal(restore_dropin_text(&d, &text), 0);
+        assert_non_null(strstr(text, "PIDFile=/run/p%%.pid\n"));
+        assert_non_null(strstr(text, "--unit=\"foo\\\\x2dbar.service\" --images=\"/srv/100%%/x\""));
+        /* No identifier known: none set. */
+        assert_null(strstr(text, "SyslogIdentifier="));
+
+        d.images_dir = "/srv/a\nExecStart=/bin/evil";
+        text = mfree(text);
+        assert_int_equal(restore_dropin_text(&d, &text), -EINVAL);
+}
+
+static void test_dropin_write_remove(void **state) {
+        const char *root = *state;
+        RestoreDropin d = {
+                .unit = "redis-server.service",
+                .helper = "/usr/sbin/dreamlink-handoff",
+                .images_dir = "/var/lib/dreamlink/handoff/x/redis-server.service",
+                .pidfile = "/run/dreamlink/handoff/redis-server.service.pid",
+        };
+        _cleanup_free_ char *path = NULL, *text = NULL, *expected = NULL;
+        assert_int_equal(restore_dropin_write(root, &d), 0);
+        assert_int_equal(restore_dropin_path(root, d.unit, &path), 0);
+        assert_true(endswith(path, "/run/systemd/system/redis-server.service.d/zz-dreamlink-restore.conf"));
+        assert_int_equal(read_file_limited(path, 65536, &text, NULL), 0);
+        assert_int_equal(restore_dropin_text(&d, &expected), 0);
+        assert_string_equal(text, expected);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+
+        assert_int_equal(restore_dropin_remove(root, d.unit), 1);
+        assert_int_equal(access(path, F_OK), -1);
+        *strrchr(path, '/') = 0;
+        assert_int_equal(access(path, F_OK), -1); /* the emptied directory went too */
+        assert_int_equal(restore_dropin_remove(root, d.unit), 0);
+}
+
+static void test_checkpoint_round_trip(void **state) {
+        _cleanup_free_ char *text = NULL, *path = path_join2(*state, CHECKPOINT_STATE_FILE);
+        char *inodes[] = { (char *) "1234", (char *) "5678", NULL };
+        char *tmp[] = { (char *) "/tmp/systemd-private-abc-redis-server.service-XYZ", NULL };
+        char *nulls[] = { (char *) "file[1a:5]", NULL };
+        Checkpoint c = {
+                .unit = (char *) "redis-server.service",
+                .result = CHECKPOINT_DUMPED,
+                .main_pid = 512,
+                .syslog_identifier = (char *) "redis-server",
+                .tcp_established = true,
+                .file_locks = true,
+                .mount_namespace = true,
+                .journal_inodes = inodes,
+                .null_files = nulls,
+                .tmp_dirs = tmp,
+                .lock_table = (char *) "inet CRIU-4f2a",
+                .dump_usec = 812000,
+                .image_bytes = 6 << 20,
+                .dumped_at_usec = 1795000000000000ULL,
+        }, back = {};
+
+        assert_int_equal(checkpoint_to_text(&c, &text), 0);
+        write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+        assert_int_equal(checkpoint_load(path, &back), 0);
+        assert_string_equal(back.unit, "redis-server.service");
+        assert_int_equal(back.result, CHECKPOINT_DUMPED);
+        assert_null(back.reason);
+        assert_int_equal(back.main_pid, 512);
+        assert_string_equal(back.syslog_identifier, "redis-server");
+        assert_true(back.tcp_established);
+        assert_true(back.file_locks);
+        assert_false(back.shell_job);
+        assert_true(back.mount_namespace);
+        assert_int_equal(strv_length(back.journal_inodes), 2);
+        assert_string_equal(back.journal_inodes[1], "5678");
+        assert_string_equal(back.tmp_dirs[0], tmp[0]);
+        assert_string_equal(back.null_files[0], "file[1a:5]");
+        assert_string_equal(back.lock_table, "inet CRIU-4f2a");
+        assert_true(back.dump_usec == 812000);
+        assert_true(back.image_bytes == 6 << 20);
+        assert_true(back.dumped_at_usec == 1795000000000000ULL);
+        checkpoint_done(&back);
+
+        /* A fresh record carries the reason; nothing else is needed. */
+        Checkpoint f = { .unit = (char *) "x.service", .result = CHECKPOINT_FRESH, .reason = (char *) "Can't dump half of stream unix connection" };
+        text = mfree(text);
+        assert_int_equal(checkpoint_to_text(&f, &text), 0);
+        write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+        assert_int_equal(checkpoint_load(path, &back), 0);
+        assert_int_equal(back.result, CHECKPOINT_FRESH);
+        assert_string_equal(back.reason, "Can't dump half of stream unix connection");
+        assert_null(back.journal_inodes);
+        checkpoint_done(&back);
+
+        f.reason = (char *) "two\nlines";
+        text = mfree(text);
+        assert_int_equal(checkpoint_to_text(&f, &text), -EINVAL);
+}
+
+static void record_refused(const char *root, const char *content) {
+        _cleanup_free_ char *path = path_join2(root, CHECKPOINT_STATE_FILE);
+        Checkpoint c;
+        write_test_file(root, CHECKPOINT_STATE_FILE, content);
+        assert_true(checkpoint_load(path, &c) < 0);
+}
+
+static void test_checkpoint_refusals(void **state) {
+        record_refused(*state, "[Checkpoint]\nResult=dumped\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=maybe\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nJournalInodes=12 x\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nNullFiles=file[zz:1]\n");
+        /* Directories recreated as root: only PrivateTmp= ones. */
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nTmpDirectories=/etc/x\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nTmpDirectories=/tmp/systemd-private-x/../../etc\n");
+}
+
+static void test_criu_log_reason(void **state) {
+        _cleanup_free_ char *path = path_join2(*state, "dump.log");
+        _cleanup_free_ char *tail = NULL, *error = NULL;
+
+        write_test_file(*state, "dump.log",
+                        "(00.001) Version: 4.2.1\n"
+                        "(00.020) Dumping task 512\n"
+                        "(00.031) Error (criu/sk-unix.c:862): unix: Can't dump half of stream unix connection.\n"
+                        "(00.032) Error (criu/cr-dump.c:1799): Dumping FAILED.\n"
+                        "(00.033) Unfreezing tasks\n");
+        assert_int_equal(criu_log_reason(path, 2, &tail, &error), 0);
+        assert_string_equal(error, "unix: Can't dump half of stream unix connection.");
+        assert_string_equal(tail, "(00.032) Error (criu/cr-dump.c:1799): Dumping FAILED.\n(00.033) Unfreezing tasks");
+
+        tail = mfree(tail);
+        error = mfree(error);
+        write_test_file(*state, "dump.log", "(00.001) fine\n");
+        assert_int_equal(criu_log_reason(path, 5, &tail, &error), 0);
+        assert_null(error);
+        assert_string_equal(tail, "(00.001) fine");
+}
+
+static void test_directory_size(void **state) {
+        write_test_file(*state, "a", "12345");
+        _cleanup_free_ char *sub = path_join2(*state, "sub");
+        assert_int_equal(mkdir(sub, 0700), 0);
+        write_test_file(sub, "b", "123");
+        assert_true(directory_size(*state) == 8);
+}
+
+static void test_pid_in_tree(void **state) {
+        assert_true(pid_in_tree(getpid(), getpid()));
+        assert_true(pid_in_tree(getpid(), getppid()));
+        assert_true(pid_in_tree(getpid(), 1));
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        assert_true(pid_in_tree(child, getpid()));
+        assert_false(pid_in_tree(getpid(), child));
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_no_files, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_defaults_and_values, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_etc_hides_usr_lib, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_refusals, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_duplicate_unit, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_unknown_key_warns, root_setup, tmpdir_teardown),
+                cmocka_unit_test(test_unit_names),
+                cmocka_unit_test(test_command_word),
+                cmocka_unit_test(test_dropin_text),
+                cmocka_unit_test(test_dropin_text_escapes),
+                cmocka_unit_test_setup_teardown(test_dropin_write_remove, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_checkpoint_round_trip, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_checkpoint_refusals, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_criu_log_reason, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test(test_pid_in_tree),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,161 @@
+# Handoff on the same OS: `dreamlink-handoff cycle` checkpoints redis-server
+# with a client on the host mid-stream (INCR over one connection through
+# slirp) and restores it through its own unit: the connection and the
+# counter carry on, systemd owns the restored process. A service CRIU
+# refuses (it holds a connection to the D-Bus socket) is started fresh.
+# Then nginx with a rate-limited download to the host in flight.
+
+export VM_FWD="6379 80"
+disk=$(vm_disk_from handoff "$DISK_V1")
+vm_start "$disk" || return 1
+
+check "dreamlink-handoff is installed" guest 'test -x /usr/sbin/dreamlink-handoff'
+expect_match "criu is usable" '^Version: ' "$(guest 'criu --version | head -n1')"
+
+# redis as a client on the host reaches it: slirp forwards to the guest's
+# address, not its loopback. Debian's unit runs redis in a user namespace
+# of its own, which criu cannot dump ("namespaces doesn't belong to the
+# target user namespace"), and systemd binds the cgroup's memory.pressure
+# into its mount namespace, which criu 4.2 cannot restore ("mnt-v2: Failed
+# to copy sharing from -1:/sys/fs/cgroup/…/memory.pressure"): an admin's
+# drop-in turns both off.
+guest 'set -e
+        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
+        mkdir -p /etc/systemd/system/redis-server.service.d
+        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
+        # A service criu refuses: one end of a unix stream whose other end (dbus) is not dumped.
+        cat >/etc/systemd/system/dl-undumpable.service <<UNIT
+[Unit]
+Description=dreamlink test: a service CRIU cannot checkpoint
+[Service]
+ExecStart=/usr/bin/python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dbus/system_bus_socket\"); time.sleep(100000)"
+UNIT
+        mkdir -p /etc/dreamlink/handoff.d
+        printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
+        printf "[Handoff]\nUnit=dl-undumpable.service\n" >/etc/dreamlink/handoff.d/undumpable.conf
+        systemctl daemon-reload
+        systemctl restart redis-server.service
+        systemctl start dl-undumpable.service'
+expect_eq "redis-server is active" "active" "$(guest systemctl is-active redis-server.service)"
+expect_eq "the undumpable service is active" "active" "$(guest systemctl is-active dl-undumpable.service)"
+
+list=$(guest dreamlink-handoff list 2>&1)
+printf '%s\n' "$list" | sed 's/^/        /'
+section() { printf '%s\n' "$list" | sed -n "/^$1: /,/on dump failure/p" | tr '\n' ' '; }
+expect_match "list: redis-server is active, with its process, and can be checkpointed (dry run)" \
+        'active \(running\).*process [0-9]+ redis-server.*can be checkpointed now: yes' "$(section redis-server.service)"
+expect_match "list: the undumpable service cannot, with criu's reason" \
+        'can be checkpointed now: no, .*External socket' "$(section dl-undumpable.service)"
+expect_eq "the dry run left redis-server running" "active" "$(guest systemctl is-active redis-server.service)"
+
+# The client: one connection, INCR every 0.2 s, one line per reply ("T N");
+# any error ends it with a line "ERROR …".
+port=$("$VM" port 6379)
+client_log=$VM_RUN_DIR/handoff-client.log
+stop_file=$VM_RUN_DIR/handoff-client.stop
+rm -f "$client_log" "$stop_file"
+python3 - "$port" "$stop_file" >"$client_log" 2>&1 <<'PY' &
+import os, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+try:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.settimeout(180)
+    f = s.makefile("rb")
+    while not os.path.exists(stop):
+        s.sendall(b"*2\r\n$4\r\nINCR\r\n$15\r\nhandoff:counter\r\n")
+        line = f.readline()
+        if not line.startswith(b":"):
+            raise RuntimeError("unexpected reply %r" % line)
+        print("%.3f %d" % (time.time(), int(line[1:])), flush=True)
+        time.sleep(0.2)
+    print("DONE", flush=True)
+except Exception as e:
+    print("ERROR %s" % e, flush=True)
+PY
+client=$!
+sleep 5
+before=$(tail -n1 "$client_log" | cut -d' ' -f2)
+expect_match "the client counts over one connection" '^[0-9]+$' "$before"
+pid_before=$(guest systemctl show -P MainPID redis-server.service)
+fresh_pid_before=$(guest systemctl show -P MainPID dl-undumpable.service)
+
+out=$(guest dreamlink-handoff cycle redis-server.service dl-undumpable.service 2>&1)
+rc=$?
+printf '%s\n' "$out" | sed 's/^/        /'
+expect_eq "cycle succeeded" 0 "$rc"
+expect_match "redis-server was restored" 'redis-server.service: restored' "$out"
+expect_match "the undumpable service was not checkpointed" 'dl-undumpable.service: not checkpointed, will restart fresh' "$out"
+expect_match "the undumpable service was started fresh" 'dl-undumpable.service: started fresh' "$out"
+
+sleep 5
+touch "$stop_file"
+wait "$client"
+last=$(tail -n1 "$client_log")
+expect_eq "the client's connection survived" "DONE" "$last"
+# n → n+1 all along: no reply lost, none repeated.
+gaps=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | awk 'NR > 1 && $2 != prev + 1 { bad++ } { prev = $2 } END { print bad + 0 }')
+expect_eq "the counter went on n → n+1 through the cycle" 0 "$gaps"
+after=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | tail -n1 | cut -d' ' -f2)
+check "the counter moved on after the restore ($before → $after)" test "${after:-0}" -gt "$((before + 5))"
+client_gap=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }')
+
+state=$(guest systemctl show -P ActiveState,SubState redis-server.service | tr '\n' ' ')
+expect_eq "redis-server is active (running) after the restore" "active running " "$state"
+pid_after=$(guest systemctl show -P MainPID redis-server.service)
+expect_eq "the restored process is the unit's MainPID (same PID)" "$pid_before" "$pid_after"
+check "MainPID is in the unit's cgroup" guest "grep -qx '$pid_after' /sys/fs/cgroup/system.slice/redis-server.service/cgroup.procs"
+check "the restore drop-in is gone" guest '! test -e /run/systemd/system/redis-server.service.d/zz-dreamlink-restore.conf'
+expect_eq "the unit runs its own ExecStart again" "redis-server" \
+        "$(guest systemctl show -P ExecStart redis-server.service | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | xargs basename)"
+check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
+check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
+check "the restored redis still writes its log file" guest \
+        'redis-cli -h 127.0.0.1 SAVE >/dev/null && sleep 1 && tail -n 3 /var/log/redis/redis-server.log | grep -q "DB saved on disk"'
+
+fresh_state=$(guest systemctl show -P ActiveState dl-undumpable.service)
+fresh_pid_after=$(guest systemctl show -P MainPID dl-undumpable.service)
+expect_eq "the undumpable service is active after the cycle" "active" "$fresh_state"
+check "the undumpable service was restarted fresh (PID $fresh_pid_before → $fresh_pid_after)" \
+        test "$fresh_pid_after" != "$fresh_pid_before" -a "$fresh_pid_after" != 0
+
+guest 'systemctl stop redis-server.service'
+expect_eq "systemctl stop works on the restored unit" "inactive" "$(guest systemctl is-active redis-server.service)"
+guest 'systemctl start redis-server.service'
+expect_eq "and a normal start afterwards" "active" "$(guest systemctl is-active redis-server.service)"
+
+# nginx: a download from the host in flight (rate-limited) goes on to the end.
+guest 'set -e
+        head -c 12M /dev/urandom >/var/www/html/big.bin
+        echo "limit_rate 400k;" >/etc/nginx/conf.d/dl-limit.conf
+        printf "[Handoff]\nUnit=nginx.service\n" >/etc/dreamlink/handoff.d/nginx.conf
+        systemctl restart nginx.service'
+want=$(guest 'sha256sum /var/www/html/big.bin' | cut -d' ' -f1)
+download=$VM_RUN_DIR/handoff-big.bin
+rm -f "$download"
+curl -s --max-time 300 -o "$download" "http://127.0.0.1:$("$VM" port 80)/big.bin" &
+curl_pid=$!
+sleep 8
+partial=$(stat -c %s "$download" 2>/dev/null || echo 0)
+nginx_pid_before=$(guest systemctl show -P MainPID nginx.service)
+nginx_out=$(guest dreamlink-handoff cycle nginx.service 2>&1)
+printf '%s\n' "$nginx_out" | sed 's/^/        /'
+expect_match "nginx was restored" 'nginx.service: restored' "$nginx_out"
+check "the download was in flight during the cycle ($partial of 12582912 bytes)" test "$partial" -gt 0 -a "$partial" -lt 12582912
+wait "$curl_pid"
+expect_eq "the download completed through the cycle" 0 "$?"
+expect_eq "the downloaded file is intact" "$want" "$(sha256sum "$download" | cut -d' ' -f1)"
+expect_eq "nginx is active with the restored master as MainPID" "active $nginx_pid_before" \
+        "$(guest systemctl show -P ActiveState nginx.service) $(guest systemctl show -P MainPID nginx.service)"
+check "nginx serves new requests after the restore" curl -sf -o /dev/null --max-time 60 "http://127.0.0.1:$("$VM" port 80)/"
+
+# An abandoned checkpoint set (a dump without its restore) is cleaned up by gc.
+guest 'dreamlink-handoff dump --images=/var/lib/dreamlink/handoff/abandoned dl-undumpable.service >/dev/null 2>&1'
+check "an abandoned checkpoint set exists" guest 'test -e /var/lib/dreamlink/handoff/abandoned/dl-undumpable.service/handoff.state'
+expect_match "gc removes it" 'Removed 1 checkpoint set' "$(guest dreamlink-handoff gc 2>&1)"
+check "nothing is left under /var/lib/dreamlink/handoff" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff)"'
+
+printf '  ..    redis-server: %s; client gap %s s\n' \
+        "$(printf '%s\n' "$out" | sed -n 's/^redis-server.service: restored, //p')" "$client_gap"
+printf '  ..    dl-undumpable: %s\n' "$(printf '%s\n' "$out" | grep -m1 'Cannot checkpoint dl-undumpable')"
+printf '  ..    nginx: %s\n' "$(printf '%s\n' "$nginx_out" | sed -n 's/^nginx.service: restored, //p')"
+"$VM" stop >/dev/null
