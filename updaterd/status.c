@@ -7,6 +7,7 @@
 #include <systemd/sd-json.h>
 
 #include "fileio.h"
+#include "handoff-config.h"
 #include "log.h"
 #include "slot-status.h"
 #include "status.h"
@@ -117,6 +118,19 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                 (void) sd_json_parse(txn_json, 0, &txn, NULL, NULL);
         check = load_json_file(check_path);
 
+        /* The services a commit would carry over (whether CRIU can take them now is
+         * `dreamlink-handoff list`'s business: finding out freezes them). */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *handoff = NULL;
+        HandoffUnit **units = NULL;
+        if (handoff_config_load(root, &units) >= 0) {
+                for (HandoffUnit **u = units; *u; u++)
+                        if (sd_json_variant_append_arraybo(&handoff,
+                                        SD_JSON_BUILD_PAIR_STRING("unit", (*u)->unit),
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("enabled", (*u)->enabled)) < 0)
+                                break;
+                handoff_config_free(units);
+        }
+
         sd_json_variant *slot_map = slots ? sd_json_variant_by_key(slots, "slots") : NULL;
         r = sd_json_buildo(&v,
                         SD_JSON_BUILD_PAIR_STRING("operation", job->operation),
@@ -135,7 +149,8 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                         SD_JSON_BUILD_PAIR_CONDITION(!!slots, "highest_counter",
                                 SD_JSON_BUILD_UNSIGNED(table.highest_counter)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!check, "last_check", SD_JSON_BUILD_VARIANT(check)),
-                        SD_JSON_BUILD_PAIR_CONDITION(!!txn, "transaction", SD_JSON_BUILD_VARIANT(txn)));
+                        SD_JSON_BUILD_PAIR_CONDITION(!!txn, "transaction", SD_JSON_BUILD_VARIANT(txn)),
+                        SD_JSON_BUILD_PAIR_CONDITION(c->handoff && !!handoff, "handoff", SD_JSON_BUILD_VARIANT(handoff)));
         if (r < 0)
                 return r;
         r = sd_json_variant_format(v, 0, ret);

@@ -108,6 +108,17 @@ static void print_status(sd_json_variant *v) {
                        strna(json_str(slot, "version")), strna(json_str(slot, "kernel")), strempty(commit));
         }
 
+        sd_json_variant *handoff = sd_json_variant_by_key(v, "handoff");
+        printf("Handoff:   ");
+        size_t n = handoff && sd_json_variant_is_array(handoff) ? sd_json_variant_elements(handoff) : 0;
+        for (size_t i = 0; i < n; i++) {
+                sd_json_variant *e = sd_json_variant_by_index(handoff, i);
+                sd_json_variant *enabled = sd_json_variant_by_key(e, "enabled");
+                printf(" %s%s", strna(json_str(e, "unit")),
+                       enabled && !sd_json_variant_boolean(enabled) ? " (disabled)" : "");
+        }
+        printf("%s\n", n == 0 ? " none (services restart fresh on commit)" : "");
+
         if (txn && sd_json_variant_is_object(txn)) {
                 printf("Transaction: %s %s %s → %s, step %s, %s", json_str(txn, "id") ? json_str(txn, "id") : "?",
                        strna(json_str(txn, "operation")), strna(json_str(txn, "from_slot")),

@@ -712,6 +712,31 @@ static void test_describe_idle(void **state) {
         assert_operation(f, "idle");
 }
 
+static void test_describe_lists_handoff_services(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *dir = path_join2(f->root, "etc/dreamlink/handoff.d");
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *before = describe(f);
+        assert_null(sd_json_variant_by_key(before, "handoff"));
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        write_test_file(dir, "redis.conf", "[Handoff]\nUnit=redis-server.service\n");
+        write_test_file(dir, "nginx.conf", "[Handoff]\nUnit=nginx.service\nEnabled=no\n");
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        sd_json_variant *h = sd_json_variant_by_key(v, "handoff");
+        assert_non_null(h);
+        assert_int_equal(sd_json_variant_elements(h), 2);
+        /* Files are read in name order: nginx.conf, redis.conf. */
+        assert_str(json_string(sd_json_variant_by_index(h, 0), "unit", NULL), "nginx.service");
+        assert_false(sd_json_variant_boolean(sd_json_variant_by_key(sd_json_variant_by_index(h, 0), "enabled")));
+        assert_str(json_string(sd_json_variant_by_index(h, 1), "unit", NULL), "redis-server.service");
+
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_int_equal(status.status, 0);
+        if (!strstr(status.out, "Handoff:    nginx.service (disabled) redis-server.service"))
+                fail_msg("no handoff line in: %s", status.out);
+}
+
 static void test_check_available(void **state) {
         Fixture *f = *state;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1018,6 +1043,7 @@ static void test_state_survives_restart(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_describe_idle, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_describe_lists_handoff_services, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_available, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_properties_changed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_updatectl_check_and_status, setup, teardown),
