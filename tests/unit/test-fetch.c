@@ -25,21 +25,6 @@ typedef struct Fixture {
         HttpServer *server;
 } Fixture;
 
-/* Incompressible but reproducible bytes. */
-static char *random_bytes(size_t size, uint64_t seed) {
-        char *buf = malloc(size);
-        uint64_t x = seed | 1;
-
-        assert_non_null(buf);
-        for (size_t i = 0; i < size; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                buf[i] = (char) (x >> 24);
-        }
-        return buf;
-}
-
 static void write_bytes(const char *dir, const char *name, const void *data, size_t size) {
         _cleanup_free_ char *p = path_join2(dir, name);
         assert_int_equal(write_file_atomic(p, data, size, 0644), 0);

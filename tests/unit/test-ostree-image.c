@@ -35,21 +35,6 @@ static void write_file_mode(const char *root, const char *name, const void *data
         assert_int_equal(write_file_atomic(p, data, size, mode), 0);
 }
 
-/* Incompressible but reproducible bytes, so sizes of commits and deltas mean something. */
-static char *random_bytes(size_t size, uint64_t seed) {
-        char *buf = malloc(size);
-        uint64_t x = seed | 1;
-
-        assert_non_null(buf);
-        for (size_t i = 0; i < size; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                buf[i] = (char) (x >> 24);
-        }
-        return buf;
-}
-
 static void write_random_file(const char *root, const char *name, size_t size, uint64_t seed) {
         _cleanup_free_ char *data = random_bytes(size, seed);
         write_file_mode(root, name, data, size, 0644);

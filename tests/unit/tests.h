@@ -52,6 +52,22 @@ static inline void write_test_file(const char *dir, const char *name, const char
         assert_int_equal(fclose(f), 0);
 }
 
+/* Incompressible but reproducible bytes (xorshift), so sizes of transfers,
+ * commits and deltas mean something. */
+static inline char *random_bytes(size_t size, uint64_t seed) {
+        char *buf = malloc(size);
+        uint64_t x = seed | 1;
+
+        assert_non_null(buf);
+        for (size_t i = 0; i < size; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf[i] = (char) (x >> 24);
+        }
+        return buf;
+}
+
 /* Runs fn with stderr going to a buffer; returns what was written there. */
 static inline char *capture_stderr(void (*fn)(void *), void *userdata) {
         char path[] = "/tmp/dreamlink-stderr.XXXXXX";
