@@ -11,9 +11,10 @@ trap '"$server" stop; vm_cleanup' EXIT
 disk=$(vm_disk_from stage "$DISK_V1")
 vm_start "$disk" || return 1
 
-guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem' <"$("$server" ca)"
+# sync: the power cut below must not take the configuration with it.
+guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem && sync' <"$("$server" ca)"
 use_channel() { # CHANNEL: point updaterd at the test server's channel
-        guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf && systemctl try-restart updaterd.service" <<EOF
+        guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf && sync && systemctl try-restart updaterd.service" <<EOF
 [Update]
 Server=https://10.0.2.2:$port
 Channel=$1
@@ -78,8 +79,8 @@ refused() { # CHANNEL REGEX
         else fail "$1 manifest: expected a refusal matching /$2/, got (exit $rc) $out"; fi
 }
 refused tampered "signature does not match"
-refused expired "expired"
-refused rollback "rollback"
+refused expired "Manifest for 2 expired at"
+refused rollback "refusing a rollback to 1"
 expect_eq "the staged slot survived the refusals" "staged" "$(status_field "['slots']['b']['state']")"
 
 # --- a one-package change downloads far less than the tree --------------------
