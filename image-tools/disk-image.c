@@ -163,26 +163,9 @@ static int build_esp(const char *work, const char *tree, uint64_t size, const ch
         return 0;
 }
 
-/* The machine's own repository is "bare": static deltas can only be applied to bare repos. */
-static int local_repo_create(const char *path, OstreeRepo **ret) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GFile) dir = NULL;
-        int r;
-
-        r = mkdir_p(path, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", path);
-        dir = g_file_new_for_path(path);
-        g_autoptr(OstreeRepo) repo = ostree_repo_new(dir);
-        if (!ostree_repo_create(repo, OSTREE_REPO_MODE_BARE, NULL, &error))
-                return log_gerror(error, "Failed to create the local repository %s", path);
-        *ret = g_steal_pointer(&repo);
-        return 0;
-}
-
 /* Pulls CHECKSUM from the repository at SRC_PATH and points REF at it, so the
  * installed commit is never pruned. */
-static int local_repo_pull(OstreeRepo *repo, const char *src_path, const char *checksum, const char *ref) {
+static int repo_pull_local(OstreeRepo *repo, const char *src_path, const char *checksum, const char *ref) {
         g_autoptr(GError) error = NULL;
         g_autofree char *abs_path = realpath(src_path, NULL), *url = NULL;
         GVariantBuilder b;
@@ -260,10 +243,10 @@ static int build_var_tree(const char *work, const char *tree, const char *releas
         if (r < 0)
                 return r;
 
-        r = local_repo_create(repo_path, &local);
+        r = local_repo_open(repo_path, &local);
         if (r < 0)
                 return r;
-        r = local_repo_pull(local, release_repo_path, checksum, "dreamlink/slot/a");
+        r = repo_pull_local(local, release_repo_path, checksum, "dreamlink/slot/a");
         if (r < 0)
                 return r;
 

@@ -644,3 +644,41 @@ int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
                 return log_error_errno(errno, "Failed to sync the file system of %s: %m", dest);
         return 0;
 }
+
+static const char *repo_mode_to_string(OstreeRepoMode mode) {
+        switch (mode) {
+        case OSTREE_REPO_MODE_BARE:
+                return "bare";
+        case OSTREE_REPO_MODE_ARCHIVE:
+                return "archive";
+        case OSTREE_REPO_MODE_BARE_USER:
+                return "bare-user";
+        case OSTREE_REPO_MODE_BARE_USER_ONLY:
+                return "bare-user-only";
+        default:
+                return "unknown";
+        }
+}
+
+int local_repo_open(const char *path, OstreeRepo **ret) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(OstreeRepo) repo = NULL;
+        OstreeRepoMode mode;
+        int r;
+
+        r = mkdir_p(path, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", path);
+        /* Opens an existing repository as it is, whatever its mode. */
+        repo = ostree_repo_create_at(AT_FDCWD, path, OSTREE_REPO_MODE_BARE, NULL, NULL, &error);
+        if (!repo)
+                return log_gerror(error, "Failed to open the local repository %s", path);
+
+        mode = ostree_repo_get_mode(repo);
+        if (mode != OSTREE_REPO_MODE_BARE)
+                return log_error_errno(EMEDIUMTYPE,
+                                       "The local repository %s is in mode %s, not bare: static deltas could not be "
+                                       "applied to it.", path, repo_mode_to_string(mode));
+        *ret = g_steal_pointer(&repo);
+        return 0;
+}

@@ -48,7 +48,12 @@ typedef struct ImageCommit {
  * (parent directories too); without, a missing one is -ENOENT. */
 int image_repo_open(const char *path, bool create, OstreeRepo **ret);
 
-/* Drops the reference image_repo_open() returned; NULL is fine. */
+/* Opens the machine's local repository at PATH (/var/lib/dreamlink/repo), creating it and its
+ * parents in mode bare if missing: static deltas can only be applied to bare repositories. An
+ * existing repository of another mode is refused with -EMEDIUMTYPE. */
+int local_repo_open(const char *path, OstreeRepo **ret);
+
+/* Drops the reference image_repo_open() or local_repo_open() returned; NULL is fine. */
 void image_repo_unref(OstreeRepo *repo);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OstreeRepo *, image_repo_unref);
 #define _cleanup_repo_ _cleanup_(image_repo_unrefp)

@@ -12,10 +12,8 @@
 #include <stdint.h>
 
 #include "fetch.h"
+#include "ostree-image.h" /* local_repo_open() */
 #include "macro.h"
-
-/* Same typedef as ostree-types.h; callers need not include GLib headers. */
-typedef struct OstreeRepo OstreeRepo;
 
 #define LOCAL_REPO_REMOTE "dreamlink"     /* the remote local_repo_pull() (re)configures */
 #define PULL_PROGRESS_INTERVAL_MSEC 250U  /* at most 4 progress callbacks a second */
@@ -34,14 +32,6 @@ typedef struct PullResult {
         bool delta;
 } PullResult;
 
-/* Opens the machine's local repository at PATH, creating it (and its parents) in mode bare if
- * missing. An existing repository of another mode is refused with -EMEDIUMTYPE. */
-int local_repo_open(const char *path, OstreeRepo **ret);
-
-/* Drops the reference local_repo_open() returned; NULL is fine. */
-void local_repo_unref(OstreeRepo *repo);
-DEFINE_TRIVIAL_CLEANUP_FUNC(OstreeRepo *, local_repo_unref);
-#define _cleanup_local_repo_ _cleanup_(local_repo_unrefp)
 
 /* Points the repository's LOCAL_REPO_REMOTE remote at REPO_URL (GPG off: the signed manifest names
  * the commit and everything pulled is checked against its checksum; TLS CA from o->ca_file as

@@ -211,10 +211,10 @@ static void test_local_repo_open(void **state) {
         /* Created with its parents, bare; opened again as it is. */
         assert_int_equal(local_repo_open(f->local, &local), 0);
         assert_int_equal(ostree_repo_get_mode(local), OSTREE_REPO_MODE_BARE);
-        local_repo_unref(local);
+        image_repo_unref(local);
         local = NULL;
         assert_int_equal(local_repo_open(f->local, &local), 0);
-        local_repo_unref(local);
+        image_repo_unref(local);
 
         /* An archive repository cannot take deltas: refused, not silently used. */
         local = NULL;
@@ -226,7 +226,7 @@ static void test_local_repo_open(void **state) {
 
 static void test_pull_full_then_delta(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         Progress p1 = {}, p2 = {};
         PullResult r1, r2, r3;
         uint64_t delta_size;
@@ -295,7 +295,7 @@ static void test_pull_full_then_delta(void **state) {
 
 static void test_pull_unknown_commit(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *out = NULL;
 
         REQUIRE_ROOT();
@@ -314,7 +314,7 @@ static void test_pull_unknown_commit(void **state) {
 
 static void test_pull_refuses_http_unless_allowed(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *out = NULL;
         FetchOptions o = http_ok;
 
@@ -328,7 +328,7 @@ static void test_pull_refuses_http_unless_allowed(void **state) {
 
 static void test_pull_server_down(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *out = NULL;
 
         REQUIRE_ROOT();
@@ -355,7 +355,7 @@ static int add_object_size(const char *path, const struct stat *st, int flag, st
 
 static void test_pull_interrupted_then_resumed(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *out = NULL, *objects = path_join2(f->server_repo, "objects");
         PullResult r;
 
@@ -411,7 +411,7 @@ static int find_filez(const char *path, const struct stat *st, int flag, struct 
 
 static void test_pull_corrupt_object(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *objects = path_join2(f->server_repo, "objects"), *cmd = NULL, *out = NULL;
 
         REQUIRE_ROOT();
@@ -431,7 +431,7 @@ static void test_pull_corrupt_object(void **state) {
 
 static void test_pull_size_limit(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *out = NULL;
         FetchOptions o = http_ok;
 
@@ -447,7 +447,7 @@ static void test_pull_size_limit(void **state) {
 
 static void test_pull_file_url(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *url = NULL;
         PullResult r;
 
@@ -474,7 +474,7 @@ static bool make_certificate(const char *dir, char **ret_cert, char **ret_key) {
 
 static void test_pull_https_with_ca_file(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_http_server_ HttpServer *tls = NULL;
         _cleanup_free_ char *cert = NULL, *key = NULL, *url = NULL, *out = NULL;
         PullResult r;
@@ -531,7 +531,7 @@ static int pull_child(const char *url, const char *commit, const char *dir, cons
         r = local_repo_open(path, &local);
         if (r >= 0)
                 r = local_repo_pull(local, url, commit, STAGED_REF, &http_ok, NULL, NULL, NULL);
-        local_repo_unref(local);
+        image_repo_unref(local);
         return MIN(-r, CHILD_NO_TMPFS - 1);
 }
 
@@ -612,7 +612,7 @@ static bool wait_for_complete_objects(HttpServer *s, unsigned n) {
  * pull (a new process, the same boot) reuses what the killed one had downloaded. */
 static void test_pull_killed_then_resumed(void **state) {
         Fixture *f = *state;
-        _cleanup_local_repo_ OstreeRepo *local = NULL;
+        _cleanup_repo_ OstreeRepo *local = NULL;
         _cleanup_free_ char *log_path = path_join2(f->dir, "child.log"), *var = path_join2(f->dir, "var/lib/dreamlink"),
                             *objects = path_join2(f->server_repo, "objects"), *big = NULL;
         PullResult r;
