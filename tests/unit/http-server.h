@@ -38,6 +38,9 @@ uint16_t http_server_port(HttpServer *s);
 /* "http://127.0.0.1:PORT/PATH" (https:// with TLS); PATH may be "" or start with '/'. Free it. */
 char *http_server_url(HttpServer *s, const char *path);
 
+/* A self-signed certificate for 127.0.0.1 in DIR (cert.pem, key.pem); false without the openssl tool. */
+bool http_server_make_certificate(const char *dir, char **ret_cert, char **ret_key);
+
 /* Replaces the faults (copied; NULL: behave), restarts the SKIP count and ends a stall. */
 void http_server_set_faults(HttpServer *s, const HttpFaults *f);
 

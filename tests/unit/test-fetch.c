@@ -269,18 +269,6 @@ static void test_fetch_redirects_stay_within_policy(void **state) {
         assert_log(out, "redirects to a protocol that is not allowed");
 }
 
-/* A self-signed certificate for 127.0.0.1, or NULL without the openssl tool. */
-static bool make_certificate(const char *dir, char **ret_cert, char **ret_key) {
-        _cleanup_free_ char *cmd = NULL;
-        *ret_cert = path_join2(dir, "cert.pem");
-        *ret_key = path_join2(dir, "key.pem");
-        assert_true(asprintf(&cmd,
-                             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-                             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s' "
-                             ">/dev/null 2>&1", *ret_key, *ret_cert) > 0);
-        return system(cmd) == 0;
-}
-
 static void test_fetch_tls_trust(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *cert = NULL, *key = NULL, *url = NULL, *data = NULL, *out = NULL, *out2 = NULL,
@@ -288,7 +276,7 @@ static void test_fetch_tls_trust(void **state) {
                             *out3 = NULL, *missing = path_join2(f->dir, "missing.pem"), *redirect = NULL;
         _cleanup_http_server_ HttpServer *tls = NULL;
 
-        if (!make_certificate(f->dir, &cert, &key))
+        if (!http_server_make_certificate(f->dir, &cert, &key))
                 skip(); /* no openssl tool */
         assert_int_equal(http_server_start(f->www, cert, key, &tls), 0);
         url = http_server_url(tls, "/hello.txt");
@@ -305,7 +293,7 @@ static void test_fetch_tls_trust(void **state) {
 
         /* Only the given bundle counts: another CA does not vouch for this server. */
         assert_int_equal(mkdir(other_dir, 0755), 0);
-        assert_true(make_certificate(other_dir, &other_cert, &other_key));
+        assert_true(http_server_make_certificate(other_dir, &other_cert, &other_key));
         o.ca_file = other_cert;
         out2 = fetch_expect(url, &o, -EKEYREJECTED);
 

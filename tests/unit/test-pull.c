@@ -460,18 +460,6 @@ static void test_pull_file_url(void **state) {
         assert_int_equal(http_server_requests(f->server), 0);
 }
 
-/* A self-signed certificate for 127.0.0.1; false without the openssl tool. */
-static bool make_certificate(const char *dir, char **ret_cert, char **ret_key) {
-        _cleanup_free_ char *cmd = NULL;
-        *ret_cert = path_join2(dir, "cert.pem");
-        *ret_key = path_join2(dir, "key.pem");
-        assert_true(asprintf(&cmd,
-                             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-                             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s' "
-                             ">/dev/null 2>&1", *ret_key, *ret_cert) > 0);
-        return system(cmd) == 0;
-}
-
 static void test_pull_https_with_ca_file(void **state) {
         Fixture *f = *state;
         _cleanup_repo_ OstreeRepo *local = NULL;
@@ -480,7 +468,7 @@ static void test_pull_https_with_ca_file(void **state) {
         PullResult r;
 
         REQUIRE_ROOT();
-        if (!make_certificate(f->dir, &cert, &key))
+        if (!http_server_make_certificate(f->dir, &cert, &key))
                 skip();
         assert_int_equal(http_server_start(f->www, cert, key, &tls), 0);
         url = http_server_url(tls, "/repo");
