@@ -6,17 +6,8 @@
 
 /* An empty root with the directories updaterd reads its configuration from. */
 static int root_setup(void **state) {
-        if (tmpdir_setup(state) < 0)
+        if (conf_root_setup(state, "updaterd.conf") < 0)
                 return -1;
-        const char *root = *state;
-        static const char * const dirs[] = {
-                "etc/dreamlink/updaterd.conf.d", "run/dreamlink/updaterd.conf.d", "usr/lib/dreamlink/updaterd.conf.d",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *p = path_join2(root, dirs[i]);
-                if (mkdir_p(p, 0755) < 0)
-                        return -1;
-        }
         log_set_target(LOG_TARGET_CONSOLE);
         return 0;
 }

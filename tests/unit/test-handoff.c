@@ -8,17 +8,8 @@
 #include "log.h"
 
 static int root_setup(void **state) {
-        if (tmpdir_setup(state) < 0)
+        if (conf_root_setup(state, "handoff") < 0)
                 return -1;
-        const char *root = *state;
-        static const char * const dirs[] = {
-                "etc/dreamlink/handoff.d", "run/dreamlink/handoff.d", "usr/lib/dreamlink/handoff.d",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *p = path_join2(root, dirs[i]);
-                if (mkdir_p(p, 0755) < 0)
-                        return -1;
-        }
         log_set_target(LOG_TARGET_CONSOLE);
         return 0;
 }

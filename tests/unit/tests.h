@@ -44,6 +44,25 @@ static inline char *path_join2(const char *a, const char *b) {
         return p;
 }
 
+/* A fresh temporary root (as tmpdir_setup()) holding the drop-in directories of
+ * NAME.d below /etc, /run and /usr/lib dreamlink/, as a configuration loader reads them. */
+static inline int conf_root_setup(void **state, const char *name) {
+        static const char * const prefixes[] = { "etc", "run", "usr/lib" };
+
+        if (tmpdir_setup(state) < 0)
+                return -1;
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+                char *p;
+                if (asprintf(&p, "%s/%s/dreamlink/%s.d", (const char *) *state, prefixes[i], name) < 0)
+                        return -1;
+                int r = mkdir_p(p, 0755);
+                free(p);
+                if (r < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 static inline void write_test_file(const char *dir, const char *name, const char *content) {
         _cleanup_free_ char *p = path_join2(dir, name);
         FILE *f = fopen(p, "we");
