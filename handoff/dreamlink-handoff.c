@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "handoff.h"
 #include "log.h"
+#include "proc-cmdline.h"
 #include "string-util.h"
 #include "time-util.h"
 
@@ -25,7 +26,9 @@ static int help(void) {
                "  dump UNIT...            Checkpoint the services into --images\n"
                "  restore UNIT...         Restore them from --images (or start them fresh)\n"
                "  cycle UNIT...           Dump, then restore onto the same OS\n"
-               "  gc                      Remove abandoned checkpoints and restore drop-ins\n\n"
+               "  gc                      Remove abandoned checkpoints and restore drop-ins\n"
+               "  lock-network            Load the network locks of a checkpoint set (--images,\n"
+               "                          or the one the kernel command line names)\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
                "     --version            Show package version\n"
@@ -233,6 +236,31 @@ int main(int argc, char *argv[]) {
                 }
                 umask(0022);
                 return handoff_restore_exec(arg_unit, arg_images, arg_pidfile) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        if (streq(verb, "restore-session")) {
+                /* Run by handoff_restore_session(), in the session's new scope. */
+                if (!arg_images) {
+                        log_error("restore-session needs --images=.");
+                        return EXIT_FAILURE;
+                }
+                umask(0022);
+                return handoff_restore_session_exec(arg_images) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        if (streq(verb, "lock-network")) {
+                /* Early in the boot a handoff switched into: no bus yet. */
+                _cleanup_free_ char *id = NULL, *dir = NULL;
+                if (!arg_images) {
+                        r = proc_cmdline_get("dreamlink.handoff", &id);
+                        if (r < 0) {
+                                log_error_errno(r, "No --images= and no dreamlink.handoff= on the kernel command line: %m");
+                                return EXIT_FAILURE;
+                        }
+                        if (strchr(id, '/') || asprintf(&dir, HANDOFF_STATE_DIR "/%s", id) < 0)
+                                return EXIT_FAILURE;
+                }
+                return handoff_lock_network(arg_images ?: dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         bool needs_units = streq(verb, "dump") || streq(verb, "restore") || streq(verb, "cycle");

@@ -166,6 +166,7 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->null_files);
         strv_free(c->tmp_dirs);
         free(c->lock_table);
+        strv_free(c->session_refs);
         *c = (Checkpoint) {};
 }
 
@@ -186,7 +187,7 @@ static char *strv_join_space(char * const *l) {
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
-        _cleanup_free_ char *inodes = NULL, *tmp = NULL, *nulls = NULL;
+        _cleanup_free_ char *inodes = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -195,7 +196,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         inodes = strv_join_space(c->journal_inodes);
         tmp = strv_join_space(c->tmp_dirs);
         nulls = strv_join_space(c->null_files);
-        if (!inodes || !tmp || !nulls)
+        refs = strv_join_space(c->session_refs);
+        if (!inodes || !tmp || !nulls || !refs)
                 return -ENOMEM;
 
         char *s;
@@ -215,13 +217,15 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "NullFiles=%s\n"
                      "TmpDirectories=%s\n"
                      "LockTable=%s\n"
+                     "Session=%s\n"
+                     "SessionRefs=%s\n"
                      "DumpUSec=%" PRIu64 "\n"
                      "ImageBytes=%" PRIu64 "\n"
                      "DumpedAtUSec=%" PRIu64 "\n",
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, nulls, tmp,
-                     strempty(c->lock_table), c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     strempty(c->lock_table), c->session ? "yes" : "no", refs, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -289,6 +293,8 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "NullFiles", parse_null_files, offsetof(Checkpoint, null_files) },
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
+        { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
+        { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
         { "Checkpoint", "DumpUSec", parse_u64, offsetof(Checkpoint, dump_usec) },
         { "Checkpoint", "ImageBytes", parse_u64, offsetof(Checkpoint, image_bytes) },
         { "Checkpoint", "DumpedAtUSec", parse_u64, offsetof(Checkpoint, dumped_at_usec) },

@@ -64,6 +64,9 @@ typedef struct Checkpoint {
                                     * (PrivateTmp=, /run/systemd/propagate/UNIT): gone with the unit,
                                     * recreated before the restore */
         char *lock_table;          /* the nftables table criu locked the connections with */
+        bool session;              /* a login session (unit is its scope), not a service */
+        char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new
+                                    * FIFO stands in for each at the restore */
         uint64_t dump_usec;
         uint64_t image_bytes;
         uint64_t dumped_at_usec;   /* CLOCK_REALTIME at the end of the dump */

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <systemd/sd-login.h>
 
 #include "fileio.h"
 #include "handoff.h"
@@ -37,10 +40,18 @@ int handoff_new(Handoff **ret) {
         r = sd_bus_open_system(&h->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
-        /* The restore drop-in runs this very binary. */
+        /* The restore drop-in runs dreamlink-handoff: this very binary when
+         * it is one (a build tree's too), else the installed one. */
         h->helper = realpath("/proc/self/exe", NULL);
         if (!h->helper)
                 return log_error_errno(errno, "Failed to find our own binary: %m");
+        const char *base = strrchr(h->helper, '/');
+        if (!base || !streq(base + 1, "dreamlink-handoff")) {
+                free(h->helper);
+                h->helper = strdup(HANDOFF_HELPER_PATH);
+                if (!h->helper)
+                        return log_oom();
+        }
         *ret = TAKE_PTR(h);
         return 0;
 }
@@ -325,8 +336,28 @@ static int journal_stream_inodes(const char *cgroup, char ***ret) {
 /* /dev/null as systemd opened it for the service's stdin: on a mount of
  * ours that the service's own mount namespace (PrivateDevices=) lacks, so
  * criu cannot find it ("Can't lookup mount"). It is marked external and the
- * restore hands in a /dev/null of its own. */
-static int null_files(const char *cgroup, char ***ret) {
+ * restore hands in a /dev/null of its own. Matched by device, not by name:
+ * one handed in by an earlier restore shows up as "/null" on a mount the
+ * service cannot see. */
+static bool is_dev_null(int dir_fd, const char *name, const struct stat *st) {
+        return S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3);
+}
+
+/* logind's reference of a session (/run/systemd/sessions/ID.ref), held by its leader. */
+static bool is_session_ref(int dir_fd, const char *name, const struct stat *st) {
+        char target[PATH_MAX];
+        if (!S_ISFIFO(st->st_mode))
+                return false;
+        ssize_t k = readlinkat(dir_fd, name, target, sizeof(target) - 1);
+        if (k < 0)
+                return false;
+        target[k] = 0;
+        return startswith(target, "/run/systemd/sessions/") && endswith(target, ".ref");
+}
+
+/* criu's keys (file[MNT:INO]) of the files open in the cgroup that match. */
+static int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
+                          char ***ret) {
         _cleanup_free_ pid_t *pids = NULL;
         _cleanup_strv_free_ char **keys = NULL;
         size_t n = 0;
@@ -347,10 +378,7 @@ static int null_files(const char *cgroup, char ***ret) {
                         struct stat st;
                         if (de->d_name[0] == '.')
                                 continue;
-                        /* By device, not by name: a /dev/null handed in by an earlier
-                         * restore shows up as "/null" on a mount the service cannot see. */
-                        if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode) ||
-                            st.st_rdev != makedev(1, 3))
+                        if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !match(dirfd(d), de->d_name, &st))
                                 continue;
                         _cleanup_free_ char *fdinfo = NULL;
                         snprintf(info, sizeof(info), "/proc/" PID_FMT "/fdinfo/%s", pids[i], de->d_name);
@@ -498,6 +526,24 @@ static void nft_delete_table(const char *unit, const char *table) {
                 log_unit_info(unit, "Removed the network lock %s of the abandoned checkpoint of %s.", table, unit);
 }
 
+/* The lock criu leaves after a dump drops the peers' packets until the
+ * restore lifts it. A new boot starts without it: NETLOCK_FILE brings it back
+ * before the network is up, so the peers are not answered with resets. */
+static int save_lock_table(const char *dir, const char *table) {
+        _cleanup_free_ char *family = strdup(table), *out = NULL, *path = NULL;
+        if (!family || asprintf(&path, "%s/" NETLOCK_FILE, dir) < 0)
+                return -ENOMEM;
+        char *name = strchr(family, ' ');
+        if (!name)
+                return -EINVAL;
+        *name++ = 0;
+        const char * const argv[] = { "nft", "list", "table", family, name, NULL };
+        int r = run_capture(argv, &out);
+        if (r < 0)
+                return r;
+        return write_string_file_atomic(path, out, 0600);
+}
+
 static int systemctl(const char *verb, const char *unit) {
         const char * const argv[] = { "systemctl", verb, unit, NULL };
         return run_command(argv);
@@ -545,7 +591,9 @@ int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **re
                 for (char *p = text; p && *p; ) {
                         char *e = strchr(p, '\n');
                         const char *err = strstr(p, "Error (");
-                        if (err && (!e || err < e)) {
+                        /* Feature probes of criu's first run in a boot fail harmlessly. */
+                        const char *probe = strstr(p, "tun: Unable to create tun");
+                        if (err && (!e || err < e) && !(probe && (!e || probe < e))) {
                                 const char *msg = strstr(err, "): ");
                                 msg = msg && (!e || msg < e) ? msg + 3 : err;
                                 *ret_error = e ? strndup(msg, (size_t) (e - msg)) : strdup(msg);
@@ -592,6 +640,69 @@ static bool has_own_mount_namespace(pid_t pid) {
                 return false;
         theirs[a] = ours[b] = 0;
         return !streq(theirs, ours);
+}
+
+static int compare_length_desc(const void *a, const void *b) {
+        size_t x = strlen(*(char * const *) a), y = strlen(*(char * const *) b);
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* A service's mount namespace is a copy of the machine's from when it
+ * started: it also holds the runtime mounts other units and users had then
+ * (/run/credentials/OTHER.service, /run/user/UID). A new boot lacks them when
+ * the service comes back, and criu cannot restore a bind of a missing source
+ * ("mnt-v2: Can't stat mountpoint …"). The service has no business with
+ * them: they are unmounted in its namespace (never in ours) before the dump. */
+static int hide_foreign_runtime_mounts(pid_t pid, const char *unit) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *own = NULL;
+        _cleanup_strv_free_ char **points = NULL;
+        int r;
+
+        if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0 || asprintf(&own, "/run/credentials/%s", unit) < 0)
+                return log_oom();
+        r = read_file_limited(path, 4U << 20, &text, NULL);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to read %s: %m", path);
+        for (char *p = text, *e; p && *p; p = e) {
+                char mnt[4096];
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                        continue;
+                const char *rest = startswith(mnt, own);
+                bool is_own = rest && (*rest == 0 || *rest == '/');
+                if ((startswith(mnt, "/run/credentials/") && !is_own) || startswith(mnt, "/run/user/"))
+                        if (strv_extend(&points, mnt) < 0)
+                                return log_oom();
+        }
+        size_t n = strv_length(points);
+        if (n == 0)
+                return 0;
+        qsort(points, n, sizeof(char *), compare_length_desc); /* submounts first */
+
+        pid_t child = fork();
+        if (child < 0)
+                return log_unit_error_errno(unit, errno, "Failed to fork: %m");
+        if (child == 0) {
+                char ns[64];
+                snprintf(ns, sizeof(ns), "/proc/" PID_FMT "/ns/mnt", pid);
+                int fd = open(ns, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || setns(fd, CLONE_NEWNS) < 0)
+                        _exit(EXIT_FAILURE);
+                STRV_FOREACH(m, points)
+                        (void) umount2(*m, MNT_DETACH);
+                _exit(EXIT_SUCCESS);
+        }
+        int status;
+        while (waitpid(child, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return log_unit_error_errno(unit, EPERM, "Failed to enter the mount namespace of %s.", unit);
+        log_unit_info(unit, "Unmounted %zu runtime mount%s of other units and users in %s's namespace.", n,
+                      n == 1 ? "" : "s", unit);
+        return 0;
 }
 
 /* After a failed restore criu may leave its temporary mount namespace
@@ -685,7 +796,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         }
         r = journal_stream_inodes(info.control_group, &inodes);
         if (r >= 0 && has_own_mount_namespace(info.main_pid))
-                r = null_files(info.control_group, &nulls);
+                r = files_matching(info.control_group, is_dev_null, &nulls);
         if (r < 0)
                 return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
 
@@ -855,9 +966,11 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
 
         r = journal_stream_inodes(info.control_group, &c.journal_inodes);
         if (r >= 0 && c.mount_namespace)
-                r = null_files(info.control_group, &c.null_files);
+                r = files_matching(info.control_group, is_dev_null, &c.null_files);
         if (r >= 0)
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
+        if (r >= 0 && c.mount_namespace)
+                r = hide_foreign_runtime_mounts(info.main_pid, u->unit);
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
                 goto not_dumped;
@@ -892,6 +1005,12 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                                 c.lock_table = strdup(*t);
                                 break;
                         }
+        if (c.lock_table) {
+                r = save_lock_table(dir, c.lock_table);
+                if (r < 0)
+                        log_unit_warning_errno(u->unit, r, "Failed to save the network lock %s of %s, its connections "
+                                               "may be reset across a reboot: %m", c.lock_table, u->unit);
+        }
         if (syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
         c.image_bytes = directory_size(dir);
@@ -1051,35 +1170,18 @@ static void write_sysctl(const char *path, const char *value) {
         fclose(f);
 }
 
-int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile) {
+/* criu restore of the checkpoint c in images_dir, from the calling process:
+ * inside the unit (restore-exec) or the session's new scope (restore-session). */
+static int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) {
         static const char window_scaling[] = "/proc/sys/net/ipv4/tcp_window_scaling";
-        _cleanup_free_ char *record = NULL, *old_scaling = NULL, *log = NULL;
+        _cleanup_free_ char *old_scaling = NULL, *log = NULL;
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_(checkpoint_done) Checkpoint c = {};
+        const char *unit = c->unit;
         criu_opts *opts = NULL;
         int r;
 
-        if (asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, images_dir) < 0 || asprintf(&log, "%s/restore.log", images_dir) < 0)
+        if (asprintf(&log, "%s/restore.log", images_dir) < 0)
                 return log_oom();
-        r = checkpoint_load(record, &c);
-        if (r < 0)
-                return r;
-        if (!streq(c.unit, unit) || c.result != CHECKPOINT_DUMPED)
-                return log_unit_error_errno(unit, EINVAL, "%s holds no checkpoint of %s, refusing.", images_dir, unit);
-
-        r = recreate_tmp_dirs(unit, c.tmp_dirs);
-        if (r < 0)
-                return r;
-        if (unlink(pidfile) < 0 && errno != ENOENT)
-                return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
-        _cleanup_free_ char *piddir = strdup(pidfile);
-        if (!piddir)
-                return log_oom();
-        *strrchr(piddir, '/') = 0;
-        r = mkdir_p(piddir, 0755);
-        if (r < 0)
-                return log_unit_error_errno(unit, r, "Failed to create %s: %m", piddir);
-
         fd = open_images_dir(images_dir);
         if (fd < 0)
                 return log_unit_error_errno(unit, fd, "Failed to open %s: %m", images_dir);
@@ -1090,21 +1192,26 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         criu_local_set_images_dir_fd(opts, fd);
         criu_local_set_log_file(opts, "restore.log");
         criu_local_set_log_level(opts, CRIU_LOG_LEVEL);
-        criu_local_set_tcp_established(opts, c.tcp_established);
-        criu_local_set_file_locks(opts, c.file_locks);
-        criu_local_set_shell_job(opts, c.shell_job);
+        criu_local_set_tcp_established(opts, c->tcp_established);
+        criu_local_set_file_locks(opts, c->file_locks);
+        criu_local_set_shell_job(opts, c->shell_job);
         r = criu_local_set_network_lock(opts, CRIU_NETWORK_LOCK_NFTABLES);
-        if (r >= 0 && c.mount_namespace) {
+        if (r >= 0 && c->mount_namespace) {
                 /* The external mounts of the dump are found again under our root. */
                 criu_local_set_auto_ext_mnt(opts, true);
                 r = criu_local_set_root(opts, "/");
         }
+        /* A session stays in the scope we run in; a unit's cgroup is ours already. */
+        if (r >= 0 && c->session)
+                criu_local_set_manage_cgroups_mode(opts, CRIU_CG_MODE_IGNORE);
         /* Each journal stream of the service becomes a copy of our own
          * stdout, which systemd connected to journald with the unit's
          * identity; journald credits lines to the process writing them. Note
          * the key: "socket:[INO]" — "socket[INO]" silently matches nothing. */
-        STRV_FOREACH(i, c.journal_inodes) {
+        STRV_FOREACH(i, c->journal_inodes) {
                 _cleanup_free_ char *key = NULL;
+                if (r < 0)
+                        break;
                 int copy = fcntl(STDOUT_FILENO, F_DUPFD, 3);
                 if (copy < 0) {
                         r = -errno;
@@ -1115,10 +1222,8 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                         break;
                 }
                 r = criu_local_add_inherit_fd(opts, copy, key);
-                if (r < 0)
-                        break;
         }
-        STRV_FOREACH(k, c.null_files) {
+        STRV_FOREACH(k, c->null_files) {
                 if (r < 0)
                         break;
                 int null = open("/dev/null", O_RDWR); /* no O_CLOEXEC: for criu */
@@ -1127,6 +1232,28 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                         break;
                 }
                 r = criu_local_add_inherit_fd(opts, null, *k);
+        }
+        /* logind's reference FIFO of the old boot: a new one of ours stands in. The
+         * restored session is not a logind session again (there is no API for that). */
+        STRV_FOREACH(k, c->session_refs) {
+                _cleanup_free_ char *fifo = NULL;
+                if (r < 0)
+                        break;
+                if (asprintf(&fifo, HANDOFF_RUN_DIR "/%s.ref", unit) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                (void) mkdir_p(HANDOFF_RUN_DIR, 0755);
+                if (mkfifo(fifo, 0600) < 0 && errno != EEXIST) {
+                        r = -errno;
+                        break;
+                }
+                int ref = open(fifo, O_RDWR | O_NONBLOCK); /* no O_CLOEXEC: for criu */
+                if (ref < 0) {
+                        r = -errno;
+                        break;
+                }
+                r = criu_local_add_inherit_fd(opts, ref, *k);
         }
         if (r < 0) {
                 criu_local_free_opts(opts);
@@ -1150,10 +1277,72 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                                             error ?: "no reason logged", tail ? "\nLast lines of the restore log:\n" : "",
                                             strempty(tail));
         }
+        *ret_pid = pid;
+        return 0;
+}
+
+static int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret) {
+        _cleanup_free_ char *record = NULL;
+        int r;
+
+        if (asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, images_dir) < 0)
+                return log_oom();
+        r = checkpoint_load(record, ret);
+        if (r < 0)
+                return r;
+        if ((unit && !streq(ret->unit, unit)) || ret->result != CHECKPOINT_DUMPED) {
+                checkpoint_done(ret);
+                return log_unit_error_errno(unit, EINVAL, "%s holds no checkpoint of %s, refusing.", images_dir,
+                                            unit ?: "a session");
+        }
+        return 0;
+}
+
+int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile) {
+        _cleanup_(checkpoint_done) Checkpoint c = {};
+        pid_t pid;
+        int r;
+
+        r = load_dumped_record(images_dir, unit, &c);
+        if (r < 0)
+                return r;
+        r = recreate_tmp_dirs(unit, c.tmp_dirs);
+        if (r < 0)
+                return r;
+        if (unlink(pidfile) < 0 && errno != ENOENT)
+                return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
+        _cleanup_free_ char *piddir = strdup(pidfile);
+        if (!piddir)
+                return log_oom();
+        *strrchr(piddir, '/') = 0;
+        r = mkdir_p(piddir, 0755);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to create %s: %m", piddir);
+
+        r = restore_images(&c, images_dir, &pid);
+        if (r < 0)
+                return r;
         r = write_pidfile(pidfile, pid);
         if (r < 0)
                 return log_unit_error_errno(unit, r, "Failed to write %s: %m", pidfile);
         log_unit_info(unit, "Restored %s as PID " PID_FMT ".", unit, pid);
+        return 0;
+}
+
+int handoff_restore_session_exec(const char *images_dir) {
+        _cleanup_(checkpoint_done) Checkpoint c = {};
+        pid_t pid;
+        int r;
+
+        r = load_dumped_record(images_dir, NULL, &c);
+        if (r < 0)
+                return r;
+        if (!c.session)
+                return log_error_errno(EINVAL, "%s holds a service's checkpoint, not a session's.", images_dir);
+        r = restore_images(&c, images_dir, &pid);
+        if (r < 0)
+                return r;
+        log_unit_info(c.unit, "Restored the login session of %s (leader PID " PID_FMT ").", c.unit, pid);
         return 0;
 }
 
@@ -1224,4 +1413,291 @@ int handoff_gc(Handoff *h, const char *root_dir) {
         log_info("Removed %u checkpoint set%s and %u restore drop-in%s.", removed, removed == 1 ? "" : "s", dropins,
                  dropins == 1 ? "" : "s");
         return r;
+}
+
+/* Calls f for each unit directory of a checkpoint set that holds a record. */
+static int foreach_checkpoint(const char *set_dir, int (*f)(const char *dir, Checkpoint *c, void *userdata),
+                              void *userdata) {
+        _cleanup_(closedirp) DIR *d = opendir(set_dir);
+        int r = 0;
+
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *dir = NULL, *rec = NULL;
+                _cleanup_(checkpoint_done) Checkpoint c = {};
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&dir, "%s/%s", set_dir, de->d_name) < 0 || asprintf(&rec, "%s/" CHECKPOINT_STATE_FILE, dir) < 0)
+                        return log_oom();
+                if (access(rec, F_OK) < 0)
+                        continue;
+                if (checkpoint_load(rec, &c) < 0)
+                        continue; /* logged */
+                int k = f(dir, &c, userdata);
+                if (k < 0 && r >= 0)
+                        r = k;
+        }
+        return r;
+}
+
+static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        unsigned *n = userdata;
+
+        if (c->result != CHECKPOINT_DUMPED || !c->lock_table)
+                return 0;
+        if (asprintf(&path, "%s/" NETLOCK_FILE, dir) < 0)
+                return log_oom();
+        if (access(path, F_OK) < 0)
+                return log_unit_warning_errno(c->unit, errno, "No saved network lock for %s (%s): %m", c->unit, path);
+        const char * const argv[] = { "nft", "-f", path, NULL };
+        int r = run_command(argv);
+        if (r < 0)
+                return log_unit_error_errno(c->unit, r, "Failed to load the network lock %s of %s: %m", c->lock_table, c->unit);
+        (*n)++;
+        return 0;
+}
+
+int handoff_lock_network(const char *set_dir) {
+        unsigned n = 0;
+        int r = foreach_checkpoint(set_dir, lock_one, &n);
+        if (r == -ENOENT)
+                return log_warning_errno(r, "No checkpoint set %s: nothing to lock.", set_dir);
+        log_info("Loaded %u network lock%s from %s.", n, n == 1 ? "" : "s", set_dir);
+        return r;
+}
+
+typedef struct FinishState {
+        Handoff *h;
+        const char *set_dir;
+        const char *generator_dir;
+        char ***results;
+        char **fresh;            /* units whose restore failed: started fresh after the reload */
+} FinishState;
+
+static int finish_one(const char *dir, Checkpoint *c, void *userdata) {
+        FinishState *st = userdata;
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        const char *result;
+
+        if (c->session && c->result == CHECKPOINT_DUMPED) {
+                RestoreStats stats;
+                result = handoff_restore_session(st->h, c->unit, st->set_dir, &stats) >= 0 ? "restored" : "lost";
+                /* Lost: its peer should see the connection closed, not hanging. */
+                if (streq(result, "lost") && c->lock_table)
+                        nft_delete_table(c->unit, c->lock_table);
+        } else if (c->session)
+                result = "lost";
+        else if (c->result == CHECKPOINT_FRESH)
+                result = "fresh"; /* never had a restore drop-in: it started as on any boot */
+        else if (handoff_unit_info(st->h, c->unit, &info) >= 0 && streq(info.active_state, "active") &&
+                 info.main_pid > 0) {
+                log_unit_info(c->unit, "Restored %s across the switch (main PID " PID_FMT ").", c->unit, info.main_pid);
+                result = "restored";
+        } else {
+                _cleanup_free_ char *log = NULL, *tail = NULL, *error = NULL;
+                if (asprintf(&log, "%s/restore.log", dir) >= 0)
+                        (void) criu_log_reason(log, 5, &tail, &error);
+                log_unit_error(c->unit, "Failed to restore %s across the switch (%s), starting it fresh: %s%s%s", c->unit,
+                               strna(info.active_state), error ?: "see the unit's journal",
+                               tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
+                if (c->lock_table)
+                        nft_delete_table(c->unit, c->lock_table);
+                if (strv_extend(&st->fresh, c->unit) < 0)
+                        return log_oom();
+                result = "restarted";
+        }
+        /* The restore drop-in came from the generator: gone with the reload. */
+        if (strv_extend(st->results, c->unit) < 0 || strv_extend(st->results, result) < 0)
+                return log_oom();
+        return 0;
+}
+
+int handoff_finish_boot(Handoff *h, const char *set_dir, char ***ret_results) {
+        _cleanup_strv_free_ char **results = NULL;
+        FinishState st = { .h = h, .set_dir = set_dir, .results = &results };
+        int r;
+
+        r = foreach_checkpoint(set_dir, finish_one, &st);
+        if (r == -ENOENT) {
+                log_warning("No checkpoint set %s: the restores have nothing to report.", set_dir);
+                r = 0;
+        }
+
+        /* The generator stops writing restore drop-ins, so a later start of
+         * the unit is an ordinary one again. */
+        int k = mkdir_p(HANDOFF_RUN_DIR, 0755);
+        if (k >= 0)
+                k = write_string_file_atomic(HANDOFF_FINISHED_FILE, "finished\n", 0644);
+        if (k < 0)
+                log_error_errno(k, "Failed to write %s: %m", HANDOFF_FINISHED_FILE);
+        (void) daemon_reload();
+        umount_criu_leftovers();
+
+        STRV_FOREACH(u, st.fresh)
+                if (ensure_running(h, *u, /* restart= */ false) < 0 && r >= 0)
+                        r = -ESRCH;
+        strv_free(st.fresh);
+
+        if (rm_rf(set_dir) < 0)
+                log_warning("Failed to remove the checkpoint set %s: it holds process memory, remove it by hand.", set_dir);
+        if (ret_results)
+                *ret_results = TAKE_PTR(results);
+        return r;
+}
+
+/* ---- login sessions ------------------------------------------------------------------------ */
+
+int handoff_unit_sessions(Handoff *h, const char *unit, char ***ret) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_strv_free_ char **ids = NULL, **mine = NULL;
+        int r;
+
+        *ret = NULL;
+        r = handoff_unit_info(h, unit, &info);
+        if (r < 0)
+                return r;
+        if (info.main_pid <= 0)
+                return 0;
+        r = sd_get_sessions(&ids);
+        if (r < 0)
+                return log_unit_error_errno(unit, r, "Failed to list the login sessions: %m");
+        STRV_FOREACH(id, ids) {
+                pid_t leader;
+                /* sshd's listener forks the session's leader ("sshd-session: USER [priv]"). */
+                if (sd_session_get_leader(*id, &leader) < 0 || parent_of(leader) != info.main_pid)
+                        continue;
+                if (strv_extend(&mine, *id) < 0)
+                        return log_oom();
+        }
+        *ret = TAKE_PTR(mine);
+        return 0;
+}
+
+static int cgroup_of(pid_t pid, char **ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&path, "/proc/" PID_FMT "/cgroup", pid) < 0)
+                return -ENOMEM;
+        r = read_file_limited(path, 4096, &text, NULL);
+        if (r < 0)
+                return r;
+        const char *cg = startswith(strstrip(text), "0::"); /* the unified hierarchy */
+        if (!cg)
+                return -ENOMEDIUM;
+        char *c = strdup(cg);
+        if (!c)
+                return -ENOMEM;
+        *ret = c;
+        return 0;
+}
+
+int handoff_dump_session(Handoff *h, const char *id, const char *images_root, DumpStats *ret) {
+        _cleanup_strv_free_ char **before = NULL, **after = NULL;
+        _cleanup_free_ char *scope = NULL, *dir = NULL, *log = NULL, *cgroup = NULL, *reason = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_(checkpoint_done) Checkpoint c = { .result = CHECKPOINT_FRESH, .session = true, .tcp_established = true };
+        pid_t leader;
+        int r;
+
+        *ret = (DumpStats) {};
+        if (asprintf(&scope, "session-%s.scope", id) < 0 || asprintf(&dir, "%s/%s", images_root, scope) < 0 ||
+            asprintf(&log, "%s/dump.log", dir) < 0 || !(c.unit = strdup(scope)))
+                return log_oom();
+        r = mkdir_p(images_root, 0700);
+        if (r >= 0) {
+                (void) rm_rf(dir);
+                r = mkdir(dir, 0700) < 0 ? -errno : 0;
+        }
+        if (r < 0)
+                return log_unit_error_errno(scope, r, "Failed to create %s: %m", dir);
+
+        r = sd_session_get_leader(id, &leader);
+        if (r >= 0)
+                r = cgroup_of(leader, &cgroup);
+        if (r >= 0) {
+                c.main_pid = leader;
+                r = journal_stream_inodes(cgroup, &c.journal_inodes);
+        }
+        if (r >= 0)
+                r = files_matching(cgroup, is_session_ref, &c.session_refs);
+        if (r < 0) {
+                (void) asprintf(&reason, "cannot inspect it: %s", strerror(-r));
+                goto not_dumped;
+        }
+
+        /* The session's unix sockets to the outside (syslog, logind) reconnect or are
+         * left behind; its reference FIFO is replaced at the restore. */
+        HandoffUnit u = {
+                .unit = scope,
+                .tcp_established = true,
+                .ext_unix_sk = true,
+                .external = c.session_refs,
+        };
+        (void) nft_criu_tables(&before);
+        fd = open_images_dir(dir);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = fd < 0 ? fd : criu_dump_to(&u, leader, fd, c.journal_inodes, NULL, /* leave_running= */ false);
+        c.dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c.dumped_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0) {
+                criu_failure_reason(log, &reason);
+                goto not_dumped;
+        }
+        if (nft_criu_tables(&after) >= 0)
+                STRV_FOREACH(t, after)
+                        if (!strv_contains(before, *t)) {
+                                c.lock_table = strdup(*t);
+                                break;
+                        }
+        if (c.lock_table && save_lock_table(dir, c.lock_table) < 0)
+                log_unit_warning(scope, "Failed to save the network lock of %s: its connection may be reset.", scope);
+        if (syncfs(fd) < 0)
+                log_unit_warning_errno(scope, errno, "Failed to sync the images of %s: %m", scope);
+        c.image_bytes = directory_size(dir);
+        c.result = CHECKPOINT_DUMPED;
+        r = write_record(dir, &c);
+        if (r < 0)
+                return r; /* the session is gone with its dump: nothing to bring back without a record */
+        *ret = (DumpStats) { .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
+        log_unit_info(scope, "Checkpointed login session %s (leader PID " PID_FMT ") in %.2f s, %.1f MiB of images.", id,
+                      leader, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
+        return 0;
+
+not_dumped:
+        /* criu resumes a tree it failed to dump: the session goes on until the switch ends it. */
+        c.reason = strdup(strna(reason));
+        (void) write_record(dir, &c);
+        log_unit_warning(scope, "Cannot checkpoint login session %s, it ends with the switch: %s", id, strna(reason));
+        return 1;
+}
+
+int handoff_restore_session(Handoff *h, const char *scope, const char *images_root, RestoreStats *ret) {
+        _cleanup_free_ char *dir = NULL, *images = NULL, *description = NULL, *log = NULL;
+        int r;
+
+        *ret = (RestoreStats) {};
+        if (asprintf(&dir, "%s/%s", images_root, scope) < 0 || asprintf(&images, "--images=%s", dir) < 0 ||
+            asprintf(&description, "--description=Login %s, restored by dreamlink handoff", scope) < 0 ||
+            asprintf(&log, "%s/restore.log", dir) < 0)
+                return log_oom();
+        /* A scope of its own: criu leaves the restored tree in its cgroup, and the
+         * scope lives on once criu is gone. */
+        const char * const argv[] = { "systemd-run", "--scope", "--quiet", "--collect", description, h->helper,
+                                       "restore-session", images, NULL };
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = run_command(argv);
+        ret->restore_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        ret->restored_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0) {
+                _cleanup_free_ char *error = NULL;
+                (void) criu_log_reason(log, 5, NULL, &error);
+                return log_unit_error_errno(scope, r, "Failed to restore login %s, it is lost: %s", scope,
+                                            error ?: "see the journal");
+        }
+        log_unit_info(scope, "Restored login %s in %.2f s.", scope, ret->restore_usec / 1e6);
+        return 0;
 }

@@ -16,6 +16,9 @@
 
 #define HANDOFF_STATE_DIR "/var/lib/dreamlink/handoff"
 #define HANDOFF_RUN_DIR "/run/dreamlink/handoff"
+#define HANDOFF_FINISHED_FILE HANDOFF_RUN_DIR "/finished" /* the generator's drop-ins are done with */
+#define NETLOCK_FILE "netlock.nft"
+#define HANDOFF_HELPER_PATH SBINDIR "/dreamlink-handoff"
 
 typedef struct Handoff {
         sd_bus *bus;
@@ -84,9 +87,35 @@ int handoff_restore(Handoff *h, const char *unit, const char *images_root, Resto
 /* Runs as the restore drop-in's ExecStart, inside the unit. */
 int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile);
 
+/* Login sessions (Sessions=yes): the trees logind sessions started by the
+ * unit (sshd's, with their shells and ptys), each dumped from its leader
+ * into images_root/session-ID.scope and restored into a new scope. The unit
+ * itself (the listener) starts fresh. A restored session is no logind
+ * session any more; its connection and programs go on. */
+int handoff_unit_sessions(Handoff *h, const char *unit, char ***ret_ids);
+/* 0 dumped; 1 not (recorded with the reason; the session ends with the switch). */
+int handoff_dump_session(Handoff *h, const char *id, const char *images_root, DumpStats *ret);
+/* Restores images_root/SCOPE into a new scope; <0 when the session is lost. */
+int handoff_restore_session(Handoff *h, const char *scope, const char *images_root, RestoreStats *ret);
+/* Runs in that scope (dreamlink-handoff restore-session). */
+int handoff_restore_session_exec(const char *images_dir);
+
 /* Removes checkpoint directories under root_dir (default HANDOFF_STATE_DIR),
  * their leftover network locks, and restore drop-ins no start is using. */
 int handoff_gc(Handoff *h, const char *root_dir);
+
+/* Across a kexec: the kernel command line of the new boot names the
+ * checkpoint set and the units to restore (see handoff-generator.h). */
+
+/* Loads the network locks saved with the checkpoints of set_dir; run before
+ * the network comes up in the new boot. */
+int handoff_lock_network(const char *set_dir);
+/* After the units of set_dir were started (restored by their generated
+ * drop-ins): reports what became of each (UNIT, RESULT pairs: "restored",
+ * "restarted" when the restore failed and the unit was started fresh,
+ * "fresh" when it was never checkpointed), stops the generator's drop-ins
+ * and removes the images. */
+int handoff_finish_boot(Handoff *h, const char *set_dir, char ***ret_results);
 
 uint64_t directory_size(const char *path);
 /* Last lines of a criu log, and the first error line of it (either may be NULL). */

@@ -199,7 +199,8 @@ static uint64_t release_counter_of(const char *release_root, const char *checksu
                 _cleanup_strv_free_ char **files = NULL;
                 _cleanup_free_ char *dir = NULL;
 
-                if (de->d_name[0] == '.')
+                /* CHANNEL.json is the channel's latest; CHANNEL/ holds them all. */
+                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
                         continue;
                 dir = joinf("%s/%s", channels, de->d_name);
                 const char * const dirs[] = { dir, NULL };

@@ -27,11 +27,6 @@
 #define CAPABILITY_XATTR "security.capability"
 #define CAPABILITY_XATTR_MAX 64
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 void boot_info_done(BootInfo *b) {
         free(b->kernel_version);
         free(b->vmlinuz);
@@ -607,7 +602,7 @@ static int apply_root_dirmeta(OstreeRepo *repo, const char *checksum, int dest_f
         return 0;
 }
 
-int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
+int image_repo_checkout_subpath(OstreeRepo *repo, const char *rev, const char *subpath, const char *dest) {
         g_autoptr(GError) error = NULL;
         g_autofree char *checksum = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -627,6 +622,7 @@ int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
                 /* Into an existing (empty) directory ostree only adds; it errors out otherwise. */
                 .overwrite_mode = existed ? OSTREE_REPO_CHECKOUT_OVERWRITE_ADD_FILES : OSTREE_REPO_CHECKOUT_OVERWRITE_NONE,
                 .force_copy = TRUE,
+                .subpath = subpath,
         };
         if (!ostree_repo_checkout_at(repo, &opts, AT_FDCWD, dest, checksum, NULL, &error))
                 return log_gerror(error, "Failed to check out %s into %s", checksum, dest);
@@ -634,7 +630,7 @@ int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
         fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Failed to open %s: %m", dest);
-        if (existed) {
+        if (existed && !subpath) {
                 r = apply_root_dirmeta(repo, checksum, fd);
                 if (r < 0)
                         return r;
@@ -643,6 +639,10 @@ int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
         if (syncfs(fd) < 0)
                 return log_error_errno(errno, "Failed to sync the file system of %s: %m", dest);
         return 0;
+}
+
+int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest) {
+        return image_repo_checkout_subpath(repo, rev, NULL, dest);
 }
 
 static const char *repo_mode_to_string(OstreeRepoMode mode) {

@@ -85,3 +85,5 @@ int image_repo_commit_size(OstreeRepo *repo, const char *rev, uint64_t *ret_size
 /* Checks REV out into DEST, which must be missing or empty (a lone lost+found, as on a fresh ext4,
  * counts as empty), keeping ownership, modes and xattrs; files are copies, not repo hardlinks. */
 int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest);
+/* The same for one directory of REV (e.g. "/etc"). */
+int image_repo_checkout_subpath(OstreeRepo *repo, const char *rev, const char *subpath, const char *dest);

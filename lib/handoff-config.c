@@ -58,6 +58,7 @@ static const ConfigItem handoff_unit_table[] = {
         { "Handoff", "External", config_parse_external, offsetof(HandoffUnit, external) },
         { "Handoff", "PreDumpHook", config_parse_path, offsetof(HandoffUnit, pre_dump_hook) },
         { "Handoff", "OnDumpFailure", config_parse_failure, offsetof(HandoffUnit, on_dump_failure) },
+        { "Handoff", "Sessions", config_parse_bool, offsetof(HandoffUnit, sessions) },
         {}
 };
 

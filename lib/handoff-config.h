@@ -19,6 +19,7 @@ typedef struct HandoffUnit {
         char **external;          /* extra criu --external keys */
         char *pre_dump_hook;      /* run with the unit name before the dump; failing cancels it */
         HandoffFailurePolicy on_dump_failure;
+        bool sessions;            /* carry the login sessions the unit started (sshd's), not the unit */
 } HandoffUnit;
 
 #define HANDOFF_CONFIG_DIRS_NULSTR "/etc/dreamlink/handoff.d", "/run/dreamlink/handoff.d", "/usr/lib/dreamlink/handoff.d"

@@ -112,6 +112,10 @@ const char *log_get_last_error(void) {
         return last_error[0] ? last_error : NULL;
 }
 
+void log_set_last_error(const char *message) {
+        snprintf(last_error, sizeof(last_error), "%s", message ?: "");
+}
+
 void log_clear_last_error(void) {
         last_error[0] = 0;
 }

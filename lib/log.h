@@ -40,6 +40,8 @@ const char *log_get_transaction_id(void);
  * was printed), so a worker can hand the reason for a failure to its caller. */
 const char *log_get_last_error(void);
 void log_clear_last_error(void);
+/* Takes over an error another process logged already (a forked helper's). */
+void log_set_last_error(const char *message);
 
 /* Where journal entries go; tests replace it to inspect the fields. */
 typedef int (*log_journal_sink_t)(const struct iovec *iov, int n);
@@ -73,6 +75,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 /* About a systemd unit: UNIT= and OBJECT_SYSTEMD_UNIT= make `journalctl -u UNIT` show it. */
 #define log_unit_info(unit, ...) (void) log_full_errno_unit(LOG_INFO, 0, unit, __VA_ARGS__)
 #define log_unit_warning(unit, ...) (void) log_full_errno_unit(LOG_WARNING, 0, unit, __VA_ARGS__)
+#define log_unit_error(unit, ...) (void) log_full_errno_unit(LOG_ERR, 0, unit, __VA_ARGS__)
 #define log_unit_warning_errno(unit, e, ...) log_full_errno_unit(LOG_WARNING, e, unit, __VA_ARGS__)
 #define log_unit_error_errno(unit, e, ...) log_full_errno_unit(LOG_ERR, e, unit, __VA_ARGS__)
 

@@ -4,6 +4,7 @@
 /* Small building blocks used everywhere: cleanup attributes, ownership
  * transfer and array helpers, in the spirit of systemd's src/basic. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
@@ -92,6 +93,11 @@ static inline void closep(int *fd) {
 static inline void fclosep(FILE **f) {
         if (*f)
                 fclose(*f);
+}
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
 }
 
 /* Turn "r" into a negative errno value, whatever sign it came with. */

@@ -8,6 +8,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "proc-cmdline.h"
 #include "slot-status.h"
 #include "string-util.h"
 
@@ -336,61 +337,13 @@ int slot_adopt_booted(SlotTable *t, Slot booted, const char *version, const char
         return 0;
 }
 
-/* Splits off the next word of a kernel command line: whitespace outside double
- * quotes separates words, and the quotes themselves are dropped (as the kernel
- * does for root="…" and "root=…"). Returns 0 at the end. */
-static int cmdline_next_word(const char **p, char **ret) {
-        const char *s = *p;
-        _cleanup_free_ char *w = NULL;
-        size_t n = 0;
-        bool quoted = false;
-
-        while (*s && isspace((unsigned char) *s))
-                s++;
-        if (!*s) {
-                *p = s;
-                return 0;
-        }
-
-        w = malloc(strlen(s) + 1);
-        if (!w)
-                return -ENOMEM;
-        for (; *s && (quoted || !isspace((unsigned char) *s)); s++) {
-                if (*s == '"')
-                        quoted = !quoted;
-                else
-                        w[n++] = *s;
-        }
-        w[n] = 0;
-        *p = s;
-        *ret = TAKE_PTR(w);
-        return 1;
-}
-
 int slot_from_cmdline(const char *proc_cmdline, Slot *ret) {
         _cleanup_free_ char *root = NULL;
-        const char *p = proc_cmdline;
         int r;
 
-        for (;;) {
-                _cleanup_free_ char *word = NULL;
-
-                r = cmdline_next_word(&p, &word);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                if (streq(word, "--")) /* the rest is for init, not the kernel */
-                        break;
-                const char *v = startswith(word, "root=");
-                if (v) {
-                        r = free_and_strdup(&root, v);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        if (!root)
-                return -ENOENT;
+        r = proc_cmdline_get_key(proc_cmdline, "root", &root);
+        if (r < 0)
+                return r;
 
         const char *label = startswith(root, "PARTLABEL=") ?: startswith(root, "/dev/disk/by-partlabel/");
         if (!label)

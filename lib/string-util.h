@@ -48,6 +48,9 @@ void strv_sort(char **l);
 /* Splits s at any of the separator characters, skipping empty words. */
 int strv_split(const char *s, const char *separators, char ***ret);
 #define STRV_FOREACH(s, l) for (char * const *s = (l); s && *s; s++)
+/* Over a list of KEY, VALUE, KEY, VALUE… */
+#define STRV_FOREACH_PAIR(k, v, l) \
+        for (char **k = (l), **v = (l) ? (l) + 1 : NULL; k && *k && *v; k += 2, v += 2)
 
 /* Strict parsers: the whole string must be a value, else -EINVAL; -ERANGE on overflow. */
 int parse_boolean(const char *s);                  /* 1, 0 or -EINVAL */

@@ -53,6 +53,7 @@ Transaction *transaction_free(Transaction *t) {
         free(t->to_commit);
         free(t->boot_id);
         free(t->error);
+        strv_free(t->services);
         free(t);
         return NULL;
 }
@@ -120,9 +121,32 @@ int transaction_finish(Transaction *t, TransactionOutcome outcome, const char *e
         return transaction_stamp(t);
 }
 
+int transaction_set_service(Transaction *t, const char *unit, const char *result) {
+        STRV_FOREACH_PAIR(u, res, t->services)
+                if (streq(*u, unit))
+                        return free_and_strdup(res, result);
+        int r = strv_extend(&t->services, unit);
+        if (r >= 0)
+                r = strv_extend(&t->services, result);
+        return r;
+}
+
+const char *transaction_get_service(const Transaction *t, const char *unit) {
+        STRV_FOREACH_PAIR(u, res, t->services)
+                if (streq(*u, unit))
+                        return *res;
+        return NULL;
+}
+
 int transaction_to_json(const Transaction *t, char **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *services = NULL;
         int r;
+
+        STRV_FOREACH_PAIR(u, res, t->services) {
+                r = sd_json_variant_set_field_string(&services, *u, *res);
+                if (r < 0)
+                        return r;
+        }
 
         r = sd_json_buildo(&v,
                         SD_JSON_BUILD_PAIR_UNSIGNED("version", TRANSACTION_FORMAT_VERSION),
@@ -137,6 +161,7 @@ int transaction_to_json(const Transaction *t, char **ret) {
                         SD_JSON_BUILD_PAIR_CONDITION(!!t->to_commit, "to_commit", SD_JSON_BUILD_STRING(t->to_commit)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!t->boot_id, "boot_id", SD_JSON_BUILD_STRING(t->boot_id)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!t->error, "error", SD_JSON_BUILD_STRING(t->error)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!services, "services", SD_JSON_BUILD_VARIANT(services)),
                         SD_JSON_BUILD_PAIR_UNSIGNED("started_usec", t->started),
                         SD_JSON_BUILD_PAIR_UNSIGNED("updated_usec", t->updated));
         if (r < 0)
@@ -150,6 +175,7 @@ typedef struct TransactionFields {
         const char *id, *operation, *step, *outcome, *from_slot, *to_slot;
         const char *from_version, *to_version, *to_commit, *boot_id, *error;
         uint64_t started, updated;
+        sd_json_variant *services;
 } TransactionFields;
 
 static bool id_is_valid(const char *s) {
@@ -177,6 +203,7 @@ int transaction_from_json(const char *text, const char *source, Transaction **re
                 { "error",        SD_JSON_VARIANT_STRING,   sd_json_dispatch_const_string, offsetof(TransactionFields, error),        0 },
                 { "started_usec", SD_JSON_VARIANT_UNSIGNED, sd_json_dispatch_uint64,       offsetof(TransactionFields, started),      SD_JSON_MANDATORY },
                 { "updated_usec", SD_JSON_VARIANT_UNSIGNED, sd_json_dispatch_uint64,       offsetof(TransactionFields, updated),      SD_JSON_MANDATORY },
+                { "services",     SD_JSON_VARIANT_OBJECT,   sd_json_dispatch_variant_noref, offsetof(TransactionFields, services),    0 },
                 {}
         };
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
@@ -240,6 +267,17 @@ int transaction_from_json(const char *text, const char *source, Transaction **re
             free_and_strdup(&t->boot_id, f.boot_id) < 0 ||
             free_and_strdup(&t->error, f.error) < 0)
                 return -ENOMEM;
+
+        /* An object's elements are its keys and values, alternating. */
+        for (size_t i = 0; f.services && i + 1 < sd_json_variant_elements(f.services); i += 2) {
+                sd_json_variant *unit = sd_json_variant_by_index(f.services, i),
+                                *result = sd_json_variant_by_index(f.services, i + 1);
+                if (!sd_json_variant_is_string(result))
+                        return log_error_errno(EBADMSG, "%s: Service '%s' has no result string in the transaction record.",
+                                               source, sd_json_variant_string(unit));
+                if (transaction_set_service(t, sd_json_variant_string(unit), sd_json_variant_string(result)) < 0)
+                        return -ENOMEM;
+        }
 
         *ret = TAKE_PTR(t);
         return 0;

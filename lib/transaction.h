@@ -66,6 +66,8 @@ typedef struct Transaction {
         char *to_commit;    /* ostree checksum of the target tree */
         char *boot_id;      /* of the boot that last wrote the record */
         char *error;        /* why it failed, for status and the journal */
+        char **services;    /* handed-off services and what became of each: UNIT, RESULT, UNIT, RESULT…
+                             * (RESULT: "checkpointed", "fresh", "restored", "restarted"; login sessions also "lost") */
         usec_t started;     /* CLOCK_REALTIME */
         usec_t updated;
 } Transaction;
@@ -85,6 +87,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Transaction *, transaction_free);
 int transaction_set_step(Transaction *t, TransactionStep step);
 int transaction_finish(Transaction *t, TransactionOutcome outcome, const char *error);
 
+/* Records (or updates) what became of a handed-off service. */
+int transaction_set_service(Transaction *t, const char *unit, const char *result);
+const char *transaction_get_service(const Transaction *t, const char *unit);
 int transaction_to_json(const Transaction *t, char **ret);
 /* Logs what is wrong (naming source) and returns -EBADMSG for a corrupt
  * record, -EPROTONOSUPPORT for an unknown format version. */

@@ -36,6 +36,7 @@ const char *boot_entry_id(Slot slot) {
 
 void boot_entry_state_done(BootEntryState *s) {
         free(s->version);
+        free(s->options);
         free(s->filename);
         *s = (BootEntryState) {};
 }
@@ -405,7 +406,8 @@ static int find_key(const char *text, const char *key, char **ret) {
 }
 
 int boot_entry_read(const char *esp, Slot slot, BootEntryState *ret) {
-        _cleanup_free_ char *entries = NULL, *name = NULL, *path = NULL, *text = NULL, *version = NULL;
+        _cleanup_free_ char *entries = NULL, *name = NULL, *path = NULL, *text = NULL, *version = NULL,
+                *options = NULL;
         BootEntryState st = {};
         size_t size;
         int r;
@@ -432,12 +434,15 @@ int boot_entry_read(const char *esp, Slot slot, BootEntryState *ret) {
         if (strlen(text) != size)
                 return log_error_errno(EBADMSG, "Boot entry %s contains NUL bytes.", path);
         r = find_key(text, "version", &version);
+        if (r >= 0)
+                r = find_key(text, "options", &options);
         if (r < 0)
                 return log_oom();
 
         (void) entry_name_parse(name, slot, &st.counting, &st.tries_left, &st.tries_done);
         st.exists = true;
         st.version = TAKE_PTR(version);
+        st.options = TAKE_PTR(options);
         st.filename = TAKE_PTR(name);
         *ret = st;
         return 0;

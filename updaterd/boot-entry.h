@@ -38,6 +38,7 @@ typedef struct BootEntryState {
         unsigned tries_left; /* only when counting */
         unsigned tries_done;
         char *version;       /* the entry's "version" line, NULL if it has none */
+        char *options;       /* its kernel command line, NULL if it has none */
         char *filename;      /* e.g. "dreamlink-b+2-1.conf" */
 } BootEntryState;
 

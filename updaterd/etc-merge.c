@@ -21,11 +21,6 @@ typedef struct MergeContext {
         char *failed_path; /* where the first error happened, logged once at the top */
 } MergeContext;
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 void etc_merge_report_done(EtcMergeReport *r) {
         if (!r)
                 return;

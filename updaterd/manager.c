@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "commit.h"
 #include "manager.h"
 #include "status.h"
 #include "string-util.h"
@@ -69,7 +70,13 @@ int manager_new(sd_event *event, sd_bus *bus, const char *root, worker_main_t wo
 }
 
 static const char *manager_operation(Manager *m) {
-        return m->worker > 0 ? (m->operation == JOB_CHECK ? "checking" : "staging") : "idle";
+        static const char * const table[_JOB_OPERATION_MAX] = {
+                [JOB_CHECK] = "checking",
+                [JOB_STAGE] = "staging",
+                [JOB_COMMIT] = "committing",
+                [JOB_ROLLBACK] = "rolling-back",
+        };
+        return m->worker > 0 ? table[m->operation] : "idle";
 }
 
 static void emit_changed(Manager *m, const char *property) {
@@ -213,7 +220,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-int manager_start_job(Manager *m, JobOperation op, const char *version, uint32_t *ret_id) {
+int manager_start_job(Manager *m, JobOperation op, const char *version, uint64_t flags, uint32_t *ret_id) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
         int fds[2], r;
 
@@ -237,7 +244,7 @@ int manager_start_job(Manager *m, JobOperation op, const char *version, uint32_t
                 safe_close(rfd);
                 Reporter rep = { .fd = wfd };
                 log_clear_last_error();
-                r = m->worker_main(op, &m->config, version, &rep);
+                r = m->worker_main(op, &m->config, version, flags, &rep);
                 if (r < 0)
                         reporter_done(&rep, r, log_get_last_error() ?: strerror(-r));
                 _exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
@@ -273,6 +280,10 @@ int manager_start_job(Manager *m, JobOperation op, const char *version, uint32_t
 int manager_cancel_job(Manager *m) {
         if (m->worker <= 0)
                 return -ESRCH;
+        /* A switch is not crash-safe the way a stage is: stopped midway it would leave
+         * services frozen. It ends by itself, switched or with everything put back. */
+        if (IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK))
+                return -EBUSY;
         /* The work is crash-safe by design: stopping the worker is all a cancel needs. */
         m->cancelled = true;
         if (kill(m->worker, SIGTERM) < 0)
@@ -306,7 +317,7 @@ static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *e
         r = check_root(message, error);
         if (r != 0)
                 return r;
-        r = manager_start_job(m, JOB_CHECK, NULL, NULL);
+        r = manager_start_job(m, JOB_CHECK, NULL, 0, NULL);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
                                          job_operation_to_string(m->operation));
@@ -328,7 +339,32 @@ static int method_stage(sd_bus_message *message, void *userdata, sd_bus_error *e
         r = sd_bus_message_read(message, "s", &version);
         if (r < 0)
                 return r;
-        r = manager_start_job(m, JOB_STAGE, version, &id);
+        r = manager_start_job(m, JOB_STAGE, version, 0, &id);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
+                                         job_operation_to_string(m->operation));
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, "u", id);
+}
+
+static int method_switch(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        JobOperation op = streq(sd_bus_message_get_member(message), "Rollback") ? JOB_ROLLBACK : JOB_COMMIT;
+        uint64_t flags;
+        uint32_t id;
+        int r;
+
+        r = check_root(message, error);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(message, "t", &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t) _COMMIT_FLAGS_ALL)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64 ".",
+                                         flags & ~(uint64_t) _COMMIT_FLAGS_ALL);
+        r = manager_start_job(m, op, NULL, flags, &id);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
                                          job_operation_to_string(m->operation));
@@ -347,6 +383,10 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = manager_cancel_job(m);
         if (r == -ESRCH)
                 return sd_bus_error_set(error, SD_BUS_ERROR_FAILED, "No job is running.");
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,
+                                         "A %s cannot be cancelled: it switches, or puts everything back if it fails.",
+                                         job_operation_to_string(m->operation));
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(message, "");
@@ -394,6 +434,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_check, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Stage", SD_BUS_ARGS("s", version), SD_BUS_RESULT("u", job_id),
                                 method_stage, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Commit", SD_BUS_ARGS("t", flags), SD_BUS_RESULT("u", job_id),
+                                method_switch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Rollback", SD_BUS_ARGS("t", flags), SD_BUS_RESULT("u", job_id),
+                                method_switch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
                                 method_describe, SD_BUS_VTABLE_UNPRIVILEGED),

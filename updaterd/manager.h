@@ -18,7 +18,8 @@
 #define UPDATER_BUS_INTERFACE "org.dreamlink.Updater1"
 
 /* What a worker runs, in the child; returns 0 or a negative errno. */
-typedef int (*worker_main_t)(JobOperation op, const UpdaterConfig *config, const char *version, Reporter *r);
+typedef int (*worker_main_t)(JobOperation op, const UpdaterConfig *config, const char *version, uint64_t flags,
+                             Reporter *r);
 
 typedef struct Manager {
         sd_event *event;
@@ -56,7 +57,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_bus_register(Manager *m);
 
 /* Starts a job in a worker; -EBUSY while one runs. Returns the job id. */
-int manager_start_job(Manager *m, JobOperation op, const char *version, uint32_t *ret_id);
+/* version: for stage; flags: CommitFlags for commit and rollback. */
+int manager_start_job(Manager *m, JobOperation op, const char *version, uint64_t flags, uint32_t *ret_id);
 int manager_cancel_job(Manager *m);
 
 /* The whole state as JSON (Describe, updatectl status --json). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "boot-entry.h"
+#include "commit.h"
 #include "fetch.h"
 #include "fileio.h"
 #include "log.h"
@@ -22,14 +23,13 @@
 #include "policy.h"
 #include "process-util.h"
 #include "pull.h"
+#include "record.h"
 #include "slot-status.h"
 #include "stage.h"
 #include "status.h"
 #include "string-util.h"
 #include "transaction.h"
 
-#define HISTORY_DIR "history"
-#define LOCAL_REPO "repo"
 #define FETCH_TIMEOUT (30 * USEC_PER_SEC)
 
 /* Everything a check or stage works with; context_done() releases it on every path. */
@@ -208,24 +208,7 @@ int check_run(const UpdaterConfig *c, Reporter *rep) {
 /* ---- stage -------------------------------------------------------------------------------- */
 
 static int transaction_save_step(Context *ctx, TransactionStep step) {
-        int r = transaction_set_step(ctx->txn, step);
-        if (r >= 0)
-                r = transaction_save(ctx->txn, ctx->txn_path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to record step %s in %s: %m", transaction_step_to_string(step),
-                                       ctx->txn_path);
-        reporter_step(ctx->reporter, transaction_step_to_string(step));
-        return 0;
-}
-
-/* Finished records are kept for `updatectl status`, newest last. */
-static void transaction_archive(Context *ctx) {
-        _cleanup_free_ char *dir = state_path(ctx->root, ctx->config, HISTORY_DIR), *path = NULL, *json = NULL;
-
-        if (!dir || mkdir_p(dir, 0755) < 0 || asprintf(&path, "%s/%016" PRIx64 "-%s.json", dir, ctx->txn->started,
-                                                        ctx->txn->id) < 0 ||
-            transaction_to_json(ctx->txn, &json) < 0 || write_string_file_atomic(path, json, 0644) < 0)
-                log_warning("Failed to keep transaction %s in the history.", ctx->txn->id);
+        return record_step(ctx->txn, ctx->txn_path, step, ctx->reporter);
 }
 
 static int stage_plan(Context *ctx) {
@@ -411,13 +394,7 @@ static int stage_mark_staged(Context *ctx) {
         r = transaction_save_step(ctx, STEP_STAGED);
         if (r < 0)
                 return r;
-        r = transaction_finish(ctx->txn, OUTCOME_SUCCEEDED, NULL);
-        if (r >= 0)
-                r = transaction_save(ctx->txn, ctx->txn_path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to record the end of transaction %s: %m", ctx->txn->id);
-        transaction_archive(ctx);
-        return 0;
+        return record_finish(ctx->txn, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
 }
 
 /* Runs in the worker: lower priority, and a mount namespace of its own so the slot's mount
@@ -441,9 +418,8 @@ static int stage_prepare_process(Context *ctx) {
 static int stage_fail(Context *ctx, int error) {
         if (!ctx->txn)
                 return error;
-        if (transaction_finish(ctx->txn, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error)) >= 0 &&
-            transaction_save(ctx->txn, ctx->txn_path) >= 0)
-                transaction_archive(ctx);
+        (void) record_finish(ctx->txn, ctx->txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error),
+                             ctx->root, ctx->config);
         return error;
 }
 
@@ -499,12 +475,16 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
         return 0;
 }
 
-int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *version, Reporter *r) {
+int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *version, uint64_t flags, Reporter *r) {
         switch (op) {
         case JOB_CHECK:
                 return check_run(c, r);
         case JOB_STAGE:
                 return stage_run(c, version, r);
+        case JOB_COMMIT:
+                return commit_run(c, TRANSACTION_COMMIT, (CommitFlags) flags, r);
+        case JOB_ROLLBACK:
+                return commit_run(c, TRANSACTION_ROLLBACK, (CommitFlags) flags, r);
         default:
                 return -EINVAL;
         }

@@ -19,4 +19,4 @@ int check_run(const UpdaterConfig *c, Reporter *r);
 int stage_run(const UpdaterConfig *c, const char *version, Reporter *r);
 
 /* The worker's entry point (manager.h: worker_main_t). */
-int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *version, Reporter *r);
+int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *version, uint64_t flags, Reporter *r);

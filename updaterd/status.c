@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <systemd/sd-json.h>
 
+#include "conf-parser.h"
 #include "fileio.h"
 #include "handoff-config.h"
 #include "log.h"
@@ -95,6 +96,31 @@ static sd_json_variant *load_json_file(const char *path) {
         return v;
 }
 
+/* The last HISTORY_SHOWN finished transactions, oldest first (file names sort by start time). */
+static sd_json_variant *load_history(const char *root, const UpdaterConfig *c) {
+        _cleanup_free_ char *dir = state_path(root, c, HISTORY_DIR);
+        _cleanup_strv_free_ char **files = NULL;
+        sd_json_variant *history = NULL;
+
+        if (!dir)
+                return NULL;
+        const char * const dirs[] = { dir, NULL };
+        if (conf_files_list(dirs, ".json", &files) < 0)
+                return NULL;
+        size_t n = strv_length(files);
+        for (size_t i = n > HISTORY_SHOWN ? n - HISTORY_SHOWN : 0; i < n; i++) {
+                _cleanup_(transaction_freep) Transaction *t = NULL;
+                _cleanup_free_ char *json = NULL;
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *e = NULL;
+                if (transaction_load(files[i], &t) < 0 || transaction_to_json(t, &json) < 0 ||
+                    sd_json_parse(json, 0, &e, NULL, NULL) < 0)
+                        continue;
+                if (sd_json_variant_append_array(&history, e) < 0)
+                        break;
+        }
+        return history;
+}
+
 int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *job, char **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *slots = NULL, *txn = NULL, *check = NULL;
         _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE),
@@ -117,6 +143,7 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
         if (transaction_load(txn_path, &t) >= 0 && transaction_to_json(t, &txn_json) >= 0)
                 (void) sd_json_parse(txn_json, 0, &txn, NULL, NULL);
         check = load_json_file(check_path);
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *history = load_history(root, c);
 
         /* The services a commit would carry over (whether CRIU can take them now is
          * `dreamlink-handoff list`'s business: finding out freezes them). */
@@ -150,6 +177,7 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                                 SD_JSON_BUILD_UNSIGNED(table.highest_counter)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!check, "last_check", SD_JSON_BUILD_VARIANT(check)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!txn, "transaction", SD_JSON_BUILD_VARIANT(txn)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!history, "history", SD_JSON_BUILD_VARIANT(history)),
                         SD_JSON_BUILD_PAIR_CONDITION(c->handoff && !!handoff, "handoff", SD_JSON_BUILD_VARIANT(handoff)));
         if (r < 0)
                 return r;

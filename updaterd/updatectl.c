@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 static bool arg_json = false;
 static bool arg_quiet = false;
+static uint64_t arg_flags = 0;
 static volatile sig_atomic_t interrupted = 0;
 
 
@@ -36,12 +38,17 @@ static int help(void) {
                "  status           Show slots, versions, channel and the update in progress\n"
                "  check            Check the channel for a newer release\n"
                "  stage [VERSION]  Download and write the channel's release into the passive slot\n"
+               "  commit           Switch to the staged slot with kexec, carrying the\n"
+               "                   opted-in services and their sessions across\n"
+               "  rollback         The same switch back to the other, known good slot\n"
                "  cancel           Stop the running job\n\n"
                "Options:\n"
                "  -h --help        Show this help\n"
                "     --version     Show package version\n"
                "     --json        status: print JSON\n"
-               "  -q --quiet       No progress output\n\n"
+               "  -q --quiet       No progress output\n"
+               "     --no-handoff  commit, rollback: services restart fresh\n"
+               "     --reboot      commit, rollback: through firmware and boot loader\n\n"
                "See the updatectl(8) man page for details.\n",
                program_invocation_short_name);
         return 0;
@@ -119,6 +126,29 @@ static void print_status(sd_json_variant *v) {
         }
         printf("%s\n", n == 0 ? " none (services restart fresh on commit)" : "");
 
+        sd_json_variant *history = sd_json_variant_by_key(v, "history");
+        size_t h = history && sd_json_variant_is_array(history) ? sd_json_variant_elements(history) : 0;
+        if (h > 0)
+                printf("History:\n");
+        for (size_t i = 0; i < h; i++) {
+                sd_json_variant *e = sd_json_variant_by_index(history, i);
+                sd_json_variant *services = sd_json_variant_by_key(e, "services");
+                printf("  %s  %-8s %s (%s) → %s (%s)  %s", format_timestamp_utc(t, sizeof(t), json_u64(e, "started_usec")),
+                       strna(json_str(e, "operation")), strna(json_str(e, "from_slot")), strna(json_str(e, "from_version")),
+                       strna(json_str(e, "to_slot")), strna(json_str(e, "to_version")), strna(json_str(e, "outcome")));
+                if (json_str(e, "error"))
+                        printf(": %s", json_str(e, "error"));
+                putchar('\n');
+                /* An object's elements alternate: key, value. */
+                size_t m = services && sd_json_variant_is_object(services) ? sd_json_variant_elements(services) : 0;
+                for (size_t k = 0; k + 1 < m; k += 2)
+                        printf("%s%s %s", k == 0 ? "      " : ", ",
+                               strna(sd_json_variant_string(sd_json_variant_by_index(services, k))),
+                               strna(sd_json_variant_string(sd_json_variant_by_index(services, k + 1))));
+                if (m > 0)
+                        putchar('\n');
+        }
+
         if (txn && sd_json_variant_is_object(txn)) {
                 printf("Transaction: %s %s %s → %s, step %s, %s", json_str(txn, "id") ? json_str(txn, "id") : "?",
                        strna(json_str(txn, "operation")), strna(json_str(txn, "from_slot")),
@@ -129,10 +159,9 @@ static void print_status(sd_json_variant *v) {
         }
 }
 
-static int verb_status(sd_bus *bus, char **args) {
+static int describe(sd_bus *bus, sd_json_variant **ret) {
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         const char *json;
         int r;
 
@@ -142,9 +171,19 @@ static int verb_status(sd_bus *bus, char **args) {
         r = sd_bus_message_read(reply, "s", &json);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply: %m");
-        r = sd_json_parse(json, 0, &v, NULL, NULL);
+        r = sd_json_parse(json, 0, ret, NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "updaterd sent malformed JSON: %m");
+        return 0;
+}
+
+static int verb_status(sd_bus *bus, char **args) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        int r;
+
+        r = describe(bus, &v);
+        if (r < 0)
+                return r;
 
         if (arg_json)
                 sd_json_variant_dump(v, SD_JSON_FORMAT_PRETTY_AUTO | SD_JSON_FORMAT_COLOR_AUTO, stdout, NULL);
@@ -198,6 +237,9 @@ typedef struct Job {
         usec_t started, last_print;
         unsigned last_percent;
         bool tty;
+        const char *final_step;     /* the job's last step this side of a switch: the machine goes down */
+        char *final_message;
+        bool final_seen;            /* from then on, losing updaterd is the switch, not a failure */
 } Job;
 
 static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -278,6 +320,12 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                                 if (!arg_quiet)
                                         printf("%s%s\n", j->tty && j->last_print ? "\n" : "", step);
                                 j->last_print = 0;
+                                if (streq_ptr(step, j->final_step) && !j->final_seen) {
+                                        /* Said now: the machine may go down before anything else arrives. */
+                                        j->final_seen = true;
+                                        if (!arg_quiet && j->final_message)
+                                                printf("%s\n", j->final_message);
+                                }
                         }
                 } else
                         (void) sd_bus_message_skip(m, "v");
@@ -295,8 +343,9 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
             !isempty(new_owner))
                 return 0;
         j->done = true;
-        j->result = -ECONNRESET;
-        (void) free_and_strdup(&j->message, "updaterd stopped while the job ran; 'updatectl status' shows where it got to.");
+        j->result = j->final_seen ? 0 : -ECONNRESET;
+        (void) free_and_strdup(&j->message, j->final_seen ? NULL :
+                               "updaterd stopped while the job ran; 'updatectl status' shows where it got to.");
         return 0;
 }
 
@@ -304,16 +353,24 @@ static void on_sigint(int sig) {
         interrupted = 1;
 }
 
-static int verb_stage(sd_bus *bus, char **args) {
+/* Starts a job with METHOD(types…), follows its steps and progress, and
+ * returns its result; what names it in messages ("Staging"). A job that
+ * reaches final_step (may be NULL) is done as far as we can tell: the
+ * message is final_message. */
+static int run_job(sd_bus *bus, const char *what, const char *final_step, const char *final_message, const char *method,
+                   const char *types, ...) {
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *removed = NULL, *changed = NULL, *owner = NULL;
-        Job j = { .tty = isatty(STDOUT_FILENO), .started = now_usec(CLOCK_MONOTONIC) };
+        Job j = {
+                .tty = isatty(STDOUT_FILENO),
+                .started = now_usec(CLOCK_MONOTONIC),
+                .final_step = final_step,
+                .final_message = (char *) final_message,
+        };
         bool cancel_sent = false;
+        va_list ap;
         int r;
-
-        if (args[0] && args[1])
-                return log_error_errno(EINVAL, "stage takes at most one VERSION.");
 
         /* Subscribe before starting, so no signal of a fast job is missed. */
         r = sd_bus_match_signal(bus, &removed, BUS_NAME, BUS_PATH, BUS_INTERFACE, "JobRemoved", on_job_removed, &j);
@@ -326,9 +383,13 @@ static int verb_stage(sd_bus *bus, char **args) {
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to updaterd's signals: %m");
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Stage", &error, &reply, "s", strempty(args[0]));
-        if (r < 0)
-                return call_error("Failed to start staging", &error, r);
+        va_start(ap, types);
+        r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &error, &reply, types, ap);
+        va_end(ap);
+        if (r < 0) {
+                _cleanup_free_ char *m = strprintf("%s could not start", what);
+                return call_error(m ?: what, &error, r);
+        }
         r = sd_bus_message_read(reply, "u", &j.id);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply: %m");
@@ -338,6 +399,12 @@ static int verb_stage(sd_bus *bus, char **args) {
         sigaction(SIGTERM, &sa, NULL);
 
         while (!j.done) {
+                if (interrupted && !cancel_sent && j.final_step) {
+                        /* A switch is not cancelled (updaterd refuses it): leave it running. */
+                        (void) free_and_strdup(&j.message, "The switch goes on without this client; 'updatectl status' follows it.");
+                        j.result = 0;
+                        break;
+                }
                 if (interrupted && !cancel_sent) {
                         _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                         printf("\nCancelling…\n");
@@ -347,12 +414,16 @@ static int verb_stage(sd_bus *bus, char **args) {
                         cancel_sent = true;
                 }
                 r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        return log_error_errno(r, "Lost the connection to updaterd: %m");
                 if (r > 0)
                         continue;
-                r = sd_bus_wait(bus, USEC_PER_SEC);
-                if (r < 0 && r != -EINTR)
+                if (r >= 0) {
+                        r = sd_bus_wait(bus, USEC_PER_SEC);
+                        if (r == -EINTR)
+                                r = 0;
+                }
+                if (r < 0 && j.final_seen)
+                        break; /* the machine is going down: that is the switch */
+                if (r < 0)
                         return log_error_errno(r, "Lost the connection to updaterd: %m");
         }
 
@@ -360,13 +431,51 @@ static int verb_stage(sd_bus *bus, char **args) {
                 putchar('\n');
         int result = j.result;
         if (result < 0)
-                log_error_errno(result, "Staging failed: %s", isempty(j.message) ? strerror(-result) : j.message);
-        else if (!arg_quiet)
+                log_error_errno(result, "%s failed: %s", what, isempty(j.message) ? strerror(-result) : j.message);
+        else if (!arg_quiet && !(j.final_seen && !interrupted)) /* the switch was announced already */
                 printf("%s\n", strna(j.message));
         free(j.message);
         free(j.transaction_id);
         free(j.step);
         return result < 0 ? result : 0;
+}
+
+static int verb_stage(sd_bus *bus, char **args) {
+        if (args[0] && args[1])
+                return log_error_errno(EINVAL, "stage takes at most one VERSION.");
+        return run_job(bus, "Staging", NULL, NULL, "Stage", "s", strempty(args[0]));
+}
+
+/* Flags of Commit() and Rollback(), as in updaterd/commit.h. */
+#define FLAG_NO_HANDOFF (UINT64_C(1) << 0)
+#define FLAG_REBOOT     (UINT64_C(1) << 1)
+
+/* "Switching to slot b (2) with kexec…": the other slot, as updaterd sees it now. */
+static char *switch_message(sd_bus *bus) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        if (describe(bus, &v) < 0)
+                return NULL;
+        const char *booted = json_str(sd_json_variant_by_key(v, "booted"), "slot");
+        const char *target = streq_ptr(booted, "a") ? "b" : "a";
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        const char *version = json_str(slots ? sd_json_variant_by_key(slots, target) : NULL, "version");
+        return strprintf("Switching to slot %s (%s) %s. 'updatectl status' tells how it went.", target, strna(version),
+                         arg_flags & FLAG_REBOOT ? "through a reboot" : "with kexec");
+}
+
+static int verb_switch(sd_bus *bus, const char *what, const char *method, char **args) {
+        if (args[0])
+                return log_error_errno(EINVAL, "%s takes no arguments.", method);
+        _cleanup_free_ char *message = switch_message(bus);
+        return run_job(bus, what, "switching", message, method, "t", arg_flags);
+}
+
+static int verb_commit(sd_bus *bus, char **args) {
+        return verb_switch(bus, "Commit", "Commit", args);
+}
+
+static int verb_rollback(sd_bus *bus, char **args) {
+        return verb_switch(bus, "Rollback", "Rollback", args);
 }
 
 static int verb_cancel(sd_bus *bus, char **args) {
@@ -384,22 +493,28 @@ static const struct {
         { "status", verb_status },
         { "check", verb_check },
         { "stage", verb_stage },
+        { "commit", verb_commit },
+        { "rollback", verb_rollback },
         { "cancel", verb_cancel },
 };
 
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON };
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_HANDOFF, ARG_REBOOT };
         static const struct option options[] = {
                 { "help",    no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json",    no_argument, NULL, ARG_JSON },
                 { "quiet",   no_argument, NULL, 'q' },
+                { "no-handoff", no_argument, NULL, ARG_NO_HANDOFF },
+                { "reboot",  no_argument, NULL, ARG_REBOOT },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int c, r;
 
         log_setup(program_invocation_short_name);
+        /* Line by line, also into a pipe (ssh): a switch may end us any moment. */
+        setvbuf(stdout, NULL, _IOLBF, 0);
         while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
@@ -413,6 +528,12 @@ int main(int argc, char *argv[]) {
                         break;
                 case 'q':
                         arg_quiet = true;
+                        break;
+                case ARG_NO_HANDOFF:
+                        arg_flags |= FLAG_NO_HANDOFF;
+                        break;
+                case ARG_REBOOT:
+                        arg_flags |= FLAG_REBOOT;
                         break;
                 default:
                         return EXIT_FAILURE;

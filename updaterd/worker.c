@@ -11,6 +11,8 @@
 static const char * const job_operation_table[_JOB_OPERATION_MAX] = {
         [JOB_CHECK] = "check",
         [JOB_STAGE] = "stage",
+        [JOB_COMMIT] = "commit",
+        [JOB_ROLLBACK] = "rollback",
 };
 
 const char *job_operation_to_string(JobOperation o) {

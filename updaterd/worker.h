@@ -20,6 +20,8 @@
 typedef enum JobOperation {
         JOB_CHECK,
         JOB_STAGE,
+        JOB_COMMIT,
+        JOB_ROLLBACK,
         _JOB_OPERATION_MAX,
         _JOB_OPERATION_INVALID = -22,
 } JobOperation;

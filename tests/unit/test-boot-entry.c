@@ -130,6 +130,7 @@ static void test_install_uncounted_and_title(void **state) {
         assert_false(st.counting);
         assert_string_equal(st.filename, "dreamlink-b.conf");
         assert_string_equal(st.version, "2");
+        assert_string_equal(st.options, "root=PARTLABEL=root-b rw quiet"); /* what a kexec boots it with */
 }
 
 static void test_reinstall_replaces(void **state) {

@@ -293,6 +293,28 @@ static void test_checkpoint_round_trip(void **state) {
         assert_true(back.dump_usec == 812000);
         assert_true(back.image_bytes == 6 << 20);
         assert_true(back.dumped_at_usec == 1795000000000000ULL);
+        assert_false(back.session);
+        assert_null(back.session_refs);
+        checkpoint_done(&back);
+
+        /* A login session: its scope, and the logind reference FIFO to stand in for. */
+        char *refs[] = { (char *) "file[2c:3f1]", NULL };
+        Checkpoint s = {
+                .unit = (char *) "session-3.scope",
+                .result = CHECKPOINT_DUMPED,
+                .main_pid = 811,
+                .tcp_established = true,
+                .session = true,
+                .session_refs = refs,
+        };
+        text = mfree(text);
+        assert_int_equal(checkpoint_to_text(&s, &text), 0);
+        write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+        assert_int_equal(checkpoint_load(path, &back), 0);
+        assert_string_equal(back.unit, "session-3.scope");
+        assert_true(back.session);
+        assert_int_equal(strv_length(back.session_refs), 1);
+        assert_string_equal(back.session_refs[0], "file[2c:3f1]");
         checkpoint_done(&back);
 
         /* A fresh record carries the reason; nothing else is needed. */

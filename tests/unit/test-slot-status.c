@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tests.h"
 #include "log.h"
+#include "proc-cmdline.h"
 #include "slot-status.h"
 
 #define COMMIT1 "3f7a0c1e8b2d4f6a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a"
@@ -203,6 +204,25 @@ static void test_truncated_record(void **state) {
         }
 }
 
+static void test_cmdline_keys(void **state) {
+        _cleanup_free_ char *v = NULL, *w = NULL, *x = NULL;
+        const char *c = "root=PARTLABEL=root-b dreamlink.handoff=0123 dreamlink.handoff.units=a.service,b.service "
+                        "dreamlink.handoff=4567 \"title=two words\" -- dreamlink.handoff=init";
+
+        assert_int_equal(proc_cmdline_get_key(c, "dreamlink.handoff", &v), 0);
+        assert_string_equal(v, "4567"); /* the last before "--" */
+        assert_int_equal(proc_cmdline_get_key(c, "dreamlink.handoff.units", &w), 0);
+        assert_string_equal(w, "a.service,b.service");
+        assert_int_equal(proc_cmdline_get_key(c, "title", &x), 0);
+        assert_string_equal(x, "two words");
+        /* a prefix of a key is not the key; a flag without "=" has no value */
+        char *none = NULL;
+        assert_int_equal(proc_cmdline_get_key(c, "dreamlink", &none), -ENOENT);
+        assert_int_equal(proc_cmdline_get_key("quiet dreamlink.handoff", "dreamlink.handoff", &none), -ENOENT);
+        assert_int_equal(proc_cmdline_get_key("", "root", &none), -ENOENT);
+        assert_null(none);
+}
+
 static void test_cmdline(void **state) {
         Slot s = _SLOT_INVALID;
 
@@ -247,6 +267,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corrupt_records_refused, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_truncated_record, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_cmdline, setup, tmpdir_teardown),
+                cmocka_unit_test(test_cmdline_keys),
         };
         return cmocka_run_group_tests_name("slot-status", tests, NULL, NULL);
 }

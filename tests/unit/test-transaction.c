@@ -62,6 +62,9 @@ static void test_roundtrip(void **state) {
         t->to_version = strdup("1");
         t->to_commit = strdup("3f7a0c1e8b2d4f6a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a");
         assert_int_equal(transaction_set_step(t, STEP_SWITCHING), 0);
+        assert_int_equal(transaction_set_service(t, "redis-server.service", "checkpointed"), 0);
+        assert_int_equal(transaction_set_service(t, "nginx.service", "fresh"), 0);
+        assert_int_equal(transaction_set_service(t, "redis-server.service", "restored"), 0); /* updated in place */
         assert_int_equal(transaction_finish(t, OUTCOME_SUCCEEDED, NULL), 0);
         assert_int_equal(transaction_save(t, p), 0);
 
@@ -81,6 +84,10 @@ static void test_roundtrip(void **state) {
         assert_string_equal(u->boot_id, t->boot_id);
         assert_null(u->error);
         assert_true(u->started == t->started && u->updated == t->updated);
+        assert_int_equal(strv_length(u->services), 4);
+        assert_string_equal(transaction_get_service(u, "redis-server.service"), "restored");
+        assert_string_equal(transaction_get_service(u, "nginx.service"), "fresh");
+        assert_null(transaction_get_service(u, "sshd.service"));
 }
 
 static void test_load_missing(void **state) {

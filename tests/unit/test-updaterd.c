@@ -18,6 +18,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "slot-status.h"
+#include "transaction.h"
 
 #define NAME "org.dreamlink.Updater1"
 #define OBJECT "/org/dreamlink/Updater1"
@@ -1040,8 +1041,63 @@ static void test_state_survives_restart(void **state) {
         assert_str(json_string(v, "booted", "version"), "1");
 }
 
+/* Commit and rollback refuse what cannot be switched to, with what to do instead, and
+ * touch nothing: they fail before any transaction begins. */
+static void test_commit_and_rollback_refused(void **state) {
+        Fixture *f = *state;
+
+        _cleanup_(output_done) Output commit = updatectl(f, 0, "commit", NULL);
+        assert_int_equal(commit.status, 1);
+        assert_contains(commit.err, "Commit failed: Nothing is staged: run updatectl stage first.");
+        _cleanup_(output_done) Output rollback = updatectl(f, 0, "rollback", NULL);
+        assert_int_equal(rollback.status, 1);
+        assert_contains(rollback.err, "Rollback failed: Slot b is empty, not a known good system: there is nothing to roll back to.");
+        _cleanup_(output_done) Output extra = updatectl(f, 0, "commit", "now");
+        assert_int_equal(extra.status, 1);
+        assert_contains(extra.err, "Commit takes no arguments.");
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_null(sd_json_variant_by_key(v, "transaction"));
+        assert_operation(f, "idle");
+}
+
+/* status lists the finished transactions, with what became of each handed-off service. */
+static void test_status_shows_history(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *dir = path_join2(f->state, "history");
+        _cleanup_(transaction_freep) Transaction *t = NULL, *u = NULL;
+        _cleanup_free_ char *pt = NULL, *pu = NULL;
+
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        assert_int_equal(transaction_new(TRANSACTION_COMMIT, SLOT_A, SLOT_B, &t), 0);
+        t->from_version = strdup("1");
+        t->to_version = strdup("2");
+        assert_int_equal(transaction_set_service(t, "redis-server.service", "restored"), 0);
+        assert_int_equal(transaction_set_service(t, "session-3.scope", "restored"), 0);
+        assert_int_equal(transaction_finish(t, OUTCOME_SUCCEEDED, NULL), 0);
+        assert_int_equal(transaction_new(TRANSACTION_ROLLBACK, SLOT_B, SLOT_A, &u), 0);
+        u->from_version = strdup("2");
+        u->to_version = strdup("1");
+        u->started = t->started + 1;
+        assert_int_equal(transaction_finish(u, OUTCOME_FAILED, "interrupted before the switch"), 0);
+        assert_true(asprintf(&pt, "%s/%016" PRIx64 "-%s.json", dir, t->started, t->id) > 0);
+        assert_true(asprintf(&pu, "%s/%016" PRIx64 "-%s.json", dir, u->started, u->id) > 0);
+        assert_int_equal(transaction_save(t, pt), 0);
+        assert_int_equal(transaction_save(u, pu), 0);
+
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_int_equal(status.status, 0);
+        assert_contains(status.out, "History:\n");
+        assert_contains(status.out, "commit   a (1) → b (2)  succeeded\n      redis-server.service restored, session-3.scope restored\n");
+        assert_contains(status.out, "rollback b (2) → a (1)  failed: interrupted before the switch\n");
+        /* oldest first */
+        assert_true(strstr(status.out, "commit   a (1)") < strstr(status.out, "rollback b (2)"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_commit_and_rollback_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_status_shows_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_describe_idle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_describe_lists_handoff_services, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_available, setup, teardown),

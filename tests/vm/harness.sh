@@ -59,3 +59,66 @@ vm_start() {
 vm_cleanup() {
         "$VM" status 2>/dev/null && "$VM" kill >/dev/null 2>&1 || true
 }
+
+# --- switching slots (commit, rollback, fallback) -------------------------
+
+# wait_new_boot OLD_BOOT_ID: until ssh answers from another boot.
+wait_new_boot() {
+        local t0=$SECONDS b
+        while [ $((SECONDS - t0)) -lt 900 ]; do
+                b=$(guest cat /proc/sys/kernel/random/boot_id 2>/dev/null) || b=
+                if [ -n "$b" ] && [ "$b" != "$1" ]; then
+                        printf '  ..    new boot answered ssh %d s after the switch began\n' $((SECONDS - t0))
+                        return 0
+                fi
+                sleep 3
+        done
+        return 1
+}
+
+# wait_boot_check: until this boot's dreamlink-boot-check.service is done.
+wait_boot_check() {
+        local s
+        for _ in $(seq 200); do
+                s=$(guest systemctl show -P ActiveState dreamlink-boot-check.service 2>/dev/null) || s=
+                case $s in active | failed) return 0 ;; esac
+                sleep 3
+        done
+        return 1
+}
+
+# redis_client_start LOG STOPFILE: a redis client on the host (VM_FWD has
+# 6379): one connection, INCR every 0.2 s, a line "TIME N" per reply, "DONE"
+# once STOPFILE exists, "ERROR …" on any failure. Sets $client.
+redis_client_start() {
+        rm -f "$1" "$2"
+        python3 - "$("$VM" port 6379)" "$2" >"$1" 2>&1 <<'PY' &
+import os, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+try:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.settimeout(900)  # a TCG boot is in the middle of a switch's blackout
+    f = s.makefile("rb")
+    while not os.path.exists(stop):
+        s.sendall(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n")
+        line = f.readline()
+        if not line.startswith(b":"):
+            raise RuntimeError("unexpected reply %r" % line)
+        print("%.3f %d" % (time.time(), int(line[1:])), flush=True)
+        time.sleep(0.2)
+    print("DONE", flush=True)
+except Exception as e:
+    print("ERROR %s" % e, flush=True)
+PY
+        client=$!
+}
+
+# The longest time between two replies, in seconds.
+redis_client_gap() {
+        grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }'
+}
+
+# How often the counter did not go n → n+1 (a reply lost or repeated).
+redis_client_skips() {
+        grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $2 != prev + 1 { bad++ } { prev = $2 } END { print bad + 0 }'
+}

@@ -4,6 +4,7 @@
 #   boot IMG [QEMU_ARGS...]  start the guest in the background (UEFI, virtio disk;
 #                            IMG raw or qcow2)
 #   wait-ssh [TIMEOUT]       wait until root ssh works (default 900 s); prints the wait
+#   ssh-tty                  an interactive root login with a pty (for a test to type into)
 #   ssh [CMDLINE...]         run CMDLINE as root in the guest's shell (stdin passes
 #                            through: `vm.sh ssh 'cat >/tmp/f' <f` copies a file)
 #   port GUEST_PORT          the host port forwarded to GUEST_PORT (tcp)
@@ -141,7 +142,15 @@ ssh_opts() {
         [ -f "$st/ssh_port" ] || die "VM '$VM_NAME' was never booted"
         echo "-i $key -p $(cat "$st/ssh_port") -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
         echo "-o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes"
-        echo "-o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=6"
+        # Generous: a TCG guest on a loaded host can take many seconds to answer.
+        echo "-o ConnectTimeout=30 -o ServerAliveInterval=5 -o ServerAliveCountMax=24"
+}
+
+# An interactive session for tests that type into it: a pty, and no
+# keepalive (the first value of an option wins), so it idles across a switch.
+cmd_ssh_tty() {
+        # shellcheck disable=SC2046 # the options are words on purpose
+        ssh -tt -o ServerAliveInterval=0 $(ssh_opts) root@127.0.0.1 "$@"
 }
 
 cmd_ssh() {
@@ -218,6 +227,7 @@ case $cmd in
 boot) cmd_boot "$@" ;;
 wait-ssh) cmd_wait_ssh "$@" ;;
 ssh) cmd_ssh "$@" ;;
+ssh-tty) cmd_ssh_tty "$@" ;;
 port) cmd_port "$@" ;;
 stop) cmd_stop "$@" ;;
 kill) cmd_kill ;;

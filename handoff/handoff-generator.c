@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dreamlink-handoff-generator: in the boot a handoff switched into, turns
+ * the next start of each checkpointed unit into its restore. See
+ * dreamlink-handoff(8), "ACROSS A KEXEC".
+ *
+ * The kernel command line written by the switch carries, for this boot only
+ * (a later reboot, or a power cut, boots without it and the units start
+ * fresh):
+ *
+ *   dreamlink.handoff=ID                  the checkpoint set HANDOFF_STATE_DIR/ID
+ *   dreamlink.handoff.units=A,B…          the units it holds checkpoints of (none: sessions only)
+ *   dreamlink.handoff.pid_floor=N         PIDs up to N stay free for them
+ *
+ * Generators run before /var is mounted, so everything comes from there. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dropin.h"
+#include "fileio.h"
+#include "handoff-config.h"
+#include "handoff.h"
+#include "log.h"
+#include "proc-cmdline.h"
+#include "string-util.h"
+
+#define LOCK_UNIT "dreamlink-handoff-lock.service"
+#define FINISH_UNIT "dreamlink-boot-check.service"
+
+static bool set_id_is_valid(const char *s) {
+        if (strlen(s) != 32)
+                return false;
+        for (; *s; s++)
+                if (!strchr("0123456789abcdef", *s))
+                        return false;
+        return true;
+}
+
+static int write_proc(const char *path, const char *value) {
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        int r = fputs(value, f) < 0 ? -EIO : 0;
+        if (fclose(f) < 0 && r >= 0)
+                r = -errno;
+        return r;
+}
+
+static int write_in(const char *dir, const char *unit, const char *name, const char *text) {
+        _cleanup_free_ char *d = NULL, *path = NULL;
+        if (asprintf(&d, "%s/%s.d", dir, unit) < 0 || asprintf(&path, "%s/%s", d, name) < 0)
+                return log_oom();
+        int r = mkdir_p(d, 0755);
+        if (r >= 0)
+                r = write_string_file_atomic(path, text, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+/* TARGET.wants/UNIT in the generator directory: systemd goes by the link's name. */
+static int add_wants(const char *dir, const char *target, const char *unit) {
+        _cleanup_free_ char *wants = NULL, *link = NULL, *dest = NULL;
+        if (asprintf(&wants, "%s/%s.wants", dir, target) < 0 || asprintf(&link, "%s/%s", wants, unit) < 0 ||
+            asprintf(&dest, UNITDIR "/%s", unit) < 0)
+                return log_oom();
+        int r = mkdir_p(wants, 0755);
+        if (r >= 0 && symlink(dest, link) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0)
+                return log_error_errno(r, "Failed to add %s to %s: %m", unit, target);
+        return 0;
+}
+
+/* Processes of this early boot have taken low PIDs already; the ones
+ * started from here on get PIDs above the floor, leaving the checkpointed
+ * processes' PIDs free for their restore. */
+static void reserve_pids(const char *floor_s) {
+        uint64_t floor, pid_max = 0;
+        _cleanup_free_ char *cur = NULL, *max = NULL;
+
+        if (parse_uint64(floor_s, &floor) < 0 || floor < 300 || floor > (1U << 22) - 4096) {
+                log_warning("Ignoring dreamlink.handoff.pid_floor=%s: not a PID.", floor_s);
+                return;
+        }
+        if (read_file_limited("/proc/sys/kernel/pid_max", 64, &max, NULL) >= 0)
+                (void) parse_uint64(strstrip(max), &pid_max);
+        if (pid_max <= floor + 4096) {
+                char buf[32];
+                snprintf(buf, sizeof(buf), "%" PRIu64, floor + 65536 < (1U << 22) ? floor + 65536 : (1U << 22));
+                int r = write_proc("/proc/sys/kernel/pid_max", buf);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to raise kernel.pid_max to %s: %m", buf);
+        }
+        uint64_t last = 0;
+        if (read_file_limited("/proc/sys/kernel/ns_last_pid", 64, &cur, NULL) >= 0)
+                (void) parse_uint64(strstrip(cur), &last);
+        if (last >= floor)
+                return; /* a later run (daemon-reload): done already */
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%" PRIu64, floor);
+        int r = write_proc("/proc/sys/kernel/ns_last_pid", buf);
+        if (r < 0)
+                log_warning_errno(r, "Failed to move the next PID above %s, restores may clash: %m", buf);
+}
+
+static int run(const char *normal_dir) {
+        _cleanup_free_ char *id = NULL, *units_s = NULL, *floor = NULL, *after = NULL;
+        _cleanup_strv_free_ char **units = NULL;
+        int r;
+
+        if (access(HANDOFF_FINISHED_FILE, F_OK) >= 0)
+                return 0; /* the restores are over: the units are themselves again */
+        r = proc_cmdline_get("dreamlink.handoff", &id);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the kernel command line: %m");
+        if (!set_id_is_valid(id))
+                return log_error_errno(EINVAL, "Ignoring dreamlink.handoff=%s: not a checkpoint set id.", id);
+        if (proc_cmdline_get("dreamlink.handoff.pid_floor", &floor) >= 0)
+                reserve_pids(floor);
+        /* Sessions or services: their connections are held until they are back. */
+        r = add_wants(normal_dir, "sysinit.target", LOCK_UNIT);
+        if (r < 0)
+                return r;
+        if (proc_cmdline_get("dreamlink.handoff.units", &units_s) < 0)
+                return 0; /* only sessions: the boot check restores them */
+
+        r = strv_split(units_s, ",", &units);
+        if (r < 0)
+                return log_oom();
+        STRV_FOREACH(u, units) {
+                _cleanup_free_ char *images = NULL, *pidfile = NULL, *text = NULL, *full = NULL;
+                if (!unit_name_is_service(*u)) {
+                        log_error("Ignoring '%s' in dreamlink.handoff.units=: not a service unit name.", *u);
+                        continue;
+                }
+                if (asprintf(&images, HANDOFF_STATE_DIR "/%s/%s", id, *u) < 0 ||
+                    asprintf(&pidfile, HANDOFF_RUN_DIR "/%s.pid", *u) < 0)
+                        return log_oom();
+                RestoreDropin d = {
+                        .unit = *u,
+                        .helper = HANDOFF_HELPER_PATH,
+                        .images_dir = images,
+                        .pidfile = pidfile,
+                        /* The record has the unit's own; journald takes the unit's name meanwhile. */
+                };
+                r = restore_dropin_text(&d, &text);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to format the restore drop-in of %s: %m", *u);
+                /* TCP sockets come back on their addresses: the network must be configured, and
+                 * their peers' packets held by the lock until then. */
+                if (asprintf(&full, "%s\n[Unit]\nWants=network-online.target\nAfter=network-online.target " LOCK_UNIT "\n"
+                             "RequiresMountsFor=" HANDOFF_STATE_DIR "\n", text) < 0)
+                        return log_oom();
+                r = write_in(normal_dir, *u, RESTORE_DROPIN_NAME, full);
+                if (r < 0)
+                        return r;
+                /* It ran before the switch: it runs after it, enabled or not. */
+                r = add_wants(normal_dir, "multi-user.target", *u);
+                if (r < 0)
+                        return r;
+                char *a = strprintf("%s%s%s", strempty(after), after ? " " : "", *u);
+                if (!a)
+                        return log_oom();
+                free(after);
+                after = a;
+        }
+        if (!after)
+                return 0;
+
+        _cleanup_free_ char *finish = NULL;
+        if (asprintf(&finish, "[Unit]\nAfter=%s\n", after) < 0)
+                return log_oom();
+        /* The boot check reports the restores: after the units' starts. */
+        return write_in(normal_dir, FINISH_UNIT, "50-handoff.conf", finish);
+}
+
+int main(int argc, char *argv[]) {
+        log_setup("dreamlink-handoff-generator");
+        if (argc != 2 && argc != 4) {
+                log_error("This program is a systemd generator: it takes one or three directories.");
+                return EXIT_FAILURE;
+        }
+        umask(0022);
+        return run(argv[1]) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

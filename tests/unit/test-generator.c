@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dreamlink-handoff-generator, run as systemd runs it, with the kernel
+ * command line of a boot a handoff switched into. */
+#include <sys/wait.h>
+
+#include "tests.h"
+#include "log.h"
+
+#define SET "0123456789abcdef0123456789abcdef"
+
+static int run_generator(const char *dir, const char *cmdline) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                setenv("DREAMLINK_PROC_CMDLINE", cmdline, 1);
+                execl(getenv("GENERATOR"), "dreamlink-handoff-generator", dir, dir, dir, (char *) NULL);
+                _exit(127);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *read_in(const char *dir, const char *name) {
+        _cleanup_free_ char *p = path_join2(dir, name);
+        char *text = NULL;
+        return read_file_limited(p, 65536, &text, NULL) >= 0 ? text : NULL;
+}
+
+static bool dir_is_empty(const char *dir) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        return false;
+        return true;
+}
+
+static void test_ordinary_boot(void **state) {
+        assert_int_equal(run_generator(*state, "root=PARTLABEL=root-b rw quiet"), 0);
+        assert_true(dir_is_empty(*state));
+}
+
+static void test_handoff_boot(void **state) {
+        _cleanup_free_ char *redis = NULL, *nginx = NULL, *check = NULL, *link = NULL;
+        char target[4096];
+
+        assert_int_equal(run_generator(*state, "root=PARTLABEL=root-b rw dreamlink.handoff=" SET
+                                               " dreamlink.handoff.units=redis-server.service,nginx.service"), 0);
+        redis = read_in(*state, "redis-server.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(redis);
+        /* The unit's next start is the restore of its checkpoint in this set, run by the installed helper… */
+        assert_non_null(strstr(redis, "\nExecStart=\nExecStart=+" SBINDIR "/dreamlink-handoff restore-exec "
+                                      "--unit=redis-server.service --images=/var/lib/dreamlink/handoff/" SET
+                                      "/redis-server.service --pidfile="));
+        assert_non_null(strstr(redis, "\nType=forking\n"));
+        assert_non_null(strstr(redis, "\nRestart=no\n"));
+        /* …once the network is up, with the peers held off by the lock until then. */
+        assert_non_null(strstr(redis, "\n[Unit]\nWants=network-online.target\n"
+                                      "After=network-online.target dreamlink-handoff-lock.service\n"
+                                      "RequiresMountsFor=/var/lib/dreamlink/handoff\n"));
+        nginx = read_in(*state, "nginx.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(nginx);
+        assert_non_null(strstr(nginx, "--images=/var/lib/dreamlink/handoff/" SET "/nginx.service "));
+
+        link = path_join2(*state, "sysinit.target.wants/dreamlink-handoff-lock.service");
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = 0;
+        assert_string_equal(target, UNITDIR "/dreamlink-handoff-lock.service");
+
+        /* The units run again even if nothing else would start them. */
+        _cleanup_free_ char *wants = path_join2(*state, "multi-user.target.wants/nginx.service");
+        assert_int_equal(access(wants, F_OK) < 0 ? errno : 0, ENOENT); /* a dangling link: systemd goes by its name */
+        n = readlink(wants, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = 0;
+        assert_string_equal(target, UNITDIR "/nginx.service");
+
+        check = read_in(*state, "dreamlink-boot-check.service.d/50-handoff.conf");
+        assert_non_null(check);
+        assert_string_equal(check, "[Unit]\nAfter=redis-server.service nginx.service\n");
+}
+
+static void test_refuses_bad_input(void **state) {
+        /* Not a set id: nothing at all. */
+        assert_int_equal(run_generator(*state, "dreamlink.handoff=../../etc dreamlink.handoff.units=a.service"), 1);
+        assert_true(dir_is_empty(*state));
+        /* A name that is not a service is skipped, the others are restored. */
+        assert_int_equal(run_generator(*state, "dreamlink.handoff=" SET
+                                               " dreamlink.handoff.units=../x.service,evil.socket,good.service"), 0);
+        _cleanup_free_ char *good = read_in(*state, "good.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(good);
+        _cleanup_free_ char *check = read_in(*state, "dreamlink-boot-check.service.d/50-handoff.conf");
+        assert_string_equal(check, "[Unit]\nAfter=good.service\n");
+        _cleanup_free_ char *evil = read_in(*state, "evil.socket.d/zz-dreamlink-restore.conf");
+        assert_null(evil);
+}
+
+static void test_set_without_units(void **state) {
+        /* Only sessions were carried: no unit is touched, their connections are held
+         * until the boot check restores them. */
+        assert_int_equal(run_generator(*state, "dreamlink.handoff=" SET), 0);
+        _cleanup_free_ char *link = path_join2(*state, "sysinit.target.wants/dreamlink-handoff-lock.service");
+        char target[4096];
+        assert_true(readlink(link, target, sizeof(target)) > 0);
+        _cleanup_free_ char *check = read_in(*state, "dreamlink-boot-check.service.d/50-handoff.conf");
+        assert_null(check);
+        _cleanup_free_ char *wants = path_join2(*state, "multi-user.target.wants");
+        assert_int_equal(access(wants, F_OK) < 0 ? errno : 0, ENOENT);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_ordinary_boot, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_handoff_boot, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_refuses_bad_input, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_set_without_units, tmpdir_setup, tmpdir_teardown),
+        };
+        return cmocka_run_group_tests_name("handoff-generator", tests, NULL, NULL);
+}

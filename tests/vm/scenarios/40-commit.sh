@@ -1,0 +1,155 @@
+# The whole point: a full OS + kernel update (v1 on 6.12 → v2 on 7.3) with
+# kexec while an interactive SSH session runs a counter, a redis client on
+# the host keeps one connection counting and a rate-limited download from
+# nginx is in flight. All carry on across the switch (the same shell then
+# reports the new kernel and OS); the guest then runs v2's kernel and OS, the slot is marked good and
+# is the default boot entry. Then `updatectl rollback` goes back to v1 the
+# same way, the connection still counting.
+
+# The 7.3 kernel under TCG is reliable with one CPU only (handoff.md); the
+# machine keeps its CPU count across kexec, so v1 boots with one too.
+export VM_SMP=1 VM_FWD="6379 80"
+server=$top/tests/vm/release-server.sh
+port=$("$server" start "$RELEASE_ROOT")
+trap '"$server" stop; vm_cleanup' EXIT
+
+disk=$(vm_disk_from commit "$DISK_V1")
+vm_start "$disk" || return 1
+
+guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem' <"$("$server" ca)"
+guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf" <<EOF
+[Update]
+Server=https://10.0.2.2:$port
+Channel=stable
+CAFile=/etc/dreamlink/test-ca.pem
+
+[Health]
+RequiredUnits=redis-server.service nginx.service ssh.service
+EOF
+# The services, opted in as an admin would (see 30-handoff for why redis needs its drop-in).
+guest 'set -e
+        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
+        mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
+        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
+        printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
+        printf "[Handoff]\nUnit=nginx.service\n" >/etc/dreamlink/handoff.d/nginx.conf
+        printf "[Handoff]\nUnit=ssh.service\nSessions=yes\n" >/etc/dreamlink/handoff.d/ssh.conf
+        head -c 12M /dev/urandom >/var/www/html/big.bin
+        echo "limit_rate 64k;" >/etc/nginx/conf.d/dl-limit.conf
+        systemctl daemon-reload
+        systemctl restart redis-server.service nginx.service'
+
+t0=$SECONDS
+out=$(guest updatectl stage 2>&1)
+expect_eq "v2 is staged" 0 "$?"
+printf '  ..    stage took %d s\n' $((SECONDS - t0))
+expect_eq "slot b holds v2, staged" "staged 2" \
+        "$(guest "python3 -c 'import json; s=json.load(open(\"/var/lib/dreamlink/slots.json\"))[\"slots\"][\"b\"]; print(s[\"state\"], s[\"version\"])'")"
+
+client_log=$VM_RUN_DIR/commit-client.log
+stop_file=$VM_RUN_DIR/commit-client.stop
+redis_client_start "$client_log" "$stop_file"
+# An interactive SSH session from the host: a shell with a counter ticking in it.
+sess_in=$VM_RUN_DIR/session.in
+sess_out=$VM_RUN_DIR/session.out
+rm -f "$sess_in" "$sess_out"
+mkfifo "$sess_in"
+"$VM" ssh-tty <"$sess_in" >"$sess_out" 2>&1 &
+sess_pid=$!
+exec 7>"$sess_in" # the shell's input stays open
+echo 'stty -echo; (i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done) &' >&7
+want=$(guest 'sha256sum /var/www/html/big.bin' | cut -d' ' -f1)
+download=$VM_RUN_DIR/commit-big.bin
+rm -f "$download"
+curl -s --max-time 1500 -o "$download" "http://127.0.0.1:$("$VM" port 80)/big.bin" &
+curl_pid=$!
+sleep 5
+counter_before=$(tail -n1 "$client_log" | cut -d' ' -f2)
+expect_match "the client counts over one connection" '^[0-9]+$' "$counter_before"
+# (a tick may share its line with the shell's prompt)
+ticks() { tr -d '\r' <"$sess_out" | grep -o 'tick [0-9]*' | cut -d' ' -f2; }
+tick_before=$(ticks | tail -n1)
+expect_match "the SSH session's counter ticks" '^[0-9]+$' "$tick_before"
+redis_pid=$(guest systemctl show -P MainPID redis-server.service)
+nginx_pid=$(guest systemctl show -P MainPID nginx.service)
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+
+# --- commit: v1 → v2 with handoff -------------------------------------------
+t0=$SECONDS
+out=$(guest updatectl commit 2>&1)
+printf '%s\n' "$out" | sed 's/^/        /'
+expect_contains "updatectl commit says it switches to slot b" "Switching to slot b (2) with kexec." "$out"
+check "the machine switched (a new boot answers)" wait_new_boot "$old_boot"
+# The boot check finishes the transaction after the restores.
+wait_boot_check
+printf '  ..    commit to checked: %d s\n' $((SECONDS - t0))
+
+expect_eq "the new boot runs v2's kernel" "$V2_KERNEL" "$(guest uname -r)"
+expect_eq "and v2's OS from slot b" "2|root-b" \
+        "$(guest '. /etc/os-release; echo "$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+status=$(guest updatectl status 2>&1)
+printf '%s\n' "$status" | sed 's/^/        /'
+expect_match "slot b is good" 'b  +booted +good +2 ' "$status"
+expect_eq "slot b's entry is blessed and the default" "default dreamlink-b.conf|dreamlink-b.conf" \
+        "$(guest 'grep ^default /efi/loader/loader.conf | tr -s " "; echo "|$(cd /efi/loader/entries && ls dreamlink-b*)"' | tr -d '\n')"
+txn=$(guest cat /var/lib/dreamlink/transaction.json)
+expect_match "the transaction succeeded" '"outcome" : "succeeded"' "$txn"
+expect_match "redis was restored across the switch" '"redis-server.service" : "restored"' "$txn"
+expect_match "nginx was restored across the switch" '"nginx.service" : "restored"' "$txn"
+expect_eq "redis-server runs as the same process, owned by its unit" "active $redis_pid" \
+        "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
+expect_eq "nginx too" "active $nginx_pid" \
+        "$(guest systemctl show -P ActiveState nginx.service) $(guest systemctl show -P MainPID nginx.service)"
+check "the admin's /etc came along (handoff.d in v2's /etc)" guest 'test -e /etc/dreamlink/handoff.d/redis.conf'
+check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
+check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
+check "the restored units start normally again (no restore drop-in)" \
+        guest '! systemctl cat redis-server.service | grep -q restore-exec'
+
+echo 'echo "kernel=$(uname -r) os=$(. /etc/os-release; echo $IMAGE_VERSION)"' >&7
+sleep 10
+tick_mid=$(ticks | tail -n1)
+check "the SSH session's counter went on across the switch ($tick_before → $tick_mid)" \
+        test "${tick_mid:-0}" -gt "$((tick_before + 3))"
+expect_eq "its ticks are consecutive: no tick lost or repeated" 0 \
+        "$(ticks | awk 'NR > 1 && $1 != prev + 1 { bad++ } { prev = $1 } END { print bad + 0 }')"
+expect_contains "in the same shell, uname -r and os-release say v2" "kernel=$V2_KERNEL os=2" "$(tr -d '\r' <"$sess_out")"
+expect_match "the session was restored across the switch" '"session-[0-9]+.scope" : "restored"' "$txn"
+
+sleep 5
+counter_mid=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | tail -n1 | cut -d' ' -f2)
+check "the redis client still counts on its connection ($counter_before → $counter_mid)" \
+        test "${counter_mid:-0}" -gt "$counter_before"
+gap=$(redis_client_gap "$client_log")
+printf '  ..    client-observed blackout (v1 → v2): %s s\n' "$gap"
+
+# --- rollback: v2 → v1, the same way ----------------------------------------
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+out=$(guest updatectl rollback 2>&1)
+printf '%s\n' "$out" | sed 's/^/        /'
+expect_contains "updatectl rollback says it switches to slot a" "Switching to slot a (1) with kexec." "$out"
+check "the machine switched back" wait_new_boot "$old_boot"
+wait_boot_check
+expect_eq "back on v1's kernel" "$V1_KERNEL" "$(guest uname -r)"
+expect_eq "and v1's OS from slot a" "1|root-a" \
+        "$(guest '. /etc/os-release; echo "$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+expect_eq "redis-server is still the same process" "active $redis_pid" \
+        "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
+expect_eq "slot a is the default again" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+
+sleep 5
+touch "$stop_file"
+wait "$client"
+expect_eq "the redis connection survived both switches" "DONE" "$(tail -n1 "$client_log")"
+expect_eq "its counter went n → n+1 throughout: no reply lost or repeated" 0 "$(redis_client_skips "$client_log")"
+wait "$curl_pid"
+expect_eq "the download in flight completed across both switches" 0 "$?"
+expect_eq "the downloaded file is intact" "$want" "$(sha256sum "$download" | cut -d' ' -f1)"
+gap2=$(redis_client_gap "$client_log")
+printf '  ..    longest client-observed blackout over both switches: %s s\n' "$gap2"
+echo 'echo "kernel=$(uname -r) os=$(. /etc/os-release; echo $IMAGE_VERSION)"; kill %1; exit' >&7
+exec 7>&-
+for _ in $(seq 30); do kill -0 "$sess_pid" 2>/dev/null || break; sleep 1; done
+kill "$sess_pid" 2>/dev/null
+expect_contains "after the rollback the same shell says v1" "kernel=$V1_KERNEL os=1" "$(tr -d '\r' <"$sess_out")"
+"$VM" stop >/dev/null

@@ -1,0 +1,101 @@
+# suite: full
+# When the new slot is bad, the machine goes back by itself.
+#  1. v2 fails its health check (an admin's check in health.d refuses v2):
+#     the boot check marks slot b bad and switches back to v1 with handoff;
+#     a redis client's connection survives both switches.
+#  2. v2 does not come up at all (its boot entry names a missing init, so the
+#     initramfs gives up and, with panic=10, resets the machine): the
+#     firmware boots the default entry, still v1; the boot check there
+#     records the failed switch; the services run (started fresh).
+
+export VM_SMP=1 VM_FWD="6379"
+server=$top/tests/vm/release-server.sh
+port=$("$server" start "$RELEASE_ROOT")
+trap '"$server" stop; vm_cleanup' EXIT
+
+disk=$(vm_disk_from fallback "$DISK_V1")
+vm_start "$disk" || return 1
+
+guest 'mkdir -p /etc/dreamlink/updaterd.conf.d /etc/dreamlink/health.d && cat >/etc/dreamlink/test-ca.pem' <"$("$server" ca)"
+guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf" <<EOF
+[Update]
+Server=https://10.0.2.2:$port
+Channel=stable
+CAFile=/etc/dreamlink/test-ca.pem
+
+[Health]
+RequiredUnits=redis-server.service
+EOF
+guest 'cat >/etc/dreamlink/health.d/50-refuse-v2 && chmod 0755 /etc/dreamlink/health.d/50-refuse-v2' <<'EOF'
+#!/bin/sh
+# dreamlink test: release 2 is "broken".
+. /etc/os-release
+if [ "$IMAGE_VERSION" = 2 ]; then echo "release 2 refuses to be healthy" >&2; exit 1; fi
+EOF
+guest 'set -e
+        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
+        mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
+        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
+        printf "[Handoff]\nUnit=redis-server.service\n" >/etc/dreamlink/handoff.d/redis.conf
+        systemctl daemon-reload
+        systemctl restart redis-server.service'
+check "the health check passes on v1" guest /etc/dreamlink/health.d/50-refuse-v2
+expect_eq "v2 is staged" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
+
+client_log=$VM_RUN_DIR/fallback-client.log
+stop_file=$VM_RUN_DIR/fallback-client.stop
+redis_client_start "$client_log" "$stop_file"
+sleep 3
+redis_pid=$(guest systemctl show -P MainPID redis-server.service)
+
+# --- 1. health check fails: back to v1 by itself, with handoff ------------
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+guest updatectl commit >/dev/null 2>&1
+check "the machine switched to v2" wait_new_boot "$old_boot"
+# v2's boot check fails and switches back: wait for the boot after it, on v1.
+for _ in $(seq 300); do
+        [ "$(guest uname -r 2>/dev/null)" = "$V1_KERNEL" ] && [ "$(guest cat /proc/sys/kernel/random/boot_id 2>/dev/null)" != "$old_boot" ] && break
+        sleep 3
+done
+wait_boot_check
+expect_eq "back on v1 by itself" "$V1_KERNEL|1|root-a" \
+        "$(guest '. /etc/os-release; echo "$(uname -r)|$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+status=$(guest updatectl status 2>&1)
+printf '%s\n' "$status" | sed 's/^/        /'
+expect_match "slot b is marked bad" 'b +bad +2 ' "$status"
+expect_match "the commit failed on the health check, naming it" \
+        'commit +a \(1\) → b \(2\) +failed: health check failed: health check /etc/dreamlink/health.d/50-refuse-v2 failed' "$status"
+expect_match "the rollback it started succeeded" 'rollback b \(2\) → a \(1\) +succeeded' "$status"
+expect_eq "slot a is the default entry" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+expect_eq "redis-server is the same process after both switches" "active $redis_pid" \
+        "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
+sleep 3
+touch "$stop_file"
+wait "$client"
+expect_eq "the redis connection survived the failed update" "DONE" "$(tail -n1 "$client_log")"
+expect_eq "its counter went n → n+1 throughout" 0 "$(redis_client_skips "$client_log")"
+printf '  ..    longest client-observed blackout (there and back): %s s\n' "$(redis_client_gap "$client_log")"
+
+# --- 2. the new slot does not come up: the firmware boots the old one -----
+guest 'rm /etc/dreamlink/health.d/50-refuse-v2'
+expect_eq "v2 is staged again" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
+guest 'cd /efi/loader/entries && sed -i "s|^options .*|& init=/dreamlink-test-missing-init|" dreamlink-b*.conf'
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+kernels_before=$(grep -ac 'Linux version' "$("$VM" dir)/serial.log")
+t0=$SECONDS
+guest updatectl commit >/dev/null 2>&1
+check "the machine came back" wait_new_boot "$old_boot"
+wait_boot_check
+printf '  ..    back %d s after the commit\n' $((SECONDS - t0))
+kernels=$(grep -a 'Linux version' "$("$VM" dir)/serial.log" | tail -n +$((kernels_before + 1)) | awk '{ print $5 }' | tr '\n' ' ')
+expect_eq "two kernels started: v2's (kexec), then after the reset v1's (firmware)" "$V2_KERNEL $V1_KERNEL " "$kernels"
+expect_eq "running v1 from slot a" "$V1_KERNEL|1|root-a" \
+        "$(guest '. /etc/os-release; echo "$(uname -r)|$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+txn=$(guest cat /var/lib/dreamlink/transaction.json)
+expect_match "the switch is recorded as failed, with why" \
+        '"error" : "slot b did not come up; the machine restarted on slot a"' "$txn"
+expect_eq "redis-server runs (started fresh)" "active" "$(guest systemctl is-active redis-server.service)"
+check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
+check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
+expect_eq "slot a is still the default entry" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+"$VM" stop >/dev/null

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "boot-check.h"
+#include "boot-entry.h"
+#include "commit.h"
+#include "fileio.h"
+#include "handoff.h"
+#include "health.h"
+#include "log.h"
+#include "proc-cmdline.h"
+#include "process-util.h"
+#include "record.h"
+#include "slot-status.h"
+#include "status.h"
+#include "string-util.h"
+
+typedef struct BootCheck {
+        const UpdaterConfig *config;
+        const char *root;
+        Slot booted;
+        SlotTable slots;
+        char *slots_path, *txn_path, *esp;
+        Transaction *txn;
+} BootCheck;
+
+static void boot_check_done(BootCheck *b) {
+        slot_table_done(&b->slots);
+        transaction_free(b->txn);
+        free(b->slots_path);
+        free(b->txn_path);
+        free(b->esp);
+        log_set_transaction_id(NULL);
+}
+
+/* The handed-off services were started by the boot (the generator made each start a restore):
+ * hear what became of them, start fresh any whose restore failed, drop the images. */
+static void finish_handoff(BootCheck *b) {
+        _cleanup_(handoff_freep) Handoff *h = NULL;
+        _cleanup_strv_free_ char **results = NULL;
+        _cleanup_free_ char *id = NULL, *dir = NULL;
+
+        if (proc_cmdline_get("dreamlink.handoff", &id) < 0)
+                return;
+        if (strchr(id, '/') || asprintf(&dir, HANDOFF_STATE_DIR "/%s", id) < 0)
+                return;
+        if (handoff_new(&h) < 0)
+                return;
+        (void) handoff_finish_boot(h, dir, &results);
+        if (b->txn)
+                STRV_FOREACH_PAIR(u, res, results)
+                        (void) transaction_set_service(b->txn, *u, *res);
+}
+
+static int slots_save(BootCheck *b) {
+        int r = slot_table_save(&b->slots, b->slots_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", b->slots_path);
+        return 0;
+}
+
+static int boot_check_good(BootCheck *b) {
+        Slot s = b->booted;
+        int r;
+
+        r = slot_mark_good(&b->slots, s);
+        if (r >= 0)
+                r = slots_save(b);
+        if (r < 0)
+                return r;
+        /* The firmware never counted a kexec boot: bless by hand, then make it the default. */
+        r = boot_entry_bless(b->esp, s);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Failed to bless slot %s's boot entry: %m", slot_to_string(s));
+        r = boot_default_set(b->esp, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make slot %s the default boot entry: %m", slot_to_string(s));
+        sync();
+        return record_step(b->txn, b->txn_path, STEP_HEALTHY, NULL);
+}
+
+static int boot_check_target(BootCheck *b) {
+        _cleanup_free_ char *reason = NULL;
+        Slot from = b->txn->from_slot;
+        int r;
+
+        r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_BOOTED), NULL);
+        if (r < 0)
+                return r;
+        finish_handoff(b);
+        /* A set whose every dump failed was not named on the command line: only records are left. */
+        _cleanup_free_ char *set = strprintf(HANDOFF_STATE_DIR "/%s", b->txn->id);
+        if (set)
+                (void) rm_rf(set);
+        r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_SERVICES_RESTORED), NULL);
+        if (r < 0)
+                return r;
+
+        r = health_check(b->config, b->root, &reason);
+        if (r >= 0) {
+                r = boot_check_good(b);
+                if (r < 0)
+                        return r;
+                log_info("Slot %s (%s) is healthy: it is the default boot entry now.", slot_to_string(b->booted),
+                         strna(b->txn->to_version));
+                return record_finish(b->txn, b->txn_path, OUTCOME_SUCCEEDED, NULL, b->root, b->config);
+        }
+
+        if (b->txn->operation == TRANSACTION_ROLLBACK) {
+                /* The slot rolled back to was good before: no third switch. It keeps running, the
+                 * admin hears why. */
+                log_error("Slot %s (%s), rolled back to, fails its health check: %s. Staying on it.",
+                          slot_to_string(b->booted), strna(b->txn->to_version), strna(reason));
+                _cleanup_free_ char *e = strprintf("health check failed after the rollback: %s", strna(reason));
+                (void) record_finish(b->txn, b->txn_path, OUTCOME_FAILED, e, b->root, b->config);
+                return -EBADE;
+        }
+        log_error("Slot %s (%s) failed its health check: %s. Going back to slot %s.", slot_to_string(b->booted),
+                  strna(b->txn->to_version), strna(reason), slot_to_string(from));
+        if (slot_mark_bad(&b->slots, b->booted) >= 0)
+                (void) slots_save(b);
+        _cleanup_free_ char *error = strprintf("health check failed: %s", strna(reason));
+        (void) record_finish(b->txn, b->txn_path, OUTCOME_FAILED, error, b->root, b->config);
+
+        /* The way back is the same switch, sessions carried again. If even that cannot start,
+         * the default entry still names the good slot: a reboot gets there. */
+        Reporter none = { .fd = -1 };
+        r = commit_run(b->config, TRANSACTION_ROLLBACK, 0, &none);
+        if (r < 0) {
+                log_error_errno(r, "Failed to switch back to slot %s, rebooting into it: %m", slot_to_string(from));
+                const char * const argv[] = { "systemctl", "reboot", NULL };
+                (void) run_command(argv);
+        }
+        return -EBADE;
+}
+
+int boot_check_run(const UpdaterConfig *c) {
+        _cleanup_(boot_check_done) BootCheck b = { .config = c, .root = "" };
+        _cleanup_free_ char *cmdline = NULL;
+        int r;
+
+        b.slots_path = state_path(b.root, c, SLOT_TABLE_FILE);
+        b.txn_path = state_path(b.root, c, TRANSACTION_FILE);
+        b.esp = path_prefix(b.root, ESP_PATH);
+        if (!b.slots_path || !b.txn_path || !b.esp)
+                return log_oom();
+        r = slot_get_booted(&b.booted);
+        if (r < 0)
+                return r;
+
+        r = transaction_load(b.txn_path, &b.txn);
+        if (r < 0 && r != -ENOENT)
+                return r; /* logged: a record we cannot read is not guessed at */
+        if (!b.txn || b.txn->outcome != OUTCOME_IN_PROGRESS || b.txn->operation == TRANSACTION_STAGE) {
+                b.txn = transaction_free(b.txn);
+                finish_handoff(&b); /* a handoff boot with its record already closed: still report */
+                return 0;
+        }
+        (void) log_set_transaction_id(b.txn->id);
+        r = slot_table_load(b.slots_path, &b.slots);
+        if (r < 0)
+                return r;
+
+        if (b.txn->step < STEP_SWITCHING) {
+                /* Cut short before its switch (power cut, crash): nothing changed but the
+                 * checkpoints, whose services started fresh in this boot. */
+                log_warning("Transaction %s was interrupted at step %s, before the switch: slot %s keeps running.",
+                            b.txn->id, transaction_step_to_string(b.txn->step), slot_to_string(b.booted));
+                _cleanup_(handoff_freep) Handoff *h = NULL;
+                if (handoff_new(&h) >= 0)
+                        (void) handoff_gc(h, NULL);
+                return record_finish(b.txn, b.txn_path, OUTCOME_FAILED, "interrupted before the switch", b.root, c);
+        }
+
+        if (b.booted == b.txn->to_slot)
+                return boot_check_target(&b);
+
+        /* Back on the slot we came from: the target never came up healthy (kernel panic,
+         * watchdog, power cut), and the firmware booted the default entry. */
+        _cleanup_free_ char *error = strprintf("slot %s did not come up; the machine restarted on slot %s",
+                                               slot_to_string(b.txn->to_slot), slot_to_string(b.booted));
+        log_error("Transaction %s: %s. Services started fresh.", b.txn->id, strna(error));
+        _cleanup_(handoff_freep) Handoff *h = NULL;
+        if (handoff_new(&h) >= 0)
+                (void) handoff_gc(h, NULL);
+        if (b.txn->step >= STEP_BOOTED && slot_mark_bad(&b.slots, b.txn->to_slot) >= 0)
+                (void) slots_save(&b); /* it booted and then died: do not offer it again */
+        return record_finish(b.txn, b.txn_path, OUTCOME_FAILED, error, b.root, c);
+}

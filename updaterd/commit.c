@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "boot-entry.h"
+#include "commit.h"
+#include "etc-merge.h"
+#include "fileio.h"
+#include "handoff.h"
+#include "log.h"
+#include "ostree-image.h"
+#include "record.h"
+#include "slot-status.h"
+#include "status.h"
+#include "string-util.h"
+
+#ifndef KEXEC_FILE_UNLOAD
+#define KEXEC_FILE_UNLOAD 0x00000001
+#endif
+#define KEXEC_CMDLINE_MAX 2048 /* x86's COMMAND_LINE_SIZE, with its NUL */
+#define PID_FLOOR_MARGIN 4096
+#define SWITCH_NOTICE_USEC (300 * USEC_PER_MSEC)  /* PIDs the services may still take between the plan and their dump */
+
+/* systemd-boot's vendor GUID: LoaderEntryOneShot boots an entry once. */
+#define EFIVAR_ONESHOT "/sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+typedef struct Commit {
+        const UpdaterConfig *config;
+        const char *root;
+        Reporter *reporter;
+        TransactionOperation operation;
+        CommitFlags flags;
+        Slot booted, target;
+        SlotTable slots;
+        char *slots_path, *txn_path, *esp;
+        Transaction *txn;
+        char *mountpoint;
+        bool mounted;
+        bool kernel_loaded;
+        bool oneshot_set;
+        /* handoff */
+        Handoff *handoff;
+        HandoffUnit **units;       /* configured */
+        char **planned;            /* opted-in units running when the kernel was loaded */
+        char **session_units;      /* units whose login sessions are carried (Sessions=yes) */
+        char **dumped;             /* checkpointed: restored in the new boot */
+        char **dumped_sessions;    /* their scopes ("session-3.scope") */
+        char *images_root;
+        uint64_t pid_floor;
+} Commit;
+
+static void commit_done(Commit *x) {
+        if (x->mounted && umount2(x->mountpoint, MNT_DETACH) < 0)
+                log_warning_errno(errno, "Failed to unmount %s: %m", x->mountpoint);
+        free(x->mountpoint);
+        transaction_free(x->txn);
+        slot_table_done(&x->slots);
+        free(x->slots_path);
+        free(x->txn_path);
+        free(x->esp);
+        handoff_free(x->handoff);
+        handoff_config_free(x->units);
+        strv_free(x->planned);
+        strv_free(x->session_units);
+        strv_free(x->dumped);
+        strv_free(x->dumped_sessions);
+        free(x->images_root);
+        log_set_transaction_id(NULL);
+}
+
+static const char *operation_verb(const Commit *x) {
+        return x->operation == TRANSACTION_ROLLBACK ? "roll back" : "commit";
+}
+
+static int commit_load(Commit *x) {
+        _cleanup_free_ char *cmdline_path = NULL, *cmdline = NULL;
+        int r;
+
+        x->slots_path = state_path(x->root, x->config, SLOT_TABLE_FILE);
+        x->txn_path = state_path(x->root, x->config, TRANSACTION_FILE);
+        x->esp = path_prefix(x->root, ESP_PATH);
+        cmdline_path = path_prefix(x->root, "/proc/cmdline");
+        if (!x->slots_path || !x->txn_path || !x->esp || !cmdline_path)
+                return log_oom();
+
+        r = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", cmdline_path);
+        r = slot_from_cmdline(cmdline, &x->booted);
+        if (r < 0)
+                return log_error_errno(r, "The kernel command line names no dreamlink slot: this system was not "
+                                       "installed as an A/B system.");
+        x->target = slot_other(x->booted);
+        r = slot_table_load(x->slots_path, &x->slots);
+        if (r == -ENOENT)
+                return log_error_errno(r, "No slot record %s: nothing was ever staged here.", x->slots_path);
+        return r; /* the loader said what is wrong */
+}
+
+/* Refuses what cannot be switched to, with what to do instead. */
+static int commit_check_target(Commit *x) {
+        const SlotStatus *t = &x->slots.slots[x->target];
+        const char *s = slot_to_string(x->target);
+
+        if (x->operation == TRANSACTION_ROLLBACK) {
+                if (t->state != SLOT_STATE_GOOD)
+                        return log_error_errno(ENOENT, "Slot %s is %s, not a known good system: there is nothing to roll back to.",
+                                               s, slot_state_to_string(t->state));
+                return 0;
+        }
+        switch (t->state) {
+        case SLOT_STATE_STAGED:
+        case SLOT_STATE_GOOD:
+                return 0;
+        case SLOT_STATE_BAD:
+                return log_error_errno(EBADE, "Slot %s (%s) failed before: stage a release again to retry it.", s,
+                                       strna(t->version));
+        case SLOT_STATE_WRITING:
+                return log_error_errno(EBUSY, "Slot %s is half written: finish staging first (updatectl stage).", s);
+        default:
+                return log_error_errno(ENOENT, "Nothing is staged: run updatectl stage first.");
+        }
+}
+
+static int commit_plan(Commit *x) {
+        _cleanup_(transaction_freep) Transaction *existing = NULL;
+        int r;
+
+        r = transaction_load(x->txn_path, &existing);
+        if (r < 0 && r != -ENOENT)
+                log_warning("Starting a new transaction instead of the unreadable one in %s.", x->txn_path);
+        if (existing && existing->outcome == OUTCOME_IN_PROGRESS) {
+                if (existing->operation == TRANSACTION_STAGE)
+                        return log_error_errno(EBUSY, "Staging (transaction %s) is in progress: finish or cancel it first.",
+                                               existing->id);
+                if (existing->step >= STEP_SWITCHING && existing->to_slot == x->booted)
+                        return log_error_errno(EBUSY, "The switch to slot %s (transaction %s) is not finished: "
+                                               "dreamlink-boot-check.service checks it (see systemctl status "
+                                               "dreamlink-boot-check.service; start it again if it failed).",
+                                               slot_to_string(x->booted), existing->id);
+                /* Boot check closes every switch in the boot after it; one still open here was cut
+                 * short before its switch (this is the boot it started in, or a reboot of it). */
+                log_warning("Transaction %s (%s to slot %s) was interrupted at step %s; closing it.", existing->id,
+                            transaction_operation_to_string(existing->operation), slot_to_string(existing->to_slot),
+                            transaction_step_to_string(existing->step));
+                (void) record_finish(existing, x->txn_path, OUTCOME_FAILED, "interrupted before the switch", x->root,
+                                     x->config);
+        }
+
+        r = transaction_new(x->operation, x->booted, x->target, &x->txn);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start a transaction: %m");
+        if (free_and_strdup(&x->txn->from_version, x->slots.slots[x->booted].version) < 0 ||
+            free_and_strdup(&x->txn->to_version, x->slots.slots[x->target].version) < 0 ||
+            free_and_strdup(&x->txn->to_commit, x->slots.slots[x->target].commit) < 0)
+                return log_oom();
+        (void) log_set_transaction_id(x->txn->id);
+        reporter_transaction(x->reporter, x->txn->id);
+        log_info("Starting to %s from slot %s (%s) to slot %s (%s)%s.", operation_verb(x), slot_to_string(x->booted),
+                 strna(x->txn->from_version), slot_to_string(x->target), strna(x->txn->to_version),
+                 x->flags & COMMIT_REBOOT ? " through a reboot" :
+                 x->flags & COMMIT_NO_HANDOFF ? " with kexec, without handoff" : " with kexec and handoff");
+        return record_step(x->txn, x->txn_path, STEP_STARTED, x->reporter);
+}
+
+/* Runs fn in a child with a mount namespace of its own, so that what it mounts is private
+ * and goes with it however it ends. The worker itself stays in the machine's namespace:
+ * criu must see the services' mounts as they are. The child logged its error; we take
+ * it over as ours, for the job's result. */
+static int fork_private_mounts(Commit *x, int (*fn)(Commit *x)) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "Failed to create a pipe: %m");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return log_error_errno(e, "Failed to fork: %m");
+        }
+        if (pid == 0) {
+                close(pipefd[0]);
+                log_clear_last_error();
+                int r = unshare(CLONE_NEWNS) < 0 ? -errno : 0;
+                if (r >= 0 && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+                        r = -errno;
+                if (r < 0)
+                        log_error_errno(r, "Failed to set up a private mount namespace: %m");
+                else
+                        r = fn(x);
+                if (r < 0 && log_get_last_error())
+                        (void) write(pipefd[1], log_get_last_error(), strlen(log_get_last_error()));
+                _exit(r < 0 ? MIN(-r, 255) : 0);
+        }
+        close(pipefd[1]);
+        char message[2048] = {};
+        ssize_t n = read(pipefd[0], message, sizeof(message) - 1);
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return log_error_errno(errno, "Failed to wait for a child: %m");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (n > 0)
+                log_set_last_error(message);
+        return WIFEXITED(status) ? -WEXITSTATUS(status) : -EPROTO;
+}
+
+/* The admin's changes to the live /etc go into the target's /etc, the way
+ * ostree does it: the booted version's pristine /etc is the base. */
+static int merge_etc(Commit *x) {
+        _cleanup_free_ char *device = path_prefix(x->root, slot_partition_path(x->target)), *repo_path = NULL,
+                *tmp = NULL, *base = NULL, *current = NULL, *target_etc = NULL;
+        _cleanup_(image_repo_unrefp) OstreeRepo *repo = NULL;
+        _cleanup_(etc_merge_report_done) EtcMergeReport report = {};
+        const char *booted_commit = x->slots.slots[x->booted].commit;
+        int r;
+
+        if (!device || asprintf(&x->mountpoint, "%s/run/dreamlink/commit-%s", x->root, slot_to_string(x->target)) < 0)
+                return log_oom();
+        r = mkdir_p(x->mountpoint, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", x->mountpoint);
+        if (mount(device, x->mountpoint, "ext4", MS_NOATIME, NULL) < 0)
+                return log_error_errno(errno, "Failed to mount slot %s (%s): %m", slot_to_string(x->target), device);
+        x->mounted = true;
+
+        current = path_prefix(x->root, "/etc");
+        if (!current || asprintf(&target_etc, "%s/etc", x->mountpoint) < 0)
+                return log_oom();
+        if (!booted_commit) {
+                /* A machine adopted without a record of its tree: no base to tell the admin's
+                 * changes from the release's. The target keeps its own /etc. */
+                log_warning("The booted slot's tree is unknown: /etc is not merged into slot %s.", slot_to_string(x->target));
+        } else {
+                repo_path = state_path(x->root, x->config, LOCAL_REPO);
+                tmp = state_path(x->root, x->config, "etc-base.XXXXXX");
+                if (!repo_path || !tmp)
+                        return log_oom();
+                r = local_repo_open(repo_path, &repo);
+                if (r < 0)
+                        return r;
+                if (!mkdtemp(tmp))
+                        return log_error_errno(errno, "Failed to create %s: %m", tmp);
+                if (asprintf(&base, "%s/etc", tmp) < 0)
+                        return log_oom();
+                r = image_repo_checkout_subpath(repo, booted_commit, "/etc", base);
+                if (r >= 0)
+                        r = etc_merge(base, current, target_etc, &report);
+                (void) rm_rf(tmp);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to merge /etc into slot %s: %m", slot_to_string(x->target));
+                log_info("Merged /etc into slot %s: %u changed or added by the admin, %u deleted, %zu conflict%s%s%s.",
+                         slot_to_string(x->target), report.kept_admin, report.deleted_by_admin,
+                         strv_length(report.conflicts), strv_length(report.conflicts) == 1 ? "" : "s",
+                         report.conflicts ? " (the admin's version kept): " : "",
+                         report.conflicts ? report.conflicts[0] : "");
+        }
+
+        r = 0;
+        int fd = open(x->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (syncfs(fd) < 0)
+                        r = -errno;
+                close(fd);
+        }
+        if (umount2(x->mountpoint, 0) < 0)
+                return log_error_errno(errno, "Failed to unmount %s: %m", x->mountpoint);
+        x->mounted = false;
+        return r < 0 ? log_error_errno(r, "Failed to sync slot %s: %m", slot_to_string(x->target)) : 0;
+}
+
+static int commit_merge_etc(Commit *x) {
+        return fork_private_mounts(x, merge_etc);
+}
+
+/* ---- handoff ------------------------------------------------------------------------------ */
+
+static bool handoff_wanted(const Commit *x) {
+        return x->config->handoff && !(x->flags & (COMMIT_NO_HANDOFF | COMMIT_REBOOT));
+}
+
+static int read_last_pid(uint64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        int r = read_file_limited("/proc/sys/kernel/ns_last_pid", 64, &s, NULL);
+        return r < 0 ? r : parse_uint64(strstrip(s), ret);
+}
+
+/* Which opted-in services will be checkpointed: the ones running now. */
+static int commit_plan_handoff(Commit *x) {
+        int r;
+
+        if (!handoff_wanted(x))
+                return 0;
+        r = handoff_config_load(NULL, &x->units);
+        if (r < 0)
+                return r;
+        r = handoff_new(&x->handoff);
+        if (r < 0)
+                return r;
+        if (asprintf(&x->images_root, HANDOFF_STATE_DIR "/%s", x->txn->id) < 0)
+                return log_oom();
+        for (HandoffUnit **u = x->units; u && *u; u++) {
+                _cleanup_(unit_info_done) UnitInfo info = {};
+                if (!(*u)->enabled)
+                        continue;
+                if (handoff_unit_info(x->handoff, (*u)->unit, &info) < 0 || !streq(info.active_state, "active"))
+                        continue; /* not running: nothing to carry */
+                /* Sessions=yes: the sessions go, the unit (sshd's listener) starts fresh. */
+                if (strv_extend((*u)->sessions ? &x->session_units : &x->planned, (*u)->unit) < 0)
+                        return log_oom();
+        }
+        uint64_t last = 0;
+        (void) read_last_pid(&last);
+        x->pid_floor = MAX(last, 1000u) + PID_FLOOR_MARGIN;
+        return 0;
+}
+
+static int join_units(char * const *units, char **ret) {
+        _cleanup_free_ char *s = NULL;
+        STRV_FOREACH(u, units) {
+                char *n = strprintf("%s%s%s", strempty(s), s ? "," : "", *u);
+                if (!n)
+                        return -ENOMEM;
+                free(s);
+                s = n;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* ---- the kernel --------------------------------------------------------------------------- */
+
+/* The set is named when anything is carried, services or sessions (their network locks
+ * and restores need it); the units only when there are any. */
+static int commit_cmdline(Commit *x, const char *options, char * const *units, bool sessions, char **ret) {
+        _cleanup_free_ char *s = NULL, *list = NULL;
+        int r;
+
+        s = strprintf("%s dreamlink.transaction=%s", options, x->txn->id);
+        if (!s)
+                return -ENOMEM;
+        if ((units && units[0]) || sessions) {
+                r = join_units(units, &list);
+                if (r < 0)
+                        return r;
+                char *n = strprintf("%s dreamlink.handoff=%s%s%s dreamlink.handoff.pid_floor=%" PRIu64, s, x->txn->id,
+                                    list ? " dreamlink.handoff.units=" : "", strempty(list), x->pid_floor);
+                if (!n)
+                        return -ENOMEM;
+                free(s);
+                s = n;
+        }
+        /* A kernel that panics in the new slot must not sit there: the firmware then
+         * boots the default entry, still the slot we come from. */
+        if (!startswith(options, "panic=") && !strstr(options, " panic=")) {
+                char *n = strprintf("%s panic=10", s);
+                if (!n)
+                        return -ENOMEM;
+                free(s);
+                s = n;
+        }
+        if (strlen(s) >= KEXEC_CMDLINE_MAX)
+                return log_error_errno(E2BIG, "The kernel command line for slot %s is too long (%zu bytes): hand off fewer services.",
+                                       slot_to_string(x->target), strlen(s));
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
+        _cleanup_(boot_entry_state_done) BootEntryState entry = {};
+        _cleanup_free_ char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+        _cleanup_close_ int kfd = -EBADF, ifd = -EBADF;
+        int r;
+
+        r = boot_entry_read(x->esp, x->target, &entry);
+        if (r < 0)
+                return r;
+        if (!entry.exists || !entry.options)
+                return log_error_errno(ENOENT, "Slot %s has no boot entry with a command line in %s/loader/entries: stage it again.",
+                                       slot_to_string(x->target), x->esp);
+        if (asprintf(&kernel, "%s/dreamlink/%s/vmlinuz", x->esp, slot_to_string(x->target)) < 0 ||
+            asprintf(&initrd, "%s/dreamlink/%s/initrd.img", x->esp, slot_to_string(x->target)) < 0)
+                return log_oom();
+        r = commit_cmdline(x, entry.options, units, sessions, &cmdline);
+        if (r < 0)
+                return r == -ENOMEM ? log_oom() : r;
+
+        kfd = open(kernel, O_RDONLY | O_CLOEXEC);
+        if (kfd < 0)
+                return log_error_errno(errno, "Failed to open slot %s's kernel %s: %m", slot_to_string(x->target), kernel);
+        ifd = open(initrd, O_RDONLY | O_CLOEXEC);
+        if (ifd < 0)
+                return log_error_errno(errno, "Failed to open slot %s's initrd %s: %m", slot_to_string(x->target), initrd);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0UL) < 0)
+                return log_error_errno(errno, "The running kernel refused slot %s's kernel (kexec_file_load): %m%s",
+                                       slot_to_string(x->target),
+                                       errno == EKEYREJECTED || errno == EPERM ? " (lockdown needs a signed kernel)" : "");
+        x->kernel_loaded = true;
+        log_info("Loaded slot %s's kernel in %.1f s: %s", slot_to_string(x->target),
+                 (now_usec(CLOCK_MONOTONIC) - t0) / 1e6, cmdline);
+        return 0;
+}
+
+static void commit_unload_kernel(Commit *x) {
+        if (!x->kernel_loaded)
+                return;
+        if (syscall(SYS_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long) KEXEC_FILE_UNLOAD) < 0)
+                log_warning_errno(errno, "Failed to unload the kexec kernel: %m");
+        x->kernel_loaded = false;
+}
+
+/* ---- checkpoint --------------------------------------------------------------------------- */
+
+static int commit_dump_sessions(Commit *x) {
+        STRV_FOREACH(unit, x->session_units) {
+                _cleanup_strv_free_ char **ids = NULL;
+                if (handoff_unit_sessions(x->handoff, *unit, &ids) < 0)
+                        continue; /* logged; its sessions end with the switch */
+                STRV_FOREACH(id, ids) {
+                        _cleanup_free_ char *scope = strprintf("session-%s.scope", *id);
+                        DumpStats stats;
+                        if (!scope)
+                                return log_oom();
+                        int r = handoff_dump_session(x->handoff, *id, x->images_root, &stats);
+                        if (r < 0)
+                                return r;
+                        if (transaction_set_service(x->txn, scope, r == 0 ? "checkpointed" : "lost") < 0 ||
+                            (r == 0 && strv_extend(&x->dumped_sessions, scope) < 0))
+                                return log_oom();
+                }
+        }
+        return 0;
+}
+
+static int commit_dump_services(Commit *x) {
+        int r;
+
+        if (!x->handoff || (!x->planned && !x->session_units))
+                return 0;
+        _cleanup_free_ HandoffUnit **list = calloc(strv_length(x->planned) + 1, sizeof(HandoffUnit *));
+        if (!list)
+                return log_oom();
+        size_t n = 0;
+        STRV_FOREACH(u, x->planned)
+                list[n++] = handoff_config_find(x->units, *u);
+
+        /* One reload for all restore drop-ins (the same-boot way back, should the switch fail). */
+        r = handoff_prepare(x->handoff, list, x->images_root);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                DumpStats stats;
+                r = handoff_dump(x->handoff, list[i], x->images_root, &stats);
+                if (r < 0)
+                        return r; /* OnDumpFailure=abort: the caller brings back the others */
+                if (transaction_set_service(x->txn, list[i]->unit, r == 0 ? "checkpointed" : "fresh") < 0)
+                        return log_oom();
+                if (r == 0 && strv_extend(&x->dumped, list[i]->unit) < 0)
+                        return log_oom();
+        }
+        (void) handoff_flush(x->handoff);
+        r = commit_dump_sessions(x);
+        if (r < 0)
+                return r;
+
+        /* The command line names what the new boot restores: if a dump failed, load the kernel
+         * again with the list as it is. */
+        if (strv_length(x->dumped) != strv_length(x->planned) || !x->dumped_sessions != !x->session_units) {
+                commit_unload_kernel(x);
+                r = commit_load_kernel(x, x->dumped, !!x->dumped_sessions);
+                if (r < 0)
+                        return r;
+        }
+        return record_step(x->txn, x->txn_path, STEP_SERVICES_DUMPED, x->reporter);
+}
+
+/* Before the switch, a failure brings every checkpointed service back here. */
+static void commit_restore_here(Commit *x) {
+        STRV_FOREACH(u, x->dumped) {
+                RestoreStats stats;
+                if (handoff_restore(x->handoff, *u, x->images_root, &stats) >= 0)
+                        (void) transaction_set_service(x->txn, *u, stats.fresh ? "restarted" : "restored");
+        }
+        STRV_FOREACH(s, x->dumped_sessions) {
+                RestoreStats stats;
+                (void) transaction_set_service(x->txn, *s,
+                                               handoff_restore_session(x->handoff, *s, x->images_root, &stats) >= 0 ?
+                                               "restored" : "lost");
+        }
+        if (x->handoff) {
+                (void) handoff_flush(x->handoff);
+                (void) rm_rf(x->images_root);
+        }
+        x->dumped = strv_free(x->dumped);
+        x->dumped_sessions = strv_free(x->dumped_sessions);
+}
+
+/* ---- the switch --------------------------------------------------------------------------- */
+
+/* LoaderEntryOneShot: UTF-16LE entry id after 4 bytes of attributes. efivarfs files are
+ * immutable; an old one is made writable and replaced. */
+static int set_oneshot_entry(const char *id) {
+        uint8_t buf[4 + 2 * 256] = { 0x07, 0, 0, 0 }; /* non-volatile, boot and runtime access */
+        size_t n = 4;
+        int r = 0;
+
+        for (const char *p = id; *p && n + 4 <= sizeof(buf); p++) {
+                buf[n++] = (uint8_t) *p;
+                buf[n++] = 0;
+        }
+        buf[n++] = 0;
+        buf[n++] = 0;
+
+        int fd = open(EFIVAR_ONESHOT, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                int flags;
+                if (ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
+                        flags &= ~FS_IMMUTABLE_FL;
+                        (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
+                }
+                close(fd);
+        }
+        fd = open(EFIVAR_ONESHOT, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, buf, n) != (ssize_t) n)
+                r = -errno ?: -EIO;
+        close(fd);
+        return r;
+}
+
+static int start_target(const char *target) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "StartUnit", &error, NULL, "ss", target,
+                               "replace-irreversibly");
+        if (r < 0)
+                return log_error_errno(r, "Failed to start %s: %s", target, error.message ?: strerror(-r));
+        return 0;
+}
+
+static void clear_oneshot_entry(void) {
+        int fd = open(EFIVAR_ONESHOT, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        int flags;
+        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
+                flags &= ~FS_IMMUTABLE_FL;
+                (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
+        }
+        close(fd);
+        (void) unlink(EFIVAR_ONESHOT);
+}
+
+static int commit_switch(Commit *x) {
+        int r;
+
+        /* Recorded first: from here on, whichever slot comes up next closes the transaction. */
+        r = record_step(x->txn, x->txn_path, STEP_SWITCHING, x->reporter);
+        if (r < 0)
+                return r;
+        if (x->flags & COMMIT_REBOOT) {
+                _cleanup_(boot_entry_state_done) BootEntryState entry = {};
+                /* systemd-boot 257 names a counted entry by its whole file name ("dreamlink-b+3.conf"). */
+                r = boot_entry_read(x->esp, x->target, &entry);
+                if (r >= 0 && !entry.exists)
+                        r = -ENOENT;
+                if (r >= 0)
+                        r = set_oneshot_entry(entry.filename);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to tell the boot loader to boot slot %s once (%s): %m",
+                                               slot_to_string(x->target), EFIVAR_ONESHOT);
+                x->oneshot_set = true;
+        }
+        sync();
+        /* A moment for the clients following the job (updatectl over ssh) to hear of it
+         * before their sessions are stopped. */
+        (void) usleep(SWITCH_NOTICE_USEC);
+        return start_target(x->flags & COMMIT_REBOOT ? "reboot.target" : "kexec.target");
+}
+
+static int commit_fail(Commit *x, int error) {
+        commit_unload_kernel(x);
+        if (x->oneshot_set)
+                clear_oneshot_entry();
+        if (x->dumped || x->dumped_sessions) {
+                log_info("Bringing the checkpointed services back on slot %s.", slot_to_string(x->booted));
+                commit_restore_here(x);
+        }
+        if (x->txn)
+                (void) record_finish(x->txn, x->txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error), x->root,
+                                     x->config);
+        return error;
+}
+
+int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *rep) {
+        _cleanup_(commit_done) Commit x = {
+                .config = c,
+                .root = strempty(secure_getenv("DREAMLINK_ROOT")),
+                .reporter = rep,
+                .operation = operation,
+                .flags = flags,
+        };
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        if ((r = commit_load(&x)) < 0 || (r = commit_check_target(&x)) < 0 || (r = commit_plan(&x)) < 0)
+                return r;
+
+        if ((r = commit_merge_etc(&x)) < 0 ||
+            (r = commit_plan_handoff(&x)) < 0 ||
+            (!(flags & COMMIT_REBOOT) && (r = commit_load_kernel(&x, x.planned, !!x.session_units)) < 0) ||
+            (!(flags & COMMIT_REBOOT) && (r = record_step(x.txn, x.txn_path, STEP_KERNEL_LOADED, rep)) < 0) ||
+            (r = commit_dump_services(&x)) < 0)
+                return commit_fail(&x, r);
+
+        if (asprintf(&message, "Switching to slot %s (%s)%s%s.", slot_to_string(x.target), strna(x.txn->to_version),
+                     flags & COMMIT_REBOOT ? " through a reboot" : " with kexec",
+                     x.dumped || x.dumped_sessions ? ", carrying the checkpointed services" : "") < 0)
+                return commit_fail(&x, log_oom());
+        log_info("%s", message);
+        r = commit_switch(&x);
+        if (r < 0)
+                return commit_fail(&x, r);
+        reporter_done(rep, 0, message);
+        return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The worker side of commit and rollback (see worker.h): switch the running
+ * system to the other slot, reading as the switch path:
+ *
+ *   check slots → new transaction → merge /etc into the target → load its
+ *   kernel (kexec_file_load) → checkpoint the handed-off services → switch
+ *
+ * Until the switch nothing is lost: any failure unloads the kernel, brings
+ * the checkpointed services back where they were and records why. The new
+ * boot finishes the transaction (boot-check.h). */
+
+#include <stdbool.h>
+
+#include "transaction.h"
+#include "updaterd-conf.h"
+#include "worker.h"
+
+typedef enum CommitFlags {
+        COMMIT_NO_HANDOFF = 1 << 0, /* services are stopped and start fresh, as on a reboot */
+        COMMIT_REBOOT     = 1 << 1, /* through firmware and boot loader instead of kexec (no handoff) */
+        _COMMIT_FLAGS_ALL = COMMIT_NO_HANDOFF | COMMIT_REBOOT,
+} CommitFlags;
+
+/* operation: TRANSACTION_COMMIT (to the staged slot) or TRANSACTION_ROLLBACK
+ * (to the other slot, which must be good). On success the machine is going
+ * down; the reporter has heard DONE. */
+int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *r);

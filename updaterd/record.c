@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "record.h"
+#include "status.h"
+
+int record_save(Transaction *t, const char *path) {
+        int r = transaction_save(t, path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the transaction record %s: %m", path);
+        return 0;
+}
+
+int record_step(Transaction *t, const char *path, TransactionStep step, Reporter *r) {
+        int q = transaction_set_step(t, step);
+        if (q >= 0)
+                q = transaction_save(t, path);
+        if (q < 0)
+                return log_error_errno(q, "Failed to record step %s in %s: %m", transaction_step_to_string(step), path);
+        if (r)
+                reporter_step(r, transaction_step_to_string(step));
+        return 0;
+}
+
+static void record_archive(const Transaction *t, const char *root, const UpdaterConfig *c) {
+        _cleanup_free_ char *dir = state_path(root, c, HISTORY_DIR), *path = NULL, *json = NULL;
+
+        if (!dir || mkdir_p(dir, 0755) < 0 || asprintf(&path, "%s/%016" PRIx64 "-%s.json", dir, t->started, t->id) < 0 ||
+            transaction_to_json(t, &json) < 0 || write_string_file_atomic(path, json, 0644) < 0)
+                log_warning("Failed to keep transaction %s in the history.", t->id);
+}
+
+int record_finish(Transaction *t, const char *path, TransactionOutcome outcome, const char *error, const char *root,
+                  const UpdaterConfig *c) {
+        int r = transaction_finish(t, outcome, error);
+        if (r >= 0)
+                r = transaction_save(t, path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the end of transaction %s: %m", t->id);
+        record_archive(t, root, c);
+        return 0;
+}
