@@ -167,6 +167,7 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->tmp_dirs);
         free(c->lock_table);
         strv_free(c->session_refs);
+        strv_free(c->runtime_mounts);
         *c = (Checkpoint) {};
 }
 
@@ -187,7 +188,7 @@ static char *strv_join_space(char * const *l) {
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
-        _cleanup_free_ char *inodes = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL;
+        _cleanup_free_ char *inodes = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -197,7 +198,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         tmp = strv_join_space(c->tmp_dirs);
         nulls = strv_join_space(c->null_files);
         refs = strv_join_space(c->session_refs);
-        if (!inodes || !tmp || !nulls || !refs)
+        mounts = strv_join_space(c->runtime_mounts);
+        if (!inodes || !tmp || !nulls || !refs || !mounts)
                 return -ENOMEM;
 
         char *s;
@@ -216,6 +218,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "JournalInodes=%s\n"
                      "NullFiles=%s\n"
                      "TmpDirectories=%s\n"
+                     "RuntimeMounts=%s\n"
                      "LockTable=%s\n"
                      "Session=%s\n"
                      "SessionRefs=%s\n"
@@ -224,7 +227,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "DumpedAtUSec=%" PRIu64 "\n",
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
-                     c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, nulls, tmp,
+                     c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, nulls, tmp, mounts,
                      strempty(c->lock_table), c->session ? "yes" : "no", refs, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
@@ -292,6 +295,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "JournalInodes", parse_inodes, offsetof(Checkpoint, journal_inodes) },
         { "Checkpoint", "NullFiles", parse_null_files, offsetof(Checkpoint, null_files) },
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
+        { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
         { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
         { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
@@ -300,6 +304,11 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "DumpedAtUSec", parse_u64, offsetof(Checkpoint, dumped_at_usec) },
         {}
 };
+
+bool runtime_mount_point_is_valid(const char *path) {
+        const char *name = startswith(path, "/run/credentials/") ?: startswith(path, "/run/user/");
+        return name && *name && *name != '.' && !strchr(name, '/');
+}
 
 int checkpoint_load(const char *path, Checkpoint *ret) {
         Checkpoint c = { .result = _CHECKPOINT_RESULT_INVALID };
@@ -317,6 +326,13 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                               startswith(*d, "/run/systemd/propagate/")) ||
                             strstr(*d, "/../") || strstr(*d, "/./")) {
                                 r = log_error_errno(EBADMSG, "%s: TmpDirectories= lists '%s', refusing.", path, *d);
+                                break;
+                        }
+        if (r >= 0)
+                /* These are created as root: only the runtime directories of units and users. */
+                STRV_FOREACH(m, c.runtime_mounts)
+                        if (!runtime_mount_point_is_valid(*m)) {
+                                r = log_error_errno(EBADMSG, "%s: RuntimeMounts= lists '%s', refusing.", path, *m);
                                 break;
                         }
         if (r < 0) {

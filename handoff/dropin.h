@@ -63,6 +63,9 @@ typedef struct Checkpoint {
         char **tmp_dirs;           /* systemd's per-unit directories the service's mount namespace binds
                                     * (PrivateTmp=, /run/systemd/propagate/UNIT): gone with the unit,
                                     * recreated before the restore */
+        char **runtime_mounts;     /* mount points of other units' and users' runtime mounts that
+                                    * propagated into the service's namespace (/run/credentials/…,
+                                    * /run/user/…): created empty before the restore */
         char *lock_table;          /* the nftables table criu locked the connections with */
         bool session;              /* a login session (unit is its scope), not a service */
         char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new
@@ -77,3 +80,5 @@ typedef struct Checkpoint {
 void checkpoint_done(Checkpoint *c);
 int checkpoint_to_text(const Checkpoint *c, char **ret);
 int checkpoint_load(const char *path, Checkpoint *ret);
+/* /run/credentials/NAME or /run/user/NAME (one level, no dot names): what RuntimeMounts= may hold. */
+bool runtime_mount_point_is_valid(const char *path);

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -642,27 +641,25 @@ static bool has_own_mount_namespace(pid_t pid) {
         return !streq(theirs, ours);
 }
 
-static int compare_length_desc(const void *a, const void *b) {
-        size_t x = strlen(*(char * const *) a), y = strlen(*(char * const *) b);
-        return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* A service's mount namespace is a copy of the machine's from when it
- * started: it also holds the runtime mounts other units and users had then
- * (/run/credentials/OTHER.service, /run/user/UID). A new boot lacks them when
- * the service comes back, and criu cannot restore a bind of a missing source
- * ("mnt-v2: Can't stat mountpoint …"). The service has no business with
- * them: they are unmounted in its namespace (never in ours) before the dump. */
-static int hide_foreign_runtime_mounts(pid_t pid, const char *unit) {
+/* A service's mount namespace receives the runtime mounts that other units
+ * and users make later (/run/credentials/OTHER.service, /run/user/UID): they
+ * propagate in, usually under systemd's inaccessible overmount of their
+ * parent, where they cannot even be unmounted by path. criu dumps them as
+ * external binds of the machine's same paths, and a new boot lacks those
+ * until the other unit or user comes (restore: "mnt-v2: Can't stat
+ * mountpoint …"). Their mount points are recorded, and the restore creates
+ * them empty first: the binds then hold nothing, as the service never saw
+ * anything there. */
+static int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret) {
         _cleanup_free_ char *path = NULL, *text = NULL, *own = NULL;
         _cleanup_strv_free_ char **points = NULL;
         int r;
 
         if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0 || asprintf(&own, "/run/credentials/%s", unit) < 0)
-                return log_oom();
+                return -ENOMEM;
         r = read_file_limited(path, 4U << 20, &text, NULL);
         if (r < 0)
-                return log_unit_error_errno(unit, r, "Failed to read %s: %m", path);
+                return r;
         for (char *p = text, *e; p && *p; p = e) {
                 char mnt[4096];
                 e = strchr(p, '\n');
@@ -672,37 +669,18 @@ static int hide_foreign_runtime_mounts(pid_t pid, const char *unit) {
                         continue;
                 const char *rest = startswith(mnt, own);
                 bool is_own = rest && (*rest == 0 || *rest == '/');
-                if ((startswith(mnt, "/run/credentials/") && !is_own) || startswith(mnt, "/run/user/"))
-                        if (strv_extend(&points, mnt) < 0)
-                                return log_oom();
+                if (((startswith(mnt, "/run/credentials/") && !is_own) || startswith(mnt, "/run/user/")) &&
+                    runtime_mount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                        return -ENOMEM;
         }
-        size_t n = strv_length(points);
-        if (n == 0)
-                return 0;
-        qsort(points, n, sizeof(char *), compare_length_desc); /* submounts first */
-
-        pid_t child = fork();
-        if (child < 0)
-                return log_unit_error_errno(unit, errno, "Failed to fork: %m");
-        if (child == 0) {
-                char ns[64];
-                snprintf(ns, sizeof(ns), "/proc/" PID_FMT "/ns/mnt", pid);
-                int fd = open(ns, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || setns(fd, CLONE_NEWNS) < 0)
-                        _exit(EXIT_FAILURE);
-                STRV_FOREACH(m, points)
-                        (void) umount2(*m, MNT_DETACH);
-                _exit(EXIT_SUCCESS);
-        }
-        int status;
-        while (waitpid(child, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return log_unit_error_errno(unit, EPERM, "Failed to enter the mount namespace of %s.", unit);
-        log_unit_info(unit, "Unmounted %zu runtime mount%s of other units and users in %s's namespace.", n,
-                      n == 1 ? "" : "s", unit);
+        *ret = TAKE_PTR(points);
         return 0;
+}
+
+static void create_runtime_mount_points(const char *unit, char * const *points) {
+        STRV_FOREACH(p, points)
+                if (access(*p, F_OK) < 0 && mkdir_p(*p, 0700) >= 0)
+                        log_unit_debug(unit, "Created %s for a bind in %s's namespace.", *p, unit);
 }
 
 /* After a failed restore criu may leave its temporary mount namespace
@@ -970,7 +948,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         if (r >= 0)
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
-                r = hide_foreign_runtime_mounts(info.main_pid, u->unit);
+                r = foreign_runtime_mounts(info.main_pid, u->unit, &c.runtime_mounts);
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
                 goto not_dumped;
@@ -1309,6 +1287,7 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         r = recreate_tmp_dirs(unit, c.tmp_dirs);
         if (r < 0)
                 return r;
+        create_runtime_mount_points(unit, c.runtime_mounts);
         if (unlink(pidfile) < 0 && errno != ENOENT)
                 return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
         _cleanup_free_ char *piddir = strdup(pidfile);

@@ -73,6 +73,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 /* About a systemd unit: UNIT= and OBJECT_SYSTEMD_UNIT= make `journalctl -u UNIT` show it. */
+#define log_unit_debug(unit, ...) (void) log_full_errno_unit(LOG_DEBUG, 0, unit, __VA_ARGS__)
 #define log_unit_info(unit, ...) (void) log_full_errno_unit(LOG_INFO, 0, unit, __VA_ARGS__)
 #define log_unit_warning(unit, ...) (void) log_full_errno_unit(LOG_WARNING, 0, unit, __VA_ARGS__)
 #define log_unit_error(unit, ...) (void) log_full_errno_unit(LOG_ERR, 0, unit, __VA_ARGS__)

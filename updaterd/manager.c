@@ -327,19 +327,11 @@ static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *e
         return 1; /* the reply comes when the worker is done */
 }
 
-static int method_stage(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *version;
+/* Starts the job and replies with its id: the result comes with JobRemoved. */
+static int reply_job_started(Manager *m, sd_bus_message *message, JobOperation op, const char *version, uint64_t flags,
+                             sd_bus_error *error) {
         uint32_t id;
-        int r;
-
-        r = check_root(message, error);
-        if (r != 0)
-                return r;
-        r = sd_bus_message_read(message, "s", &version);
-        if (r < 0)
-                return r;
-        r = manager_start_job(m, JOB_STAGE, version, 0, &id);
+        int r = manager_start_job(m, op, version, flags, &id);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
                                          job_operation_to_string(m->operation));
@@ -348,11 +340,22 @@ static int method_stage(sd_bus_message *message, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(message, "u", id);
 }
 
+static int method_stage(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *version;
+        int r;
+
+        r = check_root(message, error);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(message, "s", &version);
+        if (r < 0)
+                return r;
+        return reply_job_started(userdata, message, JOB_STAGE, version, 0, error);
+}
+
 static int method_switch(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
         JobOperation op = streq(sd_bus_message_get_member(message), "Rollback") ? JOB_ROLLBACK : JOB_COMMIT;
         uint64_t flags;
-        uint32_t id;
         int r;
 
         r = check_root(message, error);
@@ -364,13 +367,7 @@ static int method_switch(sd_bus_message *message, void *userdata, sd_bus_error *
         if (flags & ~(uint64_t) _COMMIT_FLAGS_ALL)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64 ".",
                                          flags & ~(uint64_t) _COMMIT_FLAGS_ALL);
-        r = manager_start_job(m, op, NULL, flags, &id);
-        if (r == -EBUSY)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
-                                         job_operation_to_string(m->operation));
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(message, "u", id);
+        return reply_job_started(userdata, message, op, NULL, flags, error);
 }
 
 static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {

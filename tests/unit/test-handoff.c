@@ -256,6 +256,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *inodes[] = { (char *) "1234", (char *) "5678", NULL };
         char *tmp[] = { (char *) "/tmp/systemd-private-abc-redis-server.service-XYZ", NULL };
         char *nulls[] = { (char *) "file[1a:5]", NULL };
+        char *mounts[] = { (char *) "/run/credentials/getty@tty1.service", (char *) "/run/user/0", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -267,6 +268,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .journal_inodes = inodes,
                 .null_files = nulls,
                 .tmp_dirs = tmp,
+                .runtime_mounts = mounts,
                 .lock_table = (char *) "inet CRIU-4f2a",
                 .dump_usec = 812000,
                 .image_bytes = 6 << 20,
@@ -290,12 +292,27 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.tmp_dirs[0], tmp[0]);
         assert_string_equal(back.null_files[0], "file[1a:5]");
         assert_string_equal(back.lock_table, "inet CRIU-4f2a");
+        assert_int_equal(strv_length(back.runtime_mounts), 2);
+        assert_string_equal(back.runtime_mounts[1], "/run/user/0");
         assert_true(back.dump_usec == 812000);
         assert_true(back.image_bytes == 6 << 20);
         assert_true(back.dumped_at_usec == 1795000000000000ULL);
         assert_false(back.session);
         assert_null(back.session_refs);
         checkpoint_done(&back);
+
+        /* Created as root at the restore: only runtime directories, one level down. */
+        assert_true(runtime_mount_point_is_valid("/run/user/1000"));
+        assert_false(runtime_mount_point_is_valid("/run/user/"));
+        assert_false(runtime_mount_point_is_valid("/run/user/../../etc"));
+        assert_false(runtime_mount_point_is_valid("/run/credentials/x/y"));
+        assert_false(runtime_mount_point_is_valid("/etc/credentials/x"));
+        text = mfree(text);
+        char *evil[] = { (char *) "/etc/cron.d", NULL };
+        c.runtime_mounts = evil;
+        assert_int_equal(checkpoint_to_text(&c, &text), 0);
+        write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+        assert_int_equal(checkpoint_load(path, &back), -EBADMSG);
 
         /* A login session: its scope, and the logind reference FIFO to stand in for. */
         char *refs[] = { (char *) "file[2c:3f1]", NULL };

@@ -122,3 +122,28 @@ redis_client_gap() {
 redis_client_skips() {
         grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $2 != prev + 1 { bad++ } { prev = $2 } END { print bad + 0 }'
 }
+
+# updaterd_use_test_server PORT CHANNEL [MORE_CONF]: points updaterd at the
+# test release server (release-server.sh) on the host; MORE_CONF (e.g. a
+# [Health] section) is appended. Synced: tests power-cut the guest.
+updaterd_use_test_server() {
+        guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem' <"$("$top/tests/vm/release-server.sh" ca)"
+        printf '[Update]\nServer=https://10.0.2.2:%s\nChannel=%s\nCAFile=/etc/dreamlink/test-ca.pem\n\n%s\n' "$1" "$2" "${3:-}" |
+                guest 'cat >/etc/dreamlink/updaterd.conf.d/50-test.conf && sync && systemctl try-restart updaterd.service'
+}
+
+# redis_handoff_setup: Debian's redis-server, reachable from the host and
+# opted in to handoff. Its stock unit runs redis in a user namespace of its
+# own, which criu cannot dump ("namespaces doesn't belong to the target user
+# namespace"), and systemd binds the cgroup's memory.pressure into its mount
+# namespace, which criu 4.2 cannot restore ("mnt-v2: Failed to copy sharing
+# from -1:/sys/fs/cgroup/…/memory.pressure"): an admin's drop-in turns both off.
+redis_handoff_setup() {
+        guest 'set -e
+                sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
+                mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
+                printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
+                printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
+                systemctl daemon-reload
+                systemctl restart redis-server.service'
+}

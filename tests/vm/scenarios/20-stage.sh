@@ -11,16 +11,7 @@ trap '"$server" stop; vm_cleanup' EXIT
 disk=$(vm_disk_from stage "$DISK_V1")
 vm_start "$disk" || return 1
 
-# sync: the power cut below must not take the configuration with it.
-guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem && sync' <"$("$server" ca)"
-use_channel() { # CHANNEL: point updaterd at the test server's channel
-        guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf && sync && systemctl try-restart updaterd.service" <<EOF
-[Update]
-Server=https://10.0.2.2:$port
-Channel=$1
-CAFile=/etc/dreamlink/test-ca.pem
-EOF
-}
+use_channel() { updaterd_use_test_server "$port" "$1"; }
 status_field() { # JQ-ish path for python: prints a field of `updatectl status --json`
         guest "updatectl status --json" | python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1" 2>/dev/null
 }

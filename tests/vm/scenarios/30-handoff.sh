@@ -12,29 +12,17 @@ vm_start "$disk" || return 1
 check "dreamlink-handoff is installed" guest 'test -x /usr/sbin/dreamlink-handoff'
 expect_match "criu is usable" '^Version: ' "$(guest 'criu --version | head -n1')"
 
-# redis as a client on the host reaches it: slirp forwards to the guest's
-# address, not its loopback. Debian's unit runs redis in a user namespace
-# of its own, which criu cannot dump ("namespaces doesn't belong to the
-# target user namespace"), and systemd binds the cgroup's memory.pressure
-# into its mount namespace, which criu 4.2 cannot restore ("mnt-v2: Failed
-# to copy sharing from -1:/sys/fs/cgroup/…/memory.pressure"): an admin's
-# drop-in turns both off.
+redis_handoff_setup
+# A service criu refuses: one end of a unix stream whose other end (dbus) is not dumped.
 guest 'set -e
-        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
-        mkdir -p /etc/systemd/system/redis-server.service.d
-        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
-        # A service criu refuses: one end of a unix stream whose other end (dbus) is not dumped.
         cat >/etc/systemd/system/dl-undumpable.service <<UNIT
 [Unit]
 Description=dreamlink test: a service CRIU cannot checkpoint
 [Service]
 ExecStart=/usr/bin/python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dbus/system_bus_socket\"); time.sleep(100000)"
 UNIT
-        mkdir -p /etc/dreamlink/handoff.d
-        printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
         printf "[Handoff]\nUnit=dl-undumpable.service\n" >/etc/dreamlink/handoff.d/undumpable.conf
         systemctl daemon-reload
-        systemctl restart redis-server.service
         systemctl start dl-undumpable.service'
 expect_eq "redis-server is active" "active" "$(guest systemctl is-active redis-server.service)"
 expect_eq "the undumpable service is active" "active" "$(guest systemctl is-active dl-undumpable.service)"
@@ -48,31 +36,10 @@ expect_match "list: the undumpable service cannot, with criu's reason" \
         'can be checkpointed now: no, .*External socket' "$(section dl-undumpable.service)"
 expect_eq "the dry run left redis-server running" "active" "$(guest systemctl is-active redis-server.service)"
 
-# The client: one connection, INCR every 0.2 s, one line per reply ("T N");
-# any error ends it with a line "ERROR …".
-port=$("$VM" port 6379)
+# The client: one connection, INCR every 0.2 s (harness.sh).
 client_log=$VM_RUN_DIR/handoff-client.log
 stop_file=$VM_RUN_DIR/handoff-client.stop
-rm -f "$client_log" "$stop_file"
-python3 - "$port" "$stop_file" >"$client_log" 2>&1 <<'PY' &
-import os, socket, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
-try:
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.settimeout(180)
-    f = s.makefile("rb")
-    while not os.path.exists(stop):
-        s.sendall(b"*2\r\n$4\r\nINCR\r\n$15\r\nhandoff:counter\r\n")
-        line = f.readline()
-        if not line.startswith(b":"):
-            raise RuntimeError("unexpected reply %r" % line)
-        print("%.3f %d" % (time.time(), int(line[1:])), flush=True)
-        time.sleep(0.2)
-    print("DONE", flush=True)
-except Exception as e:
-    print("ERROR %s" % e, flush=True)
-PY
-client=$!
+redis_client_start "$client_log" "$stop_file"
 sleep 5
 before=$(tail -n1 "$client_log" | cut -d' ' -f2)
 expect_match "the client counts over one connection" '^[0-9]+$' "$before"
@@ -93,11 +60,11 @@ wait "$client"
 last=$(tail -n1 "$client_log")
 expect_eq "the client's connection survived" "DONE" "$last"
 # n → n+1 all along: no reply lost, none repeated.
-gaps=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | awk 'NR > 1 && $2 != prev + 1 { bad++ } { prev = $2 } END { print bad + 0 }')
+gaps=$(redis_client_skips "$client_log")
 expect_eq "the counter went on n → n+1 through the cycle" 0 "$gaps"
 after=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | tail -n1 | cut -d' ' -f2)
 check "the counter moved on after the restore ($before → $after)" test "${after:-0}" -gt "$((before + 5))"
-client_gap=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }')
+client_gap=$(redis_client_gap "$client_log")
 
 state=$(guest systemctl show -P ActiveState,SubState redis-server.service | tr '\n' ' ')
 expect_eq "redis-server is active (running) after the restore" "active running " "$state"

@@ -16,28 +16,15 @@ trap '"$server" stop; vm_cleanup' EXIT
 disk=$(vm_disk_from commit "$DISK_V1")
 vm_start "$disk" || return 1
 
-guest 'mkdir -p /etc/dreamlink/updaterd.conf.d && cat >/etc/dreamlink/test-ca.pem' <"$("$server" ca)"
-guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf" <<EOF
-[Update]
-Server=https://10.0.2.2:$port
-Channel=stable
-CAFile=/etc/dreamlink/test-ca.pem
-
-[Health]
-RequiredUnits=redis-server.service nginx.service ssh.service
-EOF
-# The services, opted in as an admin would (see 30-handoff for why redis needs its drop-in).
+updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service nginx.service ssh.service')"
+# The services, opted in as an admin would.
+redis_handoff_setup
 guest 'set -e
-        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
-        mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
-        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
-        printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
         printf "[Handoff]\nUnit=nginx.service\n" >/etc/dreamlink/handoff.d/nginx.conf
         printf "[Handoff]\nUnit=ssh.service\nSessions=yes\n" >/etc/dreamlink/handoff.d/ssh.conf
         head -c 12M /dev/urandom >/var/www/html/big.bin
         echo "limit_rate 64k;" >/etc/nginx/conf.d/dl-limit.conf
-        systemctl daemon-reload
-        systemctl restart redis-server.service nginx.service'
+        systemctl restart nginx.service'
 
 t0=$SECONDS
 out=$(guest updatectl stage 2>&1)

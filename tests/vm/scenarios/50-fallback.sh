@@ -16,29 +16,14 @@ trap '"$server" stop; vm_cleanup' EXIT
 disk=$(vm_disk_from fallback "$DISK_V1")
 vm_start "$disk" || return 1
 
-guest 'mkdir -p /etc/dreamlink/updaterd.conf.d /etc/dreamlink/health.d && cat >/etc/dreamlink/test-ca.pem' <"$("$server" ca)"
-guest "cat >/etc/dreamlink/updaterd.conf.d/50-test.conf" <<EOF
-[Update]
-Server=https://10.0.2.2:$port
-Channel=stable
-CAFile=/etc/dreamlink/test-ca.pem
-
-[Health]
-RequiredUnits=redis-server.service
-EOF
-guest 'cat >/etc/dreamlink/health.d/50-refuse-v2 && chmod 0755 /etc/dreamlink/health.d/50-refuse-v2' <<'EOF'
+updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service')"
+redis_handoff_setup
+guest 'mkdir -p /etc/dreamlink/health.d && cat >/etc/dreamlink/health.d/50-refuse-v2 && chmod 0755 /etc/dreamlink/health.d/50-refuse-v2' <<'EOF'
 #!/bin/sh
 # dreamlink test: release 2 is "broken".
 . /etc/os-release
 if [ "$IMAGE_VERSION" = 2 ]; then echo "release 2 refuses to be healthy" >&2; exit 1; fi
 EOF
-guest 'set -e
-        sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
-        mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
-        printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
-        printf "[Handoff]\nUnit=redis-server.service\n" >/etc/dreamlink/handoff.d/redis.conf
-        systemctl daemon-reload
-        systemctl restart redis-server.service'
 check "the health check passes on v1" guest /etc/dreamlink/health.d/50-refuse-v2
 expect_eq "v2 is staged" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
 
