@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <systemd/sd-login.h>
 
 #include "fileio.h"
 #include "handoff.h"
@@ -90,6 +91,19 @@ static int verb_list(Handoff *h) {
                         continue;
                 }
                 printf("%s: %s (%s), main PID " PID_FMT "\n", (*u)->unit, info.active_state, info.sub_state, info.main_pid);
+                if ((*u)->sessions) {
+                        /* The unit itself starts fresh; its login sessions are carried by a commit. */
+                        _cleanup_strv_free_ char **ids = NULL;
+                        (void) handoff_unit_sessions(h, (*u)->unit, &ids);
+                        printf("  carried by a commit: its login sessions (%zu now:", strv_length(ids));
+                        STRV_FOREACH(id, ids) {
+                                pid_t leader = 0;
+                                (void) sd_session_get_leader(*id, &leader);
+                                printf(" session-%s.scope leader " PID_FMT, *id, leader);
+                        }
+                        printf("); the unit starts fresh\n");
+                        continue;
+                }
                 if (info.control_group && cgroup_pids(info.control_group, &pids, &n) >= 0)
                         for (size_t i = 0; i < n; i++) {
                                 _cleanup_free_ char *path = NULL, *comm = NULL;

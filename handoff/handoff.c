@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include <systemd/sd-login.h>
 
+#include "fault.h"
 #include "fileio.h"
 #include "handoff.h"
 #include "log.h"
@@ -1276,11 +1278,26 @@ static int load_dumped_record(const char *images_dir, const char *unit, Checkpoi
         return 0;
 }
 
+/* systemd 257 runs even a '+' command of a sandboxed unit in a mount namespace of its own,
+ * with /run/credentials and /run/user made inaccessible. The dump saw the machine's mounts,
+ * and criu finds the external ones again by the machine's paths: restore from there. */
+static int join_machine_mount_namespace(const char *unit) {
+        _cleanup_close_ int fd = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_unit_error_errno(unit, errno, "Failed to open the machine's mount namespace: %m");
+        if (setns(fd, CLONE_NEWNS) < 0)
+                return log_unit_error_errno(unit, errno, "Failed to join the machine's mount namespace: %m");
+        return 0;
+}
+
 int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile) {
         _cleanup_(checkpoint_done) Checkpoint c = {};
         pid_t pid;
         int r;
 
+        r = join_machine_mount_namespace(unit);
+        if (r < 0)
+                return r;
         r = load_dumped_record(images_dir, unit, &c);
         if (r < 0)
                 return r;
@@ -1288,6 +1305,7 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         create_runtime_mount_points(unit, c.runtime_mounts);
+        fault_power_cut("restoring");
         if (unlink(pidfile) < 0 && errno != ENOENT)
                 return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
         _cleanup_free_ char *piddir = strdup(pidfile);
@@ -1679,4 +1697,45 @@ int handoff_restore_session(Handoff *h, const char *scope, const char *images_ro
         }
         log_unit_info(scope, "Restored login %s in %.2f s.", scope, ret->restore_usec / 1e6);
         return 0;
+}
+
+/* ---- putting a set back ------------------------------------------------------------------- */
+
+typedef struct RestoreSetState {
+        Handoff *h;
+        const char *set_dir;
+        char ***results;
+} RestoreSetState;
+
+static int restore_one(const char *dir, Checkpoint *c, void *userdata) {
+        RestoreSetState *st = userdata;
+        RestoreStats stats;
+        const char *result;
+
+        if (c->session)
+                result = c->result == CHECKPOINT_DUMPED &&
+                         handoff_restore_session(st->h, c->unit, st->set_dir, &stats) >= 0 ? "restored" : "lost";
+        else {
+                int r = handoff_restore(st->h, c->unit, st->set_dir, &stats);
+                result = r < 0 ? "failed" : r == 0 ? "restored" : "restarted";
+        }
+        if (strv_extend(st->results, c->unit) < 0 || strv_extend(st->results, result) < 0)
+                return log_oom();
+        return 0;
+}
+
+int handoff_restore_set(Handoff *h, const char *set_dir, char ***ret_results) {
+        _cleanup_strv_free_ char **results = NULL;
+        RestoreSetState st = { .h = h, .set_dir = set_dir, .results = &results };
+
+        int r = foreach_checkpoint(set_dir, restore_one, &st);
+        if (r == -ENOENT)
+                r = 0;
+        (void) handoff_flush(h);
+        umount_criu_leftovers();
+        if (rm_rf(set_dir) < 0)
+                log_warning("Failed to remove the checkpoint set %s: it holds process memory, remove it by hand.", set_dir);
+        if (ret_results)
+                *ret_results = TAKE_PTR(results);
+        return r;
 }

@@ -117,6 +117,11 @@ int handoff_lock_network(const char *set_dir);
  * and removes the images. */
 int handoff_finish_boot(Handoff *h, const char *set_dir, char ***ret_results);
 
+/* In the same boot, after a switch that did not happen: restores every service and session
+ * checkpointed in set_dir (or starts it fresh), reports each (UNIT, RESULT pairs), removes
+ * the images. */
+int handoff_restore_set(Handoff *h, const char *set_dir, char ***ret_results);
+
 uint64_t directory_size(const char *path);
 /* Last lines of a criu log, and the first error line of it (either may be NULL). */
 int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error);

@@ -6,6 +6,7 @@
 #include "boot-check.h"
 #include "boot-entry.h"
 #include "commit.h"
+#include "fault.h"
 #include "fileio.h"
 #include "handoff.h"
 #include "health.h"
@@ -89,6 +90,7 @@ static int boot_check_target(BootCheck *b) {
         r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_BOOTED), NULL);
         if (r < 0)
                 return r;
+        fault_power_cut("booted");
         finish_handoff(b);
         /* A set whose every dump failed was not named on the command line: only records are left. */
         _cleanup_free_ char *set = strprintf(HANDOFF_STATE_DIR "/%s", b->txn->id);
@@ -99,6 +101,8 @@ static int boot_check_target(BootCheck *b) {
                 return r;
 
         r = health_check(b->config, b->root, &reason);
+        if (r >= 0)
+                fault_power_cut("healthy");
         if (r >= 0) {
                 r = boot_check_good(b);
                 if (r < 0)

@@ -18,6 +18,7 @@
 #include "boot-entry.h"
 #include "commit.h"
 #include "etc-merge.h"
+#include "fault.h"
 #include "fileio.h"
 #include "handoff.h"
 #include "log.h"
@@ -31,8 +32,8 @@
 #define KEXEC_FILE_UNLOAD 0x00000001
 #endif
 #define KEXEC_CMDLINE_MAX 2048 /* x86's COMMAND_LINE_SIZE, with its NUL */
-#define PID_FLOOR_MARGIN 4096
-#define SWITCH_NOTICE_USEC (300 * USEC_PER_MSEC)  /* PIDs the services may still take between the plan and their dump */
+#define PID_FLOOR_MARGIN 4096 /* PIDs the services may still take between the plan and their dump */
+#define SWITCH_NOTICE_USEC (300 * USEC_PER_MSEC)
 
 /* systemd-boot's vendor GUID: LoaderEntryOneShot boots an entry once. */
 #define EFIVAR_ONESHOT "/sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
@@ -80,6 +81,9 @@ static void commit_done(Commit *x) {
         free(x->images_root);
         log_set_transaction_id(NULL);
 }
+
+static void commit_undo_interrupted(Transaction *t);
+static void clear_oneshot_entry(void);
 
 static const char *operation_verb(const Commit *x) {
         return x->operation == TRANSACTION_ROLLBACK ? "roll back" : "commit";
@@ -156,6 +160,7 @@ static int commit_plan(Commit *x) {
                 log_warning("Transaction %s (%s to slot %s) was interrupted at step %s; closing it.", existing->id,
                             transaction_operation_to_string(existing->operation), slot_to_string(existing->to_slot),
                             transaction_step_to_string(existing->step));
+                commit_undo_interrupted(existing);
                 (void) record_finish(existing, x->txn_path, OUTCOME_FAILED, "interrupted before the switch", x->root,
                                      x->config);
         }
@@ -473,6 +478,7 @@ static int commit_dump_services(Commit *x) {
                         return log_oom();
                 if (r == 0 && strv_extend(&x->dumped, list[i]->unit) < 0)
                         return log_oom();
+                fault_power_cut("dumping");
         }
         (void) handoff_flush(x->handoff);
         r = commit_dump_sessions(x);
@@ -487,28 +493,43 @@ static int commit_dump_services(Commit *x) {
                 if (r < 0)
                         return r;
         }
-        return record_step(x->txn, x->txn_path, STEP_SERVICES_DUMPED, x->reporter);
+        r = record_step(x->txn, x->txn_path, STEP_SERVICES_DUMPED, x->reporter);
+        if (r >= 0)
+                fault_power_cut("dumped");
+        return r;
 }
 
 /* Before the switch, a failure brings every checkpointed service back here. */
 static void commit_restore_here(Commit *x) {
-        STRV_FOREACH(u, x->dumped) {
-                RestoreStats stats;
-                if (handoff_restore(x->handoff, *u, x->images_root, &stats) >= 0)
-                        (void) transaction_set_service(x->txn, *u, stats.fresh ? "restarted" : "restored");
-        }
-        STRV_FOREACH(s, x->dumped_sessions) {
-                RestoreStats stats;
-                (void) transaction_set_service(x->txn, *s,
-                                               handoff_restore_session(x->handoff, *s, x->images_root, &stats) >= 0 ?
-                                               "restored" : "lost");
-        }
-        if (x->handoff) {
-                (void) handoff_flush(x->handoff);
-                (void) rm_rf(x->images_root);
-        }
+        _cleanup_strv_free_ char **results = NULL;
+        (void) handoff_restore_set(x->handoff, x->images_root, &results);
+        STRV_FOREACH_PAIR(u, res, results)
+                (void) transaction_set_service(x->txn, *u, *res);
         x->dumped = strv_free(x->dumped);
         x->dumped_sessions = strv_free(x->dumped_sessions);
+}
+
+/* A switch of this boot that stopped before switching (its worker killed, updaterd crashed):
+ * what it checkpointed is still frozen in its images. Everything goes back as it was. */
+static void commit_undo_interrupted(Transaction *t) {
+        _cleanup_free_ char *set = strprintf(HANDOFF_STATE_DIR "/%s", t->id);
+        _cleanup_strv_free_ char **results = NULL;
+        sd_id128_t boot;
+        char b[SD_ID128_STRING_MAX];
+
+        if (sd_id128_get_boot(&boot) < 0 || !streq_ptr(t->boot_id, sd_id128_to_string(boot, b)))
+                return; /* another boot: the services started fresh in it, the boot check cleaned up */
+        (void) syscall(SYS_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long) KEXEC_FILE_UNLOAD);
+        clear_oneshot_entry();
+        if (!set || access(set, F_OK) < 0)
+                return;
+        _cleanup_(handoff_freep) Handoff *h = NULL;
+        if (handoff_new(&h) < 0)
+                return;
+        log_info("Bringing back what transaction %s checkpointed.", t->id);
+        (void) handoff_restore_set(h, set, &results);
+        STRV_FOREACH_PAIR(u, res, results)
+                (void) transaction_set_service(t, *u, *res);
 }
 
 /* ---- the switch --------------------------------------------------------------------------- */

@@ -54,7 +54,7 @@ sleep 5
 counter_before=$(tail -n1 "$client_log" | cut -d' ' -f2)
 expect_match "the client counts over one connection" '^[0-9]+$' "$counter_before"
 # (a tick may share its line with the shell's prompt)
-ticks() { tr -d '\r' <"$sess_out" | grep -o 'tick [0-9]*' | cut -d' ' -f2; }
+ticks() { tr -d '\r' <"$sess_out" | grep -o 'tick [0-9][0-9]*' | cut -d' ' -f2; }
 tick_before=$(ticks | tail -n1)
 expect_match "the SSH session's counter ticks" '^[0-9]+$' "$tick_before"
 redis_pid=$(guest systemctl show -P MainPID redis-server.service)
@@ -70,6 +70,9 @@ check "the machine switched (a new boot answers)" wait_new_boot "$old_boot"
 # The boot check finishes the transaction after the restores.
 wait_boot_check
 printf '  ..    commit to checked: %d s\n' $((SECONDS - t0))
+# Per service: dump time and images (the boot before), restore (this boot).
+guest 'journalctl -b -1 -o cat _COMM=updaterd | grep -E "^Checkpointed|^Loaded slot"; journalctl -b 0 -o cat | grep -E "^Restored (.* as PID|login)"' |
+        sed 's/^/  ..    /'
 
 expect_eq "the new boot runs v2's kernel" "$V2_KERNEL" "$(guest uname -r)"
 expect_eq "and v2's OS from slot b" "2|root-b" \
