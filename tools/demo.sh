@@ -58,7 +58,8 @@ mkfifo "$sess_in"
 "$VM" ssh-tty <"$sess_in" >"$sess_out" 2>&1 &
 sess_pid=$!
 exec 7>"$sess_in"
-echo 'stty -echo; (i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done) &' >&7
+type_in_session() { ( trap '' PIPE; printf '%s\n' "$1" >&7 ) 2>/dev/null; }
+type_in_session 'stty -echo; (i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done) &'
 client_log=$VM_RUN_DIR/demo-client.log stop_file=$VM_RUN_DIR/demo-client.stop
 redis_client_start "$client_log" "$stop_file"
 sleep 5
@@ -78,7 +79,7 @@ guest updatectl commit 2>/dev/null | sed 's/^/    /' || true
 wait_new_boot "$old_boot" >/dev/null || die "the new slot did not answer; see $("$VM" dir)/serial.log"
 wait_boot_check || true
 note "the new slot is up and checked $((SECONDS - t_commit)) s after the commit began"
-echo 'echo "in the same shell: kernel=$(uname -r) os=$(. /etc/os-release; echo $IMAGE_VERSION)"' >&7
+type_in_session 'echo "in the same shell: kernel=$(uname -r) os=$(. /etc/os-release; echo $IMAGE_VERSION)"'
 sleep 8
 
 kernel_after=$(guest uname -r)

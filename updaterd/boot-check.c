@@ -189,7 +189,10 @@ int boot_check_run(const UpdaterConfig *c) {
         _cleanup_(handoff_freep) Handoff *h = NULL;
         if (handoff_new(&h) >= 0)
                 (void) handoff_gc(h, NULL);
-        if (b.txn->step >= STEP_BOOTED && slot_mark_bad(&b.slots, b.txn->to_slot) >= 0)
-                (void) slots_save(&b); /* it booted and then died: do not offer it again */
+        /* A new release that booted and then died is not offered again; a rollback's target
+         * was good before and keeps its state. */
+        if (b.txn->operation == TRANSACTION_COMMIT && b.txn->step >= STEP_BOOTED &&
+            slot_mark_bad(&b.slots, b.txn->to_slot) >= 0)
+                (void) slots_save(&b);
         return record_finish(b.txn, b.txn_path, OUTCOME_FAILED, error, b.root, c);
 }
