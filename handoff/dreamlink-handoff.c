@@ -93,14 +93,11 @@ static int verb_list(Handoff *h) {
                 printf("%s: %s (%s), main PID " PID_FMT "\n", (*u)->unit, info.active_state, info.sub_state, info.main_pid);
                 if ((*u)->sessions) {
                         /* The unit itself starts fresh; its login sessions are carried by a commit. */
-                        _cleanup_strv_free_ char **ids = NULL;
-                        (void) handoff_unit_sessions(h, (*u)->unit, &ids);
-                        printf("  carried by a commit: its login sessions (%zu now:", strv_length(ids));
-                        STRV_FOREACH(id, ids) {
-                                pid_t leader = 0;
-                                (void) sd_session_get_leader(*id, &leader);
-                                printf(" session-%s.scope leader " PID_FMT, *id, leader);
-                        }
+                        _cleanup_strv_free_ char **scopes = NULL;
+                        (void) handoff_unit_sessions(h, (*u)->unit, &scopes);
+                        printf("  carried by a commit: its login sessions (%zu now:", strv_length(scopes));
+                        STRV_FOREACH(s, scopes)
+                                printf(" %s", *s);
                         printf("); the unit starts fresh\n");
                         continue;
                 }

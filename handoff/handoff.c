@@ -353,7 +353,9 @@ static bool is_session_ref(int dir_fd, const char *name, const struct stat *st) 
         if (k < 0)
                 return false;
         target[k] = 0;
-        return startswith(target, "/run/systemd/sessions/") && endswith(target, ".ref");
+        /* …or, in a session restored before, the FIFO that stands in for it. */
+        return (startswith(target, "/run/systemd/sessions/") || startswith(target, HANDOFF_RUN_DIR "/")) &&
+               endswith(target, ".ref");
 }
 
 /* criu's keys (file[MNT:INO]) of the files open in the cgroup that match. */
@@ -1562,15 +1564,42 @@ int handoff_unit_sessions(Handoff *h, const char *unit, char ***ret) {
         if (r < 0)
                 return log_unit_error_errno(unit, r, "Failed to list the login sessions: %m");
         STRV_FOREACH(id, ids) {
+                _cleanup_free_ char *scope = NULL;
                 pid_t leader;
                 /* sshd's listener forks the session's leader ("sshd-session: USER [priv]"). */
                 if (sd_session_get_leader(*id, &leader) < 0 || parent_of(leader) != info.main_pid)
                         continue;
-                if (strv_extend(&mine, *id) < 0)
+                if (asprintf(&scope, "session-%s.scope", *id) < 0 || strv_push(&mine, TAKE_PTR(scope)) < 0)
                         return log_oom();
         }
+
+        /* Sessions an earlier switch restored: logind does not know them any more. */
+        _cleanup_(closedirp) DIR *d = opendir("/sys/fs/cgroup/" RESTORED_SESSION_SLICE);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (startswith(de->d_name, RESTORED_SESSION_PREFIX) && endswith(de->d_name, ".scope") &&
+                    strv_extend(&mine, de->d_name) < 0)
+                        return log_oom();
         *ret = TAKE_PTR(mine);
         return 0;
+}
+
+/* The root of a restored session's tree: the process whose parent is not in the scope. */
+static pid_t restored_session_leader(const char *cgroup) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+
+        if (cgroup_pids(cgroup, &pids, &n) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                pid_t parent = parent_of(pids[i]);
+                bool inside = false;
+                for (size_t j = 0; j < n && !inside; j++)
+                        inside = pids[j] == parent;
+                if (!inside)
+                        return pids[i];
+        }
+        return -1;
 }
 
 static int cgroup_of(pid_t pid, char **ret) {
@@ -1592,17 +1621,17 @@ static int cgroup_of(pid_t pid, char **ret) {
         return 0;
 }
 
-int handoff_dump_session(Handoff *h, const char *id, const char *images_root, DumpStats *ret) {
+int handoff_dump_session(Handoff *h, const char *scope, const char *images_root, DumpStats *ret) {
         _cleanup_strv_free_ char **before = NULL, **after = NULL;
-        _cleanup_free_ char *scope = NULL, *dir = NULL, *log = NULL, *cgroup = NULL, *reason = NULL;
+        _cleanup_free_ char *dir = NULL, *log = NULL, *cgroup = NULL, *reason = NULL, *id = NULL;
         _cleanup_close_ int fd = -EBADF;
         _cleanup_(checkpoint_done) Checkpoint c = { .result = CHECKPOINT_FRESH, .session = true, .tcp_established = true };
-        pid_t leader;
+        pid_t leader = -1;
         int r;
 
         *ret = (DumpStats) {};
-        if (asprintf(&scope, "session-%s.scope", id) < 0 || asprintf(&dir, "%s/%s", images_root, scope) < 0 ||
-            asprintf(&log, "%s/dump.log", dir) < 0 || !(c.unit = strdup(scope)))
+        if (asprintf(&dir, "%s/%s", images_root, scope) < 0 || asprintf(&log, "%s/dump.log", dir) < 0 ||
+            !(c.unit = strdup(scope)))
                 return log_oom();
         r = mkdir_p(images_root, 0700);
         if (r >= 0) {
@@ -1612,9 +1641,17 @@ int handoff_dump_session(Handoff *h, const char *id, const char *images_root, Du
         if (r < 0)
                 return log_unit_error_errno(scope, r, "Failed to create %s: %m", dir);
 
-        r = sd_session_get_leader(id, &leader);
-        if (r >= 0)
-                r = cgroup_of(leader, &cgroup);
+        const char *logind = startswith(scope, "session-");
+        if (logind) {
+                id = strndup(logind, strlen(logind) - strlen(".scope"));
+                r = id ? sd_session_get_leader(id, &leader) : -ENOMEM;
+                if (r >= 0)
+                        r = cgroup_of(leader, &cgroup);
+        } else {
+                cgroup = strprintf("/" RESTORED_SESSION_SLICE "/%s", scope);
+                leader = cgroup ? restored_session_leader(cgroup) : -1;
+                r = !cgroup ? -ENOMEM : leader < 0 ? -ESRCH : 0;
+        }
         if (r >= 0) {
                 c.main_pid = leader;
                 r = journal_stream_inodes(cgroup, &c.journal_inodes);
@@ -1629,7 +1666,7 @@ int handoff_dump_session(Handoff *h, const char *id, const char *images_root, Du
         /* The session's unix sockets to the outside (syslog, logind) reconnect or are
          * left behind; its reference FIFO is replaced at the restore. */
         HandoffUnit u = {
-                .unit = scope,
+                .unit = c.unit,
                 .tcp_established = true,
                 .ext_unix_sk = true,
                 .external = c.session_refs,
@@ -1660,7 +1697,7 @@ int handoff_dump_session(Handoff *h, const char *id, const char *images_root, Du
         if (r < 0)
                 return r; /* the session is gone with its dump: nothing to bring back without a record */
         *ret = (DumpStats) { .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
-        log_unit_info(scope, "Checkpointed login session %s (leader PID " PID_FMT ") in %.2f s, %.1f MiB of images.", id,
+        log_unit_info(scope, "Checkpointed login %s (leader PID " PID_FMT ") in %.2f s, %.1f MiB of images.", scope,
                       leader, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
         return 0;
 
@@ -1668,23 +1705,27 @@ not_dumped:
         /* criu resumes a tree it failed to dump: the session goes on until the switch ends it. */
         c.reason = strdup(strna(reason));
         (void) write_record(dir, &c);
-        log_unit_warning(scope, "Cannot checkpoint login session %s, it ends with the switch: %s", id, strna(reason));
+        log_unit_warning(scope, "Cannot checkpoint login %s, it ends with the switch: %s", scope, strna(reason));
         return 1;
 }
 
 int handoff_restore_session(Handoff *h, const char *scope, const char *images_root, RestoreStats *ret) {
-        _cleanup_free_ char *dir = NULL, *images = NULL, *description = NULL, *log = NULL;
+        _cleanup_free_ char *dir = NULL, *images = NULL, *description = NULL, *log = NULL, *name = NULL;
         int r;
 
         *ret = (RestoreStats) {};
+        /* Named so that the next switch finds it again (handoff_unit_sessions()). */
+        const char *original = startswith(scope, RESTORED_SESSION_PREFIX) ?: scope;
         if (asprintf(&dir, "%s/%s", images_root, scope) < 0 || asprintf(&images, "--images=%s", dir) < 0 ||
-            asprintf(&description, "--description=Login %s, restored by dreamlink handoff", scope) < 0 ||
+            asprintf(&description, "--description=Login %s, restored by dreamlink handoff", original) < 0 ||
+            asprintf(&name, "--unit=" RESTORED_SESSION_PREFIX "%s", original) < 0 ||
             asprintf(&log, "%s/restore.log", dir) < 0)
                 return log_oom();
         /* A scope of its own: criu leaves the restored tree in its cgroup, and the
          * scope lives on once criu is gone. */
-        const char * const argv[] = { "systemd-run", "--scope", "--quiet", "--collect", description, h->helper,
-                                       "restore-session", images, NULL };
+        const char * const argv[] = { "systemd-run", "--scope", "--quiet", "--collect", name,
+                                       "--slice=" RESTORED_SESSION_SLICE, description, h->helper, "restore-session",
+                                       images, NULL };
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = run_command(argv);
         ret->restore_usec = now_usec(CLOCK_MONOTONIC) - t0;

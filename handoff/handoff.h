@@ -92,9 +92,13 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
  * into images_root/session-ID.scope and restored into a new scope. The unit
  * itself (the listener) starts fresh. A restored session is no logind
  * session any more; its connection and programs go on. */
-int handoff_unit_sessions(Handoff *h, const char *unit, char ***ret_ids);
+#define RESTORED_SESSION_PREFIX "dreamlink-"   /* dreamlink-session-ID.scope */
+#define RESTORED_SESSION_SLICE "user.slice"
+/* The scopes of those sessions: logind's "session-ID.scope", and the ones an earlier switch
+ * restored ("dreamlink-session-ID.scope"), which logind does not know. */
+int handoff_unit_sessions(Handoff *h, const char *unit, char ***ret_scopes);
 /* 0 dumped; 1 not (recorded with the reason; the session ends with the switch). */
-int handoff_dump_session(Handoff *h, const char *id, const char *images_root, DumpStats *ret);
+int handoff_dump_session(Handoff *h, const char *scope, const char *images_root, DumpStats *ret);
 /* Restores images_root/SCOPE into a new scope; <0 when the session is lost. */
 int handoff_restore_session(Handoff *h, const char *scope, const char *images_root, RestoreStats *ret);
 /* Runs in that scope (dreamlink-handoff restore-session). */

@@ -434,19 +434,16 @@ static void commit_unload_kernel(Commit *x) {
 
 static int commit_dump_sessions(Commit *x) {
         STRV_FOREACH(unit, x->session_units) {
-                _cleanup_strv_free_ char **ids = NULL;
-                if (handoff_unit_sessions(x->handoff, *unit, &ids) < 0)
+                _cleanup_strv_free_ char **scopes = NULL;
+                if (handoff_unit_sessions(x->handoff, *unit, &scopes) < 0)
                         continue; /* logged; its sessions end with the switch */
-                STRV_FOREACH(id, ids) {
-                        _cleanup_free_ char *scope = strprintf("session-%s.scope", *id);
+                STRV_FOREACH(scope, scopes) {
                         DumpStats stats;
-                        if (!scope)
-                                return log_oom();
-                        int r = handoff_dump_session(x->handoff, *id, x->images_root, &stats);
+                        int r = handoff_dump_session(x->handoff, *scope, x->images_root, &stats);
                         if (r < 0)
                                 return r;
-                        if (transaction_set_service(x->txn, scope, r == 0 ? "checkpointed" : "lost") < 0 ||
-                            (r == 0 && strv_extend(&x->dumped_sessions, scope) < 0))
+                        if (transaction_set_service(x->txn, *scope, r == 0 ? "checkpointed" : "lost") < 0 ||
+                            (r == 0 && strv_extend(&x->dumped_sessions, *scope) < 0))
                                 return log_oom();
                 }
         }
