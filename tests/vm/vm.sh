@@ -153,16 +153,34 @@ cmd_ssh_tty() {
         ssh -tt -o ServerAliveInterval=0 $(ssh_opts) root@127.0.0.1 "$@"
 }
 
+# A guest that stalls for a while (TCG on a loaded host) can let a connection
+# time out before the SSH banner: then nothing ran on it (ssh reads no input
+# before the session is up), so it is tried again, for up to ~4 minutes.
 cmd_ssh() {
-        # shellcheck disable=SC2046 # the options are words on purpose
-        ssh $(ssh_opts) root@127.0.0.1 "$@"
+        local err rc try
+        err=$(mktemp)
+        for try in 1 2 3 4 5 6; do
+                # shellcheck disable=SC2046 # the options are words on purpose
+                ssh $(ssh_opts) root@127.0.0.1 "$@" 2>"$err" && rc=0 || rc=$?
+                if [ "$rc" = 255 ] && [ "$try" -lt 6 ] && running &&
+                        grep -qE 'banner exchange|kex_exchange_identification' "$err"; then
+                        echo "vm.sh: ssh did not get a banner (try $try), retrying" >&2
+                        sleep 5
+                        continue
+                fi
+                break
+        done
+        cat "$err" >&2
+        rm -f "$err"
+        return "$rc"
 }
 
 since_boot() { echo $(($(date +%s) - $(cat "$st/started"))); }
 
 cmd_wait_ssh() {
         local timeout=${1:-900} t0=$SECONDS kernel=""
-        while ! cmd_ssh true </dev/null 2>/dev/null; do
+        # shellcheck disable=SC2046 # the options are words on purpose
+        while ! ssh $(ssh_opts) root@127.0.0.1 true </dev/null 2>/dev/null; do
                 running || die "VM '$VM_NAME' is not running (see $st/serial.log)"
                 [ $((SECONDS - t0)) -lt "$timeout" ] || die "no ssh after $timeout s (see $st/serial.log)"
                 # The kernel's first line on the serial console marks the end of
