@@ -891,11 +891,44 @@ static int ensure_running(Handoff *h, const char *unit, bool restart) {
         return 0;
 }
 
+/* The dump proper, of the tree rooted at pid into dir, and what goes with it into c: its
+ * times, the network lock criu left (saved for a new boot), the size of the synced images. */
+static int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c) {
+        _cleanup_strv_free_ char **before = NULL, **after = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        (void) nft_criu_tables(&before);
+        fd = open_images_dir(dir);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c->journal_inodes, nulls, /* leave_running= */ false);
+        c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c->dumped_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0)
+                return r;
+
+        if (nft_criu_tables(&after) >= 0)
+                STRV_FOREACH(t, after)
+                        if (!strv_contains(before, *t)) {
+                                c->lock_table = strdup(*t);
+                                break;
+                        }
+        if (c->lock_table) {
+                r = save_lock_table(dir, c->lock_table);
+                if (r < 0)
+                        log_unit_warning_errno(u->unit, r, "Failed to save the network lock %s of %s, its connections "
+                                               "may be reset across a reboot: %m", c->lock_table, u->unit);
+        }
+        if (syncfs(fd) < 0)
+                log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        c->image_bytes = directory_size(dir);
+        c->result = CHECKPOINT_DUMPED;
+        return 0;
+}
+
 int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
-        _cleanup_strv_free_ char **before = NULL, **after = NULL;
         _cleanup_free_ char *dir = NULL, *reason = NULL, *log = NULL;
-        _cleanup_close_ int fd = -EBADF;
         Checkpoint c = {
                 .result = CHECKPOINT_FRESH,
                 .tcp_established = u->tcp_established,
@@ -970,33 +1003,11 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 goto dump_failed;
         }
 
-        (void) nft_criu_tables(&before);
-        fd = open_images_dir(dir);
-        usec_t t0 = now_usec(CLOCK_MONOTONIC);
-        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, c.journal_inodes, c.null_files, /* leave_running= */ false);
-        c.dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
-        c.dumped_at_usec = now_usec(CLOCK_REALTIME);
+        r = dump_into(u, info.main_pid, dir, c.null_files, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
                 goto dump_failed;
         }
-
-        if (nft_criu_tables(&after) >= 0)
-                STRV_FOREACH(t, after)
-                        if (!strv_contains(before, *t)) {
-                                c.lock_table = strdup(*t);
-                                break;
-                        }
-        if (c.lock_table) {
-                r = save_lock_table(dir, c.lock_table);
-                if (r < 0)
-                        log_unit_warning_errno(u->unit, r, "Failed to save the network lock %s of %s, its connections "
-                                               "may be reset across a reboot: %m", c.lock_table, u->unit);
-        }
-        if (syncfs(fd) < 0)
-                log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
-        c.image_bytes = directory_size(dir);
-        c.result = CHECKPOINT_DUMPED;
         r = write_record(dir, &c);
         if (r < 0) {
                 /* Images without a record are useless: bring the service back now. */
@@ -1622,9 +1633,7 @@ static int cgroup_of(pid_t pid, char **ret) {
 }
 
 int handoff_dump_session(Handoff *h, const char *scope, const char *images_root, DumpStats *ret) {
-        _cleanup_strv_free_ char **before = NULL, **after = NULL;
         _cleanup_free_ char *dir = NULL, *log = NULL, *cgroup = NULL, *reason = NULL, *id = NULL;
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_(checkpoint_done) Checkpoint c = { .result = CHECKPOINT_FRESH, .session = true, .tcp_established = true };
         pid_t leader = -1;
         int r;
@@ -1671,28 +1680,11 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
                 .ext_unix_sk = true,
                 .external = c.session_refs,
         };
-        (void) nft_criu_tables(&before);
-        fd = open_images_dir(dir);
-        usec_t t0 = now_usec(CLOCK_MONOTONIC);
-        r = fd < 0 ? fd : criu_dump_to(&u, leader, fd, c.journal_inodes, NULL, /* leave_running= */ false);
-        c.dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
-        c.dumped_at_usec = now_usec(CLOCK_REALTIME);
+        r = dump_into(&u, leader, dir, NULL, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
                 goto not_dumped;
         }
-        if (nft_criu_tables(&after) >= 0)
-                STRV_FOREACH(t, after)
-                        if (!strv_contains(before, *t)) {
-                                c.lock_table = strdup(*t);
-                                break;
-                        }
-        if (c.lock_table && save_lock_table(dir, c.lock_table) < 0)
-                log_unit_warning(scope, "Failed to save the network lock of %s: its connection may be reset.", scope);
-        if (syncfs(fd) < 0)
-                log_unit_warning_errno(scope, errno, "Failed to sync the images of %s: %m", scope);
-        c.image_bytes = directory_size(dir);
-        c.result = CHECKPOINT_DUMPED;
         r = write_record(dir, &c);
         if (r < 0)
                 return r; /* the session is gone with its dump: nothing to bring back without a record */
