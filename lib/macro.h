@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,6 +33,9 @@
         })
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* The struct that holds member at ptr (a config parser's field, say). */
+#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
 /* GLib defines the same; either definition will do. */
 #ifndef MIN

@@ -20,3 +20,12 @@ usec_t now_usec(clockid_t clock);
 char *format_timestamp_utc(char *buf, size_t size, usec_t t);
 /* Parses the format above; -EINVAL on anything else. */
 int parse_timestamp_utc(const char *s, usec_t *ret);
+
+/* A daily window of local time, "HH:MM-HH:MM" (it may cross midnight): a
+ * maintenance window. start and end are minutes since midnight. */
+typedef struct TimeWindow {
+        unsigned start, end;
+} TimeWindow;
+int time_window_parse(const char *s, TimeWindow *ret);
+/* 0 when t (CLOCK_REALTIME) is inside w, else the time w opens next. */
+usec_t time_window_next(const TimeWindow *w, usec_t t);

@@ -54,6 +54,21 @@ static int config_parse_boot_tries(const char *filename, unsigned line, const ch
         return 0;
 }
 
+static int config_parse_time_window(const char *filename, unsigned line, const char *key,
+                                    const char *value, void *field) {
+        UpdaterConfig *c = container_of(field, UpdaterConfig, auto_commit_window);
+
+        if (isempty(value)) {
+                c->has_auto_commit_window = false;
+                return 0;
+        }
+        if (time_window_parse(value, &c->auto_commit_window) < 0)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects a daily window of local time as HH:MM-HH:MM, got '%s'.",
+                                       filename, line, key, value);
+        c->has_auto_commit_window = true;
+        return 0;
+}
+
 static const ConfigItem updater_config_table[] = {
         { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
         { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
@@ -63,6 +78,7 @@ static const ConfigItem updater_config_table[] = {
         { "Update", "StateDirectory", config_parse_path, offsetof(UpdaterConfig, state_dir) },
         { "Update", "MaxDownloadSize", config_parse_size, offsetof(UpdaterConfig, max_download_size) },
         { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
+        { "Update", "AutoCommitWindow", config_parse_time_window, offsetof(UpdaterConfig, auto_commit_window) },
         { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
         { "Handoff", "OnDumpFailure", config_parse_handoff_failure, offsetof(UpdaterConfig, handoff_failure) },
         { "Health", "Timeout", config_parse_timespan, offsetof(UpdaterConfig, health_timeout) },

@@ -29,7 +29,9 @@ typedef struct UpdaterConfig {
         char *trusted_keys_dir;     /* keys shipped by the booted OS */
         char *state_dir;            /* on the shared VAR partition */
         uint64_t max_download_size; /* bound on what one stage may fetch */
-        bool auto_commit;
+        bool auto_commit;           /* commit a staged release by itself */
+        bool has_auto_commit_window;
+        TimeWindow auto_commit_window; /* …only inside this daily window */
         /* [Handoff] */
         bool handoff;
         HandoffFailurePolicy handoff_failure;

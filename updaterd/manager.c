@@ -42,6 +42,7 @@ Manager *manager_free(Manager *m) {
         if (m->worker > 0)
                 (void) kill(m->worker, SIGKILL);
         manager_reset_job(m);
+        sd_event_source_disable_unref(m->auto_commit_source);
         sd_bus_message_unref(m->pending_check);
         updater_config_done(&m->config);
         sd_bus_unref(m->bus);
@@ -210,6 +211,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 
         if (m->operation == JOB_CHECK)
                 reply_check(m, result, message);
+        bool staged = m->operation == JOB_STAGE && result >= 0;
 
         (void) sd_bus_emit_signal(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "JobRemoved", "ussis",
                                   m->job_id, op, strempty(m->transaction_id), result, strempty(message));
@@ -217,6 +219,8 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         /* Step and progress are reset with the job: say so, or clients keep showing the last ones. */
         (void) sd_bus_emit_properties_changed(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE,
                                               "Operation", "Step", "Progress", NULL);
+        if (staged)
+                manager_schedule_auto_commit(m);
         return 0;
 }
 
@@ -290,6 +294,47 @@ int manager_cancel_job(Manager *m) {
                 return -errno;
         log_info("Job %u (%s) cancelled.", m->job_id, job_operation_to_string(m->operation));
         return 0;
+}
+
+static int on_auto_commit_time(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_schedule_auto_commit(userdata);
+        return 0;
+}
+
+void manager_schedule_auto_commit(Manager *m) {
+        _cleanup_free_ char *version = NULL;
+        char when[FORMAT_TIMESTAMP_MAX];
+        usec_t now = now_usec(CLOCK_REALTIME), at = 0;
+        int r;
+
+        m->auto_commit_source = sd_event_source_disable_unref(m->auto_commit_source);
+        m->auto_commit_at = 0;
+        if (!m->config.auto_commit || !status_auto_commit_pending(m->root, &m->config, &version))
+                return;
+
+        if (m->config.has_auto_commit_window)
+                at = time_window_next(&m->config.auto_commit_window, now);
+        if (at == 0 && m->worker > 0)
+                at = now + USEC_PER_MINUTE; /* a job runs (a check, say): after it */
+        if (at == 0) {
+                log_info("AutoCommit=yes: committing release %s.", version);
+                r = manager_start_job(m, JOB_COMMIT, NULL, 0, NULL);
+                if (r >= 0)
+                        return;
+                log_warning_errno(r, "Could not start the automatic commit of release %s, trying again in a minute: %m",
+                                  version);
+                at = now + USEC_PER_MINUTE;
+        }
+
+        r = sd_event_add_time(m->event, &m->auto_commit_source, CLOCK_REALTIME, at, USEC_PER_SEC,
+                              on_auto_commit_time, m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to plan the automatic commit of release %s: %m", version);
+                return;
+        }
+        m->auto_commit_at = at;
+        log_info("AutoCommit=yes: release %s will be committed at %s.", version,
+                 format_timestamp_utc(when, sizeof(when), at));
 }
 
 /* ---- the bus API --------------------------------------------------------------------------- */
@@ -462,6 +507,7 @@ int manager_describe(Manager *m, char **ret) {
                 .step = m->step,
                 .bytes = m->bytes,
                 .total = m->total,
+                .auto_commit_at = m->auto_commit_at,
         };
         return status_describe(m->root, &m->config, &job, ret);
 }

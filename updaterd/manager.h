@@ -47,6 +47,9 @@ typedef struct Manager {
         bool done_seen;
         char *result_json;          /* a check's RESULT */
         sd_bus_message *pending_check; /* Check() replies when its job ends */
+
+        sd_event_source *auto_commit_source; /* AutoCommit=: when the staged release is committed */
+        usec_t auto_commit_at;               /* CLOCK_REALTIME, 0 when none is planned */
 } Manager;
 
 int manager_new(sd_event *event, sd_bus *bus, const char *root, worker_main_t worker_main, Manager **ret);
@@ -60,6 +63,10 @@ int manager_bus_register(Manager *m);
 /* version: for stage; flags: CommitFlags for commit and rollback. */
 int manager_start_job(Manager *m, JobOperation op, const char *version, uint64_t flags, uint32_t *ret_id);
 int manager_cancel_job(Manager *m);
+
+/* AutoCommit=: commits a release staged and not yet tried, now or when
+ * AutoCommitWindow= opens next. At start-up and after each stage. */
+void manager_schedule_auto_commit(Manager *m);
 
 /* The whole state as JSON (Describe, updatectl status --json). */
 int manager_describe(Manager *m, char **ret);

@@ -121,6 +121,28 @@ static sd_json_variant *load_history(const char *root, const UpdaterConfig *c) {
         return history;
 }
 
+bool status_auto_commit_pending(const char *root, const UpdaterConfig *c, char **ret_version) {
+        _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE),
+                            *txn_path = state_path(root, c, TRANSACTION_FILE);
+        _cleanup_(transaction_freep) Transaction *t = NULL;
+        _cleanup_(slot_table_done) SlotTable table = {};
+        _cleanup_(status_booted_done) BootedInfo b = {};
+        Slot booted;
+
+        if (!slots_path || !txn_path || status_booted(root, c, &b) < 0 || !b.slot)
+                return false;
+        booted = slot_from_string(b.slot);
+        if (booted < 0 || transaction_load(txn_path, &t) < 0 || slot_table_load(slots_path, &table) < 0)
+                return false;
+        Slot other = slot_other(booted);
+        if (t->operation != TRANSACTION_STAGE || t->outcome != OUTCOME_SUCCEEDED || t->to_slot != other ||
+            table.slots[other].state != SLOT_STATE_STAGED)
+                return false;
+        if (ret_version && !(*ret_version = strdup(strempty(table.slots[other].version))))
+                return false;
+        return true;
+}
+
 int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *job, char **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *slots = NULL, *txn = NULL, *check = NULL;
         _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE),
@@ -158,6 +180,10 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                 handoff_config_free(units);
         }
 
+        char window[32];
+        snprintf(window, sizeof(window), "%02u:%02u-%02u:%02u", c->auto_commit_window.start / 60,
+                 c->auto_commit_window.start % 60, c->auto_commit_window.end / 60, c->auto_commit_window.end % 60);
+
         sd_json_variant *slot_map = slots ? sd_json_variant_by_key(slots, "slots") : NULL;
         r = sd_json_buildo(&v,
                         SD_JSON_BUILD_PAIR_STRING("operation", job->operation),
@@ -166,6 +192,12 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                                 SD_JSON_BUILD_PAIR_UNSIGNED("bytes", job->bytes),
                                 SD_JSON_BUILD_PAIR_UNSIGNED("total", job->total)),
                         SD_JSON_BUILD_PAIR_STRING("channel", c->channel),
+                        SD_JSON_BUILD_PAIR_OBJECT("auto_commit",
+                                SD_JSON_BUILD_PAIR_BOOLEAN("enabled", c->auto_commit),
+                                SD_JSON_BUILD_PAIR_CONDITION(c->has_auto_commit_window, "window",
+                                                             SD_JSON_BUILD_STRING(window)),
+                                SD_JSON_BUILD_PAIR_CONDITION(job->auto_commit_at > 0, "next_usec",
+                                                             SD_JSON_BUILD_UNSIGNED(job->auto_commit_at))),
                         SD_JSON_BUILD_PAIR_CONDITION(!!c->server, "server", SD_JSON_BUILD_STRING(c->server)),
                         SD_JSON_BUILD_PAIR_OBJECT("booted",
                                 SD_JSON_BUILD_PAIR_CONDITION(!!b.slot, "slot", SD_JSON_BUILD_STRING(b.slot)),

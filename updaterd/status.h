@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+
 /* What `updatectl status` shows, read from what is on disk: the slot table,
  * the transaction record and the last check; so the answer is the same after
  * a daemon restart or a power cut. */
@@ -32,6 +34,7 @@ typedef struct StatusJob {
         const char *operation;
         const char *step;
         uint64_t bytes, total;
+        usec_t auto_commit_at;  /* AutoCommit=: the planned commit, 0 if none */
 } StatusJob;
 
 int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *job, char **ret);
@@ -39,3 +42,8 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
 /* root + path, for every file the updater touches ("" or NULL root: the running system). */
 char *path_prefix(const char *root, const char *path);
 char *state_path(const char *root, const UpdaterConfig *c, const char *name);
+
+/* AutoCommit=: true when the last transaction staged a release into the
+ * other slot, which is still staged, and nothing has tried to switch to it
+ * since (a failed commit is not retried by itself). Its version in *ret_version. */
+bool status_auto_commit_pending(const char *root, const UpdaterConfig *c, char **ret_version);

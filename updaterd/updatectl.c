@@ -93,6 +93,16 @@ static void print_status(sd_json_variant *v) {
         printf("State:      %s%s%s\n", strna(json_str(v, "operation")),
                json_str(v, "step") ? ", step " : "", strempty(json_str(v, "step")));
         printf("Channel:    %s (%s)\n", strna(json_str(v, "channel")), strna(json_str(v, "server")));
+        sd_json_variant *ac = sd_json_variant_by_key(v, "auto_commit");
+        sd_json_variant *ac_on = ac ? sd_json_variant_by_key(ac, "enabled") : NULL;
+        if (ac_on && sd_json_variant_boolean(ac_on)) {
+                printf("Auto-commit: yes%s%s%s", json_str(ac, "window") ? ", window " : "",
+                       strempty(json_str(ac, "window")), json_str(ac, "window") ? " (local time)" : "");
+                if (json_u64(ac, "next_usec") > 0)
+                        printf("; the staged release is committed at %s",
+                               format_timestamp_utc(t, sizeof(t), json_u64(ac, "next_usec")));
+                putchar('\n');
+        }
         if (check && sd_json_variant_is_object(check)) {
                 const char *result = json_str(check, "result");
                 printf("Last check: %s, %s", format_timestamp_utc(t, sizeof(t), json_u64(check, "time_usec")),

@@ -69,6 +69,7 @@ static int run(void) {
         (void) sd_notify(false, "READY=1\nSTATUS=Idle.");
         log_info("updaterd %s ready: channel %s, server %s.", PACKAGE_VERSION, m->config.channel,
                  m->config.server ?: "(none configured)");
+        manager_schedule_auto_commit(m);
 
         r = sd_event_loop(event);
         if (r < 0)

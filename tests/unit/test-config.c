@@ -159,6 +159,11 @@ static void test_bad_bool(void **state) {
                          "90-bad.conf:3: AutoCommit= expects a boolean (yes/no), got 'perhaps'.");
 }
 
+static void test_bad_window(void **state) {
+        expect_bad_value(*state, "[Update]\nAutoCommitWindow=2am-4am\n",
+                         "90-bad.conf:2: AutoCommitWindow= expects a daily window of local time as HH:MM-HH:MM, got '2am-4am'.");
+}
+
 static void test_bad_size(void **state) {
         expect_bad_value(*state, "[Update]\nMaxDownloadSize=lots\n", "90-bad.conf:2: MaxDownloadSize= expects a size");
 }
@@ -281,6 +286,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_non_conf_files_ignored, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_key_and_section_warn, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_bool, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_window, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_size, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_timespan, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_enum, root_setup, tmpdir_teardown),

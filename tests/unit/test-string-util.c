@@ -138,6 +138,39 @@ static void test_timestamp_roundtrip(void **state) {
         assert_int_equal(parse_timestamp_utc("2026-11-23T17:36:55Zjunk", &t), -EINVAL);
 }
 
+static void test_time_window(void **state) {
+        TimeWindow w;
+        usec_t t;
+
+        assert_int_equal(time_window_parse("02:00-04:30", &w), 0);
+        assert_int_equal(w.start, 120);
+        assert_int_equal(w.end, 270);
+        assert_int_equal(time_window_parse("23:00-01:00", &w), 0); /* across midnight */
+        assert_int_equal(time_window_parse("2:00-4:00", &w), 0);
+        assert_int_equal(time_window_parse("02:00", &w), -EINVAL);
+        assert_int_equal(time_window_parse("02:00-02:00", &w), -EINVAL);
+        assert_int_equal(time_window_parse("24:00-01:00", &w), -EINVAL);
+        assert_int_equal(time_window_parse("02:60-03:00", &w), -EINVAL);
+        assert_int_equal(time_window_parse("02:00-03:00x", &w), -EINVAL);
+        assert_int_equal(time_window_parse("-", &w), -EINVAL);
+
+        /* In UTC, where local time is the timestamps' own. */
+        assert_int_equal(setenv("TZ", "UTC", 1), 0);
+        tzset();
+        assert_int_equal(time_window_parse("02:00-04:00", &w), 0);
+        assert_int_equal(parse_timestamp_utc("2026-11-23T03:10:00Z", &t), 0);
+        assert_true(time_window_next(&w, t) == 0); /* inside */
+        assert_int_equal(parse_timestamp_utc("2026-11-23T01:59:59Z", &t), 0);
+        assert_true(time_window_next(&w, t) == 1795399200ULL * USEC_PER_SEC); /* 2026-11-23T02:00:00Z */
+        assert_int_equal(parse_timestamp_utc("2026-11-23T04:00:00Z", &t), 0);
+        assert_true(time_window_next(&w, t) == (1795399200ULL + 86400) * USEC_PER_SEC); /* tomorrow's */
+        assert_int_equal(time_window_parse("23:00-01:00", &w), 0);
+        assert_int_equal(parse_timestamp_utc("2026-11-23T00:30:00Z", &t), 0);
+        assert_true(time_window_next(&w, t) == 0);
+        assert_int_equal(parse_timestamp_utc("2026-11-23T12:00:00Z", &t), 0);
+        assert_true(time_window_next(&w, t) == (1795399200ULL + 21 * 3600) * USEC_PER_SEC); /* 23:00 today */
+}
+
 static void test_filename_is_valid(void **state) {
         assert_true(filename_is_valid("10-local.conf"));
         assert_false(filename_is_valid(".."));
@@ -166,6 +199,7 @@ int main(void) {
                 cmocka_unit_test(test_format_bytes),
                 cmocka_unit_test(test_format_timespan),
                 cmocka_unit_test(test_timestamp_roundtrip),
+                cmocka_unit_test(test_time_window),
                 cmocka_unit_test(test_filename_is_valid),
                 cmocka_unit_test(test_string_table_lookup),
         };

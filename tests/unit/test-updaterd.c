@@ -1094,8 +1094,79 @@ static void test_status_shows_history(void **state) {
         assert_true(strstr(status.out, "commit   a (1)") < strstr(status.out, "rollback b (2)"));
 }
 
+/* A machine where release 2 was staged into slot b and nothing has tried it yet, with
+ * MORE_CONF added to updaterd.conf; updaterd is restarted to read it all. */
+static void staged_and_restarted(Fixture *f, const char *more_conf) {
+        _cleanup_free_ char *slots = path_join2(f->state, "slots.json"), *txn_path = path_join2(f->state, "transaction.json"),
+                            *conf_path = path_join2(f->root, "etc/dreamlink/updaterd.conf"), *conf = read_all(conf_path),
+                            *etc = path_join2(f->root, "etc/dreamlink"), *new_conf = NULL;
+        _cleanup_(slot_table_done) SlotTable t = {};
+        _cleanup_(transaction_freep) Transaction *txn = NULL;
+
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        assert_int_equal(slot_table_load(slots, &t), 0);
+        assert_int_equal(slot_mark_writing(&t, SLOT_B, SLOT_A), 0);
+        assert_int_equal(slot_mark_staged(&t, SLOT_B, "2", RELEASE_COMMIT, 2, RELEASE_KERNEL), 0);
+        assert_int_equal(slot_table_save(&t, slots), 0);
+        assert_int_equal(transaction_new(TRANSACTION_STAGE, SLOT_A, SLOT_B, &txn), 0);
+        assert_int_equal(transaction_finish(txn, OUTCOME_SUCCEEDED, NULL), 0);
+        assert_int_equal(transaction_save(txn, txn_path), 0);
+        /* No handoff: nothing of this (host) machine's services is looked at. */
+        assert_true(asprintf(&new_conf, "%sAutoCommit=yes\n%s\n[Handoff]\nEnabled=no\n", conf, more_conf) > 0);
+        write_test_file(etc, "updaterd.conf", new_conf);
+        assert_int_equal(start_updaterd(f), 0);
+}
+
+/* AutoCommit=yes: a staged release is committed without being asked, once: a commit
+ * that fails (here, as there is no slot b to switch to) is not tried again by itself. */
+static void test_auto_commit(void **state) {
+        Fixture *f = *state;
+
+        staged_and_restarted(f, "");
+        const JobRemoved *j = wait_job_removed(f, 1);
+        assert_str(j->operation, "commit");
+        assert_true(j->result < 0);
+        (void) sd_bus_wait(f->bus, 2 * USEC_PER_SEC);
+        (void) sd_bus_process(f->bus, NULL);
+        assert_operation(f, "idle");
+        assert_int_equal(f->n_jobs, 1);
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "Auto-commit: yes\n");
+}
+
+/* AutoCommitWindow=: outside the window the commit waits for it to open, and says when. */
+static void test_auto_commit_window(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *conf = NULL;
+        time_t now = time(NULL);
+        struct tm tm;
+
+        /* A window that opens two hours from now (local time), for an hour. */
+        assert_non_null(localtime_r(&now, &tm));
+        unsigned start = (unsigned) ((tm.tm_hour + 2) % 24 * 60 + tm.tm_min), end = (start + 60) % (24 * 60);
+        assert_true(asprintf(&conf, "AutoCommitWindow=%02u:%02u-%02u:%02u", start / 60, start % 60, end / 60, end % 60) > 0);
+        staged_and_restarted(f, conf);
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        sd_json_variant *ac = sd_json_variant_by_key(v, "auto_commit");
+        assert_non_null(ac);
+        assert_str(json_string(ac, "window", NULL), conf + strlen("AutoCommitWindow="));
+        uint64_t next = sd_json_variant_unsigned(sd_json_variant_by_key(ac, "next_usec"));
+        usec_t expected = (usec_t) (now - tm.tm_sec + 2 * 3600) * USEC_PER_SEC;
+        /* ±1 h: a daylight saving change may lie in between. */
+        assert_true(next + USEC_PER_HOUR >= expected && next <= expected + USEC_PER_HOUR);
+        assert_operation(f, "idle");
+        assert_int_equal(f->n_jobs, 0);
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "Auto-commit: yes, window ");
+        assert_contains(status.out, "(local time); the staged release is committed at ");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_auto_commit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_auto_commit_window, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_and_rollback_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_status_shows_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_describe_idle, setup, teardown),

@@ -7,6 +7,10 @@
 #     initramfs gives up and, with panic=10, resets the machine): the
 #     firmware boots the default entry, still v1; the boot check there
 #     records the failed switch; the services run (started fresh).
+#  3. v2 hangs (its initramfs waits for ever for a root device that never
+#     comes, and nothing in it pets the watchdog): the hardware watchdog,
+#     kept armed across the kexec (60-dreamlink-watchdog.conf), resets the
+#     machine and the firmware boots v1 again.
 
 export VM_SMP=1 VM_FWD="6379"
 server=$top/tests/vm/release-server.sh
@@ -82,5 +86,29 @@ expect_match "the switch is recorded as failed, with why" \
 expect_eq "redis-server runs (started fresh)" "active" "$(guest systemctl is-active redis-server.service)"
 check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
 check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
+expect_eq "slot a is still the default entry" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+
+# --- 3. the new slot hangs: the watchdog resets the machine ---------------
+expect_eq "systemd keeps the hardware watchdog armed (timeout, s)" "active 60" \
+        "$(guest 'cat /sys/class/watchdog/watchdog0/state /sys/class/watchdog/watchdog0/timeout' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "v2 is staged a third time" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
+# The later root= wins in the initramfs, which then waits for it (rootdelay).
+guest 'cd /efi/loader/entries && sed -i "s|^options .*|& root=PARTLABEL=dreamlink-test-missing rootdelay=100000|" dreamlink-b*.conf'
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+kernels_before=$(grep -ac 'Linux version' "$("$VM" dir)/serial.log")
+t0=$SECONDS
+guest updatectl commit >/dev/null 2>&1
+check "the machine came back" wait_new_boot "$old_boot"
+wait_boot_check
+printf '  ..    back %d s after the commit\n' $((SECONDS - t0))
+kernels=$(grep -a 'Linux version' "$("$VM" dir)/serial.log" | tail -n +$((kernels_before + 1)) | awk '{ print $5 }' | tr '\n' ' ')
+expect_eq "two kernels started: v2's (kexec), then after the watchdog reset v1's" "$V2_KERNEL $V1_KERNEL " "$kernels"
+check "v2's kernel was told to wait for a root device that does not exist" \
+        grep -aq 'dreamlink-test-missing' "$("$VM" dir)/serial.log"
+expect_eq "running v1 from slot a" "$V1_KERNEL|1|root-a" \
+        "$(guest '. /etc/os-release; echo "$(uname -r)|$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+expect_match "the switch is recorded as failed, with why" \
+        '"error" : "slot b did not come up; the machine restarted on slot a"' "$(guest cat /var/lib/dreamlink/transaction.json)"
+expect_eq "redis-server runs (started fresh)" "active" "$(guest systemctl is-active redis-server.service)"
 expect_eq "slot a is still the default entry" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
 "$VM" stop >/dev/null
