@@ -137,9 +137,13 @@ static int verb_dump(Handoff *h, char **names, const char *images, DumpStats *st
                         stats[i] = s;
                 if (r < 0 && ret == 0)
                         ret = r;
-                if (r == 0)
-                        printf("%s: checkpointed, dump %.2f s, images %.1f MiB\n", units[i]->unit, s.dump_usec / 1e6,
+                if (r == 0) {
+                        printf("%s: checkpointed, dump %.2f s, images %.1f MiB", units[i]->unit, s.dump_usec / 1e6,
                                s.image_bytes / 1048576.0);
+                        if (s.pre_dump_usec > 0)
+                                printf(" (pre-dump %.2f s, %.1f MiB)", s.pre_dump_usec / 1e6, s.pre_dump_bytes / 1048576.0);
+                        printf("\n");
+                }
                 else if (r > 0)
                         printf("%s: not checkpointed, will restart fresh\n", units[i]->unit);
         }
@@ -167,6 +171,8 @@ static int verb_restore(Handoff *h, char **names, const char *images, const Dump
                                s.restore_usec / 1e6, frozen / 1e6);
                         if (d)
                                 printf(", dump %.2f s, images %.1f MiB", d->dump_usec / 1e6, d->image_bytes / 1048576.0);
+                        if (d && d->pre_dump_usec > 0)
+                                printf(", pre-dump %.2f s, %.1f MiB", d->pre_dump_usec / 1e6, d->pre_dump_bytes / 1048576.0);
                         printf("\n");
                 } else if (r > 0)
                         printf("%s: started fresh, main PID " PID_FMT "\n", *n, s.main_pid);

@@ -222,13 +222,15 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "LockTable=%s\n"
                      "Session=%s\n"
                      "SessionRefs=%s\n"
+                     "PreDumpUSec=%" PRIu64 "\n"
+                     "PreDumpBytes=%" PRIu64 "\n"
                      "DumpUSec=%" PRIu64 "\n"
                      "ImageBytes=%" PRIu64 "\n"
                      "DumpedAtUSec=%" PRIu64 "\n",
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, nulls, tmp, mounts,
-                     strempty(c->lock_table), c->session ? "yes" : "no", refs, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -299,6 +301,8 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
         { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
         { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
+        { "Checkpoint", "PreDumpUSec", parse_u64, offsetof(Checkpoint, pre_dump_usec) },
+        { "Checkpoint", "PreDumpBytes", parse_u64, offsetof(Checkpoint, pre_dump_bytes) },
         { "Checkpoint", "DumpUSec", parse_u64, offsetof(Checkpoint, dump_usec) },
         { "Checkpoint", "ImageBytes", parse_u64, offsetof(Checkpoint, image_bytes) },
         { "Checkpoint", "DumpedAtUSec", parse_u64, offsetof(Checkpoint, dumped_at_usec) },

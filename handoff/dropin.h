@@ -70,7 +70,9 @@ typedef struct Checkpoint {
         bool session;              /* a login session (unit is its scope), not a service */
         char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new
                                     * FIFO stands in for each at the restore */
-        uint64_t dump_usec;
+        uint64_t pre_dump_usec;    /* PreDump=: 0 if there was none */
+        uint64_t pre_dump_bytes;   /* its images (in pre/, part of image_bytes) */
+        uint64_t dump_usec;        /* the final dump: the tree is stopped this long */
         uint64_t image_bytes;
         uint64_t dumped_at_usec;   /* CLOCK_REALTIME at the end of the dump */
 } Checkpoint;

@@ -705,8 +705,16 @@ static void umount_criu_leftovers(void) {
         }
 }
 
+typedef enum DumpMode {
+        DUMP_FINAL,    /* the tree is gone afterwards (criu kills it) */
+        DUMP_DRY_RUN,  /* the tree keeps running */
+        DUMP_PRE,      /* memory only, the tree keeps running; dirty pages are tracked from here */
+} DumpMode;
+
+/* parent: a pre-dump's images, relative to images_fd; the final dump then writes only the
+ * pages written since. */
 static int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
-                        char * const *nulls, bool leave_running) {
+                        char * const *nulls, DumpMode mode, const char *parent) {
         criu_opts *opts = NULL;
         int r;
 
@@ -717,7 +725,14 @@ static int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * c
         criu_local_set_images_dir_fd(opts, images_fd);
         criu_local_set_log_file(opts, "dump.log");
         criu_local_set_log_level(opts, CRIU_LOG_LEVEL);
-        criu_local_set_leave_running(opts, leave_running);
+        criu_local_set_leave_running(opts, mode == DUMP_DRY_RUN);
+        if (mode == DUMP_PRE || parent)
+                criu_local_set_track_mem(opts, true);
+        /* Read mode: the tree runs again while its pages are copied, not after. */
+        if (mode == DUMP_PRE && r >= 0)
+                r = criu_local_set_pre_dump_mode(opts, CRIU_PRE_DUMP_READ);
+        if (parent && r >= 0)
+                r = criu_local_set_parent_images(opts, parent);
         criu_local_set_tcp_established(opts, u->tcp_established);
         criu_local_set_file_locks(opts, u->file_locks);
         criu_local_set_shell_job(opts, u->shell_job);
@@ -746,7 +761,7 @@ static int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * c
                 if (r >= 0)
                         r = criu_local_add_external(opts, *e);
         if (r >= 0)
-                r = criu_local_dump(opts);
+                r = mode == DUMP_PRE ? criu_local_pre_dump(opts) : criu_local_dump(opts);
         criu_local_free_opts(opts);
         return r < 0 ? r : 0;
 }
@@ -788,7 +803,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         if (!mkdtemp(dir))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
         fd = open_images_dir(dir);
-        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, inodes, nulls, /* leave_running= */ true);
+        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, inodes, nulls, DUMP_DRY_RUN, NULL);
         if (r < 0 && asprintf(&log, "%s/dump.log", dir) >= 0)
                 criu_failure_reason(log, ret_reason);
         (void) rm_rf(dir);
@@ -891,6 +906,39 @@ static int ensure_running(Handoff *h, const char *unit, bool restart) {
         return 0;
 }
 
+#define PRE_DUMP_DIR "pre"
+
+/* PreDump=yes: the memory first, while the tree keeps running, so that the final dump, with
+ * the tree stopped, writes only what changed since. Failing is no reason not to dump: the
+ * final dump then writes everything (kernels without soft-dirty tracking, say). */
+static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
+        _cleanup_free_ char *pre = NULL, *log = NULL, *reason = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&pre, "%s/" PRE_DUMP_DIR, dir) < 0 || asprintf(&log, "%s/dump.log", pre) < 0)
+                return log_oom();
+        (void) rm_rf(pre);
+        if (mkdir(pre, 0700) < 0)
+                return log_unit_warning_errno(u->unit, errno, "Failed to create %s, dumping %s without a pre-dump: %m",
+                                              pre, u->unit);
+        fd = open_images_dir(pre);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c->journal_inodes, NULL, DUMP_PRE, NULL);
+        c->pre_dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        if (r < 0) {
+                criu_failure_reason(log, &reason);
+                log_unit_warning(u->unit, "Pre-dump of %s failed, dumping it whole: %s", u->unit, strna(reason));
+                (void) rm_rf(pre);
+                c->pre_dump_usec = 0;
+                return r;
+        }
+        c->pre_dump_bytes = directory_size(pre);
+        log_unit_debug(u->unit, "Pre-dumped %s in %.2f s, %.1f MiB.", u->unit, c->pre_dump_usec / 1e6,
+                       c->pre_dump_bytes / 1048576.0);
+        return 0;
+}
+
 /* The dump proper, of the tree rooted at pid into dir, and what goes with it into c: its
  * times, the network lock criu left (saved for a new boot), the size of the synced images. */
 static int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c) {
@@ -900,8 +948,11 @@ static int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * co
 
         (void) nft_criu_tables(&before);
         fd = open_images_dir(dir);
+        if (fd < 0)
+                return fd;
+        bool parent = u->pre_dump && pre_dump(u, pid, dir, c) >= 0;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
-        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c->journal_inodes, nulls, /* leave_running= */ false);
+        r = criu_dump_to(u, pid, fd, c->journal_inodes, nulls, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
         c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
         c->dumped_at_usec = now_usec(CLOCK_REALTIME);
         if (r < 0)
@@ -1017,9 +1068,15 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 (void) ensure_running(h, u->unit, false);
                 goto finish;
         }
-        *ret = (DumpStats) { .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
-        log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
-                      c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
+        *ret = (DumpStats) { .pre_dump_usec = c.pre_dump_usec, .pre_dump_bytes = c.pre_dump_bytes,
+                             .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
+        if (c.pre_dump_usec > 0)
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s after a pre-dump of %.2f s, "
+                              "%.1f MiB of images (%.1f MiB while it ran).", u->unit, c.main_pid, c.dump_usec / 1e6,
+                              c.pre_dump_usec / 1e6, c.image_bytes / 1048576.0, c.pre_dump_bytes / 1048576.0);
+        else
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
+                              c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
         r = 0;
         goto finish;
 

@@ -51,8 +51,10 @@ bool pid_in_tree(pid_t pid, pid_t ancestor);
 int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
 
 typedef struct DumpStats {
-        uint64_t dump_usec;
-        uint64_t image_bytes;
+        uint64_t pre_dump_usec;   /* PreDump=: the copy while it ran; 0 without one */
+        uint64_t pre_dump_bytes;
+        uint64_t dump_usec;       /* the final dump, the service stopped */
+        uint64_t image_bytes;     /* all images, the pre-dump's included */
 } DumpStats;
 
 /* Dry run: dump, leaving the service running, into a temporary directory

@@ -57,6 +57,7 @@ static const ConfigItem handoff_unit_table[] = {
         { "Handoff", "ExternalUnixSockets", config_parse_bool, offsetof(HandoffUnit, ext_unix_sk) },
         { "Handoff", "External", config_parse_external, offsetof(HandoffUnit, external) },
         { "Handoff", "PreDumpHook", config_parse_path, offsetof(HandoffUnit, pre_dump_hook) },
+        { "Handoff", "PreDump", config_parse_bool, offsetof(HandoffUnit, pre_dump) },
         { "Handoff", "OnDumpFailure", config_parse_failure, offsetof(HandoffUnit, on_dump_failure) },
         { "Handoff", "Sessions", config_parse_bool, offsetof(HandoffUnit, sessions) },
         {}
@@ -67,6 +68,7 @@ void handoff_unit_init(HandoffUnit *u) {
                 .enabled = true,
                 .tcp_established = true,
                 .file_locks = true,
+                .pre_dump = true,
                 .on_dump_failure = HANDOFF_FAILURE_RESTART_FRESH,
         };
 }

@@ -18,6 +18,7 @@ typedef struct HandoffUnit {
         bool ext_unix_sk;         /* let unix sockets to outside peers (e.g. /dev/log) reconnect */
         char **external;          /* extra criu --external keys */
         char *pre_dump_hook;      /* run with the unit name before the dump; failing cancels it */
+        bool pre_dump;            /* copy the memory while it runs first: a shorter stop */
         HandoffFailurePolicy on_dump_failure;
         bool sessions;            /* carry the login sessions the unit started (sshd's), not the unit */
 } HandoffUnit;

@@ -62,6 +62,7 @@ static void test_defaults_and_values(void **state) {
                         "External=mnt[/srv]:srv unix[1234]\n"
                         "External=file[5:42]\n"
                         "PreDumpHook=/usr/lib/nginx/flush\n"
+                        "PreDump=no\n"
                         "OnDumpFailure=abort\n");
         _cleanup_free_ char *out = load_config(*state, &l, &r);
         assert_int_equal(r, 0);
@@ -76,6 +77,7 @@ static void test_defaults_and_values(void **state) {
         assert_false(redis->ext_unix_sk);
         assert_null(redis->external);
         assert_null(redis->pre_dump_hook);
+        assert_true(redis->pre_dump);
         assert_int_equal(redis->on_dump_failure, HANDOFF_FAILURE_RESTART_FRESH);
         assert_true(endswith(redis->file, "/etc/dreamlink/handoff.d/redis.conf"));
 
@@ -89,6 +91,7 @@ static void test_defaults_and_values(void **state) {
         assert_string_equal(web->external[0], "mnt[/srv]:srv");
         assert_string_equal(web->external[2], "file[5:42]");
         assert_string_equal(web->pre_dump_hook, "/usr/lib/nginx/flush");
+        assert_false(web->pre_dump);
         assert_int_equal(web->on_dump_failure, HANDOFF_FAILURE_ABORT);
 
         /* Name order: redis.conf before web.conf, whatever the directory. */
@@ -270,6 +273,8 @@ static void test_checkpoint_round_trip(void **state) {
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
                 .lock_table = (char *) "inet CRIU-4f2a",
+                .pre_dump_usec = 1312000,
+                .pre_dump_bytes = 5 << 20,
                 .dump_usec = 812000,
                 .image_bytes = 6 << 20,
                 .dumped_at_usec = 1795000000000000ULL,
@@ -294,6 +299,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.lock_table, "inet CRIU-4f2a");
         assert_int_equal(strv_length(back.runtime_mounts), 2);
         assert_string_equal(back.runtime_mounts[1], "/run/user/0");
+        assert_true(back.pre_dump_usec == 1312000);
+        assert_true(back.pre_dump_bytes == 5 << 20);
         assert_true(back.dump_usec == 812000);
         assert_true(back.image_bytes == 6 << 20);
         assert_true(back.dumped_at_usec == 1795000000000000ULL);

@@ -51,6 +51,13 @@ rc=$?
 printf '%s\n' "$out" | sed 's/^/        /'
 expect_eq "cycle succeeded" 0 "$rc"
 expect_match "redis-server was restored" 'redis-server.service: restored' "$out"
+# PreDump= (default yes): its memory was copied while it ran; stopped, only what changed since.
+line=$(printf '%s\n' "$out" | grep -m1 '^redis-server.service: checkpointed')
+expect_match "redis-server was pre-dumped while it ran" 'pre-dump [0-9.]+ s, [0-9.]+ MiB' "$line"
+if [[ $line =~ images\ ([0-9.]+)\ MiB\ \(pre-dump\ [0-9.]+\ s,\ ([0-9.]+)\ MiB ]]; then
+        check "the stopped dump wrote less than the pre-dump (${BASH_REMATCH[1]} MiB in all, ${BASH_REMATCH[2]} before the stop)" \
+                awk -v all="${BASH_REMATCH[1]}" -v pre="${BASH_REMATCH[2]}" 'BEGIN { exit !(all - pre < pre) }'
+fi
 expect_match "the undumpable service was not checkpointed" 'dl-undumpable.service: not checkpointed, will restart fresh' "$out"
 expect_match "the undumpable service was started fresh" 'dl-undumpable.service: started fresh' "$out"
 
