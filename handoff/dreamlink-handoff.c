@@ -181,12 +181,92 @@ static int verb_restore(Handoff *h, char **names, const char *images, const Dump
         return ret;
 }
 
+/* Sessions=yes units take part in a cycle through their login sessions: the listener
+ * itself keeps running (its sessions are what a user would lose). */
+static int split_session_units(char **names, char ***ret_units, char ***ret_scopes, Handoff *h) {
+        _cleanup_strv_free_ char **units = NULL, **scopes = NULL;
+        _cleanup_free_ char *own = NULL;
+        HandoffUnit **config = NULL, **list = NULL;
+        int r;
+
+        /* The session this command runs in would be dumped, and ended, with it. */
+        (void) sd_pid_get_unit(0, &own);
+        r = load_units(names, &config, &list);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; list[i] && r >= 0; i++) {
+                if (!list[i]->sessions) {
+                        r = strv_extend(&units, list[i]->unit);
+                        continue;
+                }
+                _cleanup_strv_free_ char **s = NULL;
+                r = handoff_unit_sessions(h, list[i]->unit, &s);
+                STRV_FOREACH(x, s) {
+                        if (streq_ptr(*x, own))
+                                printf("%s: not checkpointed, this command runs in it\n", *x);
+                        else if (r >= 0)
+                                r = strv_extend(&scopes, *x);
+                }
+        }
+        free(list);
+        handoff_config_free(config);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list the units and sessions to cycle: %m");
+        *ret_units = TAKE_PTR(units);
+        *ret_scopes = TAKE_PTR(scopes);
+        return 0;
+}
+
+static int cycle_sessions(Handoff *h, char **scopes, const char *images) {
+        size_t n = strv_length(scopes);
+        _cleanup_free_ DumpStats *stats = calloc(n + 1, sizeof(DumpStats));
+        _cleanup_free_ bool *dumped = calloc(n + 1, sizeof(bool));
+        _cleanup_free_ usec_t *stopped = calloc(n + 1, sizeof(usec_t));
+        int r, ret = 0;
+
+        if (!stats || !dumped || !stopped)
+                return log_oom();
+        for (size_t i = 0; i < n; i++) {
+                stopped[i] = now_usec(CLOCK_MONOTONIC);
+                r = handoff_dump_session(h, scopes[i], images, &stats[i]);
+                dumped[i] = r == 0;
+                if (r == 0)
+                        printf("%s: checkpointed, dump %.2f s, images %.1f MiB\n", scopes[i], stats[i].dump_usec / 1e6,
+                               stats[i].image_bytes / 1048576.0);
+                else {
+                        printf("%s: not checkpointed, the session goes on\n", scopes[i]);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                RestoreStats s;
+                if (!dumped[i])
+                        continue;
+                r = handoff_restore_session(h, scopes[i], images, &s);
+                if (r < 0) {
+                        printf("%s: lost\n", scopes[i]);
+                        if (ret == 0)
+                                ret = r;
+                        continue;
+                }
+                const char *id = startswith(scopes[i], RESTORED_SESSION_PREFIX) ?: scopes[i];
+                printf("%s: restored as " RESTORED_SESSION_PREFIX "%s, restore %.2f s, frozen %.2f s\n", scopes[i], id,
+                       s.restore_usec / 1e6, (now_usec(CLOCK_MONOTONIC) - stopped[i]) / 1e6);
+        }
+        return ret;
+}
+
 static int verb_cycle(Handoff *h, char **names) {
+        _cleanup_strv_free_ char **units = NULL, **scopes = NULL;
         _cleanup_free_ DumpStats *stats = NULL;
         char images[] = HANDOFF_STATE_DIR "/cycle.XXXXXX";
-        int r, k;
+        int r, k, s = 0;
 
-        stats = calloc(strv_length(names) + 1, sizeof(DumpStats));
+        r = split_session_units(names, &units, &scopes, h);
+        if (r < 0)
+                return r;
+        stats = calloc(strv_length(units) + 1, sizeof(DumpStats));
         if (!stats)
                 return log_oom();
         r = mkdir_p(HANDOFF_STATE_DIR, 0700);
@@ -195,12 +275,14 @@ static int verb_cycle(Handoff *h, char **names) {
         if (!mkdtemp(images))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
 
-        r = verb_dump(h, names, images, stats);
+        r = units ? verb_dump(h, units, images, stats) : 0;
         /* Whatever the dump did, every unit comes back (restored or fresh). */
-        k = verb_restore(h, names, images, stats);
-        if (r >= 0 && k >= 0)
+        k = units ? verb_restore(h, units, images, stats) : 0;
+        if (scopes)
+                s = cycle_sessions(h, scopes, images);
+        if (r >= 0 && k >= 0 && s >= 0)
                 (void) rm_rf(images);
-        return r < 0 ? r : k;
+        return r < 0 ? r : k < 0 ? k : s;
 }
 
 int main(int argc, char *argv[]) {

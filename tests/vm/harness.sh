@@ -147,3 +147,36 @@ redis_handoff_setup() {
                 systemctl daemon-reload
                 systemctl restart redis-server.service'
 }
+
+# --- an interactive SSH session -------------------------------------------
+
+# session_start NAME: an SSH session from the host with a pty (vm.sh ssh-tty),
+# a counter ticking in its shell ("tick N" each second). Sets $sess_pid and
+# $sess_out; fd 7 is what is typed into it.
+session_start() {
+        local sess_in=$VM_RUN_DIR/$1.in
+        sess_out=$VM_RUN_DIR/$1.out
+        rm -f "$sess_in" "$sess_out"
+        mkfifo "$sess_in"
+        "$VM" ssh-tty <"$sess_in" >"$sess_out" 2>&1 &
+        sess_pid=$!
+        exec 7>"$sess_in" # the shell's input stays open
+        type_in_session 'stty -echo; (i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done) &'
+}
+
+# Types a line into the session; a session that has gone must not end the scenario (SIGPIPE).
+type_in_session() { ( trap '' PIPE; printf '%s\n' "$1" >&7 ) 2>/dev/null; }
+
+# The counter's values so far (a tick may share its line with the shell's prompt).
+ticks() { tr -d '\r' <"$sess_out" | grep -o 'tick [0-9][0-9]*' | cut -d' ' -f2; }
+
+# How often the counter did not go n → n+1 (a tick lost or repeated).
+tick_skips() { ticks | awk 'NR > 1 && $1 != prev + 1 { bad++ } { prev = $1 } END { print bad + 0 }'; }
+
+# session_end [LINE]: types LINE (if any), stops the counter and logs out.
+session_end() {
+        type_in_session "${1:+$1; }kill %1; exit"
+        exec 7>&-
+        for _ in $(seq 30); do kill -0 "$sess_pid" 2>/dev/null || break; sleep 1; done
+        kill "$sess_pid" 2>/dev/null
+}

@@ -3,7 +3,8 @@
 # slirp) and restores it through its own unit: the connection and the
 # counter carry on, systemd owns the restored process. A service CRIU
 # refuses (it holds a connection to the D-Bus socket) is started fresh.
-# Then nginx with a rate-limited download to the host in flight.
+# Then an interactive SSH session with a counter running in its shell, and
+# nginx with a rate-limited download to the host in flight.
 
 export VM_FWD="6379 80"
 disk=$(vm_disk_from handoff "$DISK_V1")
@@ -97,6 +98,36 @@ expect_eq "systemctl stop works on the restored unit" "inactive" "$(guest system
 guest 'systemctl start redis-server.service'
 expect_eq "and a normal start afterwards" "active" "$(guest systemctl is-active redis-server.service)"
 
+# An interactive SSH session (a shell with a counter ticking in it): sshd opts
+# in with Sessions=yes, so the cycle carries its login sessions and the
+# listener keeps running.
+guest 'printf "[Handoff]\nUnit=ssh.service\nSessions=yes\n" >/etc/dreamlink/handoff.d/ssh.conf'
+session_start handoff-session
+type_in_session 'echo "shell=$$"'
+sleep 5
+tick_before=$(ticks | tail -n1)
+expect_match "the SSH session's counter ticks" '^[0-9]+$' "$tick_before"
+shell_pid=$(tr -d '\r' <"$sess_out" | sed -n 's/.*shell=\([0-9][0-9]*\).*/\1/p' | head -n1)
+sshd_pid=$(guest systemctl show -P MainPID ssh.service)
+ssh_out=$(guest dreamlink-handoff cycle ssh.service 2>&1)
+printf '%s\n' "$ssh_out" | sed 's/^/        /'
+expect_match "the session running the cycle itself is left alone" 'session-[0-9]+.scope: not checkpointed, this command runs in it' "$ssh_out"
+expect_match "the SSH session was checkpointed and restored" 'session-[0-9]+.scope: restored as dreamlink-session-[0-9]+.scope' "$ssh_out"
+sleep 5
+type_in_session 'echo "after=$$ kernel=$(uname -r)"'
+sleep 2
+tick_after=$(ticks | tail -n1)
+check "its counter went on ($tick_before → $tick_after)" test "${tick_after:-0}" -gt "$((tick_before + 3))"
+expect_eq "its ticks are consecutive: no tick lost or repeated" 0 "$(tick_skips)"
+expect_contains "the same shell (PID $shell_pid) answers" "after=$shell_pid kernel=" "$(tr -d '\r' <"$sess_out")"
+scope=$(printf '%s\n' "$ssh_out" | grep -o 'dreamlink-session-[0-9]*\.scope' | head -n1)
+expect_eq "systemd owns the restored session: the shell is in $scope" "$scope" \
+        "$(guest "basename \"\$(grep -o '/[^/]*\.scope' /proc/$shell_pid/cgroup)\"")"
+expect_eq "sshd's listener kept running" "$sshd_pid" "$(guest systemctl show -P MainPID ssh.service)"
+check "new SSH logins work" guest true
+session_end
+check "the session logs out normally" bash -c "! kill -0 $sess_pid 2>/dev/null"
+
 # nginx: a download from the host in flight (rate-limited) goes on to the end.
 guest 'set -e
         head -c 12M /dev/urandom >/var/www/html/big.bin
@@ -132,4 +163,5 @@ printf '  ..    redis-server: %s; client gap %s s\n' \
         "$(printf '%s\n' "$out" | sed -n 's/^redis-server.service: restored, //p')" "$client_gap"
 printf '  ..    dl-undumpable: %s\n' "$(printf '%s\n' "$out" | grep -m1 'Cannot checkpoint dl-undumpable')"
 printf '  ..    nginx: %s\n' "$(printf '%s\n' "$nginx_out" | sed -n 's/^nginx.service: restored, //p')"
+printf '  ..    SSH session: %s\n' "$(printf '%s\n' "$ssh_out" | sed -n 's/^session-[0-9]*.scope: restored as //p')"
 "$VM" stop >/dev/null
