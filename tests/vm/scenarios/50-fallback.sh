@@ -11,6 +11,8 @@
 #     comes, and nothing in it pets the watchdog): the hardware watchdog,
 #     kept armed across the kexec (60-dreamlink-watchdog.conf), resets the
 #     machine and the firmware boots v1 again.
+#  4. A good v2 committed with --reboot: through the firmware (a one-shot
+#     boot entry), no handoff; marked good and made the default there.
 
 export VM_SMP=1 VM_FWD="6379"
 server=$top/tests/vm/release-server.sh
@@ -111,4 +113,22 @@ expect_match "the switch is recorded as failed, with why" \
         '"error" : "slot b did not come up; the machine restarted on slot a"' "$(guest cat /var/lib/dreamlink/transaction.json)"
 expect_eq "redis-server runs (started fresh)" "active" "$(guest systemctl is-active redis-server.service)"
 expect_eq "slot a is still the default entry" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+
+# --- 4. --reboot: through the firmware, the new slot on probation ---------
+expect_eq "v2 is staged a fourth time" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+firmware_before=$(grep -ac 'BdsDxe: starting' "$("$VM" dir)/serial.log")
+out=$(guest updatectl commit --reboot 2>&1)
+expect_match "updatectl says it reboots" 'through a reboot|reboot' "$out"
+check "the machine came back" wait_new_boot "$old_boot"
+wait_boot_check
+expect_eq "through the firmware, once" 1 $(($(grep -ac 'BdsDxe: starting' "$("$VM" dir)/serial.log") - firmware_before))
+expect_eq "running v2 from slot b" "$V2_KERNEL|2|root-b" \
+        "$(guest '. /etc/os-release; echo "$(uname -r)|$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
+status=$(guest updatectl status 2>&1)
+printf '%s\n' "$status" | sed 's/^/        /'
+expect_match "slot b is marked good" 'b +booted +good +2 ' "$status"
+expect_match "the commit succeeded" '"outcome" : "succeeded"' "$(guest cat /var/lib/dreamlink/transaction.json)"
+expect_match "slot b is now the default entry" '^default dreamlink-b' "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
+expect_eq "redis-server runs (started fresh: no handoff through a reboot)" active "$(guest systemctl is-active redis-server.service)"
 "$VM" stop >/dev/null
