@@ -3,8 +3,8 @@
 #  1. v2 fails its health check (an admin's check in health.d refuses v2):
 #     the boot check marks slot b bad and switches back to v1 with handoff;
 #     a redis client's connection survives both switches.
-#  2. v2 does not come up at all (its boot entry names a missing init, so the
-#     initramfs gives up and, with panic=10, resets the machine): the
+#  2. v2's kernel panics (its boot entry makes /usr/bin/false the init, which
+#     exits: "Attempted to kill init!"; panic=10 resets the machine): the
 #     firmware boots the default entry, still v1; the boot check there
 #     records the failed switch; the services run (started fresh).
 #  3. v2 hangs (its initramfs waits for ever for a root device that never
@@ -70,7 +70,7 @@ printf '  ..    longest client-observed blackout (there and back): %s s\n' "$(re
 # --- 2. the new slot does not come up: the firmware boots the old one -----
 guest 'rm /etc/dreamlink/health.d/50-refuse-v2'
 expect_eq "v2 is staged again" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
-guest 'cd /efi/loader/entries && sed -i "s|^options .*|& init=/dreamlink-test-missing-init|" dreamlink-b*.conf'
+guest 'cd /efi/loader/entries && sed -i "s|^options .*|& init=/usr/bin/false|" dreamlink-b*.conf'
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 kernels_before=$(grep -ac 'Linux version' "$("$VM" dir)/serial.log")
 t0=$SECONDS
@@ -80,6 +80,7 @@ wait_boot_check
 printf '  ..    back %d s after the commit\n' $((SECONDS - t0))
 kernels=$(grep -a 'Linux version' "$("$VM" dir)/serial.log" | tail -n +$((kernels_before + 1)) | awk '{ print $5 }' | tr '\n' ' ')
 expect_eq "two kernels started: v2's (kexec), then after the reset v1's (firmware)" "$V2_KERNEL $V1_KERNEL " "$kernels"
+check "v2's kernel panicked" grep -aq 'Kernel panic - not syncing: Attempted to kill init' "$("$VM" dir)/serial.log"
 expect_eq "running v1 from slot a" "$V1_KERNEL|1|root-a" \
         "$(guest '. /etc/os-release; echo "$(uname -r)|$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
 txn=$(guest cat /var/lib/dreamlink/transaction.json)
