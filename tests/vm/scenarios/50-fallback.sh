@@ -70,7 +70,10 @@ printf '  ..    longest client-observed blackout (there and back): %s s\n' "$(re
 # --- 2. the new slot does not come up: the firmware boots the old one -----
 guest 'rm /etc/dreamlink/health.d/50-refuse-v2'
 expect_eq "v2 is staged again" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
-guest 'cd /efi/loader/entries && sed -i "s|^options .*|& init=/usr/bin/false|" dreamlink-b*.conf'
+# Slot b's boot entry with OPTIONS (what stage wrote, plus a test's fault).
+b_options() { guest "sed -i 's|^options .*|options    $1|' /efi/loader/entries/dreamlink-b*.conf"; }
+b_orig=$(guest "sed -n 's/^options *//p' /efi/loader/entries/dreamlink-b*.conf")
+b_options "$b_orig init=/usr/bin/false"
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 kernels_before=$(grep -ac 'Linux version' "$("$VM" dir)/serial.log")
 t0=$SECONDS
@@ -96,7 +99,7 @@ expect_eq "systemd keeps the hardware watchdog armed (timeout, s)" "active 60" \
         "$(guest 'cat /sys/class/watchdog/watchdog0/state /sys/class/watchdog/watchdog0/timeout' | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "v2 is staged a third time" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
 # The later root= wins in the initramfs, which then waits for it (rootdelay).
-guest 'cd /efi/loader/entries && sed -i "s|^options .*|& root=PARTLABEL=dreamlink-test-missing rootdelay=100000|" dreamlink-b*.conf'
+b_options "$b_orig root=PARTLABEL=dreamlink-test-missing rootdelay=100000"
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 kernels_before=$(grep -ac 'Linux version' "$("$VM" dir)/serial.log")
 t0=$SECONDS
@@ -117,6 +120,7 @@ expect_eq "slot a is still the default entry" "default dreamlink-a.conf" "$(gues
 
 # --- 4. --reboot: through the firmware, the new slot on probation ---------
 expect_eq "v2 is staged a fourth time" 0 "$(guest updatectl stage >/dev/null 2>&1; echo $?)"
+b_options "$b_orig"
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 firmware_before=$(grep -ac 'BdsDxe: starting' "$("$VM" dir)/serial.log")
 out=$(guest updatectl commit --reboot 2>&1)
