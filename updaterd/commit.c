@@ -23,6 +23,7 @@
 #include "handoff.h"
 #include "log.h"
 #include "ostree-image.h"
+#include "proc-cmdline.h"
 #include "record.h"
 #include "slot-status.h"
 #include "status.h"
@@ -370,10 +371,18 @@ static int commit_cmdline(Commit *x, const char *options, char * const *units, b
                 free(s);
                 s = n;
         }
-        /* A kernel that panics in the new slot must not sit there: the firmware then
-         * boots the default entry, still the slot we come from. */
-        if (!startswith(options, "panic=") && !strstr(options, " panic=")) {
-                char *n = strprintf("%s panic=10", s);
+        /* A kernel that panics in the new slot must not sit there: the firmware then boots
+         * the default entry, still the slot we come from. And the watchdog armed across the
+         * kexec must stay armed across the next one too (a rollback from there). */
+        static const char *const defaults[][2] = {
+                { "panic", "10" },
+                { "watchdog.stop_on_reboot", "0" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+                _cleanup_free_ char *v = NULL;
+                if (proc_cmdline_get_key(options, defaults[i][0], &v) != -ENOENT)
+                        continue;
+                char *n = strprintf("%s %s=%s", s, defaults[i][0], defaults[i][1]);
                 if (!n)
                         return -ENOMEM;
                 free(s);
@@ -384,6 +393,20 @@ static int commit_cmdline(Commit *x, const char *options, char * const *units, b
                                        slot_to_string(x->target), strlen(s));
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+/* The kernel stops a watchdog at a kexec unless told not to; then a hang early in the new
+ * slot's boot (before systemd opens the watchdog) would not bring the machine back. */
+static void commit_check_watchdog(Commit *x) {
+        _cleanup_free_ char *dev = path_prefix(x->root, "/sys/class/watchdog/watchdog0"),
+                            *param = path_prefix(x->root, "/sys/module/watchdog/parameters/stop_on_reboot"),
+                            *v = NULL;
+        if (!dev || !param || access(dev, F_OK) < 0)
+                return;
+        if (read_file_limited(param, 64, &v, NULL) >= 0 && streq(strstrip(v), "0"))
+                return;
+        log_warning("The hardware watchdog stops at the kexec (the running kernel lacks watchdog.stop_on_reboot=0): "
+                    "a hang early in slot %s's boot would not reset the machine.", slot_to_string(x->target));
 }
 
 static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
@@ -601,12 +624,13 @@ static int commit_switch(Commit *x) {
                 return r;
         if (x->flags & COMMIT_REBOOT) {
                 _cleanup_(boot_entry_state_done) BootEntryState entry = {};
-                /* systemd-boot 257 names a counted entry by its whole file name ("dreamlink-b+3.conf"). */
+                /* systemd-boot names a counted entry ("dreamlink-b+3.conf") without its counter,
+                 * as loader.conf's default does (measured with 257). */
                 r = boot_entry_read(x->esp, x->target, &entry);
                 if (r >= 0 && !entry.exists)
                         r = -ENOENT;
                 if (r >= 0)
-                        r = set_oneshot_entry(entry.filename);
+                        r = set_oneshot_entry(boot_entry_id(x->target));
                 if (r < 0)
                         return log_error_errno(r, "Failed to tell the boot loader to boot slot %s once (%s): %m",
                                                slot_to_string(x->target), EFIVAR_ONESHOT);
@@ -646,6 +670,8 @@ int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFla
 
         if ((r = commit_load(&x)) < 0 || (r = commit_check_target(&x)) < 0 || (r = commit_plan(&x)) < 0)
                 return r;
+        if (!(flags & COMMIT_REBOOT))
+                commit_check_watchdog(&x);
 
         if ((r = commit_merge_etc(&x)) < 0 ||
             (r = commit_plan_handoff(&x)) < 0 ||

@@ -80,20 +80,26 @@ release_key=$(echo "${tree[v1]} ${tree[v1.1]} ${tree[v2]} $overlay_key $(hash_of
 srv=$DREAMLINK_CACHE/vm/releases/$release_key
 disk=$DREAMLINK_CACHE/vm/disks/v1-$release_key.img
 branch=dreamlink/demo/x86_64/stable
+# The kernel keeps the hardware watchdog running across a kexec
+# (stop_on_reboot=0), and i6300esb, which stops a running watchdog when it
+# loads, cannot stop one that was locked (nowayout): a new slot that hangs in
+# its initramfs is reset. heartbeat: what a new boot gets from the driver
+# until its systemd takes the watchdog over.
+cmdline="console=ttyS0,115200 panic=10 watchdog.stop_on_reboot=0 i6300esb.nowayout=1 i6300esb.heartbeat=60"
 
 if [ ! -e "$srv/.complete" ]; then
         t0=$(date +%s)
         rm -rf "$srv"
         for v in v1 v2; do
                 dli commit --root="$srv" --tree="${tree[$v]}" --overlay="$overlay" --branch="$branch" \
-                        --version="${v#v}" --cmdline="console=ttyS0,115200 panic=10" >&2
+                        --version="${v#v}" --cmdline="$cmdline" >&2
                 dli publish --root="$srv" --key="$keys/release.key" --channel=stable --rev="$branch" >&2
         done
         # The channels the refusal and delta tests point a guest at.
         v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/1.json")
         v2_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$srv/channels/stable/2.json")
         dli commit --root="$srv" --tree="${tree[v1.1]}" --overlay="$overlay" --branch=dreamlink/demo/x86_64/onepkg \
-                --version=1.1 --cmdline="console=ttyS0,115200 panic=10" >&2
+                --version=1.1 --cmdline="$cmdline" >&2
         dli publish --root="$srv" --key="$keys/release.key" --channel=onepkg --counter=10 \
                 --rev=dreamlink/demo/x86_64/onepkg --delta-from="$v1_commit" >&2
         dli publish --root="$srv" --key="$keys/release.key" --channel=rollback --counter=1 --rev="$v1_commit" >&2
