@@ -42,7 +42,7 @@ for v in v1 v1.1 v2; do
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
                 # Left by an interrupted build, maybe with mmdebstrap's mounts still in it.
-                findmnt -rn -o TARGET | grep "^${tree[$v]}.tmp/" | sort -r | xargs -r umount -l
+                findmnt -rn -o TARGET | { grep "^${tree[$v]}.tmp/" || true; } | sort -r | xargs -r umount -l
                 rm -rf --one-file-system "${tree[$v]}.tmp"
                 "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
                 rm -rf "${tree[$v]}"
