@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$1"
 name=$2
-failed=0
+failed=0 passed=0
 
 # complete_line WORDS...: completes the last word (may be empty).
 complete_line() {
@@ -20,9 +20,10 @@ complete_line() {
 expect() { # DESCRIPTION EXPECTED ACTUAL
         if [ "$2" = "$3" ]; then
                 echo "ok    $1"
+                passed=$((passed + 1))
         else
                 echo "FAIL  $1: expected '$2', got '$3'"
-                failed=1
+                failed=$((failed + 1))
         fi
 }
 
@@ -35,4 +36,7 @@ expect "rollback's options" "--no-handoff" "$(complete_line --quiet rollback --n
 expect "status --json" "--json" "$(complete_line status --js)"
 expect "no commit options for stage" "" "$(complete_line stage --no)"
 expect "nothing after a verb" "" "$(complete_line commit '')"
-exit $failed
+# Counted with the cmocka suites (tools/check-unit.sh reads these lines).
+printf '[  PASSED  ] %d test(s).\n' "$passed"
+[ "$failed" -eq 0 ] || printf '[  FAILED  ] test-completion: %d test(s)\n' "$failed"
+[ "$failed" -eq 0 ]
