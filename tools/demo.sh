@@ -13,16 +13,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 . "$top/tools/lib.sh"
+. "$top/tests/vm/host.sh"
 
-apt_install qemu-system-x86 qemu-utils ovmf openssh-client nginx python3
-
-export VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
-mkdir -p "$VM_RUN_DIR"
-exec 8>"$VM_RUN_DIR/run.lock"
-if ! flock -n 8; then
-        echo "demo: a VM test run is in progress; waiting for it" >&2
-        flock 8
-fi
+vm_host_prepare demo
 
 phase() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }

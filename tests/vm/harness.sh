@@ -113,6 +113,42 @@ PY
         client=$!
 }
 
+# redis_probe_start LOG STOPFILE: like redis_client_start, but a lost
+# connection is opened again (every 0.2 s until it works): what a client that
+# retries sees of a service restart. Lines "TIME N CONN", CONN counting the
+# connections. Sets $probe.
+redis_probe_start() {
+        rm -f "$1" "$2"
+        python3 - "$("$VM" port 6379)" "$2" >"$1" 2>&1 <<'PY' &
+import os, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+conn, s, f = 0, None, None
+while not os.path.exists(stop):
+    try:
+        if s is None:
+            # qemu's port forward accepts at once even while the guest is down:
+            # a new connection gets 3 s to answer, an established one 900 s.
+            s = socket.create_connection(("127.0.0.1", port), timeout=3)
+            f = s.makefile("rb")
+            fresh = True
+        s.sendall(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n")
+        line = f.readline()
+        if fresh and line:
+            conn, fresh = conn + 1, False
+            s.settimeout(900)
+        if not line.startswith(b":"):
+            raise OSError("unexpected reply %r" % line)
+        print("%.3f %d %d" % (time.time(), int(line[1:]), conn), flush=True)
+    except OSError:
+        if s is not None:
+            s.close()
+        s = None
+    time.sleep(0.2)
+print("DONE", flush=True)
+PY
+        probe=$!
+}
+
 # The longest time between two replies, in seconds.
 redis_client_gap() {
         grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }'

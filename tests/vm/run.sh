@@ -10,21 +10,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/tools/lib.sh"
+. "$here/host.sh"
 
 suite=${1:-core}
 shift || true
 case $suite in core | full) ;; *) die "usage: run.sh core|full [SCENARIO...]" ;; esac
 
-apt_install qemu-system-x86 qemu-utils ovmf openssh-client nginx python3
-
-# One run at a time on this machine (2 cores, one guest): a second run waits.
-export VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
-mkdir -p "$VM_RUN_DIR"
-exec 8>"$VM_RUN_DIR/run.lock"
-if ! flock -n 8; then
-        echo "vm: another VM test run is in progress; waiting for it" >&2
-        flock 8
-fi
+vm_host_prepare vm
 
 t0=$SECONDS
 images=$("$here/images.sh" 8>&-)
