@@ -1,0 +1,223 @@
+#!/bin/bash
+# bench/run.sh: dreamlink's figures, measured in one run on one VM (make bench).
+#
+#   1. what staging a one-package change downloads (a static delta) against
+#      the full tree;
+#   2. checkpoint throughput (a redis holding ~200 MiB, PreDump=no and yes)
+#      against the guest disk's sequential write bandwidth (dd, fsync);
+#   3. idle updaterd: CPU over a minute, RSS;
+#   4. the client-observed blackout of redis (a client that reconnects) for
+#      (a) a commit with handoff (v1 → v2, kernel 6.12 → 7.3), (b) a plain
+#      kexec without handoff (rollback --no-handoff), (c) a firmware reboot
+#      (commit --reboot), with their phases.
+#
+# Prints a table and writes bench/results/YYYYMMDD-HHMMSS.json. Times are
+# under TCG emulation on the machine that runs it: compare the ratios.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$top/tools/lib.sh"
+. "$top/tests/vm/host.sh"
+
+vm_host_prepare bench
+
+t_start=$SECONDS
+eval "$("$top/tests/vm/images.sh" 8>&-)"
+. "$top/tests/vm/harness.sh"
+export VM_NAME=bench VM_SMP=1 VM_FWD="6379" # the 7.3 kernel under TCG wants one CPU
+server=$top/tests/vm/release-server.sh
+port=$("$server" start "$RELEASE_ROOT")
+trap '"$server" stop; vm_cleanup' EXIT
+
+step() { printf '==> %s\n' "$*" >&2; }
+results=$VM_RUN_DIR/bench-results.txt
+: >"$results"
+put() { printf '%s=%s\n' "$1" "$2" >>"$results"; } # KEY VALUE for the JSON
+
+step "booting v1"
+disk=$(vm_disk_from bench "$DISK_V1")
+vm_start "$disk" >&2 || die "the VM did not boot; see $("$VM" dir)/serial.log"
+put machine "$(nproc) CPUs, $(($(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 1024 / 1024)) GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), qemu TCG"
+put kernel_v1 "$V1_KERNEL"
+put kernel_v2 "$V2_KERNEL"
+
+# --- 1. download sizes ------------------------------------------------------
+step "staging a one-package release (v1.1) from v1"
+updaterd_use_test_server "$port" onepkg
+guest 'updatectl stage' >/dev/null
+pulled=$(guest "journalctl -u updaterd.service -o cat | grep -E '^Pulled 1\.1 ' | tail -n1")
+put delta_bytes "$(sed -n 's/.*: \([0-9]*\) bytes (.*/\1/p' <<<"$pulled")"
+put delta_used "$(grep -q 'as a static delta' <<<"$pulled" && echo yes || echo no)"
+put tree_bytes "$(sed -n 's/.*the full tree is \([0-9]*\) bytes.*/\1/p' <<<"$pulled")"
+
+# The same release pulled as plain objects (no delta), onto v1 and onto
+# nothing: from the host, with the same libostree, from the same server.
+step "pulling 1.1 as objects, from v1 and from nothing (host side)"
+v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/stable/1.json")
+v11_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/onepkg.json")
+pulls=$("$top/tools/env.sh" bash -c '
+        set -e
+        ca=$1 port=$2 repo=$3 v1=$4 v11=$5
+        pull() { # REPO: 1.1 over HTTPS without deltas; prints the KiB transferred
+                ostree --repo="$1" remote add --no-gpg-verify --set=tls-ca-path="$ca" rel "https://127.0.0.1:$port/repo"
+                ostree --repo="$1" pull --disable-static-deltas rel "$v11" | sed -n "s/.*; \([0-9]*\) KiB transferred.*/\1/p"
+        }
+        a=$(mktemp -d) b=$(mktemp -d)
+        trap "rm -rf $a $b" EXIT
+        ostree --repo="$a" init --mode=archive && ostree --repo="$b" init --mode=archive
+        ostree --repo="$a" pull-local "$repo" "$v1" >/dev/null
+        echo "$(pull "$a") $(pull "$b")"' \
+        _ "$DREAMLINK_CACHE/vm/tls/ca.pem" "$port" "$RELEASE_ROOT/repo" "$v1_commit" "$v11_commit")
+read -r objects_kib full_kib <<<"$pulls"
+[ -n "${objects_kib:-}" ] && put objects_bytes "$((objects_kib * 1024))"
+[ -n "${full_kib:-}" ] && put full_pull_bytes "$((full_kib * 1024))"
+
+# --- 2. checkpoint throughput -------------------------------------------------
+step "checkpoint throughput: redis with ~200 MiB, against dd"
+redis_handoff_setup
+guest 'redis-cli DEBUG POPULATE 400000 bench 400 >/dev/null && redis-cli INFO memory | sed -n "s/^used_memory:\([0-9]*\).*/\1/p"' |
+        tr -d '\r' | { read -r m; put redis_used_bytes "$m"; }
+for pre in no yes; do
+        guest "sed -i '/^PreDump=/d' /etc/dreamlink/handoff.d/redis.conf && echo PreDump=$pre >>/etc/dreamlink/handoff.d/redis.conf"
+        out=$(guest 'dreamlink-handoff cycle redis-server.service 2>/dev/null')
+        line=$(grep -m1 '^redis-server.service: restored' <<<"$out")
+        put "cycle_predump_${pre}_dump_s" "$(sed -n 's/.*, dump \([0-9.]*\) s.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_images_mib" "$(sed -n 's/.*, images \([0-9.]*\) MiB.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_frozen_s" "$(sed -n 's/.*, frozen \([0-9.]*\) s.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_restore_s" "$(sed -n 's/.*, restore \([0-9.]*\) s.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_pre_s" "$(sed -n 's/.*, pre-dump \([0-9.]*\) s.*/\1/p' <<<"$line")"
+done
+guest 'sed -i "/^PreDump=/d" /etc/dreamlink/handoff.d/redis.conf; redis-cli FLUSHALL >/dev/null'
+# The same filesystem the images go to (VAR), synced like them.
+dd_out=$(guest 'dd if=/dev/zero of=/var/lib/dreamlink/bench.dd bs=1M count=256 conv=fsync 2>&1; rm -f /var/lib/dreamlink/bench.dd' | tail -n1)
+put dd_bytes "$(awk '{ print $1 }' <<<"$dd_out")"
+put dd_s "$(sed -n 's/.*copied, \([0-9.]*\) s.*/\1/p' <<<"$dd_out")"
+
+# --- 3. idle updaterd ---------------------------------------------------------
+step "idle updaterd: a minute"
+idle=$(guest 'pid=$(systemctl show -P MainPID updaterd.service)
+        t0=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat); sleep 60
+        t1=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat)
+        echo "$((t1 - t0)) $(getconf CLK_TCK) $(awk "/^VmRSS/ { print \$2 }" /proc/$pid/status) $(awk "/^Pss:/ { print \$2 }" /proc/$pid/smaps_rollup)"')
+read -r ticks hz rss pss <<<"$idle"
+put idle_cpu_percent "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", 100 * t / hz / 60 }')"
+put idle_rss_kib "$rss"
+put idle_pss_kib "$pss"
+
+# --- 4. blackouts -------------------------------------------------------------
+step "staging v2"
+updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service')"
+guest 'updatectl stage' >/dev/null
+probe_log=$VM_RUN_DIR/bench-probe.log
+probe_stop=$VM_RUN_DIR/bench-probe.stop
+redis_probe_start "$probe_log" "$probe_stop"
+sleep 5
+
+# switch NAME COMMAND...: runs the switch, waits for the new boot's check;
+# records the longest reply gap and whether the connection survived.
+switch() {
+        local name=$1 old_boot t0 t1 c0 c1
+        shift
+        step "$name: $*"
+        old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+        t0=$(date +%s.%N)
+        c0=$(tail -n1 "$probe_log" | awk '{ print $3 }')
+        guest "$@" >/dev/null 2>&1 || true
+        wait_new_boot "$old_boot" >&2 || die "$name: the machine did not come back"
+        wait_boot_check || die "$name: the boot check did not finish"
+        sleep 5
+        t1=$(date +%s.%N)
+        c1=$(tail -n1 "$probe_log" | awk '{ print $3 }')
+        put "${name}_blackout_s" "$(awk -v a="$t0" -v b="$t1" 'NF == 3 && $1 >= a && $1 <= b { if (p && $1 - p > m) m = $1 - p; p = $1 } END { printf "%.1f", m }' "$probe_log")"
+        put "${name}_connection_kept" "$([ "$c0" = "$c1" ] && echo yes || echo no)"
+        # Phases, from the new boot.
+        put "${name}_analyze" "$(guest 'systemd-analyze time 2>/dev/null | head -n1')"
+        put "${name}_boot_check_s" "$(guest 'echo $(( ($(systemctl show -P ExecMainExitTimestampMonotonic dreamlink-boot-check.service) - $(systemctl show -P ExecMainStartTimestampMonotonic dreamlink-boot-check.service)) / 1000 ))' | awk '{ printf "%.1f", $1 / 1000 }')"
+        put "${name}_os" "$(guest '. /etc/os-release; echo "$IMAGE_VERSION $(uname -r)"')"
+}
+
+# The dumps of (a) are in the journal of the boot before it.
+switch a_handoff updatectl commit
+put a_handoff_dump_s "$(guest "journalctl -b -1 -u updaterd.service -o cat | sed -n 's/^Checkpointed redis-server.service .* in \([0-9.]*\) s.*/\1/p' | tail -n1")"
+# The restore is the restored unit's start job: from leaving inactive to active.
+put a_handoff_restore_s "$(guest 'echo $(( $(systemctl show -P ActiveEnterTimestampMonotonic redis-server.service) - $(systemctl show -P InactiveExitTimestampMonotonic redis-server.service) ))' | awk '{ printf "%.2f", $1 / 1e6 }')"
+switch b_kexec updatectl rollback --no-handoff
+switch c_reboot updatectl commit --reboot
+touch "$probe_stop"
+wait "$probe" || true
+"$VM" stop >/dev/null
+
+# --- the table and the JSON ---------------------------------------------------
+mkdir -p "$here/results"
+json=$here/results/$(date -u +%Y%m%d-%H%M%S).json
+put bench_seconds "$((SECONDS - t_start))"
+python3 - "$results" "$json" <<'PY'
+import json, sys
+r = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition("=")
+    try:
+        r[k] = float(v) if "." in v or v.isdigit() else v
+    except ValueError:
+        r[k] = v
+import re
+def span(t):  # systemd's "1min 2.345s", "850ms"
+    sec = 0.0
+    for n, u in re.findall(r"([0-9.]+)(min|ms|s|h)", t):
+        sec += float(n) * {"h": 3600, "min": 60, "s": 1, "ms": 0.001}[u]
+    return sec
+for k in [k for k in r if k.endswith("_analyze")]:
+    name = k[: -len("_analyze")]
+    for t, phase in re.findall(r"([0-9.hmins ]+?) \((firmware|loader|kernel|initrd|userspace)\)", str(r[k])):
+        r["%s_%s_s" % (name, phase)] = round(span(t), 3)
+def f(k, d=None):
+    v = r.get(k, d)
+    return v if isinstance(v, float) else d
+out = {"note": "one run, qemu TCG (software emulation): compare ratios, not absolute times", **r}
+dd = f("dd_bytes") / f("dd_s") / 1048576 if f("dd_s") else None
+full = f("cycle_predump_no_images_mib") / f("cycle_predump_no_dump_s") if f("cycle_predump_no_dump_s") else None
+out["dd_mib_s"] = dd
+out["checkpoint_mib_s"] = full
+out["checkpoint_vs_dd"] = full / dd if full and dd else None
+out["delta_vs_tree"] = f("delta_bytes") / f("tree_bytes") if f("tree_bytes") else None
+out["delta_vs_objects"] = f("delta_bytes") / f("objects_bytes") if f("objects_bytes") and f("delta_bytes") else None
+out["delta_vs_full"] = f("delta_bytes") / f("full_pull_bytes") if f("full_pull_bytes") and f("delta_bytes") else None
+json.dump(out, open(sys.argv[2], "w"), indent=2, sort_keys=True)
+
+def fmt(v, unit="", d=1):
+    return "n/a" if v is None else ("%.*f%s" % (d, v, unit))
+rows = [
+    ("Stage a one-package change", "static delta %s, objects %s, everything %s (uncompressed tree %s)%s" % (
+        fmt(f("delta_bytes", 0) / 1048576, " MiB", 2), fmt(f("objects_bytes", 0) / 1048576, " MiB", 1),
+        fmt(f("full_pull_bytes", 0) / 1048576, " MiB"), fmt(f("tree_bytes", 0) / 1048576, " MiB"),
+        "" if r.get("delta_used") == "yes" else " (updaterd did not use the delta!)")),
+    ("  ratios", "delta/objects %s, delta/everything %s" % (
+        fmt(out["delta_vs_objects"], "", 4), fmt(out["delta_vs_full"], "", 4))),
+    ("Checkpoint, PreDump=no", "%s of images in %s: %s (dd: %s, ratio %s)" % (
+        fmt(f("cycle_predump_no_images_mib"), " MiB"), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(full, " MiB/s"),
+        fmt(dd, " MiB/s"), fmt(out["checkpoint_vs_dd"], "", 2))),
+    ("Service stopped, PreDump=no", "frozen %s (dump %s, restore %s)" % (
+        fmt(f("cycle_predump_no_frozen_s"), " s", 2), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(f("cycle_predump_no_restore_s"), " s", 2))),
+    ("Service stopped, PreDump=yes", "frozen %s (dump %s after a pre-dump of %s while it ran, restore %s)" % (
+        fmt(f("cycle_predump_yes_frozen_s"), " s", 2), fmt(f("cycle_predump_yes_dump_s"), " s", 2), fmt(f("cycle_predump_yes_pre_s"), " s", 2),
+        fmt(f("cycle_predump_yes_restore_s"), " s", 2))),
+    ("Idle updaterd", "%s CPU, RSS %s, PSS %s" % (fmt(f("idle_cpu_percent"), " %", 3), fmt(f("idle_rss_kib", 0) / 1024, " MiB"),
+                                                fmt(f("idle_pss_kib", 0) / 1024, " MiB"))),
+]
+for name, label in (("a_handoff", "(a) commit, kexec + handoff"), ("b_kexec", "(b) kexec, no handoff"), ("c_reboot", "(c) firmware reboot")):
+    fw = (f(name + "_firmware_s") or 0) + (f(name + "_loader_s") or 0)
+    rows.append((label, "blackout %s, connection kept: %s; %skernel+initrd %s, userspace %s, boot check %s%s → %s" % (
+        fmt(f(name + "_blackout_s"), " s"), r.get(name + "_connection_kept", "?"),
+        ("firmware+loader %s, " % fmt(fw, " s")) if fw else "",
+        fmt((f(name + "_kernel_s") or 0) + (f(name + "_initrd_s") or 0), " s"),
+        fmt(f(name + "_userspace_s"), " s"), fmt(f(name + "_boot_check_s"), " s"),
+        (", dump %s, restore %s" % (fmt(f("a_handoff_dump_s"), " s", 2), fmt(f("a_handoff_restore_s"), " s", 2))) if name == "a_handoff" else "", r.get(name + "_os", "?"))))
+a, b, c = f("a_handoff_blackout_s"), f("b_kexec_blackout_s"), f("c_reboot_blackout_s")
+if a and b and c:
+    rows.append(("Blackout ratios", "handoff/kexec %.2f, handoff/reboot %.2f, kexec/reboot %.2f" % (a / b, a / c, b / c)))
+print("\n%-32s %s" % ("dreamlink bench", "(one run, qemu TCG: ratios matter, not absolute times)"))
+for k, v in rows:
+    print("%-32s %s" % (k, v))
+print("\nwritten: %s" % sys.argv[2])
+PY
