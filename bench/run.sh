@@ -8,8 +8,9 @@
 #   3. idle updaterd: CPU over a minute, RSS;
 #   4. the client-observed blackout of redis (a client that reconnects) for
 #      (a) a commit with handoff (v1 → v2, kernel 6.12 → 7.3), (b) a plain
-#      kexec without handoff (rollback --no-handoff), (c) a firmware reboot
-#      (commit --reboot), with their phases.
+#      kexec without handoff (commit --no-handoff), (c) a firmware reboot
+#      (commit --reboot), each from v1 into v2, with their phases; and the
+#      way back to v1 with and without handoff.
 #
 # Prints a table and writes bench/results/YYYYMMDD-HHMMSS.json. Times are
 # under TCG emulation on the machine that runs it: compare the ratios.
@@ -42,42 +43,14 @@ put machine "$(nproc) CPUs, $(($(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 
 put kernel_v1 "$V1_KERNEL"
 put kernel_v2 "$V2_KERNEL"
 
-# --- 1. download sizes ------------------------------------------------------
-step "staging a one-package release (v1.1) from v1"
-updaterd_use_test_server "$port" onepkg
-guest 'updatectl stage' >/dev/null
-pulled=$(guest "journalctl -u updaterd.service -o cat | grep -E '^Pulled 1\.1 ' | tail -n1")
-put delta_bytes "$(sed -n 's/.*: \([0-9]*\) bytes (.*/\1/p' <<<"$pulled")"
-put delta_used "$(grep -q 'as a static delta' <<<"$pulled" && echo yes || echo no)"
-put tree_bytes "$(sed -n 's/.*the full tree is \([0-9]*\) bytes.*/\1/p' <<<"$pulled")"
-
-# The same release pulled as plain objects (no delta), onto v1 and onto
-# nothing: from the host, with the same libostree, from the same server.
-step "pulling 1.1 as objects, from v1 and from nothing (host side)"
-v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/stable/1.json")
-v11_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/onepkg.json")
-pulls=$("$top/tools/env.sh" bash -c '
-        set -e
-        ca=$1 port=$2 repo=$3 v1=$4 v11=$5
-        pull() { # REPO: 1.1 over HTTPS without deltas; prints the KiB transferred
-                ostree --repo="$1" remote add --no-gpg-verify --set=tls-ca-path="$ca" rel "https://127.0.0.1:$port/repo"
-                ostree --repo="$1" pull --disable-static-deltas rel "$v11" | sed -n "s/.*; \([0-9]*\) KiB transferred.*/\1/p"
-        }
-        a=$(mktemp -d) b=$(mktemp -d)
-        trap "rm -rf $a $b" EXIT
-        ostree --repo="$a" init --mode=archive && ostree --repo="$b" init --mode=archive
-        ostree --repo="$a" pull-local "$repo" "$v1" >/dev/null
-        echo "$(pull "$a") $(pull "$b")"' \
-        _ "$DREAMLINK_CACHE/vm/tls/ca.pem" "$port" "$RELEASE_ROOT/repo" "$v1_commit" "$v11_commit")
-read -r objects_kib full_kib <<<"$pulls"
-[ -n "${objects_kib:-}" ] && put objects_bytes "$((objects_kib * 1024))"
-[ -n "${full_kib:-}" ] && put full_pull_bytes "$((full_kib * 1024))"
-
 # --- 2. checkpoint throughput -------------------------------------------------
 step "checkpoint throughput: redis with ~200 MiB, against dd"
 redis_handoff_setup
-guest 'redis-cli DEBUG POPULATE 400000 bench 400 >/dev/null && redis-cli INFO memory | sed -n "s/^used_memory:\([0-9]*\).*/\1/p"' |
-        tr -d '\r' | { read -r m; put redis_used_bytes "$m"; }
+# 400000 keys of 400 bytes (Debian's redis refuses DEBUG POPULATE: a Lua loop).
+guest "redis-cli EVAL \"local v = string.rep('x', 400) for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'bench:' .. i, v) end\" 0 400000 >/dev/null"
+used=$(guest 'redis-cli INFO memory' | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+[ "${used:-0}" -gt $((150 << 20)) ] || die "redis holds only ${used:-0} bytes after filling it"
+put redis_used_bytes "$used"
 for pre in no yes; do
         guest "sed -i '/^PreDump=/d' /etc/dreamlink/handoff.d/redis.conf && echo PreDump=$pre >>/etc/dreamlink/handoff.d/redis.conf"
         out=$(guest 'dreamlink-handoff cycle redis-server.service 2>/dev/null')
@@ -96,10 +69,12 @@ put dd_s "$(sed -n 's/.*copied, \([0-9.]*\) s.*/\1/p' <<<"$dd_out")"
 
 # --- 3. idle updaterd ---------------------------------------------------------
 step "idle updaterd: a minute"
-idle=$(guest 'pid=$(systemctl show -P MainPID updaterd.service)
+updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service')"
+guest 'updatectl status' >/dev/null
+idle=$(guest 'pid=$(systemctl show -P MainPID updaterd.service); [ "$pid" -gt 0 ] || exit 1
         t0=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat); sleep 60
         t1=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat)
-        echo "$((t1 - t0)) $(getconf CLK_TCK) $(awk "/^VmRSS/ { print \$2 }" /proc/$pid/status) $(awk "/^Pss:/ { print \$2 }" /proc/$pid/smaps_rollup)"')
+        echo "$((t1 - t0)) $(getconf CLK_TCK) $(awk "/^VmRSS/ { print \$2 }" /proc/$pid/status) $(awk "/^Pss:/ { print \$2 }" /proc/$pid/smaps_rollup)"') || die "updaterd.service is not running in the guest"
 read -r ticks hz rss pss <<<"$idle"
 put idle_cpu_percent "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", 100 * t / hz / 60 }')"
 put idle_rss_kib "$rss"
@@ -107,7 +82,6 @@ put idle_pss_kib "$pss"
 
 # --- 4. blackouts -------------------------------------------------------------
 step "staging v2"
-updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service')"
 guest 'updatectl stage' >/dev/null
 probe_log=$VM_RUN_DIR/bench-probe.log
 probe_stop=$VM_RUN_DIR/bench-probe.stop
@@ -142,11 +116,50 @@ switch a_handoff updatectl commit
 put a_handoff_dump_s "$(guest "journalctl -b -1 -u updaterd.service -o cat | sed -n 's/^Checkpointed redis-server.service .* in \([0-9.]*\) s.*/\1/p' | tail -n1")"
 # The restore is the restored unit's start job: from leaving inactive to active.
 put a_handoff_restore_s "$(guest 'echo $(( $(systemctl show -P ActiveEnterTimestampMonotonic redis-server.service) - $(systemctl show -P InactiveExitTimestampMonotonic redis-server.service) ))' | awk '{ printf "%.2f", $1 / 1e6 }')"
-switch b_kexec updatectl rollback --no-handoff
+switch a_back updatectl rollback
+# Each kind into the same kernel (7.3), from the same one.
+switch b_kexec updatectl commit --no-handoff
+switch b_back updatectl rollback --no-handoff
 switch c_reboot updatectl commit --reboot
 touch "$probe_stop"
 wait "$probe" || true
 "$VM" stop >/dev/null
+
+# --- 1. download sizes ------------------------------------------------------
+step "staging a one-package release (v1.1) from v1, in a fresh v1 VM"
+# A fresh VM: 1.1 is published on its own channel with counter 10, after
+# which this machine would refuse stable's release 2 (counter 2) as a rollback.
+disk=$(vm_disk_from bench "$DISK_V1")
+vm_start "$disk" >&2 || die "the VM did not boot; see $("$VM" dir)/serial.log"
+updaterd_use_test_server "$port" onepkg
+guest 'updatectl stage' >/dev/null
+pulled=$(guest "journalctl -u updaterd.service -o cat | grep -E '^Pulled 1\.1 ' | tail -n1")
+put delta_bytes "$(sed -n 's/.*: \([0-9]*\) bytes (.*/\1/p' <<<"$pulled")"
+put delta_used "$(grep -q 'as a static delta' <<<"$pulled" && echo yes || echo no)"
+put tree_bytes "$(sed -n 's/.*the full tree is \([0-9]*\) bytes.*/\1/p' <<<"$pulled")"
+"$VM" stop >/dev/null
+
+# The same release pulled as plain objects (no delta), onto v1 and onto
+# nothing: from the host, with the same libostree, from the same server.
+step "pulling 1.1 as objects, from v1 and from nothing (host side)"
+v1_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/stable/1.json")
+v11_commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$RELEASE_ROOT/channels/onepkg.json")
+pulls=$("$top/tools/env.sh" bash -c '
+        set -e
+        ca=$1 port=$2 repo=$3 v1=$4 v11=$5
+        pull() { # REPO: 1.1 over HTTPS without deltas; prints the KiB transferred
+                ostree --repo="$1" remote add --no-gpg-verify --set=tls-ca-path="$ca" rel "https://127.0.0.1:$port/repo"
+                ostree --repo="$1" pull --disable-static-deltas rel "$v11" | sed -n "s/.*; \([0-9]*\) KiB transferred.*/\1/p"
+        }
+        a=$(mktemp -d) b=$(mktemp -d)
+        trap "rm -rf $a $b" EXIT
+        ostree --repo="$a" init --mode=archive && ostree --repo="$b" init --mode=archive
+        ostree --repo="$a" pull-local "$repo" "$v1" >/dev/null
+        echo "$(pull "$a") $(pull "$b")"' \
+        _ "$DREAMLINK_CACHE/vm/tls/ca.pem" "$port" "$RELEASE_ROOT/repo" "$v1_commit" "$v11_commit")
+read -r objects_kib full_kib <<<"$pulls"
+[ -n "${objects_kib:-}" ] && put objects_bytes "$((objects_kib * 1024))"
+[ -n "${full_kib:-}" ] && put full_pull_bytes "$((full_kib * 1024))"
 
 # --- the table and the JSON ---------------------------------------------------
 mkdir -p "$here/results"
@@ -213,6 +226,8 @@ for name, label in (("a_handoff", "(a) commit, kexec + handoff"), ("b_kexec", "(
         fmt((f(name + "_kernel_s") or 0) + (f(name + "_initrd_s") or 0), " s"),
         fmt(f(name + "_userspace_s"), " s"), fmt(f(name + "_boot_check_s"), " s"),
         (", dump %s, restore %s" % (fmt(f("a_handoff_dump_s"), " s", 2), fmt(f("a_handoff_restore_s"), " s", 2))) if name == "a_handoff" else "", r.get(name + "_os", "?"))))
+rows.append(("back to v1 (6.12)", "with handoff %s (connection kept: %s), kexec without %s" % (
+    fmt(f("a_back_blackout_s"), " s"), r.get("a_back_connection_kept", "?"), fmt(f("b_back_blackout_s"), " s"))))
 a, b, c = f("a_handoff_blackout_s"), f("b_kexec_blackout_s"), f("c_reboot_blackout_s")
 if a and b and c:
     rows.append(("Blackout ratios", "handoff/kexec %.2f, handoff/reboot %.2f, kexec/reboot %.2f" % (a / b, a / c, b / c)))
