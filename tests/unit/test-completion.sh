@@ -1,6 +1,8 @@
 #!/bin/bash
 # The bash completion of updatectl, as bash calls it: COMP_WORDS/COMP_CWORD
 # in, COMPREPLY out. $1: the configured completion file, $2: the CLI's name.
+# The completion uses no bash-completion helpers (_init_completion, _filedir):
+# plain bash runs it, as in the devroot, which has no bash-completion.
 set -euo pipefail
 . "$1"
 name=$2
@@ -27,14 +29,26 @@ expect() { # DESCRIPTION EXPECTED ACTUAL
         fi
 }
 
+# expect_offers DESCRIPTION WORD COMPLETION: WORD is among the completions.
+expect_offers() {
+        expect "$1" "$2" "$(tr ' ' '\n' <<<"$3" | grep -Fx -- "$2" || true)"
+}
+
 expect "registered for $name" "yes" "$(complete -p "$name" >/dev/null 2>&1 && echo yes)"
 expect "the verbs" "status check stage commit rollback cancel" "$(complete_line '')"
+expect_offers "'$name ' offers commit" commit "$(complete_line '')"
 expect "verbs by prefix" "check commit cancel" "$(complete_line c)"
+expect_offers "'$name commit --' offers --no-handoff" --no-handoff "$(complete_line commit --)"
+expect_offers "'$name commit --' offers --reboot" --reboot "$(complete_line commit --)"
 expect "commit's options" "--no-handoff" "$(complete_line commit --no)"
-expect "commit --reboot" "--reboot" "$(complete_line commit --reb)"
 expect "rollback's options" "--no-handoff" "$(complete_line --quiet rollback --no-)"
 expect "status --json" "--json" "$(complete_line status --js)"
+expect "stage -" "-h --help --version -q --quiet" "$(complete_line stage -)"
 expect "no commit options for stage" "" "$(complete_line stage --no)"
+expect "check takes no options of its own" "--help --version" "$(complete_line check --)"
+expect "options before the verb, as in updatectl(8)" "--no-handoff" "$(complete_line --no)"
+expect "--json before the verb" "--json" "$(complete_line --js)"
+expect "a verb after options" "commit" "$(complete_line -q --reboot com)"
 expect "nothing after a verb" "" "$(complete_line commit '')"
 # Counted with the cmocka suites (tools/check-unit.sh reads these lines).
 printf '[  PASSED  ] %d test(s).\n' "$passed"
