@@ -24,7 +24,7 @@ top=$(cd "$here/.." && pwd)
 vm_host_prepare bench
 
 t_start=$SECONDS
-eval "$("$top/tests/vm/images.sh" 8>&-)"
+vm_images
 . "$top/tests/vm/harness.sh"
 export VM_NAME=bench VM_SMP=1 VM_FWD="6379" # the 7.3 kernel under TCG wants one CPU
 server=$top/tests/vm/release-server.sh

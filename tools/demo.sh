@@ -21,7 +21,7 @@ phase() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 
 phase "Building (or reusing) the release images: v1 on kernel 6.12, v2 on 7.3"
-eval "$("$top/tests/vm/images.sh" 8>&-)"
+vm_images
 export RELEASE_ROOT DISK_V1 V1_KERNEL V2_KERNEL
 
 # The harness's helpers (guest, wait_new_boot, redis_client_start …), without its checks.

@@ -13,6 +13,13 @@ host_is_trixie() {
         [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = trixie ]
 }
 
+# apt_install PACKAGE...: installs what is missing. What the project installs
+# is a tool, never a service of this machine: nothing it brings is started
+# (policy-rc.d says no while apt runs) and the units it enabled are disabled
+# again (nginx would otherwise serve port 80 from the next boot on). A
+# failure stops the caller with apt's own error.
+installed_packages() { dpkg-query -W -f='${db:Status-Abbrev}${Package}\n' | sed -n 's/^ii *//p' | sort; }
+
 apt_updated=
 apt_install() {
         local missing=() p
@@ -23,10 +30,30 @@ apt_install() {
         [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
         msg "installing ${missing[*]}"
         if [ -z "$apt_updated" ]; then
-                apt-get update -q >&2
+                apt-get update -q >&2 || die "apt-get update failed (see above); is Debian's archive reachable?"
                 apt_updated=1
         fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+        local before policy=/usr/sbin/policy-rc.d ours=
+        before=$(installed_packages)
+        if [ ! -e "$policy" ]; then
+                printf '#!/bin/sh\n# dreamlink: installing test tools, no services (removed after)\nexit 101\n' >"$policy"
+                chmod 0755 "$policy"
+                ours=1
+        fi
+        local rc=0
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+        [ -z "$ours" ] || rm -f "$policy"
+        [ "$rc" -eq 0 ] || die "apt-get install ${missing[*]} failed (see above)"
+        # Units of everything this install brought, dependencies included
+        # (bookworm's nginx.service is in nginx-common).
+        local units
+        units=$(installed_packages | comm -13 <(echo "$before") - | xargs -r dpkg -L 2>/dev/null |
+                sed -n 's|^/\(usr/\)\{0,1\}lib/systemd/system/\([^/@]*\.\(service\|socket\|timer\)\)$|\2|p' | sort -u)
+        if [ -n "$units" ] && command -v systemctl >/dev/null; then
+                msg "keeping $(echo $units) off (installed as a tool, not a service of this machine)"
+                # shellcheck disable=SC2086 # one word per unit
+                systemctl disable --quiet --no-reload $units 2>/dev/null || true
+        fi
 }
 
 # The Debian archive the host already uses (so local mirrors and proxies keep

@@ -1,13 +1,20 @@
 # shellcheck shell=bash
 # Sourced (after tools/lib.sh) by whatever boots a test VM: run.sh, make demo,
-# make bench. Not in tools/lib.sh: that file is part of the OS trees' cache
-# key, and this is no reason to rebuild them.
+# make bench, vm.sh, release-server.sh. Not in tools/lib.sh: that file is part
+# of the OS trees' cache key, and this is no reason to rebuild them.
+
+# Every host command a VM run needs (tests/vm/host.packages).
+vm_host_packages() {
+        local pkgs
+        mapfile -t pkgs < <(package_list "$top/tests/vm/host.packages")
+        apt_install "${pkgs[@]}"
+}
 
 # vm_host_prepare WHO: what a VM run needs on the host, then this machine's
 # one VM run at a time (2 cores, one guest): a second run waits, saying so.
 # Sets VM_RUN_DIR; the lock is held on fd 8 until the caller exits.
 vm_host_prepare() {
-        apt_install qemu-system-x86 qemu-utils ovmf openssh-client nginx python3
+        vm_host_packages
         export VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
         mkdir -p "$VM_RUN_DIR"
         exec 8>"$VM_RUN_DIR/run.lock"
@@ -15,4 +22,13 @@ vm_host_prepare() {
                 echo "$1: a VM test run is in progress; waiting for it" >&2
                 flock 8
         fi
+}
+
+# vm_images: builds (or reuses) the test images and sets the variables
+# images.sh prints. A failed build stops the caller with its own error,
+# before anything uses an unset image.
+vm_images() {
+        local out
+        out=$("$top/tests/vm/images.sh" 8>&-) || die "building the test images failed (tests/vm/images.sh, see above)"
+        eval "$out"
 }

@@ -15,6 +15,9 @@
 # Everything is cached in $DREAMLINK_CACHE, keyed by its inputs: the OS trees
 # by their recipe (slow: mmdebstrap), the releases and disk by the trees and
 # dreamlink's installed files (fast). A warm cache rebuilds only what changed.
+# Checkouts with different recipes can share one cache: of each tree version,
+# release set and disk the KEEP (default 3) most recently used builds are kept
+# (DREAMLINK_CACHE_KEEP), so a third checkout does not evict the other two.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +31,20 @@ flock 9
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 timer() { echo $(($(date +%s) - $1)); }
+
+# evict_lru GLOB...: of the builds matching each GLOB, all but the KEEP most
+# recently used (mtime, which every use touches) are removed.
+keep=${DREAMLINK_CACHE_KEEP:-3}
+evict_lru() {
+        local g
+        for g in "$@"; do
+                # shellcheck disable=SC2086 # the glob is the point
+                ls -dt $g 2>/dev/null | tail -n +$((keep + 1)) | while read -r old; do
+                        msg "cache: removing $old (not used since $(date -r "$old" +%F))"
+                        rm -rf --one-file-system "$old"
+                done
+        done
+}
 
 os=$top/image-tools/os
 # A version's package list and the lists it @includes.
@@ -48,11 +65,9 @@ for v in v1 v1.1 v2; do
                 rm -rf "${tree[$v]}"
                 mv "${tree[$v]}.tmp" "${tree[$v]}"
                 msg "tree $v built in $(timer "$t0") s"
-                # Older builds of this version are superseded.
-                for old in "$DREAMLINK_CACHE/trees/$v"-*; do
-                        [ "$old" = "${tree[$v]}" ] || rm -rf --one-file-system "$old"
-                done
         fi
+        touch -c "${tree[$v]}"
+        evict_lru "$DREAMLINK_CACHE/trees/$v-[0-9a-f]*[0-9a-f]"
 done
 
 # The test release key: made once, kept with the cache.
@@ -121,10 +136,8 @@ if [ ! -e "$disk" ]; then
         msg "disk image built in $(timer "$t0") s"
 fi
 
-# Superseded releases and disks.
-for old in "$DREAMLINK_CACHE"/vm/releases/* "$DREAMLINK_CACHE"/vm/disks/*; do
-        case $old in "$srv" | "$disk") ;; *) rm -rf "$old" ;; esac
-done
+touch -c "$srv" "$disk"
+evict_lru "$DREAMLINK_CACHE/vm/releases/*" "$DREAMLINK_CACHE/vm/disks/*.img"
 
 field() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$srv/channels/stable/$1.json"; }
 cat <<EOF

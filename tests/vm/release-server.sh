@@ -10,7 +10,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../tools/lib.sh"
+top=$(cd "$here/../.." && pwd)
+. "$top/tools/lib.sh"
+. "$here/host.sh"
 
 dir=${VM_RUN_DIR:-/tmp/dreamlink-vm}/release-server
 tls=$DREAMLINK_CACHE/vm/tls
@@ -45,7 +47,7 @@ cmd_start() {
         local root port
         root=$(cd "$1" && pwd)
         [ -d "$root/repo" ] && [ -d "$root/channels" ] || die "$root is not a release directory (repo/, channels/)"
-        apt_install nginx python3 openssl
+        vm_host_packages
         make_tls
         cmd_stop
         mkdir -p "$dir/tmp"

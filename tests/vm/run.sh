@@ -19,8 +19,7 @@ case $suite in core | full) ;; *) die "usage: run.sh core|full [SCENARIO...]" ;;
 vm_host_prepare vm
 
 t0=$SECONDS
-images=$("$here/images.sh" 8>&-)
-eval "$images"
+vm_images
 images_seconds=$((SECONDS - t0))
 printf 'vm: images ready in %d s (cache %s)\n' "$images_seconds" "$DREAMLINK_CACHE"
 

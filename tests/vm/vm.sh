@@ -29,7 +29,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../tools/lib.sh"
+top=$(cd "$here/../.." && pwd)
+. "$top/tools/lib.sh"
+. "$here/host.sh"
 
 VM_NAME=${VM_NAME:-default}
 VM_RUN_DIR=${VM_RUN_DIR:-/tmp/dreamlink-vm}
@@ -73,7 +75,7 @@ cmd_boot() {
                 qemu_pid "$d" >/dev/null && [ -z "${VM_ALLOW_MANY:-}" ] &&
                         die "another VM is running ($d); set VM_ALLOW_MANY=1 to start a second"
         done
-        apt_install qemu-system-x86 qemu-utils ovmf socat openssh-client
+        vm_host_packages
         [ -f "$key" ] || die "no ssh key $key (build-tree.sh --test-access makes it)"
 
         mkdir -p "$st"

@@ -2,7 +2,7 @@
 # with a client on the host mid-stream (INCR over one connection through
 # slirp) and restores it through its own unit: the connection and the
 # counter carry on, systemd owns the restored process. A service CRIU
-# refuses (it holds a connection to the D-Bus socket) is started fresh.
+# refuses (it holds a unix connection to a process outside it) is started fresh.
 # Then an interactive SSH session with a counter running in its shell, and
 # nginx with a rate-limited download to the host in flight.
 
@@ -14,13 +14,28 @@ check "dreamlink-handoff is installed" guest 'test -x /usr/sbin/dreamlink-handof
 expect_match "criu is usable" '^Version: ' "$(guest 'criu --version | head -n1')"
 
 redis_handoff_setup
-# A service criu refuses: one end of a unix stream whose other end (dbus) is not dumped.
+# A service criu refuses, by construction: one end of a unix stream whose
+# other end belongs to another unit (dl-peer, which holds every connection it
+# accepts for good). Type=forking: the start returns once the connection is
+# made. (A connection to the D-Bus socket did not do: the bus drops a client
+# that does not authenticate in time, after which criu dumps it fine.)
 guest 'set -e
+        cat >/etc/systemd/system/dl-peer.socket <<UNIT
+[Socket]
+ListenStream=/run/dl-peer.sock
+UNIT
+        cat >/etc/systemd/system/dl-peer.service <<UNIT
+[Service]
+ExecStart=/usr/bin/python3 -c "import socket; s = socket.socket(fileno=3); held = [s.accept() for _ in iter(int, 1)]"
+UNIT
         cat >/etc/systemd/system/dl-undumpable.service <<UNIT
 [Unit]
 Description=dreamlink test: a service CRIU cannot checkpoint
+Requires=dl-peer.socket
+After=dl-peer.socket
 [Service]
-ExecStart=/usr/bin/python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dbus/system_bus_socket\"); time.sleep(100000)"
+Type=forking
+ExecStart=/usr/bin/python3 -c "import os, socket, time; s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dl-peer.sock\"); os.fork() and os._exit(0); time.sleep(100000)"
 UNIT
         printf "[Handoff]\nUnit=dl-undumpable.service\n" >/etc/dreamlink/handoff.d/undumpable.conf
         systemctl daemon-reload
