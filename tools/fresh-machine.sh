@@ -5,7 +5,8 @@
 # ca-certificates, this project cloned into it (its committed HEAD), then
 # each COMMAND (default: "make demo" "make check") in turn inside it, with an
 # empty cache. Prints a line per command (exit status, minutes) and keeps the
-# logs. Needs root; the host's one-VM-at-a-time lock is held throughout.
+# logs. Needs root; the host's one-VM-at-a-time lock is held while the
+# commands run.
 #
 #   tools/fresh-machine.sh bookworm
 #   tools/fresh-machine.sh trixie "make check"
@@ -29,16 +30,6 @@ case $suite in bookworm | trixie) ;; *) usage ;; esac
 
 apt_install debootstrap util-linux git
 
-# The VM runs inside the root share this machine's two cores with any other
-# VM run: wait for that, as run.sh does.
-vm_lock_dir=${VM_RUN_DIR:-/tmp/dreamlink-vm}
-mkdir -p "$vm_lock_dir"
-exec 8>"$vm_lock_dir/run.lock"
-if ! flock -n 8; then
-        msg "a VM test run is in progress; waiting for it"
-        flock 8
-fi
-
 fresh_dir=${FRESH_DIR:-/var/tmp}
 root=$(mktemp -d "$fresh_dir/dreamlink-fresh-$suite.XXXXXX")
 logs=$root.logs
@@ -53,6 +44,17 @@ msg "debootstrap took $((SECONDS - t0)) s"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q "$top" "$root/root/dreamlink"
 msg "cloned $(git -C "$top" rev-parse --short HEAD) into $root/root/dreamlink"
+
+# The VM runs inside the root share this machine's two cores with any other
+# VM run on the host (its /tmp is not the root's): wait for that, as run.sh
+# does.
+vm_lock_dir=${VM_RUN_DIR:-/tmp/dreamlink-vm}
+mkdir -p "$vm_lock_dir"
+exec 8>"$vm_lock_dir/run.lock"
+if ! flock -n 8; then
+        msg "a VM test run is in progress; waiting for it"
+        flock 8
+fi
 
 # A private mount namespace: the mounts vanish with it. The root is bound onto
 # itself first: on a real machine "/" is a mount point, and the devroot's
