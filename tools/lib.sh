@@ -30,7 +30,8 @@ apt_install() {
         [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
         msg "installing ${missing[*]}"
         if [ -z "$apt_updated" ]; then
-                apt-get update -q >&2 || die "apt-get update failed (see above); is Debian's archive reachable?"
+                apt-get update -q -o DPkg::Lock::Timeout=600 >&2 ||
+                        die "apt-get update failed (see above); is Debian's archive reachable?"
                 apt_updated=1
         fi
         local before policy=/usr/sbin/policy-rc.d ours=
@@ -41,7 +42,9 @@ apt_install() {
                 ours=1
         fi
         local rc=0
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+        # Lock::Timeout: another apt (unattended-upgrades, a second test run) waits its turn.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2 || rc=$?
         [ -z "$ours" ] || rm -f "$policy"
         [ "$rc" -eq 0 ] || die "apt-get install ${missing[*]} failed (see above)"
         # Units of everything this install brought, dependencies included

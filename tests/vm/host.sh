@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # Sourced (after tools/lib.sh) by whatever boots a test VM: run.sh, make demo,
-# make bench, vm.sh, release-server.sh. Not in tools/lib.sh: that file is part
-# of the OS trees' cache key, and this is no reason to rebuild them.
+# make bench, vm.sh, release-server.sh.
 
 # Every host command a VM run needs (tests/vm/host.packages).
 vm_host_packages() {

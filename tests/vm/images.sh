@@ -53,8 +53,10 @@ package_files() {
         sed -n 's/^@include[[:space:]]*//p' "$1" | while read -r inc; do package_files "$(dirname "$1")/$inc"; done
 }
 declare -A tree
+# A tree is made by build-tree.sh from its package lists, and of tools/lib.sh
+# only package_list() shapes it (apt_install and friends do not).
 for v in v1 v1.1 v2; do
-        key=$(hash_of "$os/build-tree.sh" "$top/tools/lib.sh" $(package_files "$os/packages-$v.txt"))
+        key=$(hash_of "$os/build-tree.sh" <(declare -f package_list) $(package_files "$os/packages-$v.txt"))
         tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
