@@ -469,7 +469,7 @@ static int property_get_progress(sd_bus *bus, const char *path, const char *inte
         return sd_bus_message_append(reply, "(ttuub)", m->bytes, m->total, m->fetched, m->requested, m->delta);
 }
 
-static const sd_bus_vtable manager_vtable[] = {
+const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Check", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("b", available, "s", version, "s", kernel, "t", counter, "t", download_size),

@@ -56,6 +56,10 @@ int manager_new(sd_event *event, sd_bus *bus, const char *root, worker_main_t wo
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
+/* The org.dreamlink.Updater1 interface; its documentation, installed for
+ * clients, is org.dreamlink.Updater1.xml (tests/unit/test-bus-interface.c
+ * keeps the two the same). */
+extern const sd_bus_vtable manager_vtable[];
 /* Registers the object and its vtable on the bus. */
 int manager_bus_register(Manager *m);
 
