@@ -27,6 +27,14 @@ static int config_parse_unit(const char *filename, unsigned line, const char *ke
         return config_parse_string(filename, line, key, value, field);
 }
 
+static const char * const handoff_failure_policy_table[_HANDOFF_FAILURE_MAX] = {
+        [HANDOFF_FAILURE_RESTART_FRESH] = "restart-fresh",
+        [HANDOFF_FAILURE_ABORT] = "abort",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(handoff_failure_policy, HandoffFailurePolicy, handoff_failure_policy_table,
+                           _HANDOFF_FAILURE_INVALID);
+
 static int config_parse_failure(const char *filename, unsigned line, const char *key, const char *value, void *field) {
         HandoffFailurePolicy p = handoff_failure_policy_from_string(value);
         if (p < 0)

@@ -4,9 +4,21 @@
 /* Which services are carried over an update, and how: one file per service in
  * /etc, /run or /usr/lib dreamlink/handoff.d/ *.conf (see handoff.d(5)). */
 
+#include <errno.h>
 #include <stdbool.h>
 
-#include "updaterd-conf.h" /* HandoffFailurePolicy */
+#include "macro.h"
+
+/* OnDumpFailure=: per service only; a commit has no default of its own. */
+typedef enum HandoffFailurePolicy {
+        HANDOFF_FAILURE_RESTART_FRESH, /* carry on; that service starts fresh in the new boot */
+        HANDOFF_FAILURE_ABORT,         /* cancel the commit; nothing is frozen for long */
+        _HANDOFF_FAILURE_MAX,
+        _HANDOFF_FAILURE_INVALID = -EINVAL,
+} HandoffFailurePolicy;
+
+const char *handoff_failure_policy_to_string(HandoffFailurePolicy p);
+HandoffFailurePolicy handoff_failure_policy_from_string(const char *s);
 
 typedef struct HandoffUnit {
         char *file;               /* where it was configured, for messages */

@@ -8,24 +8,6 @@
 #include "string-util.h"
 #include "updaterd-conf.h"
 
-static const char * const handoff_failure_policy_table[_HANDOFF_FAILURE_MAX] = {
-        [HANDOFF_FAILURE_RESTART_FRESH] = "restart-fresh",
-        [HANDOFF_FAILURE_ABORT] = "abort",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(handoff_failure_policy, HandoffFailurePolicy, handoff_failure_policy_table,
-                           _HANDOFF_FAILURE_INVALID);
-
-static int config_parse_handoff_failure(const char *filename, unsigned line, const char *key,
-                                        const char *value, void *field) {
-        HandoffFailurePolicy p = handoff_failure_policy_from_string(value);
-        if (p < 0)
-                return log_error_errno(EINVAL, "%s:%u: %s= expects 'restart-fresh' or 'abort', got '%s'.",
-                                       filename, line, key, value);
-        *(HandoffFailurePolicy *) field = p;
-        return 0;
-}
-
 static int config_parse_url(const char *filename, unsigned line, const char *key,
                             const char *value, void *field) {
         if (!isempty(value) && !startswith(value, "https://") && !startswith(value, "http://") &&
@@ -80,7 +62,6 @@ static const ConfigItem updater_config_table[] = {
         { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
         { "Update", "AutoCommitWindow", config_parse_time_window, offsetof(UpdaterConfig, auto_commit_window) },
         { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
-        { "Handoff", "OnDumpFailure", config_parse_handoff_failure, offsetof(UpdaterConfig, handoff_failure) },
         { "Health", "Timeout", config_parse_timespan, offsetof(UpdaterConfig, health_timeout) },
         { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
         { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
@@ -93,7 +74,6 @@ void updater_config_init(UpdaterConfig *c) {
                 .max_download_size = 8ULL << 30,
                 .auto_commit = false,
                 .handoff = true,
-                .handoff_failure = HANDOFF_FAILURE_RESTART_FRESH,
                 .health_timeout = 5 * USEC_PER_MINUTE,
                 .boot_tries = 3,
         };

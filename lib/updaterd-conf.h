@@ -10,16 +10,6 @@
 #include "macro.h"
 #include "time-util.h"
 
-typedef enum HandoffFailurePolicy {
-        HANDOFF_FAILURE_RESTART_FRESH, /* carry on; that service starts fresh in the new boot */
-        HANDOFF_FAILURE_ABORT,         /* cancel the commit; nothing is frozen for long */
-        _HANDOFF_FAILURE_MAX,
-        _HANDOFF_FAILURE_INVALID = -EINVAL,
-} HandoffFailurePolicy;
-
-const char *handoff_failure_policy_to_string(HandoffFailurePolicy p);
-HandoffFailurePolicy handoff_failure_policy_from_string(const char *s);
-
 typedef struct UpdaterConfig {
         /* [Update] */
         char *server;               /* base URL of the release server */
@@ -34,7 +24,6 @@ typedef struct UpdaterConfig {
         TimeWindow auto_commit_window; /* …only inside this daily window */
         /* [Handoff] */
         bool handoff;
-        HandoffFailurePolicy handoff_failure;
         /* [Health] */
         usec_t health_timeout;
         char **health_units;        /* units that must not have failed */

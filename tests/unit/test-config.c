@@ -47,7 +47,6 @@ static void test_defaults_without_files(void **state) {
         assert_false(c.allow_http);
         assert_false(c.auto_commit);
         assert_true(c.handoff);
-        assert_int_equal(c.handoff_failure, HANDOFF_FAILURE_RESTART_FRESH);
         assert_true(c.health_timeout == 5 * USEC_PER_MINUTE);
         assert_int_equal(c.boot_tries, 3);
         updater_config_done(&c);
@@ -68,7 +67,7 @@ static void test_main_file_values(void **state) {
                         "CAFile=/etc/dreamlink/ca.pem\n"
                         "\n"
                         "[Handoff]\n"
-                        "OnDumpFailure=abort\n"
+                        "Enabled=no\n"
                         "[Health]\n"
                         "Timeout=1min 30s\n"
                         "RequiredUnits=ssh.service redis-server.service\n"
@@ -81,7 +80,7 @@ static void test_main_file_values(void **state) {
         assert_true(c.allow_http);
         assert_true(c.max_download_size == 3ULL << 30);
         assert_string_equal(c.ca_file, "/etc/dreamlink/ca.pem");
-        assert_int_equal(c.handoff_failure, HANDOFF_FAILURE_ABORT);
+        assert_false(c.handoff);
         assert_true(c.health_timeout == 90 * USEC_PER_SEC);
         assert_int_equal(strv_length(c.health_units), 2);
         assert_string_equal(c.health_units[1], "redis-server.service");
@@ -170,11 +169,6 @@ static void test_bad_size(void **state) {
 
 static void test_bad_timespan(void **state) {
         expect_bad_value(*state, "[Health]\nTimeout=ages\n", "90-bad.conf:2: Timeout= expects a time span");
-}
-
-static void test_bad_enum(void **state) {
-        expect_bad_value(*state, "[Handoff]\nOnDumpFailure=ignore\n",
-                         "OnDumpFailure= expects 'restart-fresh' or 'abort', got 'ignore'.");
 }
 
 static void test_bad_url_and_path(void **state) {
@@ -289,7 +283,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_window, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_size, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_timespan, root_setup, tmpdir_teardown),
-                cmocka_unit_test_setup_teardown(test_bad_enum, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_url_and_path, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_channel, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_boot_tries, root_setup, tmpdir_teardown),
