@@ -10,7 +10,7 @@
 #include "fileio.h"
 #include "handoff.h"
 #include "log.h"
-#include "proc-cmdline.h"
+#include "handoff-cmdline.h"
 #include "string-util.h"
 #include "time-util.h"
 
@@ -349,14 +349,15 @@ int main(int argc, char *argv[]) {
 
         if (streq(verb, "lock-network")) {
                 /* Early in the boot a handoff switched into: no bus yet. */
-                _cleanup_free_ char *id = NULL, *dir = NULL;
+                _cleanup_(handoff_cmdline_done) HandoffCmdline cmdline = {};
+                _cleanup_free_ char *dir = NULL;
                 if (!arg_images) {
-                        r = proc_cmdline_get("dreamlink.handoff", &id);
+                        r = handoff_cmdline_parse(NULL, &cmdline);
                         if (r < 0) {
-                                log_error_errno(r, "No --images= and no dreamlink.handoff= on the kernel command line: %m");
+                                log_error_errno(r, "No --images= and no valid dreamlink.handoff= on the kernel command line: %m");
                                 return EXIT_FAILURE;
                         }
-                        if (strchr(id, '/') || asprintf(&dir, HANDOFF_STATE_DIR "/%s", id) < 0)
+                        if (asprintf(&dir, HANDOFF_STATE_DIR "/%s", cmdline.set_id) < 0)
                                 return EXIT_FAILURE;
                 }
                 return handoff_lock_network(arg_images ?: dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -5,11 +5,7 @@
  *
  * The kernel command line written by the switch carries, for this boot only
  * (a later reboot, or a power cut, boots without it and the units start
- * fresh):
- *
- *   dreamlink.handoff=ID                  the checkpoint set HANDOFF_STATE_DIR/ID
- *   dreamlink.handoff.units=A,B…          the units it holds checkpoints of (none: sessions only)
- *   dreamlink.handoff.pid_floor=N         PIDs up to N stay free for them
+ * fresh), the checkpoint set, its units and a PID floor (handoff-cmdline.h).
  *
  * Generators run before /var is mounted, so everything comes from there. */
 
@@ -22,7 +18,7 @@
 
 #include "dropin.h"
 #include "fileio.h"
-#include "handoff-config.h"
+#include "handoff-cmdline.h"
 #include "handoff.h"
 #include "log.h"
 #include "proc-cmdline.h"
@@ -30,15 +26,6 @@
 
 #define LOCK_UNIT "dreamlink-handoff-lock.service"
 #define FINISH_UNIT "dreamlink-boot-check.service"
-
-static bool set_id_is_valid(const char *s) {
-        if (strlen(s) != 32)
-                return false;
-        for (; *s; s++)
-                if (!strchr("0123456789abcdef", *s))
-                        return false;
-        return true;
-}
 
 static int write_proc(const char *path, const char *value) {
         FILE *f = fopen(path, "we");
@@ -79,14 +66,10 @@ static int add_wants(const char *dir, const char *target, const char *unit) {
 /* Processes of this early boot have taken low PIDs already; the ones
  * started from here on get PIDs above the floor, leaving the checkpointed
  * processes' PIDs free for their restore. */
-static void reserve_pids(const char *floor_s) {
-        uint64_t floor, pid_max = 0;
+static void reserve_pids(uint64_t floor) {
+        uint64_t pid_max = 0;
         _cleanup_free_ char *cur = NULL, *max = NULL;
 
-        if (parse_uint64(floor_s, &floor) < 0 || floor < 300 || floor > (1U << 22) - 4096) {
-                log_warning("Ignoring dreamlink.handoff.pid_floor=%s: not a PID.", floor_s);
-                return;
-        }
         if (read_file_limited("/proc/sys/kernel/pid_max", 64, &max, NULL) >= 0)
                 (void) parse_uint64(strstrip(max), &pid_max);
         if (pid_max <= floor + 4096) {
@@ -109,38 +92,33 @@ static void reserve_pids(const char *floor_s) {
 }
 
 static int run(const char *normal_dir) {
-        _cleanup_free_ char *id = NULL, *units_s = NULL, *floor = NULL, *after = NULL;
-        _cleanup_strv_free_ char **units = NULL;
+        _cleanup_(handoff_cmdline_done) HandoffCmdline c = {};
+        _cleanup_free_ char *after = NULL;
         int r;
 
         if (access(HANDOFF_FINISHED_FILE, F_OK) >= 0)
                 return 0; /* the restores are over: the units are themselves again */
-        r = proc_cmdline_get("dreamlink.handoff", &id);
+        r = handoff_cmdline_parse(NULL, &c);
         if (r == -ENOENT)
                 return 0;
+        if (r == -EINVAL)
+                return log_error_errno(r, "Ignoring dreamlink.handoff= of the kernel command line: not a checkpoint set id.");
         if (r < 0)
                 return log_error_errno(r, "Failed to read the kernel command line: %m");
-        if (!set_id_is_valid(id))
-                return log_error_errno(EINVAL, "Ignoring dreamlink.handoff=%s: not a checkpoint set id.", id);
-        if (proc_cmdline_get("dreamlink.handoff.pid_floor", &floor) >= 0)
-                reserve_pids(floor);
+        STRV_FOREACH(w, c.rejected)
+                log_error("Ignoring %s of the kernel command line: not a service name or not a PID.", *w);
+        if (c.pid_floor > 0)
+                reserve_pids(c.pid_floor);
         /* Sessions or services: their connections are held until they are back. */
         r = add_wants(normal_dir, "sysinit.target", LOCK_UNIT);
         if (r < 0)
                 return r;
-        if (proc_cmdline_get("dreamlink.handoff.units", &units_s) < 0)
+        if (!c.units)
                 return 0; /* only sessions: the boot check restores them */
 
-        r = strv_split(units_s, ",", &units);
-        if (r < 0)
-                return log_oom();
-        STRV_FOREACH(u, units) {
+        STRV_FOREACH(u, c.units) {
                 _cleanup_free_ char *images = NULL, *pidfile = NULL, *text = NULL, *full = NULL;
-                if (!unit_name_is_service(*u)) {
-                        log_error("Ignoring '%s' in dreamlink.handoff.units=: not a service unit name.", *u);
-                        continue;
-                }
-                if (asprintf(&images, HANDOFF_STATE_DIR "/%s/%s", id, *u) < 0 ||
+                if (asprintf(&images, HANDOFF_STATE_DIR "/%s/%s", c.set_id, *u) < 0 ||
                     asprintf(&pidfile, HANDOFF_RUN_DIR "/%s.pid", *u) < 0)
                         return log_oom();
                 RestoreDropin d = {

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,15 +30,6 @@ Manifest *manifest_free(Manifest *m) {
 int version_compare(const char *a, const char *b) {
         int c = strverscmp(a, b);
         return c < 0 ? -1 : c > 0;
-}
-
-static bool is_lower_hex(const char *s, size_t length) {
-        if (!s || strlen(s) != length)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!isdigit((unsigned char) *p) && !(*p >= 'a' && *p <= 'f'))
-                        return false;
-        return true;
 }
 
 /* Versions, channels and OS names end up in paths, URLs and boot entry names. */
@@ -123,7 +113,7 @@ static int dispatch_deltas(const char *name, sd_json_variant *v, sd_json_dispatc
                 r = sd_json_dispatch(e, table, SD_JSON_ALLOW_EXTENSIONS, d);
                 if (r < 0)
                         return r;
-                if (!is_lower_hex(d->from_commit, 64))
+                if (!string_is_lower_hex(d->from_commit, 64))
                         return -EBADMSG;
         }
         return 0;
@@ -187,7 +177,7 @@ int manifest_parse(const char *text, size_t size, Manifest **ret) {
 
         if (!name_is_valid(m->os) || !name_is_valid(m->channel) || !name_is_valid(m->version) ||
             (m->min_from_version && !name_is_valid(m->min_from_version)) ||
-            !is_lower_hex(m->commit, 64) || !is_lower_hex(m->key_id, KEY_ID_LENGTH) ||
+            !string_is_lower_hex(m->commit, 64) || !string_is_lower_hex(m->key_id, KEY_ID_LENGTH) ||
             isempty(m->ref) || isempty(m->kernel) || m->counter == 0 || m->expires <= m->issued)
                 return -EBADMSG;
 
@@ -247,7 +237,7 @@ static int signature_parse(const char *text, size_t size, char ret_key_id[static
             sd_json_dispatch(v, table, SD_JSON_ALLOW_EXTENSIONS, &s) < 0)
                 return -EBADMSG;
         if (s.format != MANIFEST_FORMAT_VERSION || !streq(s.algorithm, "ed25519") ||
-            !is_lower_hex(s.key_id, KEY_ID_LENGTH))
+            !string_is_lower_hex(s.key_id, KEY_ID_LENGTH))
                 return -EBADMSG;
         if (sd_json_variant_unbase64(s.signature, ret_sig, ret_sig_size) < 0)
                 return -EBADMSG;

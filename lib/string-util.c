@@ -286,6 +286,15 @@ bool filename_is_valid(const char *s) {
         return strlen(s) <= 255;
 }
 
+bool string_is_lower_hex(const char *s, size_t length) {
+        if (!s || strlen(s) != length)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'f'))
+                        return false;
+        return true;
+}
+
 int string_table_lookup(const char * const *table, size_t n, const char *s) {
         if (!s)
                 return -EINVAL;

@@ -66,6 +66,8 @@ char *format_bytes(char *buf, size_t size, uint64_t bytes);
 char *format_timespan(char *buf, size_t size, uint64_t usec);
 
 bool filename_is_valid(const char *s);
+/* Exactly length digits of lowercase hex: checksums, key and transaction ids. */
+bool string_is_lower_hex(const char *s, size_t length);
 
 /* Index of s in a table of names (NULL entries skipped), -EINVAL if absent. */
 int string_table_lookup(const char * const *table, size_t n, const char *s);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,13 +177,8 @@ typedef struct TransactionFields {
         sd_json_variant *services;
 } TransactionFields;
 
-static bool id_is_valid(const char *s) {
-        if (!s || strlen(s) != TRANSACTION_ID_LENGTH)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!isxdigit((unsigned char) *p) || isupper((unsigned char) *p))
-                        return false;
-        return true;
+bool transaction_id_is_valid(const char *s) {
+        return string_is_lower_hex(s, TRANSACTION_ID_LENGTH);
 }
 
 int transaction_from_json(const char *text, const char *source, Transaction **ret) {
@@ -238,7 +232,7 @@ int transaction_from_json(const char *text, const char *source, Transaction **re
         if (!t)
                 return -ENOMEM;
 
-        if (!id_is_valid(f.id))
+        if (!transaction_id_is_valid(f.id))
                 return log_error_errno(EBADMSG, "%s: Transaction id '%s' is not 32 lowercase hex digits.", source, f.id);
         memcpy(t->id, f.id, sizeof(t->id));
 

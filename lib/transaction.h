@@ -17,6 +17,8 @@
 #define TRANSACTION_FORMAT_VERSION 1
 #define TRANSACTION_FILE_MAX (64U * 1024U)
 #define TRANSACTION_ID_LENGTH 32 /* hex digits of a random 128-bit id */
+/* Also the name of the transaction's checkpoint set (HANDOFF_STATE_DIR/ID). */
+bool transaction_id_is_valid(const char *s);
 
 typedef enum TransactionOperation {
         TRANSACTION_STAGE,

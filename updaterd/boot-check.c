@@ -9,9 +9,9 @@
 #include "fault.h"
 #include "fileio.h"
 #include "handoff.h"
+#include "handoff-cmdline.h"
 #include "health.h"
 #include "log.h"
-#include "proc-cmdline.h"
 #include "process-util.h"
 #include "record.h"
 #include "slot-status.h"
@@ -41,11 +41,12 @@ static void boot_check_done(BootCheck *b) {
 static void finish_handoff(BootCheck *b) {
         _cleanup_(handoff_freep) Handoff *h = NULL;
         _cleanup_strv_free_ char **results = NULL;
-        _cleanup_free_ char *id = NULL, *dir = NULL;
+        _cleanup_(handoff_cmdline_done) HandoffCmdline c = {};
+        _cleanup_free_ char *dir = NULL;
 
-        if (proc_cmdline_get("dreamlink.handoff", &id) < 0)
+        if (handoff_cmdline_parse(NULL, &c) < 0)
                 return;
-        if (strchr(id, '/') || asprintf(&dir, HANDOFF_STATE_DIR "/%s", id) < 0)
+        if (asprintf(&dir, HANDOFF_STATE_DIR "/%s", c.set_id) < 0)
                 return;
         if (handoff_new(&h) < 0)
                 return;

@@ -21,6 +21,7 @@
 #include "fault.h"
 #include "fileio.h"
 #include "handoff.h"
+#include "handoff-cmdline.h"
 #include "log.h"
 #include "ostree-image.h"
 #include "proc-cmdline.h"
@@ -333,19 +334,8 @@ static int commit_plan_handoff(Commit *x) {
         uint64_t last = 0;
         (void) read_last_pid(&last);
         x->pid_floor = MAX(last, 1000u) + PID_FLOOR_MARGIN;
-        return 0;
-}
-
-static int join_units(char * const *units, char **ret) {
-        _cleanup_free_ char *s = NULL;
-        STRV_FOREACH(u, units) {
-                char *n = strprintf("%s%s%s", strempty(s), s ? "," : "", *u);
-                if (!n)
-                        return -ENOMEM;
-                free(s);
-                s = n;
-        }
-        *ret = TAKE_PTR(s);
+        if (x->pid_floor > HANDOFF_PID_FLOOR_MAX)
+                x->pid_floor = 0; /* PIDs wrapped around: no floor to keep free, restores may clash */
         return 0;
 }
 
@@ -354,18 +344,23 @@ static int join_units(char * const *units, char **ret) {
 /* The set is named when anything is carried, services or sessions (their network locks
  * and restores need it); the units only when there are any. */
 static int commit_cmdline(Commit *x, const char *options, char * const *units, bool sessions, char **ret) {
-        _cleanup_free_ char *s = NULL, *list = NULL;
+        _cleanup_free_ char *s = NULL;
         int r;
 
         s = strprintf("%s dreamlink.transaction=%s", options, x->txn->id);
         if (!s)
                 return -ENOMEM;
         if ((units && units[0]) || sessions) {
-                r = join_units(units, &list);
+                _cleanup_free_ char *words = NULL;
+                HandoffCmdline c = {
+                        .set_id = x->txn->id,
+                        .units = (char **) units,
+                        .pid_floor = x->pid_floor,
+                };
+                r = handoff_cmdline_format(&c, &words);
                 if (r < 0)
                         return r;
-                char *n = strprintf("%s dreamlink.handoff=%s%s%s dreamlink.handoff.pid_floor=%" PRIu64, s, x->txn->id,
-                                    list ? " dreamlink.handoff.units=" : "", strempty(list), x->pid_floor);
+                char *n = strprintf("%s%s", s, words);
                 if (!n)
                         return -ENOMEM;
                 free(s);
