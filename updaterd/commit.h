@@ -14,14 +14,9 @@
 #include <stdbool.h>
 
 #include "transaction.h"
+#include "updater-bus.h" /* CommitFlags */
 #include "updaterd-conf.h"
 #include "worker.h"
-
-typedef enum CommitFlags {
-        COMMIT_NO_HANDOFF = 1 << 0, /* services are stopped and start fresh, as on a reboot */
-        COMMIT_REBOOT     = 1 << 1, /* through firmware and boot loader instead of kexec (no handoff) */
-        _COMMIT_FLAGS_ALL = COMMIT_NO_HANDOFF | COMMIT_REBOOT,
-} CommitFlags;
 
 /* operation: TRANSACTION_COMMIT (to the staged slot) or TRANSACTION_ROLLBACK
  * (to the other slot, which must be good). On success the machine is going

@@ -10,12 +10,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "updater-bus.h"
 #include "updaterd-conf.h"
 #include "worker.h"
 
-#define UPDATER_BUS_NAME "org.dreamlink.Updater1"
-#define UPDATER_BUS_PATH "/org/dreamlink/Updater1"
-#define UPDATER_BUS_INTERFACE "org.dreamlink.Updater1"
 
 /* What a worker runs, in the child; returns 0 or a negative errno. */
 typedef int (*worker_main_t)(JobOperation op, const UpdaterConfig *config, const char *version, uint64_t flags,

@@ -15,10 +15,8 @@
 #include "log.h"
 #include "string-util.h"
 #include "time-util.h"
+#include "updater-bus.h"
 
-#define BUS_NAME "org.dreamlink.Updater1"
-#define BUS_PATH "/org/dreamlink/Updater1"
-#define BUS_INTERFACE "org.dreamlink.Updater1"
 
 static bool arg_json = false;
 static bool arg_quiet = false;
@@ -175,7 +173,7 @@ static int describe(sd_bus *bus, sd_json_variant **ret) {
         const char *json;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Describe", &error, &reply, "");
+        r = sd_bus_call_method(bus, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "Describe", &error, &reply, "");
         if (r < 0)
                 return call_error("Failed to read the update state", &error, r);
         r = sd_bus_message_read(reply, "s", &json);
@@ -212,7 +210,7 @@ static int verb_check(sd_bus *bus, char **args) {
         char buf[FORMAT_BYTES_MAX];
         int available, r;
 
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Check");
+        r = sd_bus_message_new_method_call(bus, &m, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "Check");
         if (r < 0)
                 return log_error_errno(r, "Failed to create the call: %m");
         /* Fetching over a slow link may take a while. */
@@ -308,7 +306,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         const char *interface, *name;
         int r;
 
-        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, BUS_INTERFACE))
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, UPDATER_BUS_INTERFACE))
                 return 0;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -349,7 +347,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         Job *j = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, BUS_NAME) ||
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, UPDATER_BUS_NAME) ||
             !isempty(new_owner))
                 return 0;
         j->done = true;
@@ -383,9 +381,9 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
         int r;
 
         /* Subscribe before starting, so no signal of a fast job is missed. */
-        r = sd_bus_match_signal(bus, &removed, BUS_NAME, BUS_PATH, BUS_INTERFACE, "JobRemoved", on_job_removed, &j);
+        r = sd_bus_match_signal(bus, &removed, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "JobRemoved", on_job_removed, &j);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, &changed, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
+                r = sd_bus_match_signal(bus, &changed, UPDATER_BUS_NAME, UPDATER_BUS_PATH, "org.freedesktop.DBus.Properties",
                                         "PropertiesChanged", on_properties_changed, &j);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, &owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -394,7 +392,7 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
                 return log_error_errno(r, "Failed to subscribe to updaterd's signals: %m");
 
         va_start(ap, types);
-        r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &error, &reply, types, ap);
+        r = sd_bus_call_methodv(bus, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, method, &error, &reply, types, ap);
         va_end(ap);
         if (r < 0) {
                 _cleanup_free_ char *m = strprintf("%s could not start", what);
@@ -418,7 +416,7 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
                 if (interrupted && !cancel_sent) {
                         _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                         printf("\nCancelling…\n");
-                        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Cancel", &e, NULL, "");
+                        r = sd_bus_call_method(bus, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "Cancel", &e, NULL, "");
                         if (r < 0)
                                 return call_error("Failed to cancel", &e, r);
                         cancel_sent = true;
@@ -456,10 +454,6 @@ static int verb_stage(sd_bus *bus, char **args) {
         return run_job(bus, "Staging", NULL, NULL, "Stage", "s", strempty(args[0]));
 }
 
-/* Flags of Commit() and Rollback(), as in updaterd/commit.h. */
-#define FLAG_NO_HANDOFF (UINT64_C(1) << 0)
-#define FLAG_REBOOT     (UINT64_C(1) << 1)
-
 /* "Switching to slot b (2) with kexec…": the other slot, as updaterd sees it now. */
 static char *switch_message(sd_bus *bus) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
@@ -470,7 +464,7 @@ static char *switch_message(sd_bus *bus) {
         sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
         const char *version = json_str(slots ? sd_json_variant_by_key(slots, target) : NULL, "version");
         return strprintf("Switching to slot %s (%s) %s. 'updatectl status' tells how it went.", target, strna(version),
-                         arg_flags & FLAG_REBOOT ? "through a reboot" : "with kexec");
+                         arg_flags & COMMIT_REBOOT ? "through a reboot" : "with kexec");
 }
 
 static int verb_switch(sd_bus *bus, const char *what, const char *method, char **args) {
@@ -490,7 +484,7 @@ static int verb_rollback(sd_bus *bus, char **args) {
 
 static int verb_cancel(sd_bus *bus, char **args) {
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Cancel", &error, NULL, "");
+        int r = sd_bus_call_method(bus, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "Cancel", &error, NULL, "");
         if (r < 0)
                 return call_error("Failed to cancel", &error, r);
         return 0;
@@ -540,10 +534,10 @@ int main(int argc, char *argv[]) {
                         arg_quiet = true;
                         break;
                 case ARG_NO_HANDOFF:
-                        arg_flags |= FLAG_NO_HANDOFF;
+                        arg_flags |= COMMIT_NO_HANDOFF;
                         break;
                 case ARG_REBOOT:
-                        arg_flags |= FLAG_REBOOT;
+                        arg_flags |= COMMIT_REBOOT;
                         break;
                 default:
                         return EXIT_FAILURE;
