@@ -357,8 +357,11 @@ int main(int argc, char *argv[]) {
                                 log_error_errno(r, "No --images= and no valid dreamlink.handoff= on the kernel command line: %m");
                                 return EXIT_FAILURE;
                         }
-                        if (asprintf(&dir, HANDOFF_STATE_DIR "/%s", cmdline.set_id) < 0)
+                        dir = handoff_set_dir(cmdline.set_id);
+                        if (!dir) {
+                                log_oom();
                                 return EXIT_FAILURE;
+                        }
                 }
                 return handoff_lock_network(arg_images ?: dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }

@@ -13,9 +13,8 @@
 
 #include "dropin.h"
 #include "handoff-config.h"
+#include "paths.h" /* HANDOFF_STATE_DIR, HANDOFF_RUN_DIR */
 
-#define HANDOFF_STATE_DIR "/var/lib/dreamlink/handoff"
-#define HANDOFF_RUN_DIR "/run/dreamlink/handoff"
 #define HANDOFF_FINISHED_FILE HANDOFF_RUN_DIR "/finished" /* the generator's drop-ins are done with */
 #define NETLOCK_FILE "netlock.nft"
 #define HANDOFF_HELPER_PATH SBINDIR "/dreamlink-handoff"

@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "ostree-image.h"
 #include "ostree-util.h"
+#include "paths.h"
 #include "process-util.h"
 #include "slot-status.h"
 #include "string-util.h"
@@ -28,7 +29,6 @@
 #define GPT_ROOT_X86_64 "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
 #define GPT_VAR "4D21B016-B534-45C2-A9FB-5C16E091FD1D"
 
-#define LOCAL_REPO "lib/dreamlink/repo" /* relative to /var */
 
 /* strprintf() for a build tool, where running out of memory ends the build. */
 #define joinf(...)                                          \
@@ -227,7 +227,7 @@ static int build_var_tree(const char *work, const char *tree, const char *releas
                           const char *checksum, const char *version, const char *kernel, char **ret_dir) {
         _cleanup_free_ char *var = joinf("%s/var", work), *factory = joinf("%s/usr/share/factory/var", tree),
                             *factory_contents = joinf("%s/.", factory), *in_tree = joinf("%s/var/.", tree),
-                            *repo_path = joinf("%s/" LOCAL_REPO, var), *release_repo_path = joinf("%s/repo", release_root);
+                            *repo_path = joinf("%s/" STATE_DIR_IN_VAR "/" LOCAL_REPO, var), *release_repo_path = joinf("%s/repo", release_root);
         _cleanup_repo_ OstreeRepo *local = NULL;
         int r;
 
@@ -253,7 +253,7 @@ static int build_var_tree(const char *work, const char *tree, const char *releas
 
         /* Slot A holds a known-good release; B is empty. */
         _cleanup_(slot_table_done) SlotTable slots = {};
-        _cleanup_free_ char *slots_path = joinf("%s/lib/dreamlink/slots.json", var);
+        _cleanup_free_ char *slots_path = joinf("%s/" STATE_DIR_IN_VAR "/" SLOT_TABLE_FILE, var);
         slot_table_init(&slots);
         r = slot_adopt_booted(&slots, SLOT_A, version, checksum, release_counter_of(release_root, checksum), kernel);
         if (r >= 0)

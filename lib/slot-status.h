@@ -18,7 +18,6 @@
 
 #define SLOT_TABLE_FORMAT_VERSION 1
 #define SLOT_TABLE_FILE_MAX (64U * 1024U)
-#define SLOT_TABLE_PATH "/var/lib/dreamlink/slots.json"
 #define SLOT_COMMIT_LENGTH 64 /* hex digits of an ostree checksum */
 
 typedef enum SlotState {

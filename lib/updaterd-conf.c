@@ -5,6 +5,7 @@
 
 #include "conf-parser.h"
 #include "log.h"
+#include "paths.h"
 #include "string-util.h"
 #include "updaterd-conf.h"
 
@@ -95,7 +96,7 @@ static int updater_config_fill_defaults(UpdaterConfig *c) {
                 return -ENOMEM;
         if (!c->trusted_keys_dir && free_and_strdup(&c->trusted_keys_dir, "/usr/lib/dreamlink/keys.d") < 0)
                 return -ENOMEM;
-        if (!c->state_dir && free_and_strdup(&c->state_dir, "/var/lib/dreamlink") < 0)
+        if (!c->state_dir && free_and_strdup(&c->state_dir, STATE_DIR_DEFAULT) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -46,7 +46,8 @@ static void finish_handoff(BootCheck *b) {
 
         if (handoff_cmdline_parse(NULL, &c) < 0)
                 return;
-        if (asprintf(&dir, HANDOFF_STATE_DIR "/%s", c.set_id) < 0)
+        dir = handoff_set_dir(c.set_id);
+        if (!dir)
                 return;
         if (handoff_new(&h) < 0)
                 return;
@@ -94,7 +95,7 @@ static int boot_check_target(BootCheck *b) {
         fault_power_cut("booted");
         finish_handoff(b);
         /* A set whose every dump failed was not named on the command line: only records are left. */
-        _cleanup_free_ char *set = strprintf(HANDOFF_STATE_DIR "/%s", b->txn->id);
+        _cleanup_free_ char *set = handoff_set_dir(b->txn->id);
         if (set)
                 (void) rm_rf(set);
         r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_SERVICES_RESTORED), NULL);

@@ -319,8 +319,9 @@ static int commit_plan_handoff(Commit *x) {
         r = handoff_new(&x->handoff);
         if (r < 0)
                 return r;
-        if (asprintf(&x->images_root, HANDOFF_STATE_DIR "/%s", x->txn->id) < 0)
-                return log_oom();
+        x->images_root = handoff_set_dir(x->txn->id);
+        if (!x->images_root)
+                return log_oom(); /* the id is ours, made valid */
         for (HandoffUnit **u = x->units; u && *u; u++) {
                 _cleanup_(unit_info_done) UnitInfo info = {};
                 if (!(*u)->enabled)
@@ -527,7 +528,7 @@ static void commit_restore_here(Commit *x) {
 /* A switch of this boot that stopped before switching (its worker killed, updaterd crashed):
  * what it checkpointed is still frozen in its images. Everything goes back as it was. */
 static void commit_undo_interrupted(Transaction *t) {
-        _cleanup_free_ char *set = strprintf(HANDOFF_STATE_DIR "/%s", t->id);
+        _cleanup_free_ char *set = handoff_set_dir(t->id);
         _cleanup_strv_free_ char **results = NULL;
         sd_id128_t boot;
         char b[SD_ID128_STRING_MAX];

@@ -9,15 +9,10 @@
 
 #include <stdint.h>
 
+#include "paths.h"
 #include "updaterd-conf.h"
 
-#define LAST_CHECK_FILE "last-check.json"
-#define TRANSACTION_FILE "transaction.json"
-#define HISTORY_DIR "history" /* finished transactions, one file each */
 #define HISTORY_SHOWN 10
-#define SLOT_TABLE_FILE "slots.json"
-#define LOCAL_REPO "repo" /* bare: the trees of both slots */
-#define ESP_PATH "/efi"
 
 typedef struct BootedInfo {
         char *slot;     /* "a" or "b" */
