@@ -13,22 +13,6 @@
 #include "macro.h"
 #include "string-util.h"
 
-static int loop_write(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 int fsync_directory_of(const char *path) {
         _cleanup_free_ char *copy = strdup(path);
         _cleanup_close_ int fd = -EBADF;
@@ -157,7 +141,9 @@ int mkdir_p(const char *path, mode_t mode) {
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-static int rm_rf_at(int parent_fd, const char *name) {
+#define COPY_BUFFER_SIZE (128U * 1024U)
+
+static int rm_tree_at(int parent_fd, const char *name) {
         _cleanup_close_ int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
                 if (errno == ENOTDIR || errno == ELOOP)
@@ -175,8 +161,8 @@ static int rm_rf_at(int parent_fd, const char *name) {
         while ((de = readdir(d))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                int q = rm_rf_at(dirfd(d), de->d_name);
-                if (q < 0 && r == 0)
+                int q = rm_tree_at(dirfd(d), de->d_name);
+                if (q < 0 && q != -ENOENT && r == 0) /* gone meanwhile: as good as removed */
                         r = q;
         }
         closedir(d);
@@ -185,7 +171,57 @@ static int rm_rf_at(int parent_fd, const char *name) {
         return RET_NERRNO(unlinkat(parent_fd, name, AT_REMOVEDIR));
 }
 
-int rm_rf(const char *path) {
-        int r = rm_rf_at(AT_FDCWD, path);
+int rm_rf_at(int dfd, const char *name) {
+        int r = rm_tree_at(dfd, name);
         return r == -ENOENT ? 0 : r;
+}
+
+int rm_rf(const char *path) {
+        return rm_rf_at(AT_FDCWD, path);
+}
+
+ssize_t loop_read(int fd, void *buf, size_t size) {
+        size_t n = 0;
+        while (n < size) {
+                ssize_t k = read(fd, (char *) buf + n, size - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        return (ssize_t) n;
+}
+
+int loop_write(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        return 0;
+}
+
+int copy_bytes(int in, int out) {
+        _cleanup_free_ char *buf = malloc(COPY_BUFFER_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = loop_read(in, buf, COPY_BUFFER_SIZE);
+                if (n <= 0)
+                        return (int) n;
+                int r = loop_write(out, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
 }

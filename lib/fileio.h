@@ -17,5 +17,15 @@ int read_fd_limited(int fd, size_t max_size, char **ret, size_t *ret_size);
 
 int fsync_directory_of(const char *path);
 int mkdir_p(const char *path, mode_t mode);
-/* Removes a directory tree; a missing one is not an error. */
+/* Removes a directory tree, never following a symlink (a link is removed,
+ * not what it points to); a missing one is not an error. The _at form
+ * removes name in the directory dfd. */
 int rm_rf(const char *path);
+int rm_rf_at(int dfd, const char *name);
+
+/* read() until size bytes or end of file: the byte count, or -errno. */
+ssize_t loop_read(int fd, void *buf, size_t size);
+/* write() all of buf, or -errno. */
+int loop_write(int fd, const void *buf, size_t size);
+/* Copies in to out until in's end of file. */
+int copy_bytes(int in, int out);

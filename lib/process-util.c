@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "process-util.h"
 #include "string-util.h"
@@ -55,18 +56,7 @@ int run_command_input(const char * const argv[], const char *input) {
                 /* A child that exits early must not kill us with SIGPIPE. */
                 struct sigaction sa = { .sa_handler = SIG_IGN }, old;
                 sigaction(SIGPIPE, &sa, &old);
-                size_t left = strlen(input);
-                const char *p = input;
-                while (left > 0) {
-                        ssize_t k = write(pipefd[1], p, left);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                break;
-                        }
-                        p += k;
-                        left -= (size_t) k;
-                }
+                (void) loop_write(pipefd[1], input, strlen(input)); /* the exit status tells */
                 close(pipefd[1]);
                 sigaction(SIGPIPE, &old, NULL);
         }

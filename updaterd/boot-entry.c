@@ -134,30 +134,6 @@ static int remove_temp_files(const char *dir, const char *prefix) {
         return 0;
 }
 
-static int copy_fd(int in, int out) {
-        char buf[128 * 1024];
-
-        for (;;) {
-                ssize_t k = read(in, buf, sizeof(buf));
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return 0;
-                for (ssize_t done = 0; done < k;) {
-                        ssize_t w = write(out, buf + done, (size_t) (k - done));
-                        if (w < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return -errno;
-                        }
-                        done += w;
-                }
-        }
-}
-
 /* Copies src over dir/name so that dir/name is either the old or the new file
  * after a crash: temporary file in dir, fsync, rename, fsync of dir. */
 static int copy_file_atomic(const char *src, const char *dir, const char *name) {
@@ -176,7 +152,7 @@ static int copy_file_atomic(const char *src, const char *dir, const char *name) 
         if (out < 0)
                 return log_error_errno(errno, "Failed to create temporary file in %s: %m", dir);
 
-        r = copy_fd(in, out);
+        r = copy_bytes(in, out);
         if (r < 0) {
                 log_error_errno(r, "Failed to copy %s to %s: %m", src, dir);
                 goto fail;

@@ -552,10 +552,20 @@ static void commit_undo_interrupted(Transaction *t) {
 
 /* LoaderEntryOneShot: UTF-16LE entry id after 4 bytes of attributes. efivarfs files are
  * immutable; an old one is made writable and replaced. */
+/* efivarfs makes variables immutable so that a stray write cannot brick a machine: lift
+ * that for the one variable we write or remove. */
+static void efivar_make_mutable(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int flags;
+        if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0 && (flags & FS_IMMUTABLE_FL)) {
+                flags &= ~FS_IMMUTABLE_FL;
+                (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
+        }
+}
+
 static int set_oneshot_entry(const char *id) {
         uint8_t buf[4 + 2 * 256] = { 0x07, 0, 0, 0 }; /* non-volatile, boot and runtime access */
         size_t n = 4;
-        int r = 0;
 
         for (const char *p = id; *p && n + 4 <= sizeof(buf); p++) {
                 buf[n++] = (uint8_t) *p;
@@ -564,22 +574,15 @@ static int set_oneshot_entry(const char *id) {
         buf[n++] = 0;
         buf[n++] = 0;
 
-        int fd = open(EFIVAR_ONESHOT, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-                int flags;
-                if (ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
-                        flags &= ~FS_IMMUTABLE_FL;
-                        (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
-                }
-                close(fd);
-        }
-        fd = open(EFIVAR_ONESHOT, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        efivar_make_mutable(EFIVAR_ONESHOT);
+        /* efivarfs takes a variable in one write(): no loop. */
+        _cleanup_close_ int fd = open(EFIVAR_ONESHOT, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
-        if (write(fd, buf, n) != (ssize_t) n)
-                r = -errno ?: -EIO;
-        close(fd);
-        return r;
+        ssize_t w = write(fd, buf, n);
+        if (w < 0)
+                return -errno;
+        return w == (ssize_t) n ? 0 : -EIO;
 }
 
 static int start_target(const char *target) {
@@ -599,15 +602,7 @@ static int start_target(const char *target) {
 }
 
 static void clear_oneshot_entry(void) {
-        int fd = open(EFIVAR_ONESHOT, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        int flags;
-        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
-                flags &= ~FS_IMMUTABLE_FL;
-                (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
-        }
-        close(fd);
+        efivar_make_mutable(EFIVAR_ONESHOT);
         (void) unlink(EFIVAR_ONESHOT);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "etc-merge.h"
+#include "fileio.h"
 #include "log.h"
 #include "string-util.h"
 
@@ -100,22 +101,6 @@ static bool meta_equal(const struct stat *a, const struct stat *b) {
         return true;
 }
 
-static ssize_t read_full(int fd, char *buf, size_t size) {
-        size_t n = 0;
-        while (n < size) {
-                ssize_t k = read(fd, buf + n, size - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        return (ssize_t) n;
-}
-
 static int file_content_equal(int a_dfd, int b_dfd, const char *name) {
         _cleanup_close_ int a = -EBADF, b = -EBADF;
         _cleanup_free_ char *ba = malloc(COMPARE_CHUNK), *bb = malloc(COMPARE_CHUNK);
@@ -129,7 +114,7 @@ static int file_content_equal(int a_dfd, int b_dfd, const char *name) {
         if (b < 0)
                 return -errno;
         for (;;) {
-                ssize_t na = read_full(a, ba, COMPARE_CHUNK), nb = read_full(b, bb, COMPARE_CHUNK);
+                ssize_t na = loop_read(a, ba, COMPARE_CHUNK), nb = loop_read(b, bb, COMPARE_CHUNK);
                 if (na < 0)
                         return (int) na;
                 if (nb < 0)
@@ -202,48 +187,6 @@ static int tree_equal(int a_fd, int b_fd) {
         return 1;
 }
 
-static int rm_rf_at(int dfd, const char *name) {
-        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_strv_free_ char **names = NULL;
-        int r;
-
-        if (fd < 0) {
-                if (errno == ENOTDIR || errno == ELOOP)
-                        return RET_NERRNO(unlinkat(dfd, name, 0));
-                return errno == ENOENT ? 0 : -errno;
-        }
-        r = list_names(fd, &names);
-        if (r < 0)
-                return r;
-        STRV_FOREACH(n, names) {
-                r = rm_rf_at(fd, *n);
-                if (r < 0)
-                        return r;
-        }
-        return RET_NERRNO(unlinkat(dfd, name, AT_REMOVEDIR));
-}
-
-static int copy_data(int in, int out) {
-        _cleanup_free_ char *buf = malloc(COMPARE_CHUNK);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read_full(in, buf, COMPARE_CHUNK);
-                if (n < 0)
-                        return (int) n;
-                if (n == 0)
-                        return 0;
-                for (ssize_t done = 0; done < n;) {
-                        ssize_t w = write(out, buf + done, (size_t) (n - done));
-                        if (w < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return -errno;
-                        }
-                        done += w;
-                }
-        }
-}
 
 /* Owner before mode: chown clears set-uid/gid bits. */
 static int apply_meta_fd(int fd, const struct stat *st) {
@@ -294,7 +237,7 @@ static int copy_entry(int src_dfd, int dst_dfd, const char *name) {
                 out = openat(dst_dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (out < 0)
                         return -errno;
-                r = copy_data(in, out);
+                r = copy_bytes(in, out);
                 if (r < 0)
                         return r;
                 return apply_meta_fd(out, &st);
