@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <ostree.h>
 
+#include "boot-layout.h"
 #include "conf-parser.h"
 #include "disk-image.h"
 #include "fileio.h"
@@ -114,8 +115,13 @@ static int build_esp(const char *work, const char *tree, uint64_t size, const ch
                             *sdboot = joinf("%s/usr/lib/systemd/boot/efi/systemd-bootx64.efi", tree),
                             *vmlinuz = joinf("%s/%s", tree, boot->vmlinuz), *initrd = joinf("%s/%s", tree, boot->initrd),
                             *loader = joinf("%s/loader.conf", work), *srel = joinf("%s/entries.srel", work),
-                            *entry = joinf("%s/entry.conf", work), *entry_text = NULL;
+                            *entry = joinf("%s/entry.conf", work), *entry_text = NULL, *slot_dir = slot_esp_dir(SLOT_A);
         int r;
+
+        if (!slot_dir)
+                return log_oom();
+        _cleanup_free_ char *kernel_dest = joinf("%s/" SLOT_KERNEL_FILE, slot_dir),
+                            *initrd_dest = joinf("%s/" SLOT_INITRD_FILE, slot_dir);
 
         if (access(sdboot, R_OK) < 0)
                 return log_error_errno(errno, "The tree has no systemd-boot (%s): install systemd-boot-efi in the OS. %m", sdboot);
@@ -137,26 +143,26 @@ static int build_esp(const char *work, const char *tree, uint64_t size, const ch
          * EFI/systemd/ is where bootctl keeps it. */
         if ((r = mtools_copy(esp, sdboot, "/EFI/BOOT/BOOTX64.EFI")) < 0 ||
             (r = mtools_copy(esp, sdboot, "/EFI/systemd/systemd-bootx64.efi")) < 0 ||
-            (r = mtools_copy(esp, vmlinuz, "/dreamlink/a/vmlinuz")) < 0 ||
-            (r = mtools_copy(esp, initrd, "/dreamlink/a/initrd.img")) < 0)
+            (r = mtools_copy(esp, vmlinuz, kernel_dest)) < 0 ||
+            (r = mtools_copy(esp, initrd, initrd_dest)) < 0)
                 return r;
 
         /* The installed slot is known good: its entry has no boot counter and is the default.
          * Staged slots get a counted entry ("+N") and become default only once blessed. */
-        entry_text = joinf("title      dreamlink %s (slot a)\n"
-                           "sort-key   dreamlink\n"
-                           "version    %s\n"
-                           "linux      /dreamlink/a/vmlinuz\n"
-                           "initrd     /dreamlink/a/initrd.img\n"
-                           "options    root=PARTLABEL=root-a rw%s%s\n",
-                           version, version, cmdline ? " " : "", strempty(cmdline));
-        if ((r = write_text(loader, "timeout 0\ndefault dreamlink-a.conf\neditor no\nauto-entries no\nauto-firmware no\n")) < 0 ||
+        _cleanup_free_ char *options = joinf("root=PARTLABEL=root-a rw%s%s", cmdline ? " " : "", strempty(cmdline)),
+                            *loader_text = joinf("timeout 0\ndefault %s\neditor no\nauto-entries no\nauto-firmware no\n",
+                                                 boot_entry_id(SLOT_A)),
+                            *entry_dest = joinf("/loader/entries/%s", boot_entry_id(SLOT_A));
+        entry_text = boot_entry_text(SLOT_A, NULL, version, options);
+        if (!entry_text)
+                return log_oom();
+        if ((r = write_text(loader, loader_text)) < 0 ||
             (r = write_text(srel, "type1\n")) < 0 ||
             (r = write_text(entry, entry_text)) < 0)
                 return r;
         if ((r = mtools_copy(esp, loader, "/loader/loader.conf")) < 0 ||
             (r = mtools_copy(esp, srel, "/loader/entries.srel")) < 0 ||
-            (r = mtools_copy(esp, entry, "/loader/entries/dreamlink-a.conf")) < 0)
+            (r = mtools_copy(esp, entry, entry_dest)) < 0)
                 return r;
 
         *ret_image = TAKE_PTR(esp);
@@ -247,7 +253,10 @@ static int build_var_tree(const char *work, const char *tree, const char *releas
         r = local_repo_open(repo_path, &local);
         if (r < 0)
                 return r;
-        r = repo_pull_local(local, release_repo_path, checksum, "dreamlink/slot/a");
+        _cleanup_free_ char *ref = slot_ref(SLOT_A);
+        if (!ref)
+                return log_oom();
+        r = repo_pull_local(local, release_repo_path, checksum, ref);
         if (r < 0)
                 return r;
 

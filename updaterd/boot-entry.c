@@ -23,17 +23,6 @@ static bool slot_is_valid(Slot s) {
         return s >= 0 && s < _SLOT_MAX;
 }
 
-const char *boot_entry_id(Slot slot) {
-        switch (slot) {
-        case SLOT_A:
-                return "dreamlink-a.conf";
-        case SLOT_B:
-                return "dreamlink-b.conf";
-        default:
-                return NULL;
-        }
-}
-
 void boot_entry_state_done(BootEntryState *s) {
         free(s->version);
         free(s->options);
@@ -204,7 +193,7 @@ static int validate_info(Slot slot, const BootEntryInfo *info) {
 
 int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, unsigned tries) {
         _cleanup_free_ char *entries = NULL, *slot_dir = NULL, *name = NULL, *path = NULL, *text = NULL,
-                            *title = NULL, *temp_prefix = NULL;
+                            *temp_prefix = NULL;
         _cleanup_strv_free_ char **old = NULL;
         const char *s;
         int r;
@@ -216,21 +205,15 @@ int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, un
                 return r;
         s = slot_to_string(slot);
 
+        _cleanup_free_ char *esp_dir = slot_esp_dir(slot);
         entries = strprintf("%s/loader/entries", esp);
-        slot_dir = strprintf("%s/dreamlink/%s", esp, s);
-        name = tries > 0 ? strprintf("dreamlink-%s+%u.conf", s, tries) : strprintf("dreamlink-%s.conf", s);
-        title = info->title ? strdup(info->title) : strprintf("dreamlink %s (slot %s)", info->version, s);
+        slot_dir = esp_dir ? strprintf("%s%s", esp, esp_dir) : NULL;
+        name = boot_entry_name(slot, tries);
         temp_prefix = strprintf(TEMP_PREFIX "dreamlink-%s", s);
-        if (!entries || !slot_dir || !name || !title || !temp_prefix)
+        if (!entries || !slot_dir || !name || !temp_prefix)
                 return log_oom();
         path = strprintf("%s/%s", entries, name);
-        text = strprintf("title      %s\n"
-                     "sort-key   dreamlink\n"
-                     "version    %s\n"
-                     "linux      /dreamlink/%s/vmlinuz\n"
-                     "initrd     /dreamlink/%s/initrd.img\n"
-                     "options    %s\n",
-                     title, info->version, s, s, info->options);
+        text = boot_entry_text(slot, info->title, info->version, info->options);
         if (!path || !text)
                 return log_oom();
 
@@ -242,10 +225,10 @@ int boot_entry_install(const char *esp, Slot slot, const BootEntryInfo *info, un
         (void) remove_temp_files(entries, temp_prefix);
 
         /* Kernel and initrd before the entry: an entry must never point at missing files. */
-        r = copy_file_atomic(info->kernel_src, slot_dir, "vmlinuz");
+        r = copy_file_atomic(info->kernel_src, slot_dir, SLOT_KERNEL_FILE);
         if (r < 0)
                 return r;
-        r = copy_file_atomic(info->initrd_src, slot_dir, "initrd.img");
+        r = copy_file_atomic(info->initrd_src, slot_dir, SLOT_INITRD_FILE);
         if (r < 0)
                 return r;
 
@@ -297,7 +280,8 @@ int boot_entry_remove(const char *esp, Slot slot) {
                 return r;
 
         entries = strprintf("%s/loader/entries", esp);
-        slot_dir = strprintf("%s/dreamlink/%s", esp, slot_to_string(slot));
+        _cleanup_free_ char *esp_dir = slot_esp_dir(slot);
+        slot_dir = esp_dir ? strprintf("%s%s", esp, esp_dir) : NULL;
         temp_prefix = strprintf(TEMP_PREFIX "dreamlink-%s", slot_to_string(slot));
         if (!entries || !slot_dir || !temp_prefix)
                 return log_oom();

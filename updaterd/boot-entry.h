@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 
+#include "boot-layout.h" /* boot_entry_id() and the entries' format */
 #include "macro.h"
 #include "slot.h"
 
@@ -48,8 +49,6 @@ static inline bool boot_entry_state_is_bad(const BootEntryState *s) {
         return s->exists && s->counting && s->tries_left == 0;
 }
 
-/* "dreamlink-a.conf": the plain entry id of slot, as loader.conf's default names it. */
-const char *boot_entry_id(Slot slot);
 
 /* Installs slot's entry: copies kernel and initrd to ESP/dreamlink/<slot>/, then
  * writes loader/entries/dreamlink-<slot>+<tries>.conf (tries 0: no counting, plain

@@ -417,8 +417,9 @@ static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
         if (!entry.exists || !entry.options)
                 return log_error_errno(ENOENT, "Slot %s has no boot entry with a command line in %s/loader/entries: stage it again.",
                                        slot_to_string(x->target), x->esp);
-        if (asprintf(&kernel, "%s/dreamlink/%s/vmlinuz", x->esp, slot_to_string(x->target)) < 0 ||
-            asprintf(&initrd, "%s/dreamlink/%s/initrd.img", x->esp, slot_to_string(x->target)) < 0)
+        _cleanup_free_ char *esp_dir = slot_esp_dir(x->target);
+        if (!esp_dir || asprintf(&kernel, "%s%s/" SLOT_KERNEL_FILE, x->esp, esp_dir) < 0 ||
+            asprintf(&initrd, "%s%s/" SLOT_INITRD_FILE, x->esp, esp_dir) < 0)
                 return log_oom();
         r = commit_cmdline(x, entry.options, units, sessions, &cmdline);
         if (r < 0)

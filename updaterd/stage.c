@@ -276,7 +276,7 @@ static int stage_pull(Context *ctx) {
         int r;
 
         if (!repo_path || asprintf(&url, "%s/repo", ctx->config->server) < 0 ||
-            asprintf(&ref, "dreamlink/slot/%s", slot_to_string(ctx->target)) < 0)
+            !(ref = slot_ref(ctx->target)))
                 return log_oom();
 
         r = local_repo_open(repo_path, &ctx->repo);
