@@ -529,6 +529,13 @@ static void nft_delete_table(const char *unit, const char *table) {
                 log_unit_info(unit, "Removed the network lock %s of the abandoned checkpoint of %s.", table, unit);
 }
 
+/* The one way a checkpoint's lock goes when the checkpoint will not be restored (a failed
+ * restore, a lost session, gc): until then the peers' packets are dropped. */
+static void netlock_remove(const Checkpoint *c) {
+        if (c->lock_table)
+                nft_delete_table(c->unit, c->lock_table);
+}
+
 /* The lock criu leaves after a dump drops the peers' packets until the
  * restore lifts it. A new boot starts without it: NETLOCK_FILE brings it back
  * before the network is up, so the peers are not answered with resets. */
@@ -1188,8 +1195,7 @@ fresh: {
         }
         /* Packets of the checkpointed connections are dropped until the lock
          * goes: lift it so the peers see them closed, not hanging. */
-        if (c.lock_table)
-                nft_delete_table(unit, c.lock_table);
+        netlock_remove(&c);
         umount_criu_leftovers();
         checkpoint_done(&c);
         r = ensure_running(h, unit, /* restart= */ false);
@@ -1438,8 +1444,7 @@ int handoff_gc(Handoff *h, const char *root_dir) {
                                                 continue;
                                         if (access(rec, F_OK) < 0 || checkpoint_load(rec, &c) < 0)
                                                 continue;
-                                        if (c.lock_table)
-                                                nft_delete_table(c.unit, c.lock_table);
+                                        netlock_remove(&c);
                                         checkpoint_done(&c);
                                 }
                                 closedir(s);
@@ -1509,9 +1514,10 @@ static int foreach_checkpoint(const char *set_dir, int (*f)(const char *dir, Che
         return r;
 }
 
-static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
+/* Loads the lock saved beside the checkpoint in dir (save_lock_table()): 1 if it did, 0 if
+ * the checkpoint has none. */
+static int netlock_load(const char *dir, const Checkpoint *c) {
         _cleanup_free_ char *path = NULL;
-        unsigned *n = userdata;
 
         if (c->result != CHECKPOINT_DUMPED || !c->lock_table)
                 return 0;
@@ -1523,8 +1529,15 @@ static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
         int r = run_command(argv);
         if (r < 0)
                 return log_unit_error_errno(c->unit, r, "Failed to load the network lock %s of %s: %m", c->lock_table, c->unit);
-        (*n)++;
-        return 0;
+        return 1;
+}
+
+static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
+        unsigned *n = userdata;
+        int r = netlock_load(dir, c);
+        if (r > 0)
+                (*n)++;
+        return r < 0 ? r : 0;
 }
 
 int handoff_lock_network(const char *set_dir) {
@@ -1553,8 +1566,8 @@ static int finish_one(const char *dir, Checkpoint *c, void *userdata) {
                 RestoreStats stats;
                 result = handoff_restore_session(st->h, c->unit, st->set_dir, &stats) >= 0 ? "restored" : "lost";
                 /* Lost: its peer should see the connection closed, not hanging. */
-                if (streq(result, "lost") && c->lock_table)
-                        nft_delete_table(c->unit, c->lock_table);
+                if (streq(result, "lost"))
+                        netlock_remove(c);
         } else if (c->session)
                 result = "lost";
         else if (c->result == CHECKPOINT_FRESH)
@@ -1570,8 +1583,7 @@ static int finish_one(const char *dir, Checkpoint *c, void *userdata) {
                 log_unit_error(c->unit, "Failed to restore %s across the switch (%s), starting it fresh: %s%s%s", c->unit,
                                strna(info.active_state), error ?: "see the unit's journal",
                                tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
-                if (c->lock_table)
-                        nft_delete_table(c->unit, c->lock_table);
+                netlock_remove(c);
                 if (strv_extend(&st->fresh, c->unit) < 0)
                         return log_oom();
                 result = "restarted";
