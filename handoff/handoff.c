@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <criu/criu.h>
 #include <dirent.h>
 #include <errno.h>
@@ -984,17 +985,63 @@ static int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * co
         return 0;
 }
 
+/* Not checkpointed, but running as before: recorded as "fresh", with the reason. 1, or
+ * with OnDumpFailure=abort an error. */
+static int dump_skipped(const HandoffUnit *u, const char *dir, Checkpoint *c, const char *reason) {
+        int r;
+
+        assert(u);
+        assert(dir);
+        assert(c);
+
+        c->result = CHECKPOINT_FRESH;
+        reason = reason ?: "unknown";
+        c->reason = strdup(reason);
+        r = write_record(dir, c);
+        if (r < 0)
+                return r;
+        if (u->on_dump_failure == HANDOFF_FAILURE_ABORT)
+                return log_unit_error_errno(u->unit, EBADE, "Cannot checkpoint %s (%s), OnDumpFailure=abort.", u->unit, reason);
+        log_unit_warning(u->unit, "Cannot checkpoint %s, it will restart fresh: %s", u->unit, reason);
+        return 1;
+}
+
+/* After the restore drop-in went in: criu resumes the tree when a dump fails; whatever else
+ * happened, the unit must end up running, as it normally would. */
+static int dump_failed(Handoff *h, const HandoffUnit *u, const char *dir, Checkpoint *c, const char *reason) {
+        _cleanup_(unit_info_done) UnitInfo now = {};
+        int r;
+
+        assert(h);
+        assert(u);
+
+        (void) restore_dropin_remove(h->root, u->unit);
+        h->reload_pending = true;
+        bool active = handoff_unit_info(h, u->unit, &now) >= 0 && streq(now.active_state, "active");
+        /* Running as before: telling systemd can wait for the end of
+         * the batch. Not running: it must forget the restore first. */
+        if (!active)
+                (void) handoff_flush(h);
+        r = ensure_running(h, u->unit, false);
+        if (r < 0)
+                return r;
+        return dump_skipped(u, dir, c, reason);
+}
+
 int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *dir = NULL, *reason = NULL, *log = NULL;
-        Checkpoint c = {
+        _cleanup_(checkpoint_done) Checkpoint c = {
                 .result = CHECKPOINT_FRESH,
                 .tcp_established = u->tcp_established,
                 .file_locks = u->file_locks,
                 .shell_job = u->shell_job,
         };
-        bool dropin = false;
         int r;
+
+        assert(h);
+        assert(images_root);
+        assert(ret);
 
         *ret = (DumpStats) {};
         if (asprintf(&dir, "%s/%s", images_root, u->unit) < 0 || asprintf(&log, "%s/%s/dump.log", images_root, u->unit) < 0)
@@ -1009,32 +1056,26 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 (void) rm_rf(dir);
                 r = mkdir(dir, 0700) < 0 ? -errno : 0;
         }
-        if (r < 0) {
-                r = log_unit_error_errno(u->unit, r, "Failed to create %s: %m", dir);
-                goto finish;
-        }
+        if (r < 0)
+                return log_unit_error_errno(u->unit, r, "Failed to create %s: %m", dir);
 
         r = handoff_unit_info(h, u->unit, &info);
-        if (r < 0) {
-                reason = strdup("cannot read its state");
-                goto not_dumped;
-        }
+        if (r < 0)
+                return dump_skipped(u, dir, &c, "cannot read its state");
         c.main_pid = info.main_pid;
         c.mount_namespace = info.main_pid > 0 && has_own_mount_namespace(info.main_pid);
         c.syslog_identifier = info.syslog_identifier ? strdup(info.syslog_identifier) : NULL;
         r = handoff_precheck(h, u->unit, &info, &reason);
         if (r < 0)
-                goto finish;
+                return r;
         if (reason)
-                goto not_dumped;
+                return dump_skipped(u, dir, &c, reason);
 
         if (u->pre_dump_hook) {
                 const char * const argv[] = { u->pre_dump_hook, u->unit, NULL };
                 r = run_command(argv);
-                if (r < 0) {
-                        reason = strdup("PreDumpHook= failed");
-                        goto not_dumped;
-                }
+                if (r < 0)
+                        return dump_skipped(u, dir, &c, "PreDumpHook= failed");
         }
 
         r = journal_stream_inodes(info.control_group, &c.journal_inodes);
@@ -1046,34 +1087,29 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = foreign_runtime_mounts(info.main_pid, u->unit, &c.runtime_mounts);
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
-                goto not_dumped;
+                return dump_skipped(u, dir, &c, reason);
         }
 
         /* Before the freeze: a reload is seconds on a slow machine. Usually
          * handoff_prepare() wrote it already, for all units at once. */
-        if (dropin_is_current(h, u->unit, dir, c.syslog_identifier))
-                r = 0;
-        else
+        if (!dropin_is_current(h, u->unit, dir, c.syslog_identifier)) {
                 r = write_restore_dropin(h, u->unit, dir, c.syslog_identifier, /* reload= */ true);
-        dropin = true;
-        if (r < 0) {
-                reason = strdup("cannot install the restore drop-in");
-                goto dump_failed;
+                if (r < 0)
+                        return dump_failed(h, u, dir, &c, "cannot install the restore drop-in");
         }
 
         r = dump_into(u, info.main_pid, dir, c.null_files, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
-                goto dump_failed;
+                return dump_failed(h, u, dir, &c, reason);
         }
         r = write_record(dir, &c);
         if (r < 0) {
                 /* Images without a record are useless: bring the service back now. */
-                reason = strdup("cannot write the checkpoint record");
                 (void) restore_dropin_remove(h->root, u->unit);
                 (void) daemon_reload();
                 (void) ensure_running(h, u->unit, false);
-                goto finish;
+                return r;
         }
         *ret = (DumpStats) { .pre_dump_usec = c.pre_dump_usec, .pre_dump_bytes = c.pre_dump_bytes,
                              .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
@@ -1084,44 +1120,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         else
                 log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
                               c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
-        r = 0;
-        goto finish;
-
-dump_failed:
-        /* criu resumes the tree when a dump fails; whatever else happened,
-         * the unit must end up running, as it normally would. */
-        if (dropin) {
-                (void) restore_dropin_remove(h->root, u->unit);
-                h->reload_pending = true;
-        }
-        {
-                _cleanup_(unit_info_done) UnitInfo now = {};
-                bool active = handoff_unit_info(h, u->unit, &now) >= 0 && streq(now.active_state, "active");
-                /* Running as before: telling systemd can wait for the end of
-                 * the batch. Not running: it must forget the restore first. */
-                if (!active)
-                        (void) handoff_flush(h);
-                r = ensure_running(h, u->unit, false);
-        }
-        if (r < 0)
-                goto finish;
-not_dumped:
-        c.result = CHECKPOINT_FRESH;
-        if (!reason)
-                reason = strdup("unknown");
-        c.reason = reason ? strdup(reason) : NULL;
-        r = write_record(dir, &c);
-        if (r < 0)
-                goto finish;
-        if (u->on_dump_failure == HANDOFF_FAILURE_ABORT)
-                r = log_unit_error_errno(u->unit, EBADE, "Cannot checkpoint %s (%s), OnDumpFailure=abort.", u->unit, strna(reason));
-        else {
-                log_unit_warning(u->unit, "Cannot checkpoint %s, it will restart fresh: %s", u->unit, strna(reason));
-                r = 1;
-        }
-finish:
-        checkpoint_done(&c);
-        return r;
+        return 0;
 }
 
 int handoff_restore(Handoff *h, const char *unit, const char *images_root, RestoreStats *ret) {
