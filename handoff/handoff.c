@@ -1123,11 +1123,41 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         return 0;
 }
 
+/* A restore that failed (error): why, from criu's log; the checkpoint's connections closed;
+ * the unit started fresh. 1, or <0 if it could not be started either. */
+static int restore_failed(Handoff *h, const char *unit, const char *log, const Checkpoint *c, int error,
+                          RestoreStats *ret) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_free_ char *tail = NULL, *reason = NULL;
+        int r;
+
+        assert(h);
+        assert(c);
+        assert(ret);
+
+        (void) criu_log_reason(log, 5, &tail, &reason);
+        log_unit_error_errno(unit, error, "Failed to restore %s, starting it fresh: %s%s%s", unit,
+                             reason ?: "see the unit's journal", tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
+        /* Packets of the checkpointed connections are dropped until the lock
+         * goes: lift it so the peers see them closed, not hanging. */
+        netlock_remove(c);
+        umount_criu_leftovers();
+        r = ensure_running(h, unit, /* restart= */ false);
+        ret->fresh = true;
+        if (r >= 0 && handoff_unit_info(h, unit, &info) >= 0)
+                ret->main_pid = info.main_pid;
+        return r < 0 ? r : 1;
+}
+
 int handoff_restore(Handoff *h, const char *unit, const char *images_root, RestoreStats *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *dir = NULL, *record = NULL, *dropin = NULL, *log = NULL;
-        Checkpoint c = {};
+        _cleanup_(checkpoint_done) Checkpoint c = {};
         int r;
+
+        assert(h);
+        assert(unit);
+        assert(ret);
 
         *ret = (RestoreStats) {};
         if (asprintf(&dir, "%s/%s", images_root, unit) < 0 || asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, dir) < 0 ||
@@ -1146,7 +1176,6 @@ int handoff_restore(Handoff *h, const char *unit, const char *images_root, Resto
                         ret->main_pid = info.main_pid;
                 if (r >= 0)
                         (void) rm_rf(dir);
-                checkpoint_done(&c);
                 return r < 0 ? r : 1;
         }
         ret->dumped_at_usec = c.dumped_at_usec;
@@ -1155,7 +1184,7 @@ int handoff_restore(Handoff *h, const char *unit, const char *images_root, Resto
         if (access(dropin, F_OK) < 0) {
                 r = write_restore_dropin(h, unit, dir, c.syslog_identifier, /* reload= */ true);
                 if (r < 0)
-                        goto fresh;
+                        return restore_failed(h, unit, log, &c, r, ret);
         }
 
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
@@ -1175,33 +1204,15 @@ int handoff_restore(Handoff *h, const char *unit, const char *images_root, Resto
          * at once, before the fresh start. */
         (void) restore_dropin_remove(h->root, unit);
         h->reload_pending = true;
-        if (r < 0)
+        if (r < 0) {
                 (void) handoff_flush(h);
-        if (r >= 0) {
-                ret->main_pid = info.main_pid;
-                log_unit_info(unit, "Restored %s (main PID " PID_FMT ") in %.2f s.", unit, info.main_pid,
-                              ret->restore_usec / 1e6);
-                (void) rm_rf(dir);
-                checkpoint_done(&c);
-                return 0;
+                return restore_failed(h, unit, log, &c, r, ret);
         }
-
-fresh: {
-        _cleanup_free_ char *tail = NULL, *error = NULL;
-        (void) criu_log_reason(log, 5, &tail, &error);
-        log_unit_error_errno(unit, r, "Failed to restore %s, starting it fresh: %s%s%s", unit,
-                             error ?: "see the unit's journal", tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
-        }
-        /* Packets of the checkpointed connections are dropped until the lock
-         * goes: lift it so the peers see them closed, not hanging. */
-        netlock_remove(&c);
-        umount_criu_leftovers();
-        checkpoint_done(&c);
-        r = ensure_running(h, unit, /* restart= */ false);
-        ret->fresh = true;
-        if (r >= 0 && handoff_unit_info(h, unit, &info) >= 0)
-                ret->main_pid = info.main_pid;
-        return r < 0 ? r : 1;
+        ret->main_pid = info.main_pid;
+        log_unit_info(unit, "Restored %s (main PID " PID_FMT ") in %.2f s.", unit, info.main_pid,
+                      ret->restore_usec / 1e6);
+        (void) rm_rf(dir);
+        return 0;
 }
 
 static int write_pidfile(const char *path, pid_t pid) {
@@ -1700,6 +1711,16 @@ static int cgroup_of(pid_t pid, char **ret) {
         return 0;
 }
 
+/* criu resumes a tree it failed to dump: the session goes on until the switch ends it. */
+static int session_not_dumped(const char *scope, const char *dir, Checkpoint *c, const char *reason) {
+        assert(c);
+
+        c->reason = strdup(strna(reason));
+        (void) write_record(dir, c);
+        log_unit_warning(scope, "Cannot checkpoint login %s, it ends with the switch: %s", scope, strna(reason));
+        return 1;
+}
+
 int handoff_dump_session(Handoff *h, const char *scope, const char *images_root, DumpStats *ret) {
         _cleanup_free_ char *dir = NULL, *log = NULL, *cgroup = NULL, *reason = NULL, *id = NULL;
         _cleanup_(checkpoint_done) Checkpoint c = { .result = CHECKPOINT_FRESH, .session = true, .tcp_established = true };
@@ -1737,7 +1758,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
                 r = files_matching(cgroup, is_session_ref, &c.session_refs);
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect it: %s", strerror(-r));
-                goto not_dumped;
+                return session_not_dumped(scope, dir, &c, reason);
         }
 
         /* The session's unix sockets to the outside (syslog, logind) reconnect or are
@@ -1751,7 +1772,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
         r = dump_into(&u, leader, dir, NULL, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
-                goto not_dumped;
+                return session_not_dumped(scope, dir, &c, reason);
         }
         r = write_record(dir, &c);
         if (r < 0)
@@ -1760,13 +1781,6 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
         log_unit_info(scope, "Checkpointed login %s (leader PID " PID_FMT ") in %.2f s, %.1f MiB of images.", scope,
                       leader, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
         return 0;
-
-not_dumped:
-        /* criu resumes a tree it failed to dump: the session goes on until the switch ends it. */
-        c.reason = strdup(strna(reason));
-        (void) write_record(dir, &c);
-        log_unit_warning(scope, "Cannot checkpoint login %s, it ends with the switch: %s", scope, strna(reason));
-        return 1;
 }
 
 int handoff_restore_session(Handoff *h, const char *scope, const char *images_root, RestoreStats *ret) {
