@@ -46,9 +46,6 @@ int cgroup_pids(const char *cgroup, pid_t **ret, size_t *ret_n);
 /* Whether pid descends from (or is) ancestor. */
 bool pid_in_tree(pid_t pid, pid_t ancestor);
 
-/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
-int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
-
 typedef struct DumpStats {
         uint64_t pre_dump_usec;   /* PreDump=: the copy while it ran; 0 without one */
         uint64_t pre_dump_bytes;

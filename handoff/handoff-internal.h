@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the files of the engine use of each other; the engine's API is handoff.h. The files
+ * depend one way, each only on the ones before it here, and the sections below go in that
+ * order:
+ *
+ *   unit.c            the Handoff object; units over D-Bus; systemctl
+ *   proctree.c        a unit's processes; can criu take them
+ *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
+ *   netlock.c         criu's nftables lock: find, save, load, remove
+ *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
+ *   criu.c            libcriu: the dump and restore calls and their options, criu's logs
+ *   checkpoint.c      the checkpoint record, the restore drop-in
+ *   dump.c            dumping a service
+ *   restore.c         restoring a service
+ *   sessions.c        login sessions (dumps with dump.c's dump_into())
+ *   checkpoint-set.c  gc, and what is done to a whole set (with restore.c and sessions.c)
+ */
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "handoff.h"
+
+/* unit.c */
+/* systemctl VERB UNIT, and systemctl daemon-reload. */
+int systemctl(const char *verb, const char *unit);
+int daemon_reload(void);
+/* The unit runs when this returns 0: started if it does not, restarted if restart. */
+int ensure_running(Handoff *h, const char *unit, bool restart);
+
+/* proctree.c (cgroup_pids() and pid_in_tree() are in handoff.h) */
+/* The parent of pid, -1 if it cannot be read. */
+pid_t parent_of(pid_t pid);
+/* Why criu cannot take the unit now, by our own checks (NULL if it can). */
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
+
+/* externals.c */
+/* The inodes of the unit's ends of its journal streams (StandardOutput=journal). */
+int journal_stream_inodes(const char *cgroup, char ***ret);
+/* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
+bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
+bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
+int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
+                   char ***ret);
