@@ -45,3 +45,19 @@ bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
 bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
 int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
                    char ***ret);
+
+/* mounts.c */
+int private_tmp_dirs(const char *unit, char ***ret);
+int recreate_tmp_dirs(const char *unit, char * const *dirs);
+bool has_own_mount_namespace(pid_t pid);
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret);
+void create_runtime_mount_points(const char *unit, char * const *points);
+void umount_criu_leftovers(void);
+int join_machine_mount_namespace(const char *unit);
+
+/* netlock.c */
+/* The tables criu made ("inet CRIU-…"): the one a dump added is its lock. */
+int nft_criu_tables(char ***ret);
+int save_lock_table(const char *dir, const char *table);
+int netlock_load(const char *dir, const Checkpoint *c);
+void netlock_remove(const Checkpoint *c);

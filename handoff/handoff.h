@@ -16,7 +16,6 @@
 #include "paths.h" /* HANDOFF_STATE_DIR, HANDOFF_RUN_DIR */
 
 #define HANDOFF_FINISHED_FILE HANDOFF_RUN_DIR "/finished" /* the generator's drop-ins are done with */
-#define NETLOCK_FILE "netlock.nft"
 #define HANDOFF_HELPER_PATH SBINDIR "/dreamlink-handoff"
 
 typedef struct Handoff {
