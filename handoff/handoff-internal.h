@@ -61,3 +61,18 @@ int nft_criu_tables(char ***ret);
 int save_lock_table(const char *dir, const char *table);
 int netlock_load(const char *dir, const Checkpoint *c);
 void netlock_remove(const Checkpoint *c);
+
+/* criu.c (directory_size() and criu_log_reason() are in handoff.h) */
+/* criu's first error in log, or where to look; NULL if out of memory. */
+void criu_failure_reason(const char *log, char **ret);
+
+typedef enum DumpMode {
+        DUMP_FINAL,    /* the tree is gone afterwards (criu kills it) */
+        DUMP_DRY_RUN,  /* the tree keeps running */
+        DUMP_PRE,      /* memory only, the tree keeps running; dirty pages are tracked from here */
+} DumpMode;
+int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
+                 char * const *nulls, DumpMode mode, const char *parent);
+/* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
+int open_images_dir(const char *dir);
+int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
