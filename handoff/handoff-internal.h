@@ -76,3 +76,11 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *j
 /* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
 int open_images_dir(const char *dir);
 int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
+
+/* checkpoint.c */
+int write_record(const char *dir, const Checkpoint *c);
+/* The record of a complete dump of unit (NULL: of a session) in images_dir, else an error. */
+int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret);
+/* reload: reload systemd now, else at the next handoff_flush(). */
+int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const char *ident, bool reload);
+bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident);
