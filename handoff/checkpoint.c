@@ -3,6 +3,7 @@
  * drop-in that turns the unit's next start into a restore: written before the dump,
  * recognised when it is the current one, and systemd told in one reload per batch. Their
  * texts are dropin.c's. */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,23 @@ int write_record(const char *dir, const Checkpoint *c) {
         r = write_string_file_atomic(path, text, 0600);
         if (r < 0)
                 return log_unit_error_errno(c->unit, r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret) {
+        _cleanup_free_ char *record = NULL;
+        int r;
+
+        if (asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, images_dir) < 0)
+                return log_oom();
+        r = checkpoint_load(record, ret);
+        if (r < 0)
+                return r;
+        if ((unit && !streq(ret->unit, unit)) || ret->result != CHECKPOINT_DUMPED) {
+                checkpoint_done(ret);
+                return log_unit_error_errno(unit, EINVAL, "%s holds no checkpoint of %s, refusing.", images_dir,
+                                            unit ?: "a session");
+        }
         return 0;
 }
 
@@ -90,21 +108,4 @@ int handoff_prepare(Handoff *h, HandoffUnit * const *units, const char *images_r
                 (void) write_restore_dropin(h, (*u)->unit, dir, info.syslog_identifier, /* reload= */ false);
         }
         return handoff_flush(h);
-}
-
-int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret) {
-        _cleanup_free_ char *record = NULL;
-        int r;
-
-        if (asprintf(&record, "%s/" CHECKPOINT_STATE_FILE, images_dir) < 0)
-                return log_oom();
-        r = checkpoint_load(record, ret);
-        if (r < 0)
-                return r;
-        if ((unit && !streq(ret->unit, unit)) || ret->result != CHECKPOINT_DUMPED) {
-                checkpoint_done(ret);
-                return log_unit_error_errno(unit, EINVAL, "%s holds no checkpoint of %s, refusing.", images_dir,
-                                            unit ?: "a session");
-        }
-        return 0;
 }

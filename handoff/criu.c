@@ -2,6 +2,7 @@
 /* The thin adapter to libcriu: the options of a dump (from the unit's handoff.d settings)
  * and of a restore (from the checkpoint record) and the calls themselves, the images
  * directory as criu takes it, and what criu's logs say went wrong. */
+
 #include <criu/criu.h>
 #include <dirent.h>
 #include <errno.h>

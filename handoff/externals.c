@@ -2,6 +2,7 @@
 /* What a unit's process tree holds that lives outside it, so that criu cannot take it
  * along: its ends of journal streams, the /dev/null systemd opened for it, logind's
  * session reference FIFOs. The dump marks them external; the restore hands in its own. */
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>

@@ -34,17 +34,8 @@ int ensure_running(Handoff *h, const char *unit, bool restart);
 /* proctree.c (cgroup_pids() and pid_in_tree() are in handoff.h) */
 /* The parent of pid, -1 if it cannot be read. */
 pid_t parent_of(pid_t pid);
-/* Why criu cannot take the unit now, by our own checks (NULL if it can). */
+/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
 int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
-
-/* externals.c */
-/* The inodes of the unit's ends of its journal streams (StandardOutput=journal). */
-int journal_stream_inodes(const char *cgroup, char ***ret);
-/* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
-bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
-bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
-int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
-                   char ***ret);
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);
@@ -61,6 +52,15 @@ int nft_criu_tables(char ***ret);
 int save_lock_table(const char *dir, const char *table);
 int netlock_load(const char *dir, const Checkpoint *c);
 void netlock_remove(const Checkpoint *c);
+
+/* externals.c */
+/* The inodes of the unit's ends of its journal streams (StandardOutput=journal). */
+int journal_stream_inodes(const char *cgroup, char ***ret);
+/* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
+bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
+bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
+int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
+                   char ***ret);
 
 /* criu.c (directory_size() and criu_log_reason() are in handoff.h) */
 /* criu's first error in log, or where to look; NULL if out of memory. */
@@ -84,3 +84,7 @@ int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret
 /* reload: reload systemd now, else at the next handoff_flush(). */
 int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const char *ident, bool reload);
 bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident);
+
+/* dump.c */
+/* The dump of the tree rooted at pid into dir, with its times, lock table and image size in c. */
+int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c);

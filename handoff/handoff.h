@@ -4,7 +4,8 @@
 /* The checkpoint/restore engine: dumps opted-in services with CRIU (libcriu)
  * and restores them through their own unit, so systemd owns them again; a
  * service whose dump or restore fails is started fresh, never left down.
- * See dreamlink-handoff(8). */
+ * See dreamlink-handoff(8). This is its API; its files, one job each, and
+ * the order in which they use each other are in handoff-internal.h. */
 
 #include <stdbool.h>
 #include <stdint.h>

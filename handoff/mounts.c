@@ -3,6 +3,7 @@
  * unit, the restore recreates them), its own mount namespace and the runtime mounts that
  * propagated into it, criu's leftover mounts, and the machine's namespace the restore
  * runs in. */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -3,6 +3,7 @@
  * packets until the restore lifts it. Found with nft after the dump, saved beside the
  * images for a new boot (NETLOCK_FILE), loaded there before the network is up, removed
  * when the checkpoint will not be restored. */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>

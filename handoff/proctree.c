@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A unit's process tree: the PIDs of its cgroup, who descends from whom, and whether criu
  * can take the tree whole (handoff_precheck()). Reads /sys/fs/cgroup and /proc only. */
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
 /* The Handoff object and every way the engine reaches systemd's manager: a unit's state
  * over D-Bus (LoadUnit and its properties), and the systemctl commands that start units
  * and reload the manager. */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
