@@ -4,7 +4,8 @@
 /* The checkpoint/restore engine: dumps opted-in services with CRIU (libcriu)
  * and restores them through their own unit, so systemd owns them again; a
  * service whose dump or restore fails is started fresh, never left down.
- * See dreamlink-handoff(8). */
+ * See dreamlink-handoff(8). This is its API; its files, one job each, and
+ * the order in which they use each other are in handoff-internal.h. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,7 +17,6 @@
 #include "paths.h" /* HANDOFF_STATE_DIR, HANDOFF_RUN_DIR */
 
 #define HANDOFF_FINISHED_FILE HANDOFF_RUN_DIR "/finished" /* the generator's drop-ins are done with */
-#define NETLOCK_FILE "netlock.nft"
 #define HANDOFF_HELPER_PATH SBINDIR "/dreamlink-handoff"
 
 typedef struct Handoff {
@@ -45,9 +45,6 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret);
 int cgroup_pids(const char *cgroup, pid_t **ret, size_t *ret_n);
 /* Whether pid descends from (or is) ancestor. */
 bool pid_in_tree(pid_t pid, pid_t ancestor);
-
-/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
-int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
 
 typedef struct DumpStats {
         uint64_t pre_dump_usec;   /* PreDump=: the copy while it ran; 0 without one */

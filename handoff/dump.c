@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Dumping a service: the dry run (handoff_try_dump()), and the dump proper, with its
+ * pre-dump, the restore drop-in in place before the freeze, and a unit that cannot be
+ * dumped kept running and recorded as fresh. */
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "handoff-internal.h"
+#include "log.h"
+#include "process-util.h"
+#include "string-util.h"
+#include "time-util.h"
+
+int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_strv_free_ char **inodes = NULL, **nulls = NULL;
+        _cleanup_free_ char *reason = NULL, *log = NULL;
+        char dir[] = HANDOFF_STATE_DIR "/.dry-run.XXXXXX";
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        *ret_reason = NULL;
+        r = handoff_unit_info(h, u->unit, &info);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot read its state") < 0 ? -ENOMEM : r;
+        r = handoff_precheck(h, u->unit, &info, &reason);
+        if (r < 0)
+                return r;
+        if (reason) {
+                *ret_reason = TAKE_PTR(reason);
+                return -EBUSY;
+        }
+        r = journal_stream_inodes(info.control_group, &inodes);
+        if (r >= 0 && has_own_mount_namespace(info.main_pid))
+                r = files_matching(info.control_group, is_dev_null, &nulls);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
+
+        r = mkdir_p(HANDOFF_STATE_DIR, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", HANDOFF_STATE_DIR);
+        if (!mkdtemp(dir))
+                return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
+        fd = open_images_dir(dir);
+        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, inodes, nulls, DUMP_DRY_RUN, NULL);
+        if (r < 0 && asprintf(&log, "%s/dump.log", dir) >= 0)
+                criu_failure_reason(log, ret_reason);
+        (void) rm_rf(dir);
+        return r;
+}
+
+#define PRE_DUMP_DIR "pre"
+
+/* PreDump=yes: the memory first, while the tree keeps running, so that the final dump, with
+ * the tree stopped, writes only what changed since. Failing is no reason not to dump: the
+ * final dump then writes everything (kernels without soft-dirty tracking, say). */
+static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
+        _cleanup_free_ char *pre = NULL, *log = NULL, *reason = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&pre, "%s/" PRE_DUMP_DIR, dir) < 0 || asprintf(&log, "%s/dump.log", pre) < 0)
+                return log_oom();
+        (void) rm_rf(pre);
+        if (mkdir(pre, 0700) < 0)
+                return log_unit_warning_errno(u->unit, errno, "Failed to create %s, dumping %s without a pre-dump: %m",
+                                              pre, u->unit);
+        fd = open_images_dir(pre);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c->journal_inodes, NULL, DUMP_PRE, NULL);
+        c->pre_dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        if (r < 0) {
+                criu_failure_reason(log, &reason);
+                log_unit_warning(u->unit, "Pre-dump of %s failed, dumping it whole: %s", u->unit, strna(reason));
+                (void) rm_rf(pre);
+                c->pre_dump_usec = 0;
+                return r;
+        }
+        c->pre_dump_bytes = directory_size(pre);
+        log_unit_debug(u->unit, "Pre-dumped %s in %.2f s, %.1f MiB.", u->unit, c->pre_dump_usec / 1e6,
+                       c->pre_dump_bytes / 1048576.0);
+        return 0;
+}
+
+/* The dump proper, of the tree rooted at pid into dir, and what goes with it into c: its
+ * times, the network lock criu left (saved for a new boot), the size of the synced images. */
+int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c) {
+        _cleanup_strv_free_ char **before = NULL, **after = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        (void) nft_criu_tables(&before);
+        fd = open_images_dir(dir);
+        if (fd < 0)
+                return fd;
+        bool parent = u->pre_dump && pre_dump(u, pid, dir, c) >= 0;
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = criu_dump_to(u, pid, fd, c->journal_inodes, nulls, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
+        c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c->dumped_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0)
+                return r;
+
+        if (nft_criu_tables(&after) >= 0)
+                STRV_FOREACH(t, after)
+                        if (!strv_contains(before, *t)) {
+                                c->lock_table = strdup(*t);
+                                break;
+                        }
+        if (c->lock_table) {
+                r = save_lock_table(dir, c->lock_table);
+                if (r < 0)
+                        log_unit_warning_errno(u->unit, r, "Failed to save the network lock %s of %s, its connections "
+                                               "may be reset across a reboot: %m", c->lock_table, u->unit);
+        }
+        if (syncfs(fd) < 0)
+                log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        c->image_bytes = directory_size(dir);
+        c->result = CHECKPOINT_DUMPED;
+        return 0;
+}
+
+/* Not checkpointed, but running as before: recorded as "fresh", with the reason. 1, or
+ * with OnDumpFailure=abort an error. */
+static int dump_skipped(const HandoffUnit *u, const char *dir, Checkpoint *c, const char *reason) {
+        int r;
+
+        assert(u);
+        assert(dir);
+        assert(c);
+
+        c->result = CHECKPOINT_FRESH;
+        reason = reason ?: "unknown";
+        c->reason = strdup(reason);
+        r = write_record(dir, c);
+        if (r < 0)
+                return r;
+        if (u->on_dump_failure == HANDOFF_FAILURE_ABORT)
+                return log_unit_error_errno(u->unit, EBADE, "Cannot checkpoint %s (%s), OnDumpFailure=abort.", u->unit, reason);
+        log_unit_warning(u->unit, "Cannot checkpoint %s, it will restart fresh: %s", u->unit, reason);
+        return 1;
+}
+
+/* After the restore drop-in went in: criu resumes the tree when a dump fails; whatever else
+ * happened, the unit must end up running, as it normally would. */
+static int dump_failed(Handoff *h, const HandoffUnit *u, const char *dir, Checkpoint *c, const char *reason) {
+        _cleanup_(unit_info_done) UnitInfo now = {};
+        int r;
+
+        assert(h);
+        assert(u);
+
+        (void) restore_dropin_remove(h->root, u->unit);
+        h->reload_pending = true;
+        bool active = handoff_unit_info(h, u->unit, &now) >= 0 && streq(now.active_state, "active");
+        /* Running as before: telling systemd can wait for the end of
+         * the batch. Not running: it must forget the restore first. */
+        if (!active)
+                (void) handoff_flush(h);
+        r = ensure_running(h, u->unit, false);
+        if (r < 0)
+                return r;
+        return dump_skipped(u, dir, c, reason);
+}
+
+int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret) {
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_free_ char *dir = NULL, *reason = NULL, *log = NULL;
+        _cleanup_(checkpoint_done) Checkpoint c = {
+                .result = CHECKPOINT_FRESH,
+                .tcp_established = u->tcp_established,
+                .file_locks = u->file_locks,
+                .shell_job = u->shell_job,
+        };
+        int r;
+
+        assert(h);
+        assert(images_root);
+        assert(ret);
+
+        *ret = (DumpStats) {};
+        if (asprintf(&dir, "%s/%s", images_root, u->unit) < 0 || asprintf(&log, "%s/%s/dump.log", images_root, u->unit) < 0)
+                return log_oom();
+        c.unit = strdup(u->unit);
+        if (!c.unit)
+                return log_oom();
+
+        /* Images hold process memory: root only, all the way down. */
+        r = mkdir_p(images_root, 0700);
+        if (r >= 0) {
+                (void) rm_rf(dir);
+                r = mkdir(dir, 0700) < 0 ? -errno : 0;
+        }
+        if (r < 0)
+                return log_unit_error_errno(u->unit, r, "Failed to create %s: %m", dir);
+
+        r = handoff_unit_info(h, u->unit, &info);
+        if (r < 0)
+                return dump_skipped(u, dir, &c, "cannot read its state");
+        c.main_pid = info.main_pid;
+        c.mount_namespace = info.main_pid > 0 && has_own_mount_namespace(info.main_pid);
+        c.syslog_identifier = info.syslog_identifier ? strdup(info.syslog_identifier) : NULL;
+        r = handoff_precheck(h, u->unit, &info, &reason);
+        if (r < 0)
+                return r;
+        if (reason)
+                return dump_skipped(u, dir, &c, reason);
+
+        if (u->pre_dump_hook) {
+                const char * const argv[] = { u->pre_dump_hook, u->unit, NULL };
+                r = run_command(argv);
+                if (r < 0)
+                        return dump_skipped(u, dir, &c, "PreDumpHook= failed");
+        }
+
+        r = journal_stream_inodes(info.control_group, &c.journal_inodes);
+        if (r >= 0 && c.mount_namespace)
+                r = files_matching(info.control_group, is_dev_null, &c.null_files);
+        if (r >= 0)
+                r = private_tmp_dirs(u->unit, &c.tmp_dirs);
+        if (r >= 0 && c.mount_namespace)
+                r = foreign_runtime_mounts(info.main_pid, u->unit, &c.runtime_mounts);
+        if (r < 0) {
+                (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
+                return dump_skipped(u, dir, &c, reason);
+        }
+
+        /* Before the freeze: a reload is seconds on a slow machine. Usually
+         * handoff_prepare() wrote it already, for all units at once. */
+        if (!dropin_is_current(h, u->unit, dir, c.syslog_identifier)) {
+                r = write_restore_dropin(h, u->unit, dir, c.syslog_identifier, /* reload= */ true);
+                if (r < 0)
+                        return dump_failed(h, u, dir, &c, "cannot install the restore drop-in");
+        }
+
+        r = dump_into(u, info.main_pid, dir, c.null_files, &c);
+        if (r < 0) {
+                criu_failure_reason(log, &reason);
+                return dump_failed(h, u, dir, &c, reason);
+        }
+        r = write_record(dir, &c);
+        if (r < 0) {
+                /* Images without a record are useless: bring the service back now. */
+                (void) restore_dropin_remove(h->root, u->unit);
+                (void) daemon_reload();
+                (void) ensure_running(h, u->unit, false);
+                return r;
+        }
+        *ret = (DumpStats) { .pre_dump_usec = c.pre_dump_usec, .pre_dump_bytes = c.pre_dump_bytes,
+                             .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
+        if (c.pre_dump_usec > 0)
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s after a pre-dump of %.2f s, "
+                              "%.1f MiB of images (%.1f MiB while it ran).", u->unit, c.main_pid, c.dump_usec / 1e6,
+                              c.pre_dump_usec / 1e6, c.image_bytes / 1048576.0, c.pre_dump_bytes / 1048576.0);
+        else
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
+                              c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
+        return 0;
+}

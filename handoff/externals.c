@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What a unit's process tree holds that lives outside it, so that criu cannot take it
+ * along: its ends of journal streams, the /dev/null systemd opened for it, logind's
+ * session reference FIFOs. The dump marks them external; the restore hands in its own. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "handoff-internal.h"
+#include "log.h"
+#include "string-util.h"
+#include "unix-diag.h"
+
+#define JOURNAL_STDOUT_SOCKET "/run/systemd/journal/stdout"
+
+/* The unit's ends of its journal streams (StandardOutput=journal): criu
+ * cannot take them along, the restore hands it the restore command's own. */
+int journal_stream_inodes(const char *cgroup, char ***ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_strv_free_ char **inodes = NULL;
+        UnixSocket *socks = NULL;
+        size_t n = 0, nsocks = 0;
+        int r;
+
+        r = cgroup_pids(cgroup, &pids, &n);
+        if (r < 0)
+                return r;
+        r = unix_sockets_dump(&socks, &nsocks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list unix sockets (sock_diag): %m");
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *fddir = NULL;
+                if (asprintf(&fddir, "/proc/" PID_FMT "/fd", pids[i]) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                DIR *d = opendir(fddir);
+                if (!d)
+                        continue; /* gone meanwhile */
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        char target[64];
+                        unsigned long long ino;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        ssize_t k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                        if (k < 0)
+                                continue;
+                        target[k] = 0;
+                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                                continue;
+                        const UnixSocket *s = unix_sockets_find(socks, nsocks, ino);
+                        if (!s || s->peer == 0)
+                                continue;
+                        const UnixSocket *peer = unix_sockets_find(socks, nsocks, s->peer);
+                        if (!peer || !streq_ptr(peer->name, JOURNAL_STDOUT_SOCKET))
+                                continue;
+                        char num[32];
+                        snprintf(num, sizeof(num), "%llu", ino);
+                        if (strv_contains(inodes, num))
+                                continue;
+                        if (strv_extend(&inodes, num) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                closedir(d);
+        }
+        unix_sockets_free(socks, nsocks);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(inodes);
+        return 0;
+}
+
+/* /dev/null as systemd opened it for the service's stdin: on a mount of
+ * ours that the service's own mount namespace (PrivateDevices=) lacks, so
+ * criu cannot find it ("Can't lookup mount"). It is marked external and the
+ * restore hands in a /dev/null of its own. Matched by device, not by name:
+ * one handed in by an earlier restore shows up as "/null" on a mount the
+ * service cannot see. */
+bool is_dev_null(int dir_fd, const char *name, const struct stat *st) {
+        return S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3);
+}
+
+/* logind's reference of a session (/run/systemd/sessions/ID.ref), held by its leader. */
+bool is_session_ref(int dir_fd, const char *name, const struct stat *st) {
+        char target[PATH_MAX];
+        if (!S_ISFIFO(st->st_mode))
+                return false;
+        ssize_t k = readlinkat(dir_fd, name, target, sizeof(target) - 1);
+        if (k < 0)
+                return false;
+        target[k] = 0;
+        /* …or, in a session restored before, the FIFO that stands in for it. */
+        return (startswith(target, "/run/systemd/sessions/") || startswith(target, HANDOFF_RUN_DIR "/")) &&
+               endswith(target, ".ref");
+}
+
+/* criu's keys (file[MNT:INO]) of the files open in the cgroup that match. */
+int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
+                          char ***ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
+        size_t n = 0;
+        int r;
+
+        r = cgroup_pids(cgroup, &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char fddir[64];
+                snprintf(fddir, sizeof(fddir), "/proc/" PID_FMT "/fd", pids[i]);
+                DIR *d = opendir(fddir);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        char info[320], key[64];
+                        struct stat st;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !match(dirfd(d), de->d_name, &st))
+                                continue;
+                        _cleanup_free_ char *fdinfo = NULL;
+                        snprintf(info, sizeof(info), "/proc/" PID_FMT "/fdinfo/%s", pids[i], de->d_name);
+                        if (read_file_limited(info, 4096, &fdinfo, NULL) < 0)
+                                continue;
+                        const char *m = strstr(fdinfo, "mnt_id:");
+                        unsigned mnt;
+                        if (!m || sscanf(m, "mnt_id: %u", &mnt) != 1)
+                                continue;
+                        snprintf(key, sizeof(key), "file[%x:%llx]", mnt, (unsigned long long) st.st_ino);
+                        if (!strv_contains(keys, key) && strv_extend(&keys, key) < 0) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                }
+                closedir(d);
+        }
+        *ret = TAKE_PTR(keys);
+        return 0;
+}

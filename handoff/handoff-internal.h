@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the files of the engine use of each other; the engine's API is handoff.h. The files
+ * depend one way, each only on the ones before it here, and the sections below go in that
+ * order:
+ *
+ *   unit.c            the Handoff object; units over D-Bus; systemctl
+ *   proctree.c        a unit's processes; can criu take them
+ *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
+ *   netlock.c         criu's nftables lock: find, save, load, remove
+ *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
+ *   criu.c            libcriu: the dump and restore calls and their options, criu's logs
+ *   checkpoint.c      the checkpoint record, the restore drop-in
+ *   dump.c            dumping a service
+ *   restore.c         restoring a service
+ *   sessions.c        login sessions (dumps with dump.c's dump_into())
+ *   checkpoint-set.c  gc, and what is done to a whole set (with restore.c and sessions.c)
+ */
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "handoff.h"
+
+/* unit.c */
+/* systemctl VERB UNIT, and systemctl daemon-reload. */
+int systemctl(const char *verb, const char *unit);
+int daemon_reload(void);
+/* The unit runs when this returns 0: started if it does not, restarted if restart. */
+int ensure_running(Handoff *h, const char *unit, bool restart);
+
+/* proctree.c (cgroup_pids() and pid_in_tree() are in handoff.h) */
+/* The parent of pid, -1 if it cannot be read. */
+pid_t parent_of(pid_t pid);
+/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
+
+/* mounts.c */
+int private_tmp_dirs(const char *unit, char ***ret);
+int recreate_tmp_dirs(const char *unit, char * const *dirs);
+bool has_own_mount_namespace(pid_t pid);
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret);
+void create_runtime_mount_points(const char *unit, char * const *points);
+void umount_criu_leftovers(void);
+int join_machine_mount_namespace(const char *unit);
+
+/* netlock.c */
+/* The tables criu made ("inet CRIU-…"): the one a dump added is its lock. */
+int nft_criu_tables(char ***ret);
+int save_lock_table(const char *dir, const char *table);
+int netlock_load(const char *dir, const Checkpoint *c);
+void netlock_remove(const Checkpoint *c);
+
+/* externals.c */
+/* The inodes of the unit's ends of its journal streams (StandardOutput=journal). */
+int journal_stream_inodes(const char *cgroup, char ***ret);
+/* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
+bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
+bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
+int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
+                   char ***ret);
+
+/* criu.c (directory_size() and criu_log_reason() are in handoff.h) */
+/* criu's first error in log, or where to look; NULL if out of memory. */
+void criu_failure_reason(const char *log, char **ret);
+
+typedef enum DumpMode {
+        DUMP_FINAL,    /* the tree is gone afterwards (criu kills it) */
+        DUMP_DRY_RUN,  /* the tree keeps running */
+        DUMP_PRE,      /* memory only, the tree keeps running; dirty pages are tracked from here */
+} DumpMode;
+int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
+                 char * const *nulls, DumpMode mode, const char *parent);
+/* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
+int open_images_dir(const char *dir);
+int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
+
+/* checkpoint.c */
+int write_record(const char *dir, const Checkpoint *c);
+/* The record of a complete dump of unit (NULL: of a session) in images_dir, else an error. */
+int load_dumped_record(const char *images_dir, const char *unit, Checkpoint *ret);
+/* reload: reload systemd now, else at the next handoff_flush(). */
+int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const char *ident, bool reload);
+bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident);
+
+/* dump.c */
+/* The dump of the tree rooted at pid into dir, with its times, lock table and image size in c. */
+int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c);

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A service's mounts: its PrivateTmp= directories (systemd deletes them with the dumped
+ * unit, the restore recreates them), its own mount namespace and the runtime mounts that
+ * propagated into it, criu's leftover mounts, and the machine's namespace the restore
+ * runs in. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "handoff-internal.h"
+#include "log.h"
+#include "string-util.h"
+
+/* PrivateTmp= directories and the unit's propagation directory: the
+ * service's mount namespace binds them, systemd deletes them when the dump
+ * ends the service, and criu needs them to rebuild that namespace. */
+int private_tmp_dirs(const char *unit, char ***ret) {
+        static const char * const bases[] = { "/tmp", "/var/tmp" };
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *middle = NULL, *propagate = NULL;
+
+        if (asprintf(&middle, "-%s-", unit) < 0 || asprintf(&propagate, "/run/systemd/propagate/%s", unit) < 0)
+                return -ENOMEM;
+        if (access(propagate, F_OK) >= 0 && strv_extend(&dirs, propagate) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
+                DIR *d = opendir(bases[i]);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                int r = 0;
+                while ((de = readdir(d)))
+                        if (startswith(de->d_name, "systemd-private-") && strstr(de->d_name, middle)) {
+                                char *p;
+                                if (asprintf(&p, "%s/%s", bases[i], de->d_name) < 0 || strv_push(&dirs, p) < 0) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                        }
+                closedir(d);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(dirs);
+        return 0;
+}
+
+int recreate_tmp_dirs(const char *unit, char * const *dirs) {
+        STRV_FOREACH(d, dirs) {
+                _cleanup_free_ char *tmp = NULL;
+                if (startswith(*d, "/run/systemd/propagate/")) {
+                        int r = mkdir_p(*d, 0700);
+                        if (r < 0)
+                                return log_unit_error_errno(unit, r, "Failed to recreate %s: %m", *d);
+                        continue;
+                }
+                if (asprintf(&tmp, "%s/tmp", *d) < 0)
+                        return log_oom();
+                if (mkdir(*d, 0700) < 0 && errno != EEXIST)
+                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", *d);
+                if (mkdir(tmp, 01777) < 0 && errno != EEXIST)
+                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", tmp);
+                (void) chmod(tmp, 01777); /* umask */
+        }
+        return 0;
+}
+
+/* Whether pid lives in a mount namespace other than ours (PrivateTmp=,
+ * ProtectSystem= and friends give a service one). */
+bool has_own_mount_namespace(pid_t pid) {
+        char path[64], theirs[64], ours[64];
+        ssize_t a, b;
+
+        snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/mnt", pid);
+        a = readlink(path, theirs, sizeof(theirs) - 1);
+        b = readlink("/proc/self/ns/mnt", ours, sizeof(ours) - 1);
+        if (a < 0 || b < 0)
+                return false;
+        theirs[a] = ours[b] = 0;
+        return !streq(theirs, ours);
+}
+
+/* A service's mount namespace receives the runtime mounts that other units
+ * and users make later (/run/credentials/OTHER.service, /run/user/UID): they
+ * propagate in, usually under systemd's inaccessible overmount of their
+ * parent, where they cannot even be unmounted by path. criu dumps them as
+ * external binds of the machine's same paths, and a new boot lacks those
+ * until the other unit or user comes (restore: "mnt-v2: Can't stat
+ * mountpoint …"). Their mount points are recorded, and the restore creates
+ * them empty first: the binds then hold nothing, as the service never saw
+ * anything there. */
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *own = NULL;
+        _cleanup_strv_free_ char **points = NULL;
+        int r;
+
+        if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0 || asprintf(&own, "/run/credentials/%s", unit) < 0)
+                return -ENOMEM;
+        r = read_file_limited(path, 4U << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        for (char *p = text, *e; p && *p; p = e) {
+                char mnt[4096];
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                        continue;
+                const char *rest = startswith(mnt, own);
+                bool is_own = rest && (*rest == 0 || *rest == '/');
+                if (((startswith(mnt, "/run/credentials/") && !is_own) || startswith(mnt, "/run/user/")) &&
+                    runtime_mount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(points);
+        return 0;
+}
+
+void create_runtime_mount_points(const char *unit, char * const *points) {
+        STRV_FOREACH(p, points)
+                if (access(*p, F_OK) < 0 && mkdir_p(*p, 0700) >= 0)
+                        log_unit_debug(unit, "Created %s for a bind in %s's namespace.", *p, unit);
+}
+
+/* After a failed restore criu may leave its temporary mount namespace
+ * roots mounted; they would propagate into services started later and
+ * break their restores. */
+void umount_criu_leftovers(void) {
+        _cleanup_free_ char *text = NULL;
+        if (read_file_limited("/proc/self/mountinfo", 4U << 20, &text, NULL) < 0)
+                return;
+        for (char *p = text, *e; p && *p; p = e) {
+                char mnt[4096];
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) == 1 && startswith(mnt, "/tmp/.criu.mntns."))
+                        if (umount2(mnt, MNT_DETACH) >= 0)
+                                log_info("Unmounted %s, left by criu.", mnt);
+        }
+}
+
+/* systemd 257 runs even a '+' command of a sandboxed unit in a mount namespace of its own,
+ * with /run/credentials and /run/user made inaccessible. The dump saw the machine's mounts,
+ * and criu finds the external ones again by the machine's paths: restore from there. */
+int join_machine_mount_namespace(const char *unit) {
+        _cleanup_close_ int fd = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_unit_error_errno(unit, errno, "Failed to open the machine's mount namespace: %m");
+        if (setns(fd, CLONE_NEWNS) < 0)
+                return log_unit_error_errno(unit, errno, "Failed to join the machine's mount namespace: %m");
+        return 0;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A unit's process tree: the PIDs of its cgroup, who descends from whom, and whether criu
+ * can take the tree whole (handoff_precheck()). Reads /sys/fs/cgroup and /proc only. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "handoff-internal.h"
+#include "string-util.h"
+
+static int cgroup_pids_append(const char *dir, pid_t **pids, size_t *n) {
+        _cleanup_free_ char *procs = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&procs, "%s/cgroup.procs", dir) < 0)
+                return -ENOMEM;
+        r = read_file_limited(procs, 1 << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        for (char *p = text, *e; p && *p; p = e) {
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                unsigned u;
+                if (parse_unsigned(p, &u) < 0)
+                        continue;
+                pid_t *np = realloc(*pids, (*n + 1) * sizeof(pid_t));
+                if (!np)
+                        return -ENOMEM;
+                *pids = np;
+                (*pids)[(*n)++] = (pid_t) u;
+        }
+
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        r = 0;
+        while ((de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        _cleanup_free_ char *sub = NULL;
+                        if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        r = cgroup_pids_append(sub, pids, n);
+                        if (r < 0)
+                                break;
+                }
+        closedir(d);
+        return r;
+}
+
+int cgroup_pids(const char *cgroup, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ char *dir = NULL;
+        pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        if (asprintf(&dir, "/sys/fs/cgroup%s", cgroup) < 0)
+                return -ENOMEM;
+        r = cgroup_pids_append(dir, &pids, &n);
+        if (r < 0) {
+                free(pids);
+                return r;
+        }
+        *ret = pids;
+        *ret_n = n;
+        return 0;
+}
+
+pid_t parent_of(pid_t pid) {
+        _cleanup_free_ char *path = NULL, *stat = NULL;
+        if (asprintf(&path, "/proc/" PID_FMT "/stat", pid) < 0 || read_file_limited(path, 4096, &stat, NULL) < 0)
+                return -1;
+        /* The command name may hold anything, ')' too: the state follows the last one. */
+        char *p = strrchr(stat, ')');
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return -1;
+        return ppid;
+}
+
+bool pid_in_tree(pid_t pid, pid_t ancestor) {
+        for (unsigned i = 0; i < 4096 && pid > 1; i++) {
+                if (pid == ancestor)
+                        return true;
+                pid = parent_of(pid);
+        }
+        return pid == ancestor;
+}
+
+static char *pid_comm(pid_t pid) {
+        _cleanup_free_ char *path = NULL;
+        char *comm = NULL;
+        if (asprintf(&path, "/proc/" PID_FMT "/comm", pid) < 0 || read_file_limited(path, 256, &comm, NULL) < 0)
+                return strdup("?");
+        strstrip(comm);
+        return comm;
+}
+
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        *ret_reason = NULL;
+        if (!streq(info->active_state, "active") || info->main_pid <= 0)
+                return asprintf(ret_reason, "not running (%s/%s)", info->active_state, info->sub_state) < 0 ? -ENOMEM : 0;
+        if (!info->control_group)
+                return asprintf(ret_reason, "no control group") < 0 ? -ENOMEM : 0;
+        r = cgroup_pids(info->control_group, &pids, &n);
+        if (r < 0)
+                return asprintf(ret_reason, "cannot list its processes: %s", strerror(-r)) < 0 ? -ENOMEM : 0;
+        /* criu takes a process tree; a process of the unit outside the main
+         * process's tree would be lost (and left running beside the restore). */
+        for (size_t i = 0; i < n; i++)
+                if (!pid_in_tree(pids[i], info->main_pid)) {
+                        _cleanup_free_ char *comm = pid_comm(pids[i]);
+                        return asprintf(ret_reason, "process " PID_FMT " (%s) is not a descendant of the main process " PID_FMT,
+                                        pids[i], strna(comm), info->main_pid) < 0 ? -ENOMEM : 0;
+                }
+        return 0;
+}
