@@ -26,7 +26,8 @@ int fsync_directory_of(const char *path) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
-        _cleanup_free_ char *copy = NULL, *tmp = NULL;
+        _cleanup_free_ char *copy = NULL, *template = NULL;
+        _cleanup_(unlink_and_freep) char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
@@ -37,33 +38,24 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         char *slash = strrchr(copy, '/');
         if (slash)
                 *slash = 0;
-        if (asprintf(&tmp, "%s/.#%s.XXXXXX", slash ? copy : ".", base) < 0)
+        template = strprintf("%s/.#%s.XXXXXX", slash ? copy : ".", base);
+        if (!template)
                 return -ENOMEM;
 
-        fd = mkostemp(tmp, O_CLOEXEC);
+        fd = mkostemp(template, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        tmp = TAKE_PTR(template); /* from here on, removed again unless renamed */
 
-        if (fchmod(fd, mode) < 0) {
-                r = -errno;
-                goto fail;
-        }
+        if (fchmod(fd, mode) < 0)
+                return -errno;
         r = loop_write(fd, data, size);
         if (r < 0)
-                goto fail;
-        if (fsync(fd) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
+                return r;
+        if (fsync(fd) < 0 || rename(tmp, path) < 0)
+                return -errno;
+        tmp = mfree(tmp); /* it is path now */
         return fsync_directory_of(path);
-
-fail:
-        (void) unlink(tmp);
-        return r;
 }
 
 int write_string_file_atomic(const char *path, const char *s, mode_t mode) {

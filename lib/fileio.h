@@ -2,7 +2,9 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* Replaces path with data so that after a crash at any point the file holds
  * either the old or the new content, never a mix: a temporary file in the same
@@ -16,6 +18,15 @@ int read_file_limited(const char *path, size_t max_size, char **ret, size_t *ret
 int read_fd_limited(int fd, size_t max_size, char **ret, size_t *ret_size);
 
 int fsync_directory_of(const char *path);
+
+/* For a temporary file: removed and freed when the variable goes out of
+ * scope, unless it was given up (p = mfree(p)) once the file was renamed. */
+static inline void unlink_and_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                free(*p);
+        }
+}
 int mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree, never following a symlink (a link is removed,
  * not what it points to); a missing one is not an error. The _at form

@@ -126,43 +126,36 @@ static int remove_temp_files(const char *dir, const char *prefix) {
 /* Copies src over dir/name so that dir/name is either the old or the new file
  * after a crash: temporary file in dir, fsync, rename, fsync of dir. */
 static int copy_file_atomic(const char *src, const char *dir, const char *name) {
-        _cleanup_free_ char *tmp = strprintf("%s/" TEMP_PREFIX "%s.XXXXXX", dir, name),
+        _cleanup_free_ char *template = strprintf("%s/" TEMP_PREFIX "%s.XXXXXX", dir, name),
                             *dst = strprintf("%s/%s", dir, name);
+        _cleanup_(unlink_and_freep) char *tmp = NULL;
         _cleanup_close_ int in = -EBADF, out = -EBADF;
         int r;
 
-        if (!tmp || !dst)
+        if (!template || !dst)
                 return log_oom();
 
         in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (in < 0)
                 return log_error_errno(errno, "Failed to open %s: %m", src);
-        out = mkostemp(tmp, O_CLOEXEC);
+        out = mkostemp(template, O_CLOEXEC);
         if (out < 0)
                 return log_error_errno(errno, "Failed to create temporary file in %s: %m", dir);
+        tmp = TAKE_PTR(template); /* from here on, removed again unless renamed */
 
         r = copy_bytes(in, out);
-        if (r < 0) {
-                log_error_errno(r, "Failed to copy %s to %s: %m", src, dir);
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to copy %s to %s: %m", src, dir);
         (void) fchmod(out, 0644); /* vfat has no modes; elsewhere (tests) be tidy */
-        if (fsync(out) < 0) {
-                r = log_error_errno(errno, "Failed to write %s: %m", tmp);
-                goto fail;
-        }
-        if (rename(tmp, dst) < 0) {
-                r = log_error_errno(errno, "Failed to rename %s to %s: %m", tmp, dst);
-                goto fail;
-        }
+        if (fsync(out) < 0)
+                return log_error_errno(errno, "Failed to write %s: %m", tmp);
+        if (rename(tmp, dst) < 0)
+                return log_error_errno(errno, "Failed to rename %s to %s: %m", tmp, dst);
+        tmp = mfree(tmp);
         r = fsync_directory_of(dst);
         if (r < 0)
                 return log_error_errno(r, "Failed to sync %s: %m", dir);
         return 0;
-
-fail:
-        (void) unlink(tmp);
-        return r;
 }
 
 /* A value that goes on one line of an entry: no control characters. */
