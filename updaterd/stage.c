@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
+#include "os-release.h"
 #include "ostree-image.h"
 #include "policy.h"
 #include "process-util.h"
@@ -40,6 +41,7 @@ typedef struct Context {
         Slot booted, target;
         SlotTable slots;
         char *slots_path, *txn_path, *esp;
+        char *os;               /* the booted OS's id: a release must be for it */
         Keyring keys;
         Manifest *manifest;
         Transaction *txn;
@@ -61,6 +63,7 @@ static void context_done(Context *ctx) {
         free(ctx->slots_path);
         free(ctx->txn_path);
         free(ctx->esp);
+        free(ctx->os);
         log_set_transaction_id(NULL);
 }
 
@@ -91,6 +94,16 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
                 return log_error_errno(q, "The kernel command line names no dreamlink slot (root=PARTLABEL=root-a or root-b): "
                                        "this system was not installed as an A/B system.");
         ctx->target = slot_other(ctx->booted);
+
+        /* IMAGE_ID= names the image the OS was built as, ID= the distribution it is built from. */
+        q = os_release_get(ctx->root, "IMAGE_ID", &ctx->os);
+        if (q == -ENOENT)
+                q = os_release_get(ctx->root, "ID", &ctx->os);
+        if (q == -ENOENT)
+                return log_error_errno(q, "Cannot tell which OS this system runs (no IMAGE_ID= or ID= in %s/etc/os-release): "
+                                       "refusing to accept a release for it.", ctx->root);
+        if (q < 0)
+                return log_error_errno(q, "Failed to read %s/etc/os-release: %m", ctx->root);
 
         q = slot_table_load(ctx->slots_path, &ctx->slots);
         if (q == -ENOENT) {
@@ -133,7 +146,7 @@ static int fetch_verified_manifest(Context *ctx) {
         r = fetch_channel_manifest(ctx->config->server, ctx->config->channel, &o, &text, &size, &sig, &sig_size);
         if (r < 0)
                 return r;
-        update_policy_init(&policy, &ctx->slots, ctx->booted, NULL, ctx->config->channel, now_usec(CLOCK_REALTIME));
+        update_policy_init(&policy, &ctx->slots, ctx->booted, ctx->os, ctx->config->channel, now_usec(CLOCK_REALTIME));
         return manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
 }
 

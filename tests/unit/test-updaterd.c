@@ -95,6 +95,7 @@ typedef struct Fixture {
 /* ---- the temporary root ------------------------------------------------------------------- */
 
 typedef struct Release {
+        const char *os;      /* NULL: the booted OS's, dreamlink-test */
         const char *version;
         uint64_t counter;
         const char *commit;
@@ -107,7 +108,7 @@ static void publish(Fixture *f, const Release *rel) {
         usec_t now = now_usec(CLOCK_REALTIME);
 
         Manifest m = {
-                .os = (char *) "dreamlink-test",
+                .os = (char *) (rel->os ?: "dreamlink-test"),
                 .channel = (char *) "stable",
                 .version = (char *) rel->version,
                 .counter = rel->counter,
@@ -160,9 +161,11 @@ static void write_config(Fixture *f, const Options *o) {
 }
 
 static void make_root(Fixture *f, const Options *o) {
-        _cleanup_free_ char *proc = path_join2(f->root, "proc"), *keys = path_join2(f->root, "usr/lib/dreamlink/keys.d"),
+        _cleanup_free_ char *etc = path_join2(f->root, "etc"), *proc = path_join2(f->root, "proc"), *keys = path_join2(f->root, "usr/lib/dreamlink/keys.d"),
                             *pem = NULL, *bus_config = NULL;
 
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        write_test_file(etc, "os-release", "ID=debian\nIMAGE_ID=dreamlink-test\nIMAGE_VERSION=1\n");
         assert_int_equal(mkdir_p(proc, 0755), 0);
         write_test_file(proc, "cmdline", "BOOT_IMAGE=/dreamlink/a/vmlinuz root=PARTLABEL=root-a rw panic=10 quiet\n");
 
@@ -857,6 +860,22 @@ static void test_check_rollback(void **state) {
         assert_contains(json_string(v, "last_check", "message"), "rollback");
 }
 
+static void test_check_other_os(void **state) {
+        Fixture *f = *state;
+        Release rel = release_2;
+
+        /* Signed by a trusted key, for this channel, but for another OS. */
+        rel.os = "other-os";
+        publish(f, &rel);
+        check_refused(f, EXDEV, "Manifest is for OS 'other-os', this system runs 'dreamlink-test'");
+
+        /* Without an os-release nothing can be told apart: refused too. */
+        _cleanup_free_ char *etc = path_join2(f->root, "etc/os-release");
+        assert_int_equal(unlink(etc), 0);
+        publish(f, &release_2);
+        check_refused(f, ENOENT, "Cannot tell which OS this system runs");
+}
+
 static void test_cancel_without_job(void **state) {
         Fixture *f = *state;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1177,6 +1196,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_check_tampered, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_expired, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_other_os, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
