@@ -147,7 +147,15 @@ static int fetch_verified_manifest(Context *ctx) {
         if (r < 0)
                 return r;
         update_policy_init(&policy, &ctx->slots, ctx->booted, ctx->os, ctx->config->channel, now_usec(CLOCK_REALTIME));
-        return manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
+        r = manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
+        if (r < 0)
+                return r;
+
+        /* Whatever becomes of this release, nothing older may be accepted from now on. Not kept,
+         * the floor would not hold: refuse rather than go on without it. */
+        if (slot_table_raise_floor(&ctx->slots, ctx->manifest->counter) > 0)
+                return slot_table_save(&ctx->slots, ctx->slots_path); /* logs */
+        return 0;
 }
 
 static uint64_t download_size(const Manifest *m, const char *booted_commit) {

@@ -876,6 +876,26 @@ static void test_check_other_os(void **state) {
         check_refused(f, ENOENT, "Cannot tell which OS this system runs");
 }
 
+/* The floor is the highest counter ever verified, not staged: a check of release 5 that was never
+ * staged still refuses release 2 afterwards. */
+static void test_check_raises_rollback_floor(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = path_join2(f->state, "slots.json");
+        _cleanup_(slot_table_done) SlotTable t = {};
+        CheckReply c;
+
+        publish(f, &(Release) { .version = "5", .counter = 5, .commit = RELEASE_COMMIT });
+        assert_int_equal(call_check(f, &error, &reply, &c), 0);
+        assert_int_equal(c.counter, 5);
+        assert_int_equal(slot_table_load(path, &t), 0);
+        assert_int_equal(t.highest_counter, 5);
+
+        publish(f, &release_2);
+        check_refused(f, ESTALE, "lower than 5");
+}
+
 static void test_cancel_without_job(void **state) {
         Fixture *f = *state;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1197,6 +1217,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_check_expired, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_other_os, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_raises_rollback_floor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
