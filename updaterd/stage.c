@@ -49,6 +49,7 @@ typedef struct Context {
         char *mountpoint;
         bool mounted;
         uint64_t downloaded;
+        usec_t deadline;        /* CLOCK_MONOTONIC: the end of DownloadTimeout= */
 } Context;
 
 static void context_done(Context *ctx) {
@@ -73,6 +74,8 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
 
         ctx->config = c;
         ctx->reporter = r;
+        /* From the job's start: the manifest and the pull share one wall-clock budget. */
+        ctx->deadline = now_usec(CLOCK_MONOTONIC) + c->download_timeout;
         ctx->root = strempty(secure_getenv("DREAMLINK_ROOT"));
         ctx->slots_path = state_path(ctx->root, c, SLOT_TABLE_FILE);
         ctx->txn_path = state_path(ctx->root, c, TRANSACTION_FILE);
@@ -127,18 +130,23 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
         return 0;
 }
 
-static FetchOptions fetch_options(const UpdaterConfig *c, uint64_t max_size) {
+static FetchOptions fetch_options(const Context *ctx, uint64_t max_size) {
+        const UpdaterConfig *c = ctx->config;
+
         return (FetchOptions) {
                 .ca_file = c->ca_file,
                 .allow_http = c->allow_http,
                 .max_size = max_size,
                 .timeout = FETCH_TIMEOUT,
+                .stall_timeout = c->stall_timeout,
+                .deadline = ctx->deadline,
+                .time_limit = c->download_timeout,
         };
 }
 
 static int fetch_verified_manifest(Context *ctx) {
         _cleanup_free_ char *text = NULL, *sig = NULL;
-        FetchOptions o = fetch_options(ctx->config, MANIFEST_SIZE_MAX);
+        FetchOptions o = fetch_options(ctx, MANIFEST_SIZE_MAX);
         ManifestPolicy policy;
         size_t size, sig_size;
         int r;
@@ -291,7 +299,7 @@ static void on_pull_progress(const PullProgress *p, void *userdata) {
 
 static int stage_pull(Context *ctx) {
         _cleanup_free_ char *repo_path = state_path(ctx->root, ctx->config, LOCAL_REPO), *url = NULL, *ref = NULL;
-        FetchOptions o = fetch_options(ctx->config, ctx->config->max_download_size);
+        FetchOptions o = fetch_options(ctx, ctx->config->max_download_size);
         char buf[FORMAT_BYTES_MAX];
         PullResult result = {};
         int r;

@@ -49,6 +49,9 @@ static void test_defaults_without_files(void **state) {
         assert_true(c.handoff);
         assert_true(c.health_timeout == 5 * USEC_PER_MINUTE);
         assert_int_equal(c.boot_tries, 3);
+        assert_true(c.max_download_size == 8ULL << 30);
+        assert_true(c.stall_timeout == 30 * USEC_PER_SEC);
+        assert_true(c.download_timeout == 6 * USEC_PER_HOUR);
         updater_config_done(&c);
 }
 
@@ -171,6 +174,25 @@ static void test_bad_timespan(void **state) {
         expect_bad_value(*state, "[Health]\nTimeout=ages\n", "90-bad.conf:2: Timeout= expects a time span");
 }
 
+static void test_download_bounds(void **state) {
+        UpdaterConfig c;
+        int r;
+
+        write_test_file(*state, "etc/dreamlink/updaterd.conf",
+                        "[Update]\nMaxDownloadSize=0\nStallTimeout=10s\nDownloadTimeout=2h\n");
+        _cleanup_free_ char *out = load_config(*state, &c, &r);
+        assert_int_equal(r, 0);
+        assert_true(c.max_download_size == 0);
+        assert_true(c.stall_timeout == 10 * USEC_PER_SEC);
+        assert_true(c.download_timeout == 2 * USEC_PER_HOUR);
+        updater_config_done(&c);
+
+        expect_bad_value(*state, "[Update]\nStallTimeout=0\n",
+                         "90-bad.conf:2: StallTimeout= expects a time span from 1.0s to 1h 0min, got '0'.");
+        expect_bad_value(*state, "[Update]\nDownloadTimeout=31d\n",
+                         "90-bad.conf:2: DownloadTimeout= expects a time span from 1.0s to 720h 0min, got '31d'.");
+}
+
 static void test_bad_url_and_path(void **state) {
         expect_bad_value(*state, "[Update]\nServer=ftp://example.org\n", "Server= expects an https://");
         expect_bad_value(*state, "[Update]\nCAFile=relative/ca.pem\n", "CAFile= must be an absolute path");
@@ -283,6 +305,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_window, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_size, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_timespan, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_download_bounds, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_url_and_path, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_channel, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_boot_tries, root_setup, tmpdir_teardown),

@@ -49,9 +49,11 @@
 
 typedef struct Options {
         bool stalling_server; /* Server= names a TCP port that accepts connections but never answers */
+        const char *update_conf; /* more lines for [Update] */
 } Options;
 
 static const Options stalling_server = { .stalling_server = true };
+static const Options stalling_server_short_limit = { .stalling_server = true, .update_conf = "DownloadTimeout=2s\n" };
 
 typedef struct JobRemoved {
         uint32_t id;
@@ -152,10 +154,11 @@ static void write_config(Fixture *f, const Options *o) {
                 assert_int_equal(bind(f->stall_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
                 assert_int_equal(listen(f->stall_fd, 16), 0);
                 assert_int_equal(getsockname(f->stall_fd, (struct sockaddr *) &sa, &len), 0);
-                assert_true(asprintf(&conf, "[Update]\nServer=http://127.0.0.1:%u\nAllowHTTP=yes\nChannel=stable\n",
-                                     ntohs(sa.sin_port)) > 0);
+                assert_true(asprintf(&conf, "[Update]\nServer=http://127.0.0.1:%u\nAllowHTTP=yes\nChannel=stable\n%s",
+                                     ntohs(sa.sin_port), strempty(o->update_conf)) > 0);
         } else
-                assert_true(asprintf(&conf, "[Update]\nServer=file://%s/srv\nChannel=stable\n", f->root) > 0);
+                assert_true(asprintf(&conf, "[Update]\nServer=file://%s/srv\nChannel=stable\n%s", f->root,
+                                     o ? strempty(o->update_conf) : "") > 0);
         assert_int_equal(mkdir_p(etc, 0755), 0);
         write_test_file(etc, "updaterd.conf", conf);
 }
@@ -990,6 +993,25 @@ static void test_stage_busy_and_cancel(void **state) {
         assert_int_equal(f->n_jobs, 1);
 }
 
+/* Slow retrieval: a server that never answers is given up at DownloadTimeout=, and says so, in a
+ * check (updatectl status shows it) and in a stage. */
+static void test_download_wall_clock_limit(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        check_refused(f, 0, "exceeded its wall-clock limit of 2.0s (DownloadTimeout=)");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "exceeded its wall-clock limit of 2.0s");
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -ETIMEDOUT);
+        assert_contains(j->message, "exceeded its wall-clock limit of 2.0s (DownloadTimeout=)");
+        assert_operation(f, "idle");
+}
+
 static void test_stage_already_running(void **state) {
         Fixture *f = *state;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1222,6 +1244,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
                                                          (void *) &stalling_server),
+                cmocka_unit_test_prestate_setup_teardown(test_download_wall_clock_limit, setup, teardown,
+                                                         (void *) &stalling_server_short_limit),
                 cmocka_unit_test_setup_teardown(test_stage_already_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_other_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
