@@ -76,6 +76,11 @@ static int config_parse_download_timeout(const char *filename, unsigned line, co
         return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, DOWNLOAD_TIMEOUT_MAX, field);
 }
 
+static int config_parse_health_timeout(const char *filename, unsigned line, const char *key,
+                                       const char *value, void *field) {
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, HEALTH_TIMEOUT_MAX, field);
+}
+
 static const ConfigItem updater_config_table[] = {
         { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
         { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
@@ -89,7 +94,7 @@ static const ConfigItem updater_config_table[] = {
         { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
         { "Update", "AutoCommitWindow", config_parse_time_window, offsetof(UpdaterConfig, auto_commit_window) },
         { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
-        { "Health", "Timeout", config_parse_timespan, offsetof(UpdaterConfig, health_timeout) },
+        { "Health", "Timeout", config_parse_health_timeout, offsetof(UpdaterConfig, health_timeout) },
         { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
         { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
         {}

@@ -36,6 +36,9 @@ typedef struct UpdaterConfig {
 
 #define STALL_TIMEOUT_MAX USEC_PER_HOUR
 #define DOWNLOAD_TIMEOUT_MAX (30 * USEC_PER_DAY)
+/* dreamlink-boot-check.service gives up after 15 min (TimeoutStartSec=), and the switch back
+ * after a failed check has to fit in that time too. */
+#define HEALTH_TIMEOUT_MAX (10 * USEC_PER_MINUTE)
 
 void updater_config_init(UpdaterConfig *c);
 void updater_config_done(UpdaterConfig *c);

@@ -193,6 +193,14 @@ static void test_download_bounds(void **state) {
                          "90-bad.conf:2: DownloadTimeout= expects a time span from 1.0s to 720h 0min, got '31d'.");
 }
 
+/* Past the boot check's own 15 min, or so large a deadline would overflow: refused. */
+static void test_bad_health_timeout(void **state) {
+        expect_bad_value(*state, "[Health]\nTimeout=11min\n",
+                         "90-bad.conf:2: Timeout= expects a time span from 1.0s to 10min 0s, got '11min'.");
+        expect_bad_value(*state, "[Health]\nTimeout=213503982d\n", "Timeout= expects a time span from 1.0s to 10min 0s");
+        expect_bad_value(*state, "[Health]\nTimeout=0\n", "Timeout= expects a time span from 1.0s to 10min 0s");
+}
+
 static void test_bad_url_and_path(void **state) {
         expect_bad_value(*state, "[Update]\nServer=ftp://example.org\n", "Server= expects an https://");
         expect_bad_value(*state, "[Update]\nCAFile=relative/ca.pem\n", "CAFile= must be an absolute path");
@@ -306,6 +314,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_size, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_timespan, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_download_bounds, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_health_timeout, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_url_and_path, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_channel, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_boot_tries, root_setup, tmpdir_teardown),
