@@ -100,6 +100,20 @@ static void test_space_needed_prefers_delta(void **state) {
         assert_true(with_delta >= 64ULL << 20);
 }
 
+/* Signed sizes near 2^64 must not wrap around to a need that any disk meets. */
+static void test_space_needed_saturates(void **state) {
+        ManifestDelta d = { .from_commit = (char *) C1, .size = UINT64_MAX / 3 };
+        Manifest m = manifest_for(C2, "2");
+        m.tree_size = UINT64_MAX / 2;
+        m.deltas = &d;
+        m.n_deltas = 1;
+
+        assert_true(stage_space_needed(&m, "ffff") == UINT64_MAX);
+        assert_true(stage_space_needed(&m, C1) == UINT64_MAX);
+        m.tree_size = UINT64_MAX;
+        assert_true(stage_space_needed(&m, "ffff") == UINT64_MAX);
+}
+
 static void test_worker_protocol_roundtrip(void **state) {
         int fds[2];
         char buf[4096];
@@ -160,6 +174,7 @@ int main(void) {
                 cmocka_unit_test(test_stage_resume_decision),
                 cmocka_unit_test(test_stage_resume_needs_same_operation),
                 cmocka_unit_test(test_space_needed_prefers_delta),
+                cmocka_unit_test(test_space_needed_saturates),
                 cmocka_unit_test(test_worker_protocol_roundtrip),
                 cmocka_unit_test(test_worker_protocol_rejects_garbage),
         };
