@@ -235,6 +235,22 @@ static void test_syntax_errors(void **state) {
         expect_syntax_error(*state, "[Update]\n=beta\n", "updaterd.conf:2: Missing key before '='.");
 }
 
+/* Everything after a NUL byte would have been dropped without a word. */
+static void test_nul_byte_refused(void **state) {
+        static const char text[] = "[Update]\nChannel=beta\nAllow\0HTTP=yes\nChannel=evil\n";
+        _cleanup_free_ char *path = path_join2(*state, "etc/dreamlink/updaterd.conf");
+        UpdaterConfig c;
+        int r;
+
+        write_test_file(*state, "etc/dreamlink/updaterd.conf", "");
+        assert_int_equal(write_file_atomic(path, text, sizeof(text) - 1, 0644), 0);
+        _cleanup_free_ char *out = load_config(*state, &c, &r);
+        assert_int_equal(r, -EBADMSG);
+        if (!strstr(out, "updaterd.conf:3: Configuration file contains a NUL byte, refusing the file."))
+                fail_msg("no NUL byte refusal in '%s'", out);
+        updater_config_done(&c);
+}
+
 static void test_strv_reset(void **state) {
         UpdaterConfig c;
         int r;
@@ -319,6 +335,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_channel, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_boot_tries, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_syntax_errors, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_nul_byte_refused, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_strv_reset, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_oversized_file_refused, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_unreadable_dropin_dir, root_setup, tmpdir_teardown),
