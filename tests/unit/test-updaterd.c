@@ -101,6 +101,7 @@ typedef struct Release {
         const char *version;
         uint64_t counter;
         const char *commit;
+        const char *kernel;  /* NULL: RELEASE_KERNEL */
         usec_t expires; /* 0: a day from now */
 } Release;
 
@@ -116,7 +117,7 @@ static void publish(Fixture *f, const Release *rel) {
                 .counter = rel->counter,
                 .ref = (char *) "dreamlink/test/x86_64/stable",
                 .commit = (char *) rel->commit,
-                .kernel = (char *) RELEASE_KERNEL,
+                .kernel = (char *) (rel->kernel ?: RELEASE_KERNEL),
                 .issued = (rel->expires ?: now) - USEC_PER_DAY,
                 .expires = rel->expires ?: now + USEC_PER_DAY,
                 .key_id = f->key_id,
@@ -822,6 +823,21 @@ static void test_updatectl_check_and_status(void **state) {
         assert_str(json_string(v, "last_check", "result"), "available");
 }
 
+/* A kernel string is the server's (signed, but not vetted): an escape sequence in it reaches the
+ * terminal escaped, not as one. */
+static void test_check_control_characters_escaped(void **state) {
+        Fixture *f = *state;
+        Release rel = release_2;
+
+        rel.kernel = "6.1\033]0;owned\007\033[2J";
+        publish(f, &rel);
+        _cleanup_(output_done) Output check = updatectl(f, 0, "check", NULL);
+        assert_int_equal(check.status, 0);
+        assert_contains(check.out, "kernel 6.1\\x1b]0;owned\\x07\\x1b[2J)");
+        assert_null(strchr(check.out, '\033'));
+        assert_null(strchr(check.out, '\007'));
+}
+
 static void test_check_tampered(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *path = path_join2(f->channels, "stable.json"), *text = read_all(path);
@@ -1235,6 +1251,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_check_available, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_properties_changed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_updatectl_check_and_status, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_control_characters_escaped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_tampered, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_expired, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
