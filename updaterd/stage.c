@@ -426,6 +426,26 @@ static int stage_mark_staged(Context *ctx) {
         return record_finish(ctx->txn, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
 }
 
+/* The slot says staged: a stage of this release got as far as stage_mark_staged()'s slots.json and
+ * was cut off (a power cut) before its record was closed. Its work is done: close it as such, or
+ * it stays in progress forever and blocks commit. */
+static int stage_close_interrupted(Context *ctx) {
+        _cleanup_(transaction_freep) Transaction *t = NULL;
+        int r;
+
+        r = transaction_load(ctx->txn_path, &t);
+        if (r < 0 || !stage_can_resume(t, ctx->manifest, ctx->target))
+                return 0; /* nothing of this stage open (an unreadable record: the next stage starts anew) */
+
+        log_info("Transaction %s staged %s into slot %s and was interrupted before it was closed: closing it now.",
+                 t->id, ctx->manifest->version, slot_to_string(ctx->target));
+        (void) log_set_transaction_id(t->id);
+        r = record_step(t, ctx->txn_path, STEP_STAGED, ctx->reporter);
+        if (r < 0)
+                return r;
+        return record_finish(t, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
+}
+
 /* Runs in the worker: lower priority, and a mount namespace of its own so the slot's mount
  * is private and vanishes with the worker, however it ends. */
 static int stage_prepare_process(Context *ctx) {
@@ -474,6 +494,9 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
                 reporter_done(rep, 0, message);
                 return 0;
         case UPDATE_STAGED:
+                r = stage_close_interrupted(&ctx);
+                if (r < 0)
+                        return r;
                 (void) asprintf(&message, "%s is already staged in slot %s.", m->version, slot_to_string(ctx.target));
                 reporter_done(rep, 0, message);
                 return 0;

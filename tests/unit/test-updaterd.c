@@ -1195,6 +1195,48 @@ static void staged_and_restarted(Fixture *f, const char *more_conf) {
         assert_int_equal(start_updaterd(f), 0);
 }
 
+/* A stage record of release 2 into slot b, in progress at STEP, with slot b as SLOT_STATE says. */
+static Transaction *interrupted_stage(Fixture *f, SlotState slot_state, TransactionStep step) {
+        _cleanup_free_ char *slots = path_join2(f->state, "slots.json"), *txn_path = path_join2(f->state, "transaction.json");
+        _cleanup_(slot_table_done) SlotTable t = {};
+        Transaction *txn = NULL;
+
+        assert_int_equal(slot_table_load(slots, &t), 0);
+        assert_int_equal(slot_mark_writing(&t, SLOT_B, SLOT_A), 0);
+        if (slot_state == SLOT_STATE_STAGED)
+                assert_int_equal(slot_mark_staged(&t, SLOT_B, "2", RELEASE_COMMIT, 2, RELEASE_KERNEL), 0);
+        assert_int_equal(slot_table_save(&t, slots), 0);
+        assert_int_equal(transaction_new(TRANSACTION_STAGE, SLOT_A, SLOT_B, &txn), 0);
+        txn->from_version = strdup("1");
+        txn->to_version = strdup("2");
+        txn->to_commit = strdup(RELEASE_COMMIT);
+        assert_int_equal(transaction_set_step(txn, step), 0);
+        assert_int_equal(transaction_save(txn, txn_path), 0);
+        return txn;
+}
+
+/* A power cut between the stage's slots.json (staged) and the close of its record: the next stage
+ * finds the release staged and closes the record it left, instead of leaving it in progress. */
+static void test_stage_closes_interrupted_record(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(transaction_freep) Transaction *txn = interrupted_stage(f, SLOT_STATE_STAGED, STEP_SLOT_WRITTEN);
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, 0);
+        assert_str(j->message, "2 is already staged in slot b.");
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "transaction", "id"), txn->id);
+        assert_str(json_string(v, "transaction", "outcome"), "succeeded");
+        assert_str(json_string(v, "transaction", "step"), "done");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "stage    a (1) → b (2)  succeeded");
+}
+
 /* AutoCommit=yes: a staged release is committed without being asked, once: a commit
  * that fails (here, as there is no slot b to switch to) is not tried again by itself. */
 static void test_auto_commit(void **state) {
@@ -1265,6 +1307,7 @@ int main(void) {
                                                          (void *) &stalling_server_short_limit),
                 cmocka_unit_test_setup_teardown(test_stage_already_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_other_version, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_closes_interrupted_record, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_survives_restart, setup, teardown),
         };
