@@ -12,6 +12,7 @@
 #include "log.h"
 #include "commit.h"
 #include "manager.h"
+#include "record.h"
 #include "status.h"
 #include "string-util.h"
 
@@ -192,6 +193,9 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         } else if (m->cancelled) {
                 result = -ECANCELED;
                 message = strdup("Cancelled; what was downloaded is kept for the next attempt.");
+                /* The worker died of the cancel: its record says so only if we write it. */
+                if (m->operation == JOB_STAGE && m->transaction_id)
+                        (void) record_stage_cancelled(m->root, &m->config, m->transaction_id);
         } else {
                 result = -EPROTO;
                 if (si->si_code == CLD_EXITED)

@@ -17,6 +17,7 @@
 #include "tests.h"
 #include "log.h"
 #include "manifest.h"
+#include "record.h"
 #include "slot-status.h"
 #include "transaction.h"
 
@@ -1237,6 +1238,28 @@ static void test_stage_closes_interrupted_record(void **state) {
         assert_contains(status.out, "stage    a (1) → b (2)  succeeded");
 }
 
+/* A cancelled stage (the worker killed) ends its record as cancelled, and only its own. */
+static void test_stage_cancel_recorded(void **state) {
+        Fixture *f = *state;
+        _cleanup_(transaction_freep) Transaction *txn = interrupted_stage(f, SLOT_STATE_WRITING, STEP_PULLED), *after = NULL;
+        _cleanup_free_ char *txn_path = path_join2(f->state, "transaction.json");
+        UpdaterConfig c = { .state_dir = (char *) "/var/lib/dreamlink" };
+
+        assert_int_equal(record_stage_cancelled(f->root, &c, "00000000000000000000000000000000"), 0);
+        assert_int_equal(record_stage_cancelled(f->root, &c, txn->id), 1);
+        assert_int_equal(transaction_load(txn_path, &after), 0);
+        assert_int_equal(after->outcome, OUTCOME_CANCELLED);
+        assert_int_equal(after->step, STEP_PULLED);
+        assert_contains(after->error, "cancelled");
+        assert_int_equal(record_stage_cancelled(f->root, &c, txn->id), 0); /* once */
+
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "stage    a (1) → b (2)  cancelled: cancelled");
+        /* Not in progress any more: the next stage starts a transaction of its own. */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "transaction", "outcome"), "cancelled");
+}
+
 /* AutoCommit=yes: a staged release is committed without being asked, once: a commit
  * that fails (here, as there is no slot b to switch to) is not tried again by itself. */
 static void test_auto_commit(void **state) {
@@ -1308,6 +1331,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stage_already_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_other_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_closes_interrupted_record, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_cancel_recorded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_survives_restart, setup, teardown),
         };
