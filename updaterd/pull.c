@@ -182,7 +182,13 @@ static void progress_read(OstreeAsyncProgress *p, PullProgress *ret) {
 }
 
 static void progress_report(PullContext *c, const PullProgress *p) {
-        c->callback(p, c->userdata);
+        PullProgress shown = *p;
+
+        /* The total counts the delta's parts only, the bytes also its superblock and the commit's
+         * metadata: never show more done than there is ("154.3M of 154.1M"). */
+        if (shown.bytes_total > 0)
+                shown.bytes_transferred = MIN(shown.bytes_transferred, shown.bytes_total);
+        c->callback(&shown, c->userdata);
 }
 
 /* The per-object bound, enforced by the kernel on every file the pull writes (downloads land in

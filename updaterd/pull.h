@@ -20,7 +20,7 @@
 #define PULL_WATCH_INTERVAL_MSEC 100U     /* how often the bounds are checked */
 
 typedef struct PullProgress {
-        uint64_t bytes_transferred;
+        uint64_t bytes_transferred; /* in callbacks, never above bytes_total when that is known */
         uint64_t bytes_total;      /* 0 when unknown; with a static delta: total delta part size */
         unsigned objects_fetched, objects_requested;
         bool delta;                /* a static delta is being used */

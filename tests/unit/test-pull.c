@@ -265,6 +265,9 @@ static void test_pull_full_then_delta(void **state) {
         assert_true(r2.bytes_transferred * 20 < r1.bytes_transferred);
         assert_true(p2.last.delta);
         assert_true(p2.last.bytes_total > 0 && p2.last.bytes_total <= delta_size);
+        /* The superblock and metadata come on top of the parts: still never "more of less". */
+        assert_true(r2.bytes_transferred > p2.last.bytes_total);
+        assert_true(p2.last.bytes_transferred <= p2.last.bytes_total);
         check_progress_rate(&p2);
         _cleanup_free_ char *staged = resolve(local, STAGED_REF), *still_slot = resolve(local, SLOT_REF);
         assert_string_equal(staged, c2);
