@@ -29,7 +29,7 @@ static int help(void) {
                "  keygen --output DIR [--name NAME]        Make an ed25519 release key pair\n"
                "  commit --root DIR --tree TREE [--overlay DIR] --branch B --version V [--os NAME] [--cmdline ARGS]\n"
                "                                           Commit an OS tree to the release repository\n"
-               "  publish --root DIR --key KEY --channel C [--rev REV] [--counter N]\n"
+               "  publish --root DIR --key KEY --channel C [--os NAME] [--rev REV] [--counter N]\n"
                "          [--expires-in SPAN] [--min-from-version V] [--delta-bases N] [--delta-from REV]\n"
                "                                           Sign a release manifest, make deltas, update summary\n"
                "  verify --keys DIR [--channel C] [--now TIME] MANIFEST\n"
@@ -94,7 +94,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
         *a = (Args) {
                 .expires_in = DEFAULT_EXPIRY,
                 .delta_bases = DEFAULT_DELTA_BASES,
-                .os = "dreamlink-demo",
+                .os = "dreamlink", /* IMAGE_ID= of the reference OS (image-tools/os) */
                 .name = "release",
                 .root_size = 3ULL << 30,
                 .var_size = 3ULL << 30,

@@ -30,14 +30,23 @@ int config_parse_file(const char *path, const ConfigItem *table, void *userdata)
         _cleanup_free_ char *text = NULL, *section = NULL;
         bool section_known = true;
         unsigned line = 0;
+        size_t size;
         int r;
 
-        r = read_file_limited(path, CONFIG_FILE_MAX, &text, NULL);
+        r = read_file_limited(path, CONFIG_FILE_MAX, &text, &size);
         if (r == -EFBIG)
                 return log_error_errno(r, "%s: Configuration file larger than %u bytes, refusing.",
                                        path, CONFIG_FILE_MAX);
         if (r < 0)
                 return r; /* the caller decides whether a missing file matters */
+        /* Read as a C string, the file would silently end there. */
+        const char *nul = memchr(text, 0, size);
+        if (nul) {
+                unsigned n = 1;
+                for (const char *p = text; p < nul; p++)
+                        n += *p == '\n';
+                return log_error_errno(EBADMSG, "%s:%u: Configuration file contains a NUL byte, refusing the file.", path, n);
+        }
 
         for (char *p = text, *next; p; p = next) {
                 next = strchr(p, '\n');

@@ -297,9 +297,18 @@ int manifest_verify(const char *text, size_t size, const char *signature, size_t
         if (policy->channel && !streq(m->channel, policy->channel))
                 return log_error_errno(EXDEV, "Manifest is for channel '%s', this system follows '%s': refusing it.",
                                        m->channel, policy->channel);
+        /* Issued later than now: this clock is behind (a replayed manifest would look fresh to it)
+         * or the manifest is forged with a time to come. A little skew between clocks is fine. */
+        if (m->issued > policy->now && m->issued - policy->now > MANIFEST_CLOCK_SKEW_MAX)
+                return log_error_errno(ETIME, "Manifest for %s is issued at %s, in the future: this system's clock or the manifest is wrong, refusing it.",
+                                       m->version, format_timestamp_utc(buf, sizeof(buf), m->issued));
         if (policy->now >= m->expires)
                 return log_error_errno(ETIME, "Manifest for %s expired at %s: the server may be replaying an old release, refusing it.",
                                        m->version, format_timestamp_utc(buf, sizeof(buf), m->expires));
+        /* Accepted, it would become the rollback floor, and no release could ever follow it. */
+        if (m->counter == UINT64_MAX)
+                return log_error_errno(EOVERFLOW, "Manifest for %s has release counter %" PRIu64 ", the largest there is: no later release could follow it, refusing it.",
+                                       m->version, m->counter);
         if (m->counter < policy->min_counter)
                 return log_error_errno(ESTALE, "Manifest release counter %" PRIu64 " is lower than %" PRIu64 ", already seen: refusing a rollback to %s.",
                                        m->counter, policy->min_counter, m->version);

@@ -18,6 +18,7 @@
 #define MANIFEST_FORMAT_VERSION 1
 #define MANIFEST_SIZE_MAX (64U * 1024U)
 #define SIGNATURE_SIZE_MAX (4U * 1024U)
+#define MANIFEST_CLOCK_SKEW_MAX (5 * USEC_PER_MINUTE) /* how far in the future "issued" may lie */
 
 typedef struct ManifestDelta {
         char *from_commit;
@@ -68,7 +69,8 @@ typedef struct ManifestPolicy {
  *   -EKEYREJECTED    signature does not match (tampered or truncated)
  *   -EPROTONOSUPPORT unknown manifest format
  *   -EXDEV           for another OS or channel
- *   -ETIME           expired
+ *   -ETIME           expired, or issued more than MANIFEST_CLOCK_SKEW_MAX in the future
+ *   -EOVERFLOW       release counter 2^64-1 (nothing could ever follow it)
  *   -ESTALE          release counter lower than min_counter (rollback)
  *   -ERANGE          booted version older than the release's min_from_version */
 int manifest_verify(const char *text, size_t size, const char *signature, size_t signature_size,

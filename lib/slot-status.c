@@ -280,6 +280,13 @@ int slot_mark_staged(SlotTable *t, Slot slot, const char *version, const char *c
         return 0;
 }
 
+int slot_table_raise_floor(SlotTable *t, uint64_t counter) {
+        if (counter <= t->highest_counter)
+                return 0;
+        t->highest_counter = counter;
+        return 1;
+}
+
 int slot_mark_good(SlotTable *t, Slot slot) {
         if (!slot_is_valid(slot))
                 return -EINVAL;

@@ -79,6 +79,12 @@ int slot_mark_writing(SlotTable *t, Slot slot, Slot booted);
  * to counter (the release is accepted once written and verified). */
 int slot_mark_staged(SlotTable *t, Slot slot, const char *version, const char *commit,
                      uint64_t counter, const char *kernel);
+/* The rollback floor: raises highest_counter to counter, never lowers it.
+ * Called for every release whose manifest verified (a check, a stage, even
+ * one that is interrupted later), as TUF keeps the highest version it has
+ * verified: an older release signed before it is refused afterwards.
+ * Returns 1 when raised (the table must be saved), 0 when not. */
+int slot_table_raise_floor(SlotTable *t, uint64_t counter);
 /* staged or good → good. */
 int slot_mark_good(SlotTable *t, Slot slot);
 /* writing, staged, good or bad → bad (an empty slot has nothing to be bad). */

@@ -278,6 +278,21 @@ char *format_timespan(char *buf, size_t size, uint64_t usec) {
         return buf;
 }
 
+char *escape_control(const char *s) {
+        char *buf = malloc(strlen(s) * 4 + 1), *q = buf;
+
+        if (!buf)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        q += sprintf(q, "\\x%02x", *p);
+                else
+                        *q++ = (char) *p;
+        }
+        *q = 0;
+        return buf;
+}
+
 bool filename_is_valid(const char *s) {
         if (isempty(s) || streq(s, ".") || streq(s, ".."))
                 return false;

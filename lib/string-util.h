@@ -65,6 +65,10 @@ char *format_bytes(char *buf, size_t size, uint64_t bytes);
 #define FORMAT_TIMESPAN_MAX 64
 char *format_timespan(char *buf, size_t size, uint64_t usec);
 
+/* A copy of S with control characters and DEL written as \xNN: text from a server or a file,
+ * made safe to print on a terminal (no escape sequences). NULL when out of memory. */
+char *escape_control(const char *s);
+
 bool filename_is_valid(const char *s);
 /* Exactly length digits of lowercase hex: checksums, key and transaction ids. */
 bool string_is_lower_hex(const char *s, size_t length);

@@ -52,6 +52,35 @@ static int config_parse_time_window(const char *filename, unsigned line, const c
         return 0;
 }
 
+/* A time span within [min, max]: a huge one would overflow a deadline, a zero one fail at once. */
+static int parse_timespan_within(const char *filename, unsigned line, const char *key, const char *value,
+                                 usec_t min, usec_t max, usec_t *ret) {
+        char a[FORMAT_TIMESPAN_MAX], b[FORMAT_TIMESPAN_MAX];
+        usec_t t;
+
+        if (parse_timespan(value, &t) < 0 || t < min || t > max)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects a time span from %s to %s, got '%s'.",
+                                       filename, line, key, format_timespan(a, sizeof(a), min),
+                                       format_timespan(b, sizeof(b), max), value);
+        *ret = t;
+        return 0;
+}
+
+static int config_parse_stall_timeout(const char *filename, unsigned line, const char *key,
+                                      const char *value, void *field) {
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, STALL_TIMEOUT_MAX, field);
+}
+
+static int config_parse_download_timeout(const char *filename, unsigned line, const char *key,
+                                         const char *value, void *field) {
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, DOWNLOAD_TIMEOUT_MAX, field);
+}
+
+static int config_parse_health_timeout(const char *filename, unsigned line, const char *key,
+                                       const char *value, void *field) {
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, HEALTH_TIMEOUT_MAX, field);
+}
+
 static const ConfigItem updater_config_table[] = {
         { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
         { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
@@ -60,10 +89,12 @@ static const ConfigItem updater_config_table[] = {
         { "Update", "TrustedKeysDirectory", config_parse_path, offsetof(UpdaterConfig, trusted_keys_dir) },
         { "Update", "StateDirectory", config_parse_path, offsetof(UpdaterConfig, state_dir) },
         { "Update", "MaxDownloadSize", config_parse_size, offsetof(UpdaterConfig, max_download_size) },
+        { "Update", "StallTimeout", config_parse_stall_timeout, offsetof(UpdaterConfig, stall_timeout) },
+        { "Update", "DownloadTimeout", config_parse_download_timeout, offsetof(UpdaterConfig, download_timeout) },
         { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
         { "Update", "AutoCommitWindow", config_parse_time_window, offsetof(UpdaterConfig, auto_commit_window) },
         { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
-        { "Health", "Timeout", config_parse_timespan, offsetof(UpdaterConfig, health_timeout) },
+        { "Health", "Timeout", config_parse_health_timeout, offsetof(UpdaterConfig, health_timeout) },
         { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
         { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
         {}
@@ -73,6 +104,8 @@ void updater_config_init(UpdaterConfig *c) {
         *c = (UpdaterConfig) {
                 .allow_http = false,
                 .max_download_size = 8ULL << 30,
+                .stall_timeout = 30 * USEC_PER_SEC,
+                .download_timeout = 6 * USEC_PER_HOUR,
                 .auto_commit = false,
                 .handoff = true,
                 .health_timeout = 5 * USEC_PER_MINUTE,

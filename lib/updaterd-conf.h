@@ -18,7 +18,9 @@ typedef struct UpdaterConfig {
         char *ca_file;              /* extra CA bundle for the server, besides the system's */
         char *trusted_keys_dir;     /* keys shipped by the booted OS */
         char *state_dir;            /* on the shared VAR partition */
-        uint64_t max_download_size; /* bound on what one stage may fetch */
+        uint64_t max_download_size; /* bound on what one stage may fetch, and on each object; 0: none */
+        usec_t stall_timeout;       /* a transfer under FETCH_STALL_SPEED for this long fails */
+        usec_t download_timeout;    /* wall-clock bound on the downloads of one check or stage */
         bool auto_commit;           /* commit a staged release by itself */
         bool has_auto_commit_window;
         TimeWindow auto_commit_window; /* …only inside this daily window */
@@ -31,6 +33,12 @@ typedef struct UpdaterConfig {
 } UpdaterConfig;
 
 #define UPDATERD_CONF_PATH "/etc/dreamlink/updaterd.conf"
+
+#define STALL_TIMEOUT_MAX USEC_PER_HOUR
+#define DOWNLOAD_TIMEOUT_MAX (30 * USEC_PER_DAY)
+/* dreamlink-boot-check.service gives up after 15 min (TimeoutStartSec=), and the switch back
+ * after a failed check has to fit in that time too. */
+#define HEALTH_TIMEOUT_MAX (10 * USEC_PER_MINUTE)
 
 void updater_config_init(UpdaterConfig *c);
 void updater_config_done(UpdaterConfig *c);

@@ -106,11 +106,21 @@ int fetch_errno_from_curl_code(int code) {
         }
 }
 
+usec_t fetch_stall_timeout(const FetchOptions *o) {
+        usec_t t = o->stall_timeout > 0 ? o->stall_timeout : FETCH_STALL_TIMEOUT_DEFAULT;
+        return (t + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC; /* libcurl counts whole seconds */
+}
+
+bool fetch_deadline_passed(const FetchOptions *o) {
+        return o->deadline > 0 && now_usec(CLOCK_MONOTONIC) >= o->deadline;
+}
+
 typedef struct Download {
         char *data;
         size_t size, allocated;
         uint64_t max_size;  /* 0: unlimited */
         int64_t announced;  /* Content-Length of the last response, -1: none */
+        usec_t time_left;   /* what was left until the deadline when the transfer began, 0: no deadline */
         bool too_large, oom;
 } Download;
 
@@ -178,7 +188,7 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *userdata
 
 static int setup_handle(CURL *c, const char *url, const FetchOptions *o, Download *d, char *errbuf) {
         usec_t connect_timeout = o->timeout > 0 ? o->timeout : FETCH_CONNECT_TIMEOUT_DEFAULT;
-        usec_t stall = o->stall_timeout > 0 ? o->stall_timeout : FETCH_STALL_TIMEOUT_DEFAULT;
+        usec_t stall = fetch_stall_timeout(o);
 
         SETOPT(c, CURLOPT_URL, url);
         SETOPT(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -194,7 +204,13 @@ static int setup_handle(CURL *c, const char *url, const FetchOptions *o, Downloa
         SETOPT(c, CURLOPT_FAILONERROR, 1L);
         SETOPT(c, CURLOPT_CONNECTTIMEOUT_MS, (long) MAX(connect_timeout / USEC_PER_MSEC, 1U));
         SETOPT(c, CURLOPT_LOW_SPEED_LIMIT, (long) FETCH_STALL_SPEED);
-        SETOPT(c, CURLOPT_LOW_SPEED_TIME, (long) MAX((stall + USEC_PER_SEC - 1) / USEC_PER_SEC, 1U));
+        SETOPT(c, CURLOPT_LOW_SPEED_TIME, (long) (stall / USEC_PER_SEC));
+        /* A body that trickles in just above the stall speed would otherwise never end. */
+        if (o->deadline > 0) {
+                usec_t ms = (o->deadline - MIN(now_usec(CLOCK_MONOTONIC), o->deadline) + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+                d->time_left = MAX(ms, 1U) * USEC_PER_MSEC;
+                SETOPT(c, CURLOPT_TIMEOUT_MS, (long) (d->time_left / USEC_PER_MSEC));
+        }
         if (o->max_size > 0)
                 /* Refuses an announced Content-Length up front; write_cb() counts the rest. */
                 SETOPT(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) MIN(o->max_size, (uint64_t) INT64_MAX));
@@ -250,8 +266,23 @@ static int log_transfer_error(CURL *c, const char *url, const FetchOptions *o, C
         case CURLE_COULDNT_RESOLVE_PROXY:
                 return log_error_errno(r, "Failed to fetch %s: cannot resolve the host name (%s).", url, detail);
 
-        case CURLE_OPERATION_TIMEDOUT:
-                return log_error_errno(r, "Failed to fetch %s: timed out or stalled (%s).", url, detail);
+        case CURLE_OPERATION_TIMEDOUT: {
+                char span[FORMAT_TIMESPAN_MAX];
+                curl_off_t connected = 0, total = 0;
+
+                /* libcurl counts in milliseconds, and may give up a little before our clock says the
+                 * deadline is there: ask it how long the transfer took. */
+                (void) curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total);
+                if (fetch_deadline_passed(o) || (d->time_left > 0 && (usec_t) total + USEC_PER_MSEC >= d->time_left))
+                        return log_error_errno(r, "Failed to fetch %s: the download exceeded its wall-clock limit of %s (DownloadTimeout=).",
+                                               url, format_timespan(span, sizeof(span), o->time_limit));
+                (void) curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+                if (connected > 0)
+                        return log_error_errno(r, "Failed to fetch %s: no data for %s (less than %u bytes a second), giving up.",
+                                               url, format_timespan(span, sizeof(span), fetch_stall_timeout(o)),
+                                               FETCH_STALL_SPEED);
+                return log_error_errno(r, "Failed to fetch %s: timed out (%s).", url, detail);
+        }
 
         case CURLE_PARTIAL_FILE:
                 return log_error_errno(r, "Failed to fetch %s: the connection closed after %zu of %" PRIi64 " bytes.",
@@ -283,6 +314,11 @@ int fetch_url(const char *url, const FetchOptions *o, char **ret_data, size_t *r
         r = fetch_check_url(url, o);
         if (r < 0)
                 return r;
+        if (fetch_deadline_passed(o)) {
+                char span[FORMAT_TIMESPAN_MAX];
+                return log_error_errno(ETIMEDOUT, "Not fetching %s: the download exceeded its wall-clock limit of %s (DownloadTimeout=).",
+                                       url, format_timespan(span, sizeof(span), o->time_limit));
+        }
         r = curl_setup();
         if (r < 0)
                 return r;

@@ -14,8 +14,8 @@
  *   -ENXIO            the host name does not resolve
  *   -ECONNREFUSED     connection refused
  *   -EHOSTUNREACH, -ENETUNREACH  no route to the server
- *   -ETIMEDOUT        connect timeout, or the transfer stalled (below FETCH_STALL_SPEED for
- *                     the stall timeout)
+ *   -ETIMEDOUT        connect timeout, the transfer stalled (below FETCH_STALL_SPEED for the
+ *                     stall timeout), or the deadline passed
  *   -EPIPE            connection closed before the announced Content-Length arrived
  *   -ECONNRESET       connection reset, or closed without any response
  *   -EKEYREJECTED     TLS: the server's certificate is not trusted or does not match its name
@@ -43,7 +43,14 @@ typedef struct FetchOptions {
                                 * the bytes one pull downloads. 0: no limit */
         usec_t timeout;        /* connect timeout; 0: FETCH_CONNECT_TIMEOUT_DEFAULT */
         usec_t stall_timeout;  /* 0: FETCH_STALL_TIMEOUT_DEFAULT; rounded up to whole seconds */
+        usec_t deadline;       /* CLOCK_MONOTONIC: every transfer has ended by then; 0: none */
+        usec_t time_limit;     /* the span the deadline was set for (DownloadTimeout=), for messages */
 } FetchOptions;
+
+/* O's stall timeout as libcurl and libostree apply it, in whole seconds. */
+usec_t fetch_stall_timeout(const FetchOptions *o);
+/* The deadline of O is set and has passed. */
+bool fetch_deadline_passed(const FetchOptions *o);
 
 /* Checks URL against the protocol policy of O; -EPROTONOSUPPORT (logged) if refused. */
 int fetch_check_url(const char *url, const FetchOptions *o);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "commit.h"
 #include "manager.h"
+#include "record.h"
 #include "status.h"
 #include "string-util.h"
 
@@ -23,7 +24,7 @@ static void manager_reset_job(Manager *m) {
         m->worker = 0;
         m->job_id = 0;
         m->cancelled = false;
-        m->line_len = 0;
+        m->lines = (WorkerLineBuffer) {};
         m->bytes = m->total = 0;
         m->fetched = m->requested = 0;
         m->delta = false;
@@ -121,11 +122,21 @@ static void manager_handle_event(Manager *m, WorkerEvent *e) {
         }
 }
 
+static void on_worker_line(char *line, void *userdata) {
+        WorkerEvent e;
+
+        if (worker_event_parse(line, &e) >= 0)
+                manager_handle_event(userdata, &e);
+        else
+                log_warning("Ignoring a malformed line from the worker.");
+}
+
 static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
+        char buf[4096];
 
         for (;;) {
-                ssize_t k = read(fd, m->line + m->line_len, sizeof(m->line) - 1 - m->line_len);
+                ssize_t k = read(fd, buf, sizeof(buf));
                 if (k < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 return 0;
@@ -134,21 +145,8 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 }
                 if (k == 0)
                         break; /* the worker closed its end: its exit follows */
-                m->line_len += (size_t) k;
-
-                char *nl;
-                while ((nl = memchr(m->line, '\n', m->line_len))) {
-                        WorkerEvent e;
-                        *nl = 0;
-                        if (worker_event_parse(m->line, &e) >= 0)
-                                manager_handle_event(m, &e);
-                        else
-                                log_warning("Ignoring a malformed line from the worker.");
-                        m->line_len -= (size_t) (nl + 1 - m->line);
-                        memmove(m->line, nl + 1, m->line_len);
-                }
-                if (m->line_len >= sizeof(m->line) - 1)
-                        m->line_len = 0; /* an overlong line: drop it */
+                if (worker_line_buffer_feed(&m->lines, buf, (size_t) k, on_worker_line, m) > 0)
+                        log_warning("Ignoring a line from the worker longer than %u bytes.", WORKER_LINE_MAX);
         }
         m->worker_io_source = sd_event_source_disable_unref(m->worker_io_source);
         return 0;
@@ -195,6 +193,9 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         } else if (m->cancelled) {
                 result = -ECANCELED;
                 message = strdup("Cancelled; what was downloaded is kept for the next attempt.");
+                /* The worker died of the cancel: its record says so only if we write it. */
+                if (m->operation == JOB_STAGE && m->transaction_id)
+                        (void) record_stage_cancelled(m->root, &m->config, m->transaction_id);
         } else {
                 result = -EPROTO;
                 if (si->si_code == CLD_EXITED)

@@ -32,8 +32,7 @@ typedef struct Manager {
         pid_t worker;
         bool cancelled;
         sd_event_source *worker_exit_source, *worker_io_source;
-        char line[8192];
-        size_t line_len;
+        WorkerLineBuffer lines;     /* what the worker wrote, not yet a whole line */
         char *transaction_id;
         char *step;
         uint64_t bytes, total;

@@ -43,8 +43,11 @@ uint64_t stage_space_needed(const Manifest *m, const char *booted_commit) {
         for (size_t i = 0; i < m->n_deltas; i++)
                 if (streq_ptr(m->deltas[i].from_commit, booted_commit))
                         download = m->deltas[i].size;
-        /* Objects land uncompressed in the bare repository: the tree, not the download, bounds it
-         * from above; a delta's objects are mostly shared with the booted commit. */
-        uint64_t unpacked = download == m->tree_size ? m->tree_size * 3 : download * 3;
-        return download + unpacked + (64ULL << 20);
+        /* The download, and its objects uncompressed in the bare repository, up to three times its
+         * size (a delta's objects are mostly shared with the booted commit). The sizes are the
+         * server's: saturate rather than wrap around to a small figure that would pass. */
+        uint64_t needed;
+        if (__builtin_mul_overflow(download, 4, &needed) || __builtin_add_overflow(needed, 64ULL << 20, &needed))
+                return UINT64_MAX;
+        return needed;
 }

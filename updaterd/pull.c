@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -59,17 +61,29 @@ static bool message_has(const GError *e, const char *s) {
         return strstr(e->message, s);
 }
 
+/* Which bound of FetchOptions stopped a pull. */
+typedef enum PullBound {
+        PULL_WITHIN_BOUNDS,
+        PULL_TOO_LARGE,     /* more than max_size in all */
+        PULL_TOO_LONG,      /* past the deadline */
+} PullBound;
+
 /* Classifies a failed pull; see pull.h for the list. */
-static int pull_errno(const GError *e, bool size_exceeded) {
+static int pull_errno(const GError *e, PullBound bound) {
         const char *p;
         unsigned code;
 
-        if (size_exceeded && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        if (bound == PULL_TOO_LARGE)
                 return -EFBIG;
+        if (bound == PULL_TOO_LONG)
+                return -ETIMEDOUT;
         /* ostree refuses to fill the file system beyond core.min-free-space-* with a plain error. */
         if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_NO_SPACE) || message_has(e, "min-free-space") ||
             message_has(e, strerror(ENOSPC)))
                 return -ENOSPC;
+        /* One object reached the file size limit set for the pull. */
+        if (message_has(e, strerror(EFBIG)))
+                return -EFBIG;
         p = strstr(e->message, "Server returned HTTP ");
         if (p && sscanf(p, "Server returned HTTP %u", &code) == 1)
                 return code == 404 || code == 410 ? -ENOENT : -EREMOTEIO;
@@ -82,10 +96,10 @@ static int pull_errno(const GError *e, bool size_exceeded) {
         return -errno_from_gerror(e);
 }
 
-static int log_pull_error(OstreeRepo *repo, const char *url, const char *commit, const GError *e, bool size_exceeded,
-                          uint64_t max_size) {
-        char buf[FORMAT_BYTES_MAX];
-        int r = pull_errno(e, size_exceeded);
+static int log_pull_error(OstreeRepo *repo, const char *url, const char *commit, const GError *e, PullBound bound,
+                          const FetchOptions *o) {
+        char buf[FORMAT_BYTES_MAX], span[FORMAT_TIMESPAN_MAX];
+        int r = pull_errno(e, bound);
 
         switch (r) {
         case -ENOSPC: {
@@ -110,14 +124,21 @@ static int log_pull_error(OstreeRepo *repo, const char *url, const char *commit,
                 return log_error_errno(r, "Failed to pull %s from %s: the server sent a corrupt object: %s", commit, url,
                                        e->message);
         case -EFBIG:
-                return log_error_errno(r, "Failed to pull %s from %s: it would download more than the limit of %s.",
-                                       commit, url, format_bytes(buf, sizeof(buf), max_size));
+                if (bound == PULL_TOO_LARGE)
+                        return log_error_errno(r, "Failed to pull %s from %s: the download exceeded the limit of %s (MaxDownloadSize=).",
+                                               commit, url, format_bytes(buf, sizeof(buf), o->max_size));
+                return log_error_errno(r, "Failed to pull %s from %s: an object exceeded the limit of %s (MaxDownloadSize=): %s",
+                                       commit, url, format_bytes(buf, sizeof(buf), o->max_size), e->message);
         case -EPIPE:
                 return log_error_errno(r, "Failed to pull %s from %s: the connection closed in the middle of an object: %s",
                                        commit, url, e->message);
         case -ETIMEDOUT:
-                return log_error_errno(r, "Failed to pull %s from %s: the transfer timed out or stalled: %s", commit, url,
-                                       e->message);
+                if (bound == PULL_TOO_LONG)
+                        return log_error_errno(r, "Failed to pull %s from %s: the download exceeded its wall-clock limit of %s (DownloadTimeout=).",
+                                               commit, url, format_timespan(span, sizeof(span), o->time_limit));
+                return log_error_errno(r, "Failed to pull %s from %s: no data for %s (less than %u bytes a second), or no "
+                                       "connection: %s", commit, url, format_timespan(span, sizeof(span), fetch_stall_timeout(o)),
+                                       FETCH_STALL_SPEED, e->message);
         default:
                 return log_error_errno(r, "Failed to pull %s from %s: %m (%s)", commit, url, e->message);
         }
@@ -125,11 +146,15 @@ static int log_pull_error(OstreeRepo *repo, const char *url, const char *commit,
 
 typedef struct PullContext {
         GCancellable *cancellable;
-        uint64_t max_size;
-        bool size_exceeded;
+        OstreeAsyncProgress *progress;
+        const FetchOptions *options;
+        PullBound bound;
         pull_progress_t callback;
         void *userdata;
         usec_t last_callback;
+        bool fsize_limited;       /* RLIMIT_FSIZE lowered for the pull: saved_fsize restores it */
+        struct rlimit saved_fsize;
+        struct sigaction saved_sigxfsz;
 } PullContext;
 
 static uint64_t progress_u64(OstreeAsyncProgress *p, const char *key) {
@@ -156,30 +181,76 @@ static void progress_read(OstreeAsyncProgress *p, PullProgress *ret) {
         };
 }
 
-/* Runs from the pull's main loop iterations. */
-static void on_progress_changed(OstreeAsyncProgress *p, gpointer userdata) {
-        PullContext *c = userdata;
-        PullProgress pp;
-        usec_t now;
+static void progress_report(PullContext *c, const PullProgress *p) {
+        PullProgress shown = *p;
 
-        progress_read(p, &pp);
-        if (c->max_size > 0 && pp.bytes_transferred > c->max_size && !c->size_exceeded) {
-                c->size_exceeded = true;
-                g_cancellable_cancel(c->cancellable);
+        /* The total counts the delta's parts only, the bytes also its superblock and the commit's
+         * metadata: never show more done than there is ("154.3M of 154.1M"). */
+        if (shown.bytes_total > 0)
+                shown.bytes_transferred = MIN(shown.bytes_transferred, shown.bytes_total);
+        c->callback(&shown, c->userdata);
+}
+
+/* The per-object bound, enforced by the kernel on every file the pull writes (downloads land in
+ * temporary files of the repository): libostree bounds metadata and delta parts, not file
+ * objects, and its libcurl fetcher does not stop a transfer in flight when the pull is cancelled.
+ * Writes beyond the limit fail with EFBIG (SIGXFSZ ignored meanwhile), which ends that transfer. */
+static void fsize_limit(PullContext *c, uint64_t limit) {
+        struct rlimit rl;
+
+        if (!c->fsize_limited) {
+                if (getrlimit(RLIMIT_FSIZE, &c->saved_fsize) < 0 ||
+                    sigaction(SIGXFSZ, &(struct sigaction) { .sa_handler = SIG_IGN }, &c->saved_sigxfsz) < 0)
+                        return;
+                c->fsize_limited = true;
         }
-        if (!c->callback)
+        rl = c->saved_fsize;
+        if (rl.rlim_cur == RLIM_INFINITY || limit < rl.rlim_cur)
+                rl.rlim_cur = (rlim_t) limit;
+        (void) setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+static void fsize_limit_restore(PullContext *c) {
+        if (!c->fsize_limited)
                 return;
-        now = now_usec(CLOCK_MONOTONIC);
-        if (c->last_callback > 0 && now < c->last_callback + PULL_PROGRESS_INTERVAL_MSEC * USEC_PER_MSEC)
-                return;
-        c->last_callback = now;
-        c->callback(&pp, c->userdata);
+        (void) setrlimit(RLIMIT_FSIZE, &c->saved_fsize);
+        (void) sigaction(SIGXFSZ, &c->saved_sigxfsz, NULL);
+        c->fsize_limited = false;
+}
+
+/* Runs every PULL_WATCH_INTERVAL_MSEC at G_PRIORITY_HIGH, ahead of the transfers' own sources: on a
+ * fast link those are always ready and starve anything of lower priority, such as the idle source
+ * OstreeAsyncProgress emits "changed" from (checked there, an endless object went by unchecked).
+ * The figures are as fresh as libostree's own updates, every PULL_WATCH_INTERVAL_MSEC too. */
+static gboolean on_pull_watch(gpointer userdata) {
+        PullContext *c = userdata;
+        const FetchOptions *o = c->options;
+        PullProgress pp;
+
+        progress_read(c->progress, &pp);
+        if (c->bound == PULL_WITHIN_BOUNDS) {
+                if (o->max_size > 0 && pp.bytes_transferred > o->max_size)
+                        c->bound = PULL_TOO_LARGE;
+                else if (fetch_deadline_passed(o))
+                        c->bound = PULL_TOO_LONG;
+                if (c->bound != PULL_WITHIN_BOUNDS) {
+                        g_cancellable_cancel(c->cancellable);
+                        /* Transfers in flight end at their next write; a silent one at the stall timeout. */
+                        fsize_limit(c, 0);
+                }
+        }
+
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        if (c->callback && (c->last_callback == 0 || now >= c->last_callback + PULL_PROGRESS_INTERVAL_MSEC * USEC_PER_MSEC)) {
+                c->last_callback = now;
+                progress_report(c, &pp);
+        }
+        return G_SOURCE_CONTINUE;
 }
 
 static GVariant *pull_options(const char *commit, const FetchOptions *o) {
         g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
         const char *refs[] = { commit, NULL };
-        usec_t stall = o->stall_timeout > 0 ? o->stall_timeout : FETCH_STALL_TIMEOUT_DEFAULT;
 
         /* A checksum, not a branch: exactly what the signed manifest names, and no remote ref. */
         g_variant_builder_add(&b, "{sv}", "refs", g_variant_new_strv(refs, -1));
@@ -190,11 +261,11 @@ static GVariant *pull_options(const char *commit, const FetchOptions *o) {
         g_variant_builder_add(&b, "{sv}", "gpg-verify-summary", g_variant_new_boolean(FALSE));
         g_variant_builder_add(&b, "{sv}", "disable-sign-verify", g_variant_new_boolean(TRUE));
         g_variant_builder_add(&b, "{sv}", "disable-sign-verify-summary", g_variant_new_boolean(TRUE));
-        g_variant_builder_add(&b, "{sv}", "update-frequency", g_variant_new_uint32(PULL_PROGRESS_INTERVAL_MSEC));
+        g_variant_builder_add(&b, "{sv}", "update-frequency", g_variant_new_uint32(PULL_WATCH_INTERVAL_MSEC));
         /* The same stall rule as fetch_url(); ostree's connect timeout is fixed at 30 s. */
         g_variant_builder_add(&b, "{sv}", "low-speed-limit-bytes", g_variant_new_uint32(FETCH_STALL_SPEED));
         g_variant_builder_add(&b, "{sv}", "low-speed-time-seconds",
-                              g_variant_new_uint32((uint32_t) MAX((stall + USEC_PER_SEC - 1) / USEC_PER_SEC, 1U)));
+                              g_variant_new_uint32((uint32_t) MIN(fetch_stall_timeout(o) / USEC_PER_SEC, UINT32_MAX)));
         g_variant_builder_add(&b, "{sv}", "append-user-agent", g_variant_new_string("dreamlink/" PACKAGE_VERSION));
         return g_variant_ref_sink(g_variant_builder_end(&b));
 }
@@ -219,6 +290,7 @@ int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, 
         g_autoptr(GError) error = NULL;
         g_autoptr(GCancellable) cancellable = g_cancellable_new();
         g_autoptr(OstreeAsyncProgress) p = NULL;
+        g_autoptr(GSource) watch = NULL;
         g_autoptr(GVariant) options = NULL;
         _cleanup_free_ char *url = NULL;
         char buf[FORMAT_BYTES_MAX];
@@ -250,21 +322,28 @@ int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, 
 
         PullContext ctx = {
                 .cancellable = cancellable,
-                .max_size = o->max_size,
+                .options = o,
                 .callback = progress,
                 .userdata = userdata,
         };
-        /* Created here, so its signals go to the main context the pull iterates (the thread's default). */
-        p = ostree_async_progress_new_and_connect(on_progress_changed, &ctx);
+        /* The pull iterates the thread's default main context: the watch goes there. */
+        p = ostree_async_progress_new();
+        ctx.progress = p;
+        watch = g_timeout_source_new(PULL_WATCH_INTERVAL_MSEC);
+        g_source_set_priority(watch, G_PRIORITY_HIGH);
+        g_source_set_callback(watch, on_pull_watch, &ctx, NULL);
+        g_source_attach(watch, g_main_context_get_thread_default());
+        if (o->max_size > 0)
+                fsize_limit(&ctx, o->max_size);
         options = pull_options(commit, o);
 
         log_debug("Pulling %s from %s.", commit, url);
         bool ok = ostree_repo_pull_with_options(repo, LOCAL_REPO_REMOTE, options, p, cancellable, &error);
-        /* No callback may run after we return: drop a pending one with the handler. */
-        g_signal_handlers_disconnect_by_data(p, &ctx);
+        g_source_destroy(watch);
+        fsize_limit_restore(&ctx);
         ostree_async_progress_finish(p);
         if (!ok)
-                return log_pull_error(repo, url, commit, error, ctx.size_exceeded, o->max_size);
+                return log_pull_error(repo, url, commit, error, ctx.bound, o);
 
         r = verify_pulled_commit(repo, commit);
         if (r < 0)
@@ -274,7 +353,7 @@ int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, 
 
         progress_read(p, &final);
         if (progress)
-                progress(&final, userdata);
+                progress_report(&ctx, &final);
         log_debug("Pulled %s from %s into %s: %s downloaded%s.", commit, url, ref,
                  format_bytes(buf, sizeof(buf), final.bytes_transferred), final.delta ? " through a static delta" : "");
         if (ret)

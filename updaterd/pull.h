@@ -17,9 +17,10 @@
 
 #define LOCAL_REPO_REMOTE "dreamlink"     /* the remote local_repo_pull() (re)configures */
 #define PULL_PROGRESS_INTERVAL_MSEC 250U  /* at most 4 progress callbacks a second */
+#define PULL_WATCH_INTERVAL_MSEC 100U     /* how often the bounds are checked */
 
 typedef struct PullProgress {
-        uint64_t bytes_transferred;
+        uint64_t bytes_transferred; /* in callbacks, never above bytes_total when that is known */
         uint64_t bytes_total;      /* 0 when unknown; with a static delta: total delta part size */
         unsigned objects_fetched, objects_requested;
         bool delta;                /* a static delta is being used */
@@ -38,17 +39,22 @@ typedef struct PullResult {
  * ostree's tls-ca-path, which libostree's libcurl trusts besides the system's CAs), then pulls
  * COMMIT (a checksum; depth 0), using a static delta when the server has one from a commit we have
  * (libostree picks the newest such commit from the server's summary). Progress callbacks come at
- * most every PULL_PROGRESS_INTERVAL_MSEC, from within this call; PROGRESS may be NULL. o->max_size
- * bounds the bytes downloaded (checked at each progress update, so it may be overshot by what
- * arrives in one interval). Afterwards checks that the commit is complete locally with exactly
- * that checksum and points REF (e.g. "dreamlink/staged") at it. RET may be NULL.
+ * most every PULL_PROGRESS_INTERVAL_MSEC, from within this call; PROGRESS may be NULL. Bounded by O:
+ * o->max_size bounds the bytes downloaded in all (checked every PULL_WATCH_INTERVAL_MSEC, so it may
+ * be overshot by what arrives in that time) and every file the pull writes (RLIMIT_FSIZE, for the
+ * duration of the call); o->deadline ends it wherever it is; a transfer that stalls ends after
+ * o->stall_timeout. A pull stopped by a bound keeps the objects that arrived whole (the next pull
+ * resumes from them); what was half-downloaded is removed. Afterwards checks that the commit is
+ * complete locally with exactly that checksum and points REF (e.g. "dreamlink/staged") at it. RET
+ * may be NULL.
  *   -EINVAL           COMMIT is not a checksum, or REF not a valid ref name
  *   -EPROTONOSUPPORT  REPO_URL refused by policy (plain http:// without allow_http), before anything
  *   -ENOENT           no repository at REPO_URL, or COMMIT (or an object of it) not on the server
  *   -ENOSPC           the file system of the local repository is full
  *   -EBADMSG          an object from the server is corrupt (checksum mismatch, bad compression)
- *   -EFBIG            more than o->max_size would be downloaded
- *   and the network errors of fetch_url(): -ECONNREFUSED, -EHOSTUNREACH, -ENXIO, -ETIMEDOUT,
- *   -EPIPE, -ECONNRESET, -EKEYREJECTED, -EREMOTEIO, … */
+ *   -EFBIG            more than o->max_size downloaded, or one object larger than that
+ *   -ETIMEDOUT        past o->deadline, or a transfer stalled
+ *   and the network errors of fetch_url(): -ECONNREFUSED, -EHOSTUNREACH, -ENXIO, -EPIPE,
+ *   -ECONNRESET, -EKEYREJECTED, -EREMOTEIO, … */
 int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, const char *ref,
                     const FetchOptions *o, pull_progress_t progress, void *userdata, PullResult *ret);

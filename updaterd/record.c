@@ -8,6 +8,7 @@
 #include "log.h"
 #include "record.h"
 #include "status.h"
+#include "string-util.h"
 
 int record_save(Transaction *t, const char *path) {
         int r = transaction_save(t, path);
@@ -44,4 +45,22 @@ int record_finish(Transaction *t, const char *path, TransactionOutcome outcome, 
                 return log_error_errno(r, "Failed to record the end of transaction %s: %m", t->id);
         record_archive(t, root, c);
         return 0;
+}
+
+int record_stage_cancelled(const char *root, const UpdaterConfig *c, const char *id) {
+        _cleanup_free_ char *path = state_path(root, c, TRANSACTION_FILE);
+        _cleanup_(transaction_freep) Transaction *t = NULL;
+        int r;
+
+        if (!path)
+                return log_oom();
+        r = transaction_load(path, &t);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r; /* logged */
+        if (!streq_ptr(t->id, id) || t->operation != TRANSACTION_STAGE || t->outcome != OUTCOME_IN_PROGRESS)
+                return 0;
+        r = record_finish(t, path, OUTCOME_CANCELLED, "cancelled; what was downloaded is kept for the next attempt", root, c);
+        return r < 0 ? r : 1;
 }

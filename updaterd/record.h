@@ -17,3 +17,8 @@ int record_save(Transaction *t, const char *path);
  * copy in the history. */
 int record_finish(Transaction *t, const char *path, TransactionOutcome outcome, const char *error, const char *root,
                   const UpdaterConfig *c);
+
+/* A cancelled stage: the worker was stopped before it could say so. Ends the stage transaction ID
+ * in the record, if it is still in progress there, as cancelled. Returns 1 if it did, 0 if there
+ * was nothing to end. */
+int record_stage_cancelled(const char *root, const UpdaterConfig *c, const char *id);

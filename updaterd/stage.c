@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
+#include "os-release.h"
 #include "ostree-image.h"
 #include "policy.h"
 #include "process-util.h"
@@ -40,6 +41,7 @@ typedef struct Context {
         Slot booted, target;
         SlotTable slots;
         char *slots_path, *txn_path, *esp;
+        char *os;               /* the booted OS's id: a release must be for it */
         Keyring keys;
         Manifest *manifest;
         Transaction *txn;
@@ -47,6 +49,7 @@ typedef struct Context {
         char *mountpoint;
         bool mounted;
         uint64_t downloaded;
+        usec_t deadline;        /* CLOCK_MONOTONIC: the end of DownloadTimeout= */
 } Context;
 
 static void context_done(Context *ctx) {
@@ -61,6 +64,7 @@ static void context_done(Context *ctx) {
         free(ctx->slots_path);
         free(ctx->txn_path);
         free(ctx->esp);
+        free(ctx->os);
         log_set_transaction_id(NULL);
 }
 
@@ -70,6 +74,8 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
 
         ctx->config = c;
         ctx->reporter = r;
+        /* From the job's start: the manifest and the pull share one wall-clock budget. */
+        ctx->deadline = now_usec(CLOCK_MONOTONIC) + c->download_timeout;
         ctx->root = strempty(secure_getenv("DREAMLINK_ROOT"));
         ctx->slots_path = state_path(ctx->root, c, SLOT_TABLE_FILE);
         ctx->txn_path = state_path(ctx->root, c, TRANSACTION_FILE);
@@ -91,6 +97,16 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
                 return log_error_errno(q, "The kernel command line names no dreamlink slot (root=PARTLABEL=root-a or root-b): "
                                        "this system was not installed as an A/B system.");
         ctx->target = slot_other(ctx->booted);
+
+        /* IMAGE_ID= names the image the OS was built as, ID= the distribution it is built from. */
+        q = os_release_get(ctx->root, "IMAGE_ID", &ctx->os);
+        if (q == -ENOENT)
+                q = os_release_get(ctx->root, "ID", &ctx->os);
+        if (q == -ENOENT)
+                return log_error_errno(q, "Cannot tell which OS this system runs (no IMAGE_ID= or ID= in %s/etc/os-release): "
+                                       "refusing to accept a release for it.", ctx->root);
+        if (q < 0)
+                return log_error_errno(q, "Failed to read %s/etc/os-release: %m", ctx->root);
 
         q = slot_table_load(ctx->slots_path, &ctx->slots);
         if (q == -ENOENT) {
@@ -114,18 +130,23 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
         return 0;
 }
 
-static FetchOptions fetch_options(const UpdaterConfig *c, uint64_t max_size) {
+static FetchOptions fetch_options(const Context *ctx, uint64_t max_size) {
+        const UpdaterConfig *c = ctx->config;
+
         return (FetchOptions) {
                 .ca_file = c->ca_file,
                 .allow_http = c->allow_http,
                 .max_size = max_size,
                 .timeout = FETCH_TIMEOUT,
+                .stall_timeout = c->stall_timeout,
+                .deadline = ctx->deadline,
+                .time_limit = c->download_timeout,
         };
 }
 
 static int fetch_verified_manifest(Context *ctx) {
         _cleanup_free_ char *text = NULL, *sig = NULL;
-        FetchOptions o = fetch_options(ctx->config, MANIFEST_SIZE_MAX);
+        FetchOptions o = fetch_options(ctx, MANIFEST_SIZE_MAX);
         ManifestPolicy policy;
         size_t size, sig_size;
         int r;
@@ -133,8 +154,16 @@ static int fetch_verified_manifest(Context *ctx) {
         r = fetch_channel_manifest(ctx->config->server, ctx->config->channel, &o, &text, &size, &sig, &sig_size);
         if (r < 0)
                 return r;
-        update_policy_init(&policy, &ctx->slots, ctx->booted, NULL, ctx->config->channel, now_usec(CLOCK_REALTIME));
-        return manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
+        update_policy_init(&policy, &ctx->slots, ctx->booted, ctx->os, ctx->config->channel, now_usec(CLOCK_REALTIME));
+        r = manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
+        if (r < 0)
+                return r;
+
+        /* Whatever becomes of this release, nothing older may be accepted from now on. Not kept,
+         * the floor would not hold: refuse rather than go on without it. */
+        if (slot_table_raise_floor(&ctx->slots, ctx->manifest->counter) > 0)
+                return slot_table_save(&ctx->slots, ctx->slots_path); /* logs */
+        return 0;
 }
 
 static uint64_t download_size(const Manifest *m, const char *booted_commit) {
@@ -270,7 +299,7 @@ static void on_pull_progress(const PullProgress *p, void *userdata) {
 
 static int stage_pull(Context *ctx) {
         _cleanup_free_ char *repo_path = state_path(ctx->root, ctx->config, LOCAL_REPO), *url = NULL, *ref = NULL;
-        FetchOptions o = fetch_options(ctx->config, ctx->config->max_download_size);
+        FetchOptions o = fetch_options(ctx, ctx->config->max_download_size);
         char buf[FORMAT_BYTES_MAX];
         PullResult result = {};
         int r;
@@ -397,6 +426,26 @@ static int stage_mark_staged(Context *ctx) {
         return record_finish(ctx->txn, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
 }
 
+/* The slot says staged: a stage of this release got as far as stage_mark_staged()'s slots.json and
+ * was cut off (a power cut) before its record was closed. Its work is done: close it as such, or
+ * it stays in progress forever and blocks commit. */
+static int stage_close_interrupted(Context *ctx) {
+        _cleanup_(transaction_freep) Transaction *t = NULL;
+        int r;
+
+        r = transaction_load(ctx->txn_path, &t);
+        if (r < 0 || !stage_can_resume(t, ctx->manifest, ctx->target))
+                return 0; /* nothing of this stage open (an unreadable record: the next stage starts anew) */
+
+        log_info("Transaction %s staged %s into slot %s and was interrupted before it was closed: closing it now.",
+                 t->id, ctx->manifest->version, slot_to_string(ctx->target));
+        (void) log_set_transaction_id(t->id);
+        r = record_step(t, ctx->txn_path, STEP_STAGED, ctx->reporter);
+        if (r < 0)
+                return r;
+        return record_finish(t, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
+}
+
 /* Runs in the worker: lower priority, and a mount namespace of its own so the slot's mount
  * is private and vanishes with the worker, however it ends. */
 static int stage_prepare_process(Context *ctx) {
@@ -445,6 +494,9 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
                 reporter_done(rep, 0, message);
                 return 0;
         case UPDATE_STAGED:
+                r = stage_close_interrupted(&ctx);
+                if (r < 0)
+                        return r;
                 (void) asprintf(&message, "%s is already staged in slot %s.", m->version, slot_to_string(ctx.target));
                 reporter_done(rep, 0, message);
                 return 0;

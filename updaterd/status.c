@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "handoff-config.h"
 #include "log.h"
+#include "os-release.h"
 #include "slot-status.h"
 #include "status.h"
 #include "string-util.h"
@@ -31,24 +32,6 @@ void status_booted_done(BootedInfo *b) {
         free(b->commit);
         free(b->kernel);
         *b = (BootedInfo) {};
-}
-
-/* IMAGE_VERSION= of os-release, for a system whose slot table is gone. */
-static char *os_release_version(const char *root) {
-        _cleanup_free_ char *path = path_prefix(root, "/etc/os-release"), *text = NULL;
-
-        if (!path || read_file_limited(path, 64 * 1024, &text, NULL) < 0)
-                return NULL;
-        for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
-                const char *v = startswith(l, "IMAGE_VERSION=");
-                if (v) {
-                        size_t n = strlen(v);
-                        if (n >= 2 && (v[0] == '"' || v[0] == '\''))
-                                return strndup(v + 1, n - 2);
-                        return strdup(v);
-                }
-        }
-        return NULL;
 }
 
 int status_booted(const char *root, const UpdaterConfig *c, BootedInfo *ret) {
@@ -76,7 +59,7 @@ int status_booted(const char *root, const UpdaterConfig *c, BootedInfo *ret) {
                 b.kernel = s->kernel ? strdup(s->kernel) : NULL;
         }
         if (!b.version)
-                b.version = os_release_version(root);
+                (void) os_release_get(root, "IMAGE_VERSION", &b.version);
         if (!b.kernel) {
                 struct utsname u;
                 if (uname(&u) >= 0)

@@ -59,20 +59,35 @@ static int bus_connect(sd_bus **ret) {
         return 0;
 }
 
+/* S made safe for the terminal: versions, kernels and messages come from the release server and
+ * the state files, and an escape sequence in them must not reach the terminal as one. The result
+ * lives until 16 more calls, plenty for one line of output; NULL stays NULL. */
+static const char *safe(const char *s) {
+        static char *ring[16];
+        static unsigned i;
+
+        if (!s)
+                return NULL;
+        i = (i + 1) % ELEMENTSOF(ring);
+        free(ring[i]);
+        ring[i] = escape_control(s);
+        return ring[i] ?: "(out of memory)";
+}
+
 /* Turns a failed call into one clear line: the daemon's message when it sent one. */
 static int call_error(const char *what, const sd_bus_error *e, int r) {
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED))
                 return log_error_errno(EACCES, "%s: permission denied (changing the system needs root).", what);
         if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                 return log_error_errno(r, "%s: updaterd is not available (is updaterd.service installed?).", what);
-        return log_error_errno(r, "%s: %s", what, e->message ?: strerror(-r));
+        return log_error_errno(r, "%s: %s", what, e->message ? safe(e->message) : strerror(-r));
 }
 
 /* ---- status ------------------------------------------------------------------------------ */
 
 static const char *json_str(sd_json_variant *v, const char *key) {
         sd_json_variant *f = v ? sd_json_variant_by_key(v, key) : NULL;
-        return f && sd_json_variant_is_string(f) ? sd_json_variant_string(f) : NULL;
+        return f && sd_json_variant_is_string(f) ? safe(sd_json_variant_string(f)) : NULL;
 }
 
 static uint64_t json_u64(sd_json_variant *v, const char *key) {
@@ -151,8 +166,8 @@ static void print_status(sd_json_variant *v) {
                 size_t m = services && sd_json_variant_is_object(services) ? sd_json_variant_elements(services) : 0;
                 for (size_t k = 0; k + 1 < m; k += 2)
                         printf("%s%s %s", k == 0 ? "      " : ", ",
-                               strna(sd_json_variant_string(sd_json_variant_by_index(services, k))),
-                               strna(sd_json_variant_string(sd_json_variant_by_index(services, k + 1))));
+                               strna(safe(sd_json_variant_string(sd_json_variant_by_index(services, k)))),
+                               strna(safe(sd_json_variant_string(sd_json_variant_by_index(services, k + 1)))));
                 if (m > 0)
                         putchar('\n');
         }
@@ -223,9 +238,9 @@ static int verb_check(sd_bus *bus, char **args) {
 
         if (available)
                 printf("Update available: %s (release %" PRIu64 ", kernel %s), about %s to download.\n",
-                       version, counter, kernel, format_bytes(buf, sizeof(buf), size));
+                       safe(version), counter, safe(kernel), format_bytes(buf, sizeof(buf), size));
         else
-                printf("Up to date: the channel offers %s, which this system runs or has staged.\n", version);
+                printf("Up to date: the channel offers %s, which this system runs or has staged.\n", safe(version));
         return 0;
 }
 
@@ -326,7 +341,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                         if (sd_bus_message_read(m, "v", "s", &step) >= 0 && !streq_ptr(step, j->step) && *step) {
                                 (void) free_and_strdup(&j->step, step);
                                 if (!arg_quiet)
-                                        printf("%s%s\n", j->tty && j->last_print ? "\n" : "", step);
+                                        printf("%s%s\n", j->tty && j->last_print ? "\n" : "", safe(step));
                                 j->last_print = 0;
                                 if (streq_ptr(step, j->final_step) && !j->final_seen) {
                                         /* Said now: the machine may go down before anything else arrives. */
@@ -439,9 +454,9 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
                 putchar('\n');
         int result = j.result;
         if (result < 0)
-                log_error_errno(result, "%s failed: %s", what, isempty(j.message) ? strerror(-result) : j.message);
+                log_error_errno(result, "%s failed: %s", what, isempty(j.message) ? strerror(-result) : safe(j.message));
         else if (!arg_quiet && !(j.final_seen && !interrupted)) /* the switch was announced already */
-                printf("%s\n", strna(j.message));
+                printf("%s\n", strna(safe(j.message)));
         free(j.message);
         free(j.transaction_id);
         free(j.step);

@@ -21,15 +21,20 @@ const char *job_operation_to_string(JobOperation o) {
         return job_operation_table[o];
 }
 
-/* Messages are one line: newlines in them would start a bogus event. */
+/* Messages are one line: newlines in them would start a bogus event, and a line too long would be
+ * dropped by the daemon (a DONE among them), so a long message is cut short. */
 static void report(Reporter *r, const char *tag, const char *text) {
         _cleanup_free_ char *flat = strdup(text ?: "");
         if (r->fd < 0)
                 return;
-        if (flat)
+        if (flat) {
                 for (char *p = flat; *p; p++)
                         if (*p == '\n' || *p == '\r')
                                 *p = ' ';
+                size_t room = WORKER_LINE_MAX - strlen(tag) - 2; /* the space and the newline */
+                if (strlen(flat) > room)
+                        flat[room] = 0;
+        }
         dprintf(r->fd, "%s %s\n", tag, flat ?: "");
 }
 
@@ -95,4 +100,35 @@ int worker_event_parse(char *line, WorkerEvent *ret) {
 
         *ret = e;
         return 0;
+}
+
+unsigned worker_line_buffer_feed(WorkerLineBuffer *b, const char *data, size_t size, worker_line_t cb, void *userdata) {
+        unsigned dropped = 0;
+
+        while (size > 0) {
+                const char *nl = memchr(data, '\n', size);
+                size_t n = nl ? (size_t) (nl - data) : size;
+
+                if (b->overlong) {
+                        /* The rest of a line already given up on: skip to its end. */
+                        if (nl)
+                                b->overlong = false;
+                } else if (b->len + n >= sizeof(b->line)) {
+                        /* No room for it and its NUL: the whole line goes, whatever came of it. */
+                        b->len = 0;
+                        b->overlong = !nl;
+                        dropped++;
+                } else {
+                        memcpy(b->line + b->len, data, n);
+                        b->len += n;
+                        if (nl) {
+                                b->line[b->len] = 0;
+                                b->len = 0;
+                                cb(b->line, userdata);
+                        }
+                }
+                data += nl ? n + 1 : n;
+                size -= nl ? n + 1 : n;
+        }
+        return dropped;
 }

@@ -49,3 +49,20 @@ typedef struct WorkerEvent {
 
 /* Parses one line (without its newline, modified in place); -EBADMSG if malformed. */
 int worker_event_parse(char *line, WorkerEvent *ret);
+
+/* The longest event line, newline included: the reporter shortens messages to fit. */
+#define WORKER_LINE_MAX 8192U
+
+/* Splits what the worker writes into lines. A line longer than WORKER_LINE_MAX is dropped whole, up
+ * to its newline: a tail of it must not pass for an event of its own. */
+typedef struct WorkerLineBuffer {
+        char line[WORKER_LINE_MAX];
+        size_t len;
+        bool overlong; /* dropping what is left of a line too long */
+} WorkerLineBuffer;
+
+typedef void (*worker_line_t)(char *line, void *userdata);
+
+/* Appends DATA and calls CB for each complete line (without its newline, NUL-terminated, to be
+ * modified at will). Returns how many overlong lines were dropped meanwhile. */
+unsigned worker_line_buffer_feed(WorkerLineBuffer *b, const char *data, size_t size, worker_line_t cb, void *userdata);

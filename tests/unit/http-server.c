@@ -22,6 +22,7 @@
 
 #include "http-server.h"
 #include "string-util.h"
+#include "time-util.h"
 
 #define REQUEST_MAX 8192
 #define CHUNK_SIZE (16U * 1024U)
@@ -143,20 +144,22 @@ static HttpFaults faults_for(HttpServer *s, const char *path, char *redirect, si
         return f;
 }
 
-/* Waits USEC, or less if the server is stopped or its faults are changed meanwhile. */
-static void stall(HttpServer *s, uint64_t usec) {
+/* Waits USEC, or less if the server is stopped or (with WAKEABLE) its faults are changed meanwhile.
+ * A connection that waits counts as idle for the statistics. */
+static void stall(HttpServer *s, uint64_t usec, bool wakeable) {
         struct pollfd p[2] = {
                 { .fd = s->stop_fd, .events = POLLIN },
                 { .fd = s->wake_fd, .events = POLLIN },
         };
         uint64_t n;
 
-        (void) !read(s->wake_fd, &n, sizeof(n)); /* forget changes made before this stall */
+        if (wakeable)
+                (void) !read(s->wake_fd, &n, sizeof(n)); /* forget changes made before this stall */
         pthread_mutex_lock(&s->lock);
         s->stalling++;
         pthread_cond_broadcast(&s->idle);
         pthread_mutex_unlock(&s->lock);
-        if (poll(p, 2, (int) MIN(usec / 1000, (uint64_t) INT32_MAX)) > 0 && p[1].revents)
+        if (poll(p, wakeable ? 2 : 1, (int) MIN(usec / 1000, (uint64_t) INT32_MAX)) > 0 && wakeable && p[1].revents)
                 (void) !read(s->wake_fd, &n, sizeof(n));
         pthread_mutex_lock(&s->lock);
         s->stalling--;
@@ -188,8 +191,14 @@ static uint64_t send_body(HttpServer *s, Conn *c, int fd, uint64_t size, const H
         bool stalled = false;
 
         *ret_complete = false;
-        while (sent < size) {
-                size_t want = (size_t) MIN((uint64_t) sizeof(buf), size - sent);
+        while (sent < size || (f->endless && size > 0)) {
+                size_t want = (size_t) MIN((uint64_t) sizeof(buf), f->endless ? size - sent % size : size - sent);
+                if (f->trickle_bps > 0) {
+                        /* A tenth of a second's worth, then the rest of that tenth waited for. */
+                        want = (size_t) MIN((uint64_t) want, MAX(f->trickle_bps / 10, 1U));
+                        if (sent > 0)
+                                stall(s, 100 * USEC_PER_MSEC, false);
+                }
                 if (f->truncate) {
                         if (sent >= f->truncate_after)
                                 return sent;
@@ -197,12 +206,12 @@ static uint64_t send_body(HttpServer *s, Conn *c, int fd, uint64_t size, const H
                 }
                 if (f->stall && !stalled) {
                         if (sent >= f->stall_after) {
-                                stall(s, f->stall_usec);
+                                stall(s, f->stall_usec, true);
                                 stalled = true;
                         } else
                                 want = (size_t) MIN((uint64_t) want, f->stall_after - sent);
                 }
-                ssize_t n = pread(fd, buf, want, (off_t) sent);
+                ssize_t n = pread(fd, buf, want, (off_t) (sent % size));
                 if (n <= 0)
                         return sent;
                 if (f->chunked) {
@@ -273,7 +282,10 @@ static void serve(HttpServer *s, Conn *c) {
         }
 
         char hdr[256];
-        int n = f.chunked ? snprintf(hdr, sizeof(hdr),
+        int n = f.endless && !f.chunked ? snprintf(hdr, sizeof(hdr),
+                                                   "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                                   "Connection: close\r\n\r\n")
+              : f.chunked ? snprintf(hdr, sizeof(hdr),
                                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
                           : snprintf(hdr, sizeof(hdr),

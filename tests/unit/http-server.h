@@ -25,6 +25,9 @@ typedef struct HttpFaults {
         uint64_t stall_after;
         uint64_t stall_usec;
         bool chunked;            /* chunked transfer encoding: no Content-Length */
+        bool endless;            /* a body that never ends: the file over and over, without a length
+                                  * (chunked, or up to a close that never comes) */
+        uint64_t trickle_bps;    /* send the body at about this many bytes a second (0: at once) */
 } HttpFaults;
 
 /* Serves ROOT; with CERT_FILE and KEY_FILE (PEM) over TLS, else plain HTTP. Returns -errno. */

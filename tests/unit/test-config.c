@@ -49,6 +49,9 @@ static void test_defaults_without_files(void **state) {
         assert_true(c.handoff);
         assert_true(c.health_timeout == 5 * USEC_PER_MINUTE);
         assert_int_equal(c.boot_tries, 3);
+        assert_true(c.max_download_size == 8ULL << 30);
+        assert_true(c.stall_timeout == 30 * USEC_PER_SEC);
+        assert_true(c.download_timeout == 6 * USEC_PER_HOUR);
         updater_config_done(&c);
 }
 
@@ -171,6 +174,33 @@ static void test_bad_timespan(void **state) {
         expect_bad_value(*state, "[Health]\nTimeout=ages\n", "90-bad.conf:2: Timeout= expects a time span");
 }
 
+static void test_download_bounds(void **state) {
+        UpdaterConfig c;
+        int r;
+
+        write_test_file(*state, "etc/dreamlink/updaterd.conf",
+                        "[Update]\nMaxDownloadSize=0\nStallTimeout=10s\nDownloadTimeout=2h\n");
+        _cleanup_free_ char *out = load_config(*state, &c, &r);
+        assert_int_equal(r, 0);
+        assert_true(c.max_download_size == 0);
+        assert_true(c.stall_timeout == 10 * USEC_PER_SEC);
+        assert_true(c.download_timeout == 2 * USEC_PER_HOUR);
+        updater_config_done(&c);
+
+        expect_bad_value(*state, "[Update]\nStallTimeout=0\n",
+                         "90-bad.conf:2: StallTimeout= expects a time span from 1.0s to 1h 0min, got '0'.");
+        expect_bad_value(*state, "[Update]\nDownloadTimeout=31d\n",
+                         "90-bad.conf:2: DownloadTimeout= expects a time span from 1.0s to 720h 0min, got '31d'.");
+}
+
+/* Past the boot check's own 15 min, or so large a deadline would overflow: refused. */
+static void test_bad_health_timeout(void **state) {
+        expect_bad_value(*state, "[Health]\nTimeout=11min\n",
+                         "90-bad.conf:2: Timeout= expects a time span from 1.0s to 10min 0s, got '11min'.");
+        expect_bad_value(*state, "[Health]\nTimeout=213503982d\n", "Timeout= expects a time span from 1.0s to 10min 0s");
+        expect_bad_value(*state, "[Health]\nTimeout=0\n", "Timeout= expects a time span from 1.0s to 10min 0s");
+}
+
 static void test_bad_url_and_path(void **state) {
         expect_bad_value(*state, "[Update]\nServer=ftp://example.org\n", "Server= expects an https://");
         expect_bad_value(*state, "[Update]\nCAFile=relative/ca.pem\n", "CAFile= must be an absolute path");
@@ -203,6 +233,22 @@ static void test_syntax_errors(void **state) {
         expect_syntax_error(*state, "[Update]\nChannel beta\n", "updaterd.conf:2: Expected 'Key=Value'");
         expect_syntax_error(*state, "[Update\n", "updaterd.conf:1: Invalid section header");
         expect_syntax_error(*state, "[Update]\n=beta\n", "updaterd.conf:2: Missing key before '='.");
+}
+
+/* Everything after a NUL byte would have been dropped without a word. */
+static void test_nul_byte_refused(void **state) {
+        static const char text[] = "[Update]\nChannel=beta\nAllow\0HTTP=yes\nChannel=evil\n";
+        _cleanup_free_ char *path = path_join2(*state, "etc/dreamlink/updaterd.conf");
+        UpdaterConfig c;
+        int r;
+
+        write_test_file(*state, "etc/dreamlink/updaterd.conf", "");
+        assert_int_equal(write_file_atomic(path, text, sizeof(text) - 1, 0644), 0);
+        _cleanup_free_ char *out = load_config(*state, &c, &r);
+        assert_int_equal(r, -EBADMSG);
+        if (!strstr(out, "updaterd.conf:3: Configuration file contains a NUL byte, refusing the file."))
+                fail_msg("no NUL byte refusal in '%s'", out);
+        updater_config_done(&c);
 }
 
 static void test_strv_reset(void **state) {
@@ -283,10 +329,13 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_window, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_size, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_timespan, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_download_bounds, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_health_timeout, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_url_and_path, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_channel, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_boot_tries, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_syntax_errors, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_nul_byte_refused, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_strv_reset, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_oversized_file_refused, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_unreadable_dropin_dir, root_setup, tmpdir_teardown),

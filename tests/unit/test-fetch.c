@@ -249,7 +249,42 @@ static void test_fetch_stall_times_out(void **state) {
         print_message("stalled transfer given up after %.1f s\n",
                       (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9);
         assert_true(b.tv_sec - a.tv_sec < 10);
-        assert_log(out, "timed out or stalled");
+        assert_log(out, "no data for 1.0s (less than 1024 bytes a second)");
+}
+
+/* A body that never ends, with no length announced: stopped at the limit. */
+static void test_fetch_endless_body(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *url = http_server_url(f->server, "/big.bin"), *out = NULL, *out2 = NULL;
+        FetchOptions o = http_ok;
+
+        http_server_set_faults(f->server, &(HttpFaults) { .endless = true });
+        o.max_size = 1U << 20;
+        out = fetch_expect(url, &o, -EFBIG);
+        assert_log(out, "larger than the limit of 1048576 bytes");
+        http_server_set_faults(f->server, &(HttpFaults) { .endless = true, .chunked = true });
+        out2 = fetch_expect(url, &o, -EFBIG);
+        assert_log(out2, "larger than the limit of 1048576 bytes");
+}
+
+/* Slow retrieval: a body trickling in forever above the stall speed ends at the deadline. */
+static void test_fetch_trickle_wall_clock(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *url = http_server_url(f->server, "/big.bin"), *out = NULL, *out2 = NULL;
+        FetchOptions o = http_ok;
+
+        http_server_set_faults(f->server, &(HttpFaults) { .endless = true, .trickle_bps = 1200 });
+        o.max_size = 0;
+        o.time_limit = 1 * USEC_PER_SEC;
+        o.deadline = now_usec(CLOCK_MONOTONIC) + o.time_limit;
+        out = fetch_expect(url, &o, -ETIMEDOUT);
+        assert_log(out, "exceeded its wall-clock limit of 1.0s (DownloadTimeout=)");
+
+        /* Once past it, nothing is asked for. */
+        http_server_reset_stats(f->server);
+        out2 = fetch_expect(url, &o, -ETIMEDOUT);
+        assert_log(out2, "wall-clock limit of 1.0s");
+        assert_int_equal(http_server_requests(f->server), 0);
 }
 
 static void test_fetch_redirects_stay_within_policy(void **state) {
@@ -444,6 +479,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_fetch_truncated, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fetch_too_large, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fetch_stall_times_out, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fetch_endless_body, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fetch_trickle_wall_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fetch_redirects_stay_within_policy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fetch_tls_trust, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_channel_manifest_fetched_and_verified, setup, teardown),

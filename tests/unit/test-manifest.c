@@ -217,6 +217,37 @@ static void test_counter_rollback(void **state) {
         assert_int_equal(verify_fixture(f), 0);
 }
 
+static void set_counter_max(Manifest *m) {
+        m->counter = UINT64_MAX;
+}
+
+/* Accepted, 2^64-1 would be the floor for good: nothing could be released after it. */
+static void test_counter_max_refused(void **state) {
+        Fixture *f = *state;
+        fixture_manifest(f, set_counter_max, NULL);
+        assert_int_equal(verify_fixture(f), -EOVERFLOW);
+        assert_non_null(strstr(log_get_last_error(), "release counter 18446744073709551615, the largest there is"));
+}
+
+static void set_issued_tomorrow(Manifest *m) {
+        m->issued = NOW + USEC_PER_DAY;
+        m->expires = NOW + 14 * USEC_PER_DAY;
+}
+
+static void set_issued_a_minute_ahead(Manifest *m) {
+        m->issued = NOW + USEC_PER_MINUTE;
+}
+
+/* Issued in the future: this clock is behind, or the manifest lies; a little skew passes. */
+static void test_issued_in_future_refused(void **state) {
+        Fixture *f = *state;
+        fixture_manifest(f, set_issued_tomorrow, NULL);
+        assert_int_equal(verify_fixture(f), -ETIME);
+        assert_non_null(strstr(log_get_last_error(), "in the future"));
+        fixture_manifest(f, set_issued_a_minute_ahead, NULL);
+        assert_int_equal(verify_fixture(f), 0);
+}
+
 static void test_min_from_version(void **state) {
         Fixture *f = *state;
         f->policy.booted_version = "0.9";
@@ -361,6 +392,8 @@ int main(void) {
                 T(test_unknown_key_id),
                 T(test_expired),
                 T(test_counter_rollback),
+                T(test_counter_max_refused),
+                T(test_issued_in_future_refused),
                 T(test_min_from_version),
                 T(test_other_channel_or_os),
                 T(test_truncated_file),

@@ -100,6 +100,20 @@ static void test_space_needed_prefers_delta(void **state) {
         assert_true(with_delta >= 64ULL << 20);
 }
 
+/* Signed sizes near 2^64 must not wrap around to a need that any disk meets. */
+static void test_space_needed_saturates(void **state) {
+        ManifestDelta d = { .from_commit = (char *) C1, .size = UINT64_MAX / 3 };
+        Manifest m = manifest_for(C2, "2");
+        m.tree_size = UINT64_MAX / 2;
+        m.deltas = &d;
+        m.n_deltas = 1;
+
+        assert_true(stage_space_needed(&m, "ffff") == UINT64_MAX);
+        assert_true(stage_space_needed(&m, C1) == UINT64_MAX);
+        m.tree_size = UINT64_MAX;
+        assert_true(stage_space_needed(&m, "ffff") == UINT64_MAX);
+}
+
 static void test_worker_protocol_roundtrip(void **state) {
         int fds[2];
         char buf[4096];
@@ -143,6 +157,83 @@ static void test_worker_protocol_roundtrip(void **state) {
         assert_null(strtok_r(NULL, "\n", &save));
 }
 
+typedef struct Lines {
+        unsigned n;
+        char *last;
+} Lines;
+
+static void on_line(char *line, void *userdata) {
+        Lines *l = userdata;
+        l->n++;
+        free(l->last);
+        l->last = strdup(line);
+}
+
+/* A line longer than the buffer is dropped whole: its tail ("DONE 0 …" here) is no event. */
+static void test_worker_overlong_line_dropped(void **state) {
+        WorkerLineBuffer b = {};
+        Lines l = {};
+        size_t n = WORKER_LINE_MAX + 100;
+        _cleanup_free_ char *big = malloc(n + 64);
+
+        assert_non_null(big);
+        memset(big, 'A', WORKER_LINE_MAX - 1);
+        strcpy(big + WORKER_LINE_MAX - 1, "DONE 0 forged\n");
+
+        assert_int_equal(worker_line_buffer_feed(&b, "STEP pul", 8, on_line, &l), 0);
+        assert_int_equal(worker_line_buffer_feed(&b, "led\n", 4, on_line, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.last, "STEP pulled");
+
+        /* In pieces as a pipe delivers them, then a good line after it. */
+        size_t total = strlen(big), half = WORKER_LINE_MAX / 2;
+        assert_int_equal(worker_line_buffer_feed(&b, big, half, on_line, &l), 0);
+        assert_int_equal(worker_line_buffer_feed(&b, big + half, WORKER_LINE_MAX - 1 - half, on_line, &l), 0);
+        assert_int_equal(worker_line_buffer_feed(&b, big + WORKER_LINE_MAX - 1, total - (WORKER_LINE_MAX - 1), on_line, &l), 1);
+        assert_int_equal(worker_line_buffer_feed(&b, "STEP staged\n", 12, on_line, &l), 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.last, "STEP staged");
+
+        /* At once, with its newline in the same piece. */
+        assert_int_equal(worker_line_buffer_feed(&b, big, total, on_line, &l), 1);
+        assert_int_equal(l.n, 2);
+        /* The longest line that fits still does. */
+        memset(big, 'B', WORKER_LINE_MAX - 1);
+        big[WORKER_LINE_MAX - 1] = '\n';
+        assert_int_equal(worker_line_buffer_feed(&b, big, WORKER_LINE_MAX, on_line, &l), 0);
+        assert_int_equal(l.n, 3);
+        assert_int_equal(strlen(l.last), WORKER_LINE_MAX - 1);
+        free(l.last);
+}
+
+/* A message too long for a line is cut short, so the DONE line still arrives. */
+static void test_worker_long_message_fits(void **state) {
+        int fds[2];
+        _cleanup_free_ char *msg = malloc(3 * WORKER_LINE_MAX), *buf = malloc(4 * WORKER_LINE_MAX);
+        WorkerLineBuffer b = {};
+        Lines l = {};
+        WorkerEvent e;
+
+        assert_non_null(msg);
+        assert_non_null(buf);
+        memset(msg, 'm', 3 * WORKER_LINE_MAX - 1);
+        msg[3 * WORKER_LINE_MAX - 1] = 0;
+        assert_int_equal(pipe(fds), 0);
+        Reporter r = { .fd = fds[1] };
+        reporter_done(&r, -EIO, msg);
+        close(fds[1]);
+        size_t n = 0;
+        for (ssize_t k; (k = read(fds[0], buf + n, 4 * WORKER_LINE_MAX - n)) > 0;)
+                n += (size_t) k;
+        close(fds[0]);
+        assert_int_equal(worker_line_buffer_feed(&b, buf, n, on_line, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(worker_event_parse(l.last, &e), 0);
+        assert_int_equal(e.type, EVENT_DONE);
+        assert_int_equal(e.result, -EIO);
+        free(l.last);
+}
+
 static void test_worker_protocol_rejects_garbage(void **state) {
         WorkerEvent e;
         char a[] = "PROGRESS 1 2", b[] = "HELLO world", c[] = "DONE 5 positive", d[] = "nospace";
@@ -160,7 +251,10 @@ int main(void) {
                 cmocka_unit_test(test_stage_resume_decision),
                 cmocka_unit_test(test_stage_resume_needs_same_operation),
                 cmocka_unit_test(test_space_needed_prefers_delta),
+                cmocka_unit_test(test_space_needed_saturates),
                 cmocka_unit_test(test_worker_protocol_roundtrip),
+                cmocka_unit_test(test_worker_overlong_line_dropped),
+                cmocka_unit_test(test_worker_long_message_fits),
                 cmocka_unit_test(test_worker_protocol_rejects_garbage),
         };
         return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 
 #include "tests.h"
 #include "fetch.h"
@@ -264,6 +265,9 @@ static void test_pull_full_then_delta(void **state) {
         assert_true(r2.bytes_transferred * 20 < r1.bytes_transferred);
         assert_true(p2.last.delta);
         assert_true(p2.last.bytes_total > 0 && p2.last.bytes_total <= delta_size);
+        /* The superblock and metadata come on top of the parts: still never "more of less". */
+        assert_true(r2.bytes_transferred > p2.last.bytes_total);
+        assert_true(p2.last.bytes_transferred <= p2.last.bytes_total);
         check_progress_rate(&p2);
         _cleanup_free_ char *staged = resolve(local, STAGED_REF), *still_slot = resolve(local, SLOT_REF);
         assert_string_equal(staged, c2);
@@ -442,7 +446,101 @@ static void test_pull_size_limit(void **state) {
                 .match = ".filez", .stall = true, .stall_after = 32U * 1024U, .stall_usec = 600 * USEC_PER_MSEC });
         o.max_size = 128U * 1024U;
         out = pull_expect_error(local, f->repo_url, f->c1, &o, -EFBIG);
-        assert_log(out, "more than the limit of 128.0K");
+        assert_log(out, "exceeded the limit of 128.0K (MaxDownloadSize=)");
+}
+
+static uint64_t tree_size(const char *dir) {
+        objects_size = 0;
+        assert_int_equal(nftw(dir, add_object_size, 16, FTW_PHYS), 0);
+        return objects_size;
+}
+
+static void assert_fsize_unlimited_as_before(const struct rlimit *before) {
+        struct rlimit after;
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &after), 0);
+        assert_true(after.rlim_cur == before->rlim_cur && after.rlim_max == before->rlim_max);
+}
+
+/* File objects that never end, as fast as the loopback goes: the pull ends at the bound, and
+ * nothing of the endless data stays on disk. Before the bound was checked ahead of the transfers,
+ * this pull never ended. */
+static void test_pull_endless_object(void **state) {
+        Fixture *f = *state;
+        _cleanup_repo_ OstreeRepo *local = NULL;
+        _cleanup_free_ char *out = NULL;
+        FetchOptions o = http_ok;
+        struct rlimit before;
+
+        REQUIRE_ROOT();
+        local = open_local(f);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &before), 0);
+        http_server_set_faults(f->server, &(HttpFaults) { .match = ".filez", .endless = true });
+        o.max_size = 1U << 20;
+        out = pull_expect_error(local, f->repo_url, f->c1, &o, -EFBIG);
+        assert_log(out, "exceeded the limit of 1.0M (MaxDownloadSize=)");
+        /* No file object came whole: what is left is the commit's metadata, no partial download. */
+        uint64_t left = tree_size(f->local);
+        print_message("endless objects: refused after %" PRIu64 " bytes served; %" PRIu64 " bytes left in the repository\n",
+                      http_server_bytes_sent(f->server), left);
+        assert_true(left < 256U * 1024U);
+        assert_fsize_unlimited_as_before(&before);
+
+        /* Chunked, the same. */
+        http_server_set_faults(f->server, &(HttpFaults) { .match = ".filez", .endless = true, .chunked = true });
+        free(out);
+        out = pull_expect_error(local, f->repo_url, f->c1, &o, -EFBIG);
+        assert_log(out, "exceeded the limit of 1.0M (MaxDownloadSize=)");
+        assert_true(tree_size(f->local) < 256U * 1024U);
+
+        /* The server is fixed: the next pull gets the release. */
+        http_server_set_faults(f->server, NULL);
+        assert_int_equal(local_repo_pull(local, f->repo_url, f->c1, STAGED_REF, &o, NULL, NULL, NULL), 0);
+        assert_commit_complete(local, f->c1);
+}
+
+/* Slow retrieval: file objects that trickle in forever just above the stall speed. Only the
+ * wall-clock limit can end this pull, and does. */
+static void test_pull_trickle_wall_clock(void **state) {
+        Fixture *f = *state;
+        _cleanup_repo_ OstreeRepo *local = NULL;
+        _cleanup_free_ char *out = NULL;
+        FetchOptions o = http_ok;
+        struct rlimit before;
+
+        REQUIRE_ROOT();
+        local = open_local(f);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &before), 0);
+        http_server_set_faults(f->server, &(HttpFaults) {
+                .match = ".filez", .endless = true, .trickle_bps = 1200 });
+        o.time_limit = 2 * USEC_PER_SEC;
+        o.deadline = now_usec(CLOCK_MONOTONIC) + o.time_limit;
+        out = pull_expect_error(local, f->repo_url, f->c1, &o, -ETIMEDOUT);
+        assert_log(out, "exceeded its wall-clock limit of 2.0s (DownloadTimeout=)");
+        assert_true(tree_size(f->local) < 256U * 1024U);
+        assert_fsize_unlimited_as_before(&before);
+
+        /* Past the deadline nothing more is fetched. */
+        http_server_reset_stats(f->server);
+        free(out);
+        out = pull_expect_error(local, f->repo_url, f->c1, &o, -ETIMEDOUT);
+        assert_log(out, "wall-clock limit of 2.0s");
+        assert_int_equal(http_server_requests(f->server), 0);
+}
+
+/* A server that answers and then sends nothing: given up after the stall timeout (per try). */
+static void test_pull_stall_no_data(void **state) {
+        Fixture *f = *state;
+        _cleanup_repo_ OstreeRepo *local = NULL;
+        _cleanup_free_ char *out = NULL;
+        FetchOptions o = http_ok;
+
+        REQUIRE_ROOT();
+        local = open_local(f);
+        http_server_set_faults(f->server, &(HttpFaults) {
+                .match = ".filez", .stall = true, .stall_after = 0, .stall_usec = 600 * USEC_PER_SEC });
+        o.stall_timeout = 1 * USEC_PER_SEC;
+        out = pull_expect_error(local, f->repo_url, f->c1, &o, -ETIMEDOUT);
+        assert_log(out, "no data for 1.0s");
 }
 
 static void test_pull_file_url(void **state) {
@@ -659,6 +757,9 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_pull_interrupted_then_resumed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_corrupt_object, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_size_limit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pull_endless_object, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pull_trickle_wall_clock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pull_stall_no_data, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_file_url, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_https_with_ca_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_disk_full, setup, teardown),

@@ -145,6 +145,26 @@ static void test_counter_never_goes_back(void **state) {
         assert_string_equal(t.slots[SLOT_B].version, "10");
 }
 
+/* A release verified (by a check, or a stage that never finished) raises the floor as one staged does. */
+static void test_floor_raised_by_verified_release(void **state) {
+        _cleanup_free_ char *p = path_join2(*state, "slots.json");
+        _cleanup_(slot_table_done) SlotTable t = {}, u = {};
+
+        slot_table_init(&t);
+        assert_int_equal(slot_adopt_booted(&t, SLOT_A, "1", NULL, 1, NULL), 0);
+        assert_int_equal(slot_table_raise_floor(&t, 7), 1);
+        assert_int_equal(slot_table_raise_floor(&t, 7), 0);
+        assert_int_equal(slot_table_raise_floor(&t, 3), 0); /* never lowered */
+        assert_int_equal(t.highest_counter, 7);
+        assert_int_equal(slot_table_save(&t, p), 0);
+
+        /* Kept on disk: release 5 is an older one now, whatever the slots hold. */
+        assert_int_equal(slot_table_load(p, &u), 0);
+        assert_int_equal(u.highest_counter, 7);
+        assert_int_equal(slot_mark_writing(&u, SLOT_B, SLOT_A), 0);
+        assert_int_equal(slot_mark_staged(&u, SLOT_B, "5", COMMIT1, 5, NULL), -ESTALE);
+}
+
 static int load_text(const char *dir, const char *text) {
         _cleanup_free_ char *p = path_join2(dir, "slots.json");
         _cleanup_(slot_table_done) SlotTable t = {};
@@ -263,6 +283,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_writing_refused_on_booted_slot, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_transitions_validated, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_counter_never_goes_back, setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_floor_raised_by_verified_release, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_valid_records, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_records_refused, setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_truncated_record, setup, tmpdir_teardown),

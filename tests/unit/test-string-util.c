@@ -185,8 +185,17 @@ static void test_string_table_lookup(void **state) {
         assert_int_equal(string_table_lookup(table, ELEMENTSOF(table), NULL), -EINVAL);
 }
 
+static void test_escape_control(void **state) {
+        _cleanup_free_ char *a = escape_control("6.1.0-amd64"), *b = escape_control("6.1\033]0;owned\007\r\n\177x"),
+                            *c = escape_control("");
+        assert_string_equal(a, "6.1.0-amd64");
+        assert_string_equal(b, "6.1\\x1b]0;owned\\x07\\x0d\\x0a\\x7fx");
+        assert_string_equal(c, "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_escape_control),
                 cmocka_unit_test(test_startswith_endswith),
                 cmocka_unit_test(test_strstrip),
                 cmocka_unit_test(test_strv_split),

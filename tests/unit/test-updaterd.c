@@ -17,6 +17,7 @@
 #include "tests.h"
 #include "log.h"
 #include "manifest.h"
+#include "record.h"
 #include "slot-status.h"
 #include "transaction.h"
 
@@ -49,9 +50,11 @@
 
 typedef struct Options {
         bool stalling_server; /* Server= names a TCP port that accepts connections but never answers */
+        const char *update_conf; /* more lines for [Update] */
 } Options;
 
 static const Options stalling_server = { .stalling_server = true };
+static const Options stalling_server_short_limit = { .stalling_server = true, .update_conf = "DownloadTimeout=2s\n" };
 
 typedef struct JobRemoved {
         uint32_t id;
@@ -95,9 +98,11 @@ typedef struct Fixture {
 /* ---- the temporary root ------------------------------------------------------------------- */
 
 typedef struct Release {
+        const char *os;      /* NULL: the booted OS's, dreamlink-test */
         const char *version;
         uint64_t counter;
         const char *commit;
+        const char *kernel;  /* NULL: RELEASE_KERNEL */
         usec_t expires; /* 0: a day from now */
 } Release;
 
@@ -107,13 +112,13 @@ static void publish(Fixture *f, const Release *rel) {
         usec_t now = now_usec(CLOCK_REALTIME);
 
         Manifest m = {
-                .os = (char *) "dreamlink-test",
+                .os = (char *) (rel->os ?: "dreamlink-test"),
                 .channel = (char *) "stable",
                 .version = (char *) rel->version,
                 .counter = rel->counter,
                 .ref = (char *) "dreamlink/test/x86_64/stable",
                 .commit = (char *) rel->commit,
-                .kernel = (char *) RELEASE_KERNEL,
+                .kernel = (char *) (rel->kernel ?: RELEASE_KERNEL),
                 .issued = (rel->expires ?: now) - USEC_PER_DAY,
                 .expires = rel->expires ?: now + USEC_PER_DAY,
                 .key_id = f->key_id,
@@ -151,18 +156,21 @@ static void write_config(Fixture *f, const Options *o) {
                 assert_int_equal(bind(f->stall_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
                 assert_int_equal(listen(f->stall_fd, 16), 0);
                 assert_int_equal(getsockname(f->stall_fd, (struct sockaddr *) &sa, &len), 0);
-                assert_true(asprintf(&conf, "[Update]\nServer=http://127.0.0.1:%u\nAllowHTTP=yes\nChannel=stable\n",
-                                     ntohs(sa.sin_port)) > 0);
+                assert_true(asprintf(&conf, "[Update]\nServer=http://127.0.0.1:%u\nAllowHTTP=yes\nChannel=stable\n%s",
+                                     ntohs(sa.sin_port), strempty(o->update_conf)) > 0);
         } else
-                assert_true(asprintf(&conf, "[Update]\nServer=file://%s/srv\nChannel=stable\n", f->root) > 0);
+                assert_true(asprintf(&conf, "[Update]\nServer=file://%s/srv\nChannel=stable\n%s", f->root,
+                                     o ? strempty(o->update_conf) : "") > 0);
         assert_int_equal(mkdir_p(etc, 0755), 0);
         write_test_file(etc, "updaterd.conf", conf);
 }
 
 static void make_root(Fixture *f, const Options *o) {
-        _cleanup_free_ char *proc = path_join2(f->root, "proc"), *keys = path_join2(f->root, "usr/lib/dreamlink/keys.d"),
+        _cleanup_free_ char *etc = path_join2(f->root, "etc"), *proc = path_join2(f->root, "proc"), *keys = path_join2(f->root, "usr/lib/dreamlink/keys.d"),
                             *pem = NULL, *bus_config = NULL;
 
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        write_test_file(etc, "os-release", "ID=debian\nIMAGE_ID=dreamlink-test\nIMAGE_VERSION=1\n");
         assert_int_equal(mkdir_p(proc, 0755), 0);
         write_test_file(proc, "cmdline", "BOOT_IMAGE=/dreamlink/a/vmlinuz root=PARTLABEL=root-a rw panic=10 quiet\n");
 
@@ -816,6 +824,21 @@ static void test_updatectl_check_and_status(void **state) {
         assert_str(json_string(v, "last_check", "result"), "available");
 }
 
+/* A kernel string is the server's (signed, but not vetted): an escape sequence in it reaches the
+ * terminal escaped, not as one. */
+static void test_check_control_characters_escaped(void **state) {
+        Fixture *f = *state;
+        Release rel = release_2;
+
+        rel.kernel = "6.1\033]0;owned\007\033[2J";
+        publish(f, &rel);
+        _cleanup_(output_done) Output check = updatectl(f, 0, "check", NULL);
+        assert_int_equal(check.status, 0);
+        assert_contains(check.out, "kernel 6.1\\x1b]0;owned\\x07\\x1b[2J)");
+        assert_null(strchr(check.out, '\033'));
+        assert_null(strchr(check.out, '\007'));
+}
+
 static void test_check_tampered(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *path = path_join2(f->channels, "stable.json"), *text = read_all(path);
@@ -855,6 +878,42 @@ static void test_check_rollback(void **state) {
         check_refused(f, ESTALE, "lower than 5");
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
         assert_contains(json_string(v, "last_check", "message"), "rollback");
+}
+
+static void test_check_other_os(void **state) {
+        Fixture *f = *state;
+        Release rel = release_2;
+
+        /* Signed by a trusted key, for this channel, but for another OS. */
+        rel.os = "other-os";
+        publish(f, &rel);
+        check_refused(f, EXDEV, "Manifest is for OS 'other-os', this system runs 'dreamlink-test'");
+
+        /* Without an os-release nothing can be told apart: refused too. */
+        _cleanup_free_ char *etc = path_join2(f->root, "etc/os-release");
+        assert_int_equal(unlink(etc), 0);
+        publish(f, &release_2);
+        check_refused(f, ENOENT, "Cannot tell which OS this system runs");
+}
+
+/* The floor is the highest counter ever verified, not staged: a check of release 5 that was never
+ * staged still refuses release 2 afterwards. */
+static void test_check_raises_rollback_floor(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = path_join2(f->state, "slots.json");
+        _cleanup_(slot_table_done) SlotTable t = {};
+        CheckReply c;
+
+        publish(f, &(Release) { .version = "5", .counter = 5, .commit = RELEASE_COMMIT });
+        assert_int_equal(call_check(f, &error, &reply, &c), 0);
+        assert_int_equal(c.counter, 5);
+        assert_int_equal(slot_table_load(path, &t), 0);
+        assert_int_equal(t.highest_counter, 5);
+
+        publish(f, &release_2);
+        check_refused(f, ESTALE, "lower than 5");
 }
 
 static void test_cancel_without_job(void **state) {
@@ -949,6 +1008,25 @@ static void test_stage_busy_and_cancel(void **state) {
         assert_contains(j->message, "Cancelled");
         assert_operation(f, "idle");
         assert_int_equal(f->n_jobs, 1);
+}
+
+/* Slow retrieval: a server that never answers is given up at DownloadTimeout=, and says so, in a
+ * check (updatectl status shows it) and in a stage. */
+static void test_download_wall_clock_limit(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        check_refused(f, 0, "exceeded its wall-clock limit of 2.0s (DownloadTimeout=)");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "exceeded its wall-clock limit of 2.0s");
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -ETIMEDOUT);
+        assert_contains(j->message, "exceeded its wall-clock limit of 2.0s (DownloadTimeout=)");
+        assert_operation(f, "idle");
 }
 
 static void test_stage_already_running(void **state) {
@@ -1118,6 +1196,70 @@ static void staged_and_restarted(Fixture *f, const char *more_conf) {
         assert_int_equal(start_updaterd(f), 0);
 }
 
+/* A stage record of release 2 into slot b, in progress at STEP, with slot b as SLOT_STATE says. */
+static Transaction *interrupted_stage(Fixture *f, SlotState slot_state, TransactionStep step) {
+        _cleanup_free_ char *slots = path_join2(f->state, "slots.json"), *txn_path = path_join2(f->state, "transaction.json");
+        _cleanup_(slot_table_done) SlotTable t = {};
+        Transaction *txn = NULL;
+
+        assert_int_equal(slot_table_load(slots, &t), 0);
+        assert_int_equal(slot_mark_writing(&t, SLOT_B, SLOT_A), 0);
+        if (slot_state == SLOT_STATE_STAGED)
+                assert_int_equal(slot_mark_staged(&t, SLOT_B, "2", RELEASE_COMMIT, 2, RELEASE_KERNEL), 0);
+        assert_int_equal(slot_table_save(&t, slots), 0);
+        assert_int_equal(transaction_new(TRANSACTION_STAGE, SLOT_A, SLOT_B, &txn), 0);
+        txn->from_version = strdup("1");
+        txn->to_version = strdup("2");
+        txn->to_commit = strdup(RELEASE_COMMIT);
+        assert_int_equal(transaction_set_step(txn, step), 0);
+        assert_int_equal(transaction_save(txn, txn_path), 0);
+        return txn;
+}
+
+/* A power cut between the stage's slots.json (staged) and the close of its record: the next stage
+ * finds the release staged and closes the record it left, instead of leaving it in progress. */
+static void test_stage_closes_interrupted_record(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(transaction_freep) Transaction *txn = interrupted_stage(f, SLOT_STATE_STAGED, STEP_SLOT_WRITTEN);
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, 0);
+        assert_str(j->message, "2 is already staged in slot b.");
+
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "transaction", "id"), txn->id);
+        assert_str(json_string(v, "transaction", "outcome"), "succeeded");
+        assert_str(json_string(v, "transaction", "step"), "done");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "stage    a (1) → b (2)  succeeded");
+}
+
+/* A cancelled stage (the worker killed) ends its record as cancelled, and only its own. */
+static void test_stage_cancel_recorded(void **state) {
+        Fixture *f = *state;
+        _cleanup_(transaction_freep) Transaction *txn = interrupted_stage(f, SLOT_STATE_WRITING, STEP_PULLED), *after = NULL;
+        _cleanup_free_ char *txn_path = path_join2(f->state, "transaction.json");
+        UpdaterConfig c = { .state_dir = (char *) "/var/lib/dreamlink" };
+
+        assert_int_equal(record_stage_cancelled(f->root, &c, "00000000000000000000000000000000"), 0);
+        assert_int_equal(record_stage_cancelled(f->root, &c, txn->id), 1);
+        assert_int_equal(transaction_load(txn_path, &after), 0);
+        assert_int_equal(after->outcome, OUTCOME_CANCELLED);
+        assert_int_equal(after->step, STEP_PULLED);
+        assert_contains(after->error, "cancelled");
+        assert_int_equal(record_stage_cancelled(f->root, &c, txn->id), 0); /* once */
+
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "stage    a (1) → b (2)  cancelled: cancelled");
+        /* Not in progress any more: the next stage starts a transaction of its own. */
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "transaction", "outcome"), "cancelled");
+}
+
 /* AutoCommit=yes: a staged release is committed without being asked, once: a commit
  * that fails (here, as there is no slot b to switch to) is not tried again by itself. */
 static void test_auto_commit(void **state) {
@@ -1174,15 +1316,22 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_check_available, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_properties_changed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_updatectl_check_and_status, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_control_characters_escaped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_tampered, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_expired, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_other_os, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_raises_rollback_floor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
                                                          (void *) &stalling_server),
+                cmocka_unit_test_prestate_setup_teardown(test_download_wall_clock_limit, setup, teardown,
+                                                         (void *) &stalling_server_short_limit),
                 cmocka_unit_test_setup_teardown(test_stage_already_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_other_version, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_closes_interrupted_record, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_cancel_recorded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_survives_restart, setup, teardown),
         };
