@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "ostree-image.h"
@@ -666,9 +667,25 @@ int local_repo_open(const char *path, OstreeRepo **ret) {
         OstreeRepoMode mode;
         int r;
 
-        r = mkdir_p(path, 0755);
+        /* Root only: a bare repository keeps every file as it was in its release, set-uid bits
+         * included, and other users must not run those of releases long replaced. */
+        _cleanup_free_ char *parent = NULL;
+        _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
+        const char *name = path_split_last(path, &parent);
+        if (!parent)
+                return log_oom();
+        r = mkdir_p(parent, 0755);
+        if (r >= 0) {
+                parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = parent_fd < 0 ? -errno : 0;
+        }
+        if (r >= 0)
+                r = fd = mkdirat_verified(parent_fd, name, LOCAL_REPO_MODE);
+        /* One made 0755 by an earlier version too. */
+        if (r >= 0 && fchmod(fd, LOCAL_REPO_MODE) < 0)
+                r = -errno;
         if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", path);
+                return log_error_errno(r, "Failed to create %s (mode %04o, root only): %m", path, LOCAL_REPO_MODE);
         /* Opens an existing repository as it is, whatever its mode. */
         repo = ostree_repo_create_at(AT_FDCWD, path, OSTREE_REPO_MODE_BARE, NULL, NULL, &error);
         if (!repo)

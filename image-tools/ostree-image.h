@@ -50,7 +50,10 @@ int image_repo_open(const char *path, bool create, OstreeRepo **ret);
 
 /* Opens the machine's local repository at PATH (/var/lib/dreamlink/repo), creating it and its
  * parents in mode bare if missing: static deltas can only be applied to bare repositories. An
- * existing repository of another mode is refused with -EMEDIUMTYPE. */
+ * existing repository of another mode is refused with -EMEDIUMTYPE. The directory is made
+ * LOCAL_REPO_MODE, an existing one too; a link there, or a directory another user owns or may
+ * write to, is refused (see fs-util.h). */
+#define LOCAL_REPO_MODE 0700
 int local_repo_open(const char *path, OstreeRepo **ret);
 
 /* Drops the reference image_repo_open() or local_repo_open() returned; NULL is fine. */

@@ -225,6 +225,43 @@ static void test_local_repo_open(void **state) {
         assert_null(local);
 }
 
+static mode_t mode_of(const char *path) {
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        return st.st_mode & 07777;
+}
+
+/* Root only: the set-uid binaries of every release it holds must not be reachable by others. */
+static void test_local_repo_open_root_only(void **state) {
+        Fixture *f = *state;
+        OstreeRepo *local = NULL;
+
+        assert_int_equal(local_repo_open(f->local, &local), 0);
+        image_repo_unref(local);
+        assert_int_equal(mode_of(f->local), 0700);
+        _cleanup_free_ char *state_dir = path_join2(f->dir, "var/lib/dreamlink");
+        assert_int_equal(mode_of(state_dir), 0755);
+
+        /* One made 0755 by an earlier version is locked down when opened. */
+        assert_int_equal(chmod(f->local, 0755), 0);
+        local = NULL;
+        assert_int_equal(local_repo_open(f->local, &local), 0);
+        image_repo_unref(local);
+        assert_int_equal(mode_of(f->local), 0700);
+
+        /* A link in its place is not followed. */
+        _cleanup_free_ char *moved = path_join2(f->dir, "moved");
+        assert_int_equal(rename(f->local, moved), 0);
+        assert_int_equal(symlink(moved, f->local), 0);
+        assert_int_equal(chmod(moved, 0755), 0);
+        local = NULL;
+        log_set_max_level(LOG_EMERG);
+        assert_int_equal(local_repo_open(f->local, &local), -ELOOP);
+        log_set_max_level(LOG_INFO);
+        assert_null(local);
+        assert_int_equal(mode_of(moved), 0755);
+}
+
 static void test_pull_full_then_delta(void **state) {
         Fixture *f = *state;
         _cleanup_repo_ OstreeRepo *local = NULL;
@@ -750,6 +787,7 @@ int main(int argc, char *argv[]) {
 
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_local_repo_open, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_local_repo_open_root_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_full_then_delta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_unknown_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_refuses_http_unless_allowed, setup, teardown),
