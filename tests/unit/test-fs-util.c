@@ -5,30 +5,10 @@
 #include "fs-util.h"
 #include "tests.h"
 
-#define NOBODY 65534
-
 static int root_fd(void **state) {
         int fd = open(*state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
         return fd;
-}
-
-static void mkdir_mode(const char *root, const char *name, mode_t mode) {
-        _cleanup_free_ char *p = path_join2(root, name);
-        assert_int_equal(mkdir(p, 0700), 0);
-        assert_int_equal(chmod(p, mode), 0);
-}
-
-static void symlink_in(const char *root, const char *name, const char *target) {
-        _cleanup_free_ char *p = path_join2(root, name);
-        assert_int_equal(symlink(target, p), 0);
-}
-
-static mode_t mode_of(const char *root, const char *name) {
-        _cleanup_free_ char *p = path_join2(root, name);
-        struct stat st;
-        assert_int_equal(lstat(p, &st), 0);
-        return st.st_mode & 07777;
 }
 
 static bool exists(const char *root, const char *name) {
@@ -49,24 +29,24 @@ static void test_open_dir_verified(void **state) {
         const char *root = *state;
         _cleanup_close_ int rfd = root_fd(state), fd = -EBADF;
 
-        mkdir_mode(root, "var", 0755);
-        mkdir_mode(root, "var/tmp", 01777);
+        make_test_dir(root, "var", 0755);
+        make_test_dir(root, "var/tmp", 01777);
         fd = open_dir_verified(rfd, "/var/tmp");
         assert_true(fd >= 0);
         safe_close(fd);
         fd = open_dir_verified(rfd, "var//./tmp/");
         assert_true(fd >= 0);
 
-        symlink_in(root, "link", "var");
+        make_test_symlink(root, "link", "var");
         assert_int_equal(open_dir_verified(rfd, "/link/tmp"), -ELOOP);
         assert_int_equal(open_dir_verified(rfd, "/var/tmp/../tmp"), -EINVAL);
         write_test_file(root, "var/file", "x");
         assert_int_equal(open_dir_verified(rfd, "/var/file"), -ENOTDIR);
         assert_int_equal(open_dir_verified(rfd, "/var/missing"), -ENOENT);
         /* Writable by others without the sticky bit: anyone could swap what is in it. */
-        mkdir_mode(root, "var/open", 0777);
+        make_test_dir(root, "var/open", 0777);
         assert_int_equal(open_dir_verified(rfd, "/var/open"), -EPERM);
-        mkdir_mode(root, "var/group", 0775);
+        make_test_dir(root, "var/group", 0775);
         assert_int_equal(open_dir_verified(rfd, "/var/group"), -EPERM);
 }
 
@@ -75,10 +55,7 @@ static void test_open_dir_verified_other_owner(void **state) {
         _cleanup_close_ int rfd = root_fd(state);
         _cleanup_free_ char *p = path_join2(root, "theirs");
 
-        if (geteuid() != 0)
-                skip();
-        mkdir_mode(root, "theirs", 0755);
-        assert_int_equal(chown(p, NOBODY, NOBODY), 0);
+        make_foreign_test_dir(root, "theirs", 0755);
         assert_int_equal(open_dir_verified(rfd, "/theirs"), -EPERM);
         /* Not even a sticky one of theirs. */
         assert_int_equal(chmod(p, 01777), 0);
@@ -93,12 +70,12 @@ static void test_mkdirat_verified_creates_with_mode(void **state) {
         fd = mkdirat_verified(rfd, "sticky", 01777);
         umask(old);
         assert_true(fd >= 0);
-        assert_int_equal(mode_of(root, "sticky"), 01777);
+        assert_int_equal(test_mode_of(root, "sticky"), 01777);
         /* The one already there is taken as it is. */
-        mkdir_mode(root, "private", 0755);
+        make_test_dir(root, "private", 0755);
         fd2 = mkdirat_verified(rfd, "private", 0700);
         assert_true(fd2 >= 0);
-        assert_int_equal(mode_of(root, "private"), 0755);
+        assert_int_equal(test_mode_of(root, "private"), 0755);
 
         assert_int_equal(mkdirat_verified(rfd, "a/b", 0700), -EINVAL);
         assert_int_equal(mkdirat_verified(rfd, "..", 0700), -EINVAL);
@@ -111,35 +88,31 @@ static void test_mkdirat_verified_refuses_planted(void **state) {
         _cleanup_free_ char *v = victim(root);
 
         /* A link where the directory should be: refused, its target untouched. */
-        symlink_in(root, "link", v);
+        make_test_symlink(root, "link", v);
         assert_int_equal(mkdirat_verified(rfd, "link", 01777), -ELOOP);
-        assert_int_equal(mode_of(root, "victim"), 0600);
-        mkdir_mode(root, "dir", 0700);
-        symlink_in(root, "dirlink", "dir");
+        assert_int_equal(test_mode_of(root, "victim"), 0600);
+        make_test_dir(root, "dir", 0700);
+        make_test_symlink(root, "dirlink", "dir");
         assert_int_equal(mkdirat_verified(rfd, "dirlink", 01777), -ELOOP);
-        assert_int_equal(mode_of(root, "dir"), 0700);
+        assert_int_equal(test_mode_of(root, "dir"), 0700);
 
         write_test_file(root, "file", "x");
         assert_int_equal(mkdirat_verified(rfd, "file", 0700), -ENOTDIR);
         /* More open than it should be: someone may have put things in it meanwhile. */
-        mkdir_mode(root, "open", 0777);
+        make_test_dir(root, "open", 0777);
         assert_int_equal(mkdirat_verified(rfd, "open", 0700), -EPERM);
-        assert_int_equal(mode_of(root, "open"), 0777);
-        mkdir_mode(root, "sticky", 01777);
+        assert_int_equal(test_mode_of(root, "open"), 0777);
+        make_test_dir(root, "sticky", 01777);
         assert_int_equal(mkdirat_verified(rfd, "sticky", 0700), -EPERM);
 }
 
 static void test_mkdirat_verified_other_owner(void **state) {
         const char *root = *state;
         _cleanup_close_ int rfd = root_fd(state);
-        _cleanup_free_ char *p = path_join2(root, "theirs");
 
-        if (geteuid() != 0)
-                skip();
-        mkdir_mode(root, "theirs", 0700);
-        assert_int_equal(chown(p, NOBODY, NOBODY), 0);
+        make_foreign_test_dir(root, "theirs", 0700);
         assert_int_equal(mkdirat_verified(rfd, "theirs", 01777), -EPERM);
-        assert_int_equal(mode_of(root, "theirs"), 0700);
+        assert_int_equal(test_mode_of(root, "theirs"), 0700);
 }
 
 static void test_mkdir_p_verified(void **state) {
@@ -151,26 +124,26 @@ static void test_mkdir_p_verified(void **state) {
         fd = mkdir_p_verified(rfd, "/run/systemd/propagate/x.service", 0700);
         umask(old);
         assert_true(fd >= 0);
-        assert_int_equal(mode_of(root, "run"), 0755);
-        assert_int_equal(mode_of(root, "run/systemd/propagate"), 0755);
-        assert_int_equal(mode_of(root, "run/systemd/propagate/x.service"), 0700);
+        assert_int_equal(test_mode_of(root, "run"), 0755);
+        assert_int_equal(test_mode_of(root, "run/systemd/propagate"), 0755);
+        assert_int_equal(test_mode_of(root, "run/systemd/propagate/x.service"), 0700);
         assert_int_equal(mkdir_p_verified(rfd, "/", 0700), -EINVAL);
 
         /* A link on the way is refused, nothing is made where it points. */
-        mkdir_mode(root, "elsewhere", 0755);
-        symlink_in(root, "run/user", "../elsewhere");
+        make_test_dir(root, "elsewhere", 0755);
+        make_test_symlink(root, "run/user", "../elsewhere");
         assert_int_equal(mkdir_p_verified(rfd, "/run/user/1000", 0700), -ELOOP);
         assert_false(exists(root, "elsewhere/1000"));
-        symlink_in(root, "run/last", v);
+        make_test_symlink(root, "run/last", v);
         assert_int_equal(mkdir_p_verified(rfd, "/run/last", 01777), -ELOOP);
-        assert_int_equal(mode_of(root, "victim"), 0600);
+        assert_int_equal(test_mode_of(root, "victim"), 0600);
         /* A sticky world-writable directory on the way is fine (/tmp): its entries stay root's. */
-        mkdir_mode(root, "tmp", 01777);
+        make_test_dir(root, "tmp", 01777);
         safe_close(fd);
         fd = mkdir_p_verified(rfd, "/tmp/a/b", 0700);
         assert_true(fd >= 0);
-        assert_int_equal(mode_of(root, "tmp"), 01777);
-        assert_int_equal(mode_of(root, "tmp/a"), 0755);
+        assert_int_equal(test_mode_of(root, "tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "tmp/a"), 0755);
 }
 
 static void test_path_split_last(void **state) {

@@ -435,27 +435,9 @@ static int machine_root_setup(void **state) {
         if (tmpdir_setup(state) < 0)
                 return -1;
         log_set_target(LOG_TARGET_CONSOLE);
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *p = path_join2(*state, dirs[i].path);
-                if (mkdir(p, 0700) < 0 || chmod(p, dirs[i].mode) < 0)
-                        return -1;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                make_test_dir(*state, dirs[i].path, dirs[i].mode);
         return 0;
-}
-
-static mode_t mode_at(const char *root, const char *name) {
-        _cleanup_free_ char *p = path_join2(root, name);
-        struct stat st;
-        assert_int_equal(lstat(p, &st), 0);
-        return st.st_mode & 07777;
-}
-
-static void plant(const char *root, const char *name, const char *target) {
-        _cleanup_free_ char *p = path_join2(root, name);
-        if (target)
-                assert_int_equal(symlink(target, p), 0);
-        else
-                assert_int_equal(mkdir(p, 0700), 0);
 }
 
 typedef struct Recreate {
@@ -489,14 +471,14 @@ static void test_recreate_tmp_dirs(void **state) {
                          (char *) "/run/systemd/propagate/redis-server.service", NULL };
 
         assert_int_equal(recreate_tmp_dirs(fd, "redis-server.service", dirs), 0);
-        assert_int_equal(mode_at(root, "tmp/" PRIVATE), 0700);
-        assert_int_equal(mode_at(root, "tmp/" PRIVATE "/tmp"), 01777);
-        assert_int_equal(mode_at(root, "var/tmp/" PRIVATE), 0700);
-        assert_int_equal(mode_at(root, "var/tmp/" PRIVATE "/tmp"), 01777);
-        assert_int_equal(mode_at(root, "run/systemd/propagate/redis-server.service"), 0700);
+        assert_int_equal(test_mode_of(root, "tmp/" PRIVATE), 0700);
+        assert_int_equal(test_mode_of(root, "tmp/" PRIVATE "/tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE), 0700);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "run/systemd/propagate/redis-server.service"), 0700);
         /* A retried restore finds its own directories there. */
         assert_int_equal(recreate_tmp_dirs(fd, "redis-server.service", dirs), 0);
-        assert_int_equal(mode_at(root, "var/tmp/" PRIVATE "/tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
 }
 
 static void test_recreate_tmp_dirs_refuses_links(void **state) {
@@ -505,78 +487,73 @@ static void test_recreate_tmp_dirs_refuses_links(void **state) {
 
         write_test_file(root, "etc-shadow", "root:x:\n");
         assert_int_equal(chmod(victim, 0600), 0);
-        plant(root, "secret", NULL);
+        make_test_dir(root, "secret", 0700);
 
         /* The private directory is a link a user planted in /var/tmp (their window: the kexec). */
-        plant(root, "var/tmp/" PRIVATE, secret);
+        make_test_symlink(root, "var/tmp/" PRIVATE, secret);
         assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -ELOOP);
-        assert_int_equal(mode_at(root, "secret"), 0700);
+        assert_int_equal(test_mode_of(root, "secret"), 0700);
         _cleanup_free_ char *secret_tmp = path_join2(secret, "tmp");
         assert_int_equal(access(secret_tmp, F_OK), -1);
 
         /* Its tmp is a link to a file of root's: the chmod to 1777 the issue was about. */
-        plant(root, "tmp/" PRIVATE, NULL);
-        plant(root, "tmp/" PRIVATE "/tmp", victim);
+        make_test_dir(root, "tmp/" PRIVATE, 0700);
+        make_test_symlink(root, "tmp/" PRIVATE "/tmp", victim);
         assert_int_equal(recreate_one(root, "/tmp/" PRIVATE), -ELOOP);
-        assert_int_equal(mode_at(root, "etc-shadow"), 0600);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
 
         /* /var/tmp itself, or a directory on the way to the propagation directory. */
         _cleanup_free_ char *var_tmp = path_join2(root, "var/tmp"), *propagate = path_join2(root, "run/systemd/propagate");
         assert_int_equal(rm_rf(var_tmp), 0);
-        plant(root, "var/tmp", secret);
+        make_test_symlink(root, "var/tmp", secret);
         assert_int_equal(recreate_one(root, "/var/tmp/systemd-private-x-redis-server.service-y"), -ELOOP);
         assert_int_equal(rm_rf(propagate), 0);
-        plant(root, "run/systemd/propagate", secret);
+        make_test_symlink(root, "run/systemd/propagate", secret);
         assert_int_equal(recreate_one(root, "/run/systemd/propagate/redis-server.service"), -ELOOP);
         assert_int_equal(access(secret_tmp, F_OK), -1);
-        assert_int_equal(mode_at(root, "secret"), 0700);
+        assert_int_equal(test_mode_of(root, "secret"), 0700);
 }
 
 static void test_recreate_tmp_dirs_refuses_other_owner(void **state) {
         const char *root = *state;
         _cleanup_free_ char *victim = path_join2(root, "etc-shadow"), *theirs = path_join2(root, "var/tmp/" PRIVATE);
 
-        if (geteuid() != 0)
-                skip();
+        /* A user's own directory under the name, with a link inside they can change at will. */
+        make_foreign_test_dir(root, "var/tmp/" PRIVATE, 0700);
+        make_test_symlink(root, "var/tmp/" PRIVATE "/tmp", victim);
         write_test_file(root, "etc-shadow", "root:x:\n");
         assert_int_equal(chmod(victim, 0600), 0);
-        /* A user's own directory under the name, with a link inside they can change at will. */
-        plant(root, "var/tmp/" PRIVATE, NULL);
-        plant(root, "var/tmp/" PRIVATE "/tmp", victim);
-        assert_int_equal(lchown(theirs, 65534, 65534), 0);
         assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -EPERM);
-        assert_int_equal(mode_at(root, "etc-shadow"), 0600);
-        assert_int_equal(mode_at(root, "var/tmp/" PRIVATE), 0700);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE), 0700);
 
         /* Root's, but open to all: anything may have been put in it. */
         assert_int_equal(lchown(theirs, 0, 0), 0);
         assert_int_equal(chmod(theirs, 0777), 0);
         assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -EPERM);
-        assert_int_equal(mode_at(root, "etc-shadow"), 0600);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
 }
 
 static void test_runtime_mount_points(void **state) {
         const char *root = *state;
         _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_free_ char *secret = path_join2(root, "secret"), *in_secret = path_join2(root, "secret/x.service"),
-                *user = path_join2(root, "run/user/1001");
+        _cleanup_free_ char *secret = path_join2(root, "secret"), *in_secret = path_join2(root, "secret/x.service");
         char *points[] = { (char *) "/run/user/1000", (char *) "/run/user/1001", (char *) "/run/credentials/x.service",
                            NULL };
 
         /* A user's runtime directory, there already: left as it is. */
-        plant(root, "run/user/1001", NULL);
-        assert_int_equal(chmod(user, 0750), 0);
+        make_test_dir(root, "run/user/1001", 0750);
         create_runtime_mount_points(fd, "redis-server.service", points);
-        assert_int_equal(mode_at(root, "run/user/1000"), 0700);
-        assert_int_equal(mode_at(root, "run/user/1001"), 0750);
-        assert_int_equal(mode_at(root, "run/credentials"), 0755);
-        assert_int_equal(mode_at(root, "run/credentials/x.service"), 0700);
+        assert_int_equal(test_mode_of(root, "run/user/1000"), 0700);
+        assert_int_equal(test_mode_of(root, "run/user/1001"), 0750);
+        assert_int_equal(test_mode_of(root, "run/credentials"), 0755);
+        assert_int_equal(test_mode_of(root, "run/credentials/x.service"), 0700);
 
         /* A link on the way: nothing is created where it leads. */
         _cleanup_free_ char *credentials = path_join2(root, "run/credentials");
         assert_int_equal(rm_rf(credentials), 0);
-        plant(root, "secret", NULL);
-        plant(root, "run/credentials", secret);
+        make_test_dir(root, "secret", 0700);
+        make_test_symlink(root, "run/credentials", secret);
         create_runtime_mount_points(fd, "redis-server.service", points);
         assert_int_equal(access(in_secret, F_OK), -1);
 }

@@ -225,12 +225,6 @@ static void test_local_repo_open(void **state) {
         assert_null(local);
 }
 
-static mode_t mode_of(const char *path) {
-        struct stat st;
-        assert_int_equal(lstat(path, &st), 0);
-        return st.st_mode & 07777;
-}
-
 /* Root only: the set-uid binaries of every release it holds must not be reachable by others. */
 static void test_local_repo_open_root_only(void **state) {
         Fixture *f = *state;
@@ -238,16 +232,15 @@ static void test_local_repo_open_root_only(void **state) {
 
         assert_int_equal(local_repo_open(f->local, &local), 0);
         image_repo_unref(local);
-        assert_int_equal(mode_of(f->local), 0700);
-        _cleanup_free_ char *state_dir = path_join2(f->dir, "var/lib/dreamlink");
-        assert_int_equal(mode_of(state_dir), 0755);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink"), 0755);
 
         /* One made 0755 by an earlier version is locked down when opened. */
         assert_int_equal(chmod(f->local, 0755), 0);
         local = NULL;
         assert_int_equal(local_repo_open(f->local, &local), 0);
         image_repo_unref(local);
-        assert_int_equal(mode_of(f->local), 0700);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
 
         /* A link in its place is not followed. */
         _cleanup_free_ char *moved = path_join2(f->dir, "moved");
@@ -259,7 +252,7 @@ static void test_local_repo_open_root_only(void **state) {
         assert_int_equal(local_repo_open(f->local, &local), -ELOOP);
         log_set_max_level(LOG_INFO);
         assert_null(local);
-        assert_int_equal(mode_of(moved), 0755);
+        assert_int_equal(test_mode_of(f->dir, "moved"), 0755);
 }
 
 static bool has_object(OstreeRepo *repo, OstreeObjectType type, const char *checksum) {
@@ -333,7 +326,7 @@ static void test_prune_keeps_only_the_slots(void **state) {
         assert_int_equal(n_refs(local), 1);
         _cleanup_free_ char *a_again = resolve(local, "dreamlink/slot/a");
         assert_string_equal(a_again, f->c1);
-        assert_int_equal(mode_of(f->local), 0700);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
 }
 
 static void test_pull_full_then_delta(void **state) {
