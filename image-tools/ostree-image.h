@@ -55,6 +55,10 @@ int image_repo_open(const char *path, bool create, OstreeRepo **ret);
  * write to, is refused (see fs-util.h). */
 #define LOCAL_REPO_MODE 0700
 int local_repo_open(const char *path, OstreeRepo **ret);
+/* Only that: LOCAL_REPO_MODE on an existing repository directory at PATH, without opening it (for
+ * updaterd's start: one an earlier version made 0755 is not left open until the next stage). A
+ * missing one is fine. Not logged. */
+int local_repo_lock_down(const char *path);
 
 /* Drops the reference image_repo_open() or local_repo_open() returned; NULL is fine. */
 void image_repo_unref(OstreeRepo *repo);
