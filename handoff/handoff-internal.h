@@ -39,10 +39,17 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);
-int recreate_tmp_dirs(const char *unit, char * const *dirs);
+/* Before a restore, below ROOT_FD (AT_FDCWD: /), as root, where other users can write (see
+ * fs-util.h): the unit's PrivateTmp= directories (DIR 0700 with DIR/tmp 1777) and its
+ * /run/systemd/propagate/UNIT, as the record lists them. A link or another user's directory in
+ * the way is refused, logged, and fails the restore: the unit starts fresh. */
+int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs);
 bool has_own_mount_namespace(pid_t pid);
 int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret);
-void create_runtime_mount_points(const char *unit, char * const *points);
+/* The mount points of foreign runtime mounts, created empty (0700) where missing; one already
+ * there (the user's own /run/user/UID) is left as it is. A refusal is logged: criu then fails
+ * the restore on that mount point. */
+void create_runtime_mount_points(int root_fd, const char *unit, char * const *points);
 void umount_criu_leftovers(void);
 int join_machine_mount_namespace(const char *unit);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fs-util.h"
 #include "handoff-internal.h"
 #include "log.h"
 #include "string-util.h"
@@ -53,22 +54,26 @@ int private_tmp_dirs(const char *unit, char ***ret) {
         return 0;
 }
 
-int recreate_tmp_dirs(const char *unit, char * const *dirs) {
+int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs) {
         STRV_FOREACH(d, dirs) {
-                _cleanup_free_ char *tmp = NULL;
-                if (startswith(*d, "/run/systemd/propagate/")) {
-                        int r = mkdir_p(*d, 0700);
-                        if (r < 0)
-                                return log_unit_error_errno(unit, r, "Failed to recreate %s: %m", *d);
-                        continue;
+                _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF, tmp_fd = -EBADF;
+                _cleanup_free_ char *parent = NULL;
+                /* Every user can write to /tmp and /var/tmp, and plant a link or a directory of
+                 * their own under the name we are about to use (over a kexec, at leisure). */
+                int r;
+                if (startswith(*d, "/run/systemd/propagate/"))
+                        r = fd = mkdir_p_verified(root_fd, *d, 0700);
+                else {
+                        const char *name = path_split_last(*d, &parent);
+                        if (!parent)
+                                return log_oom();
+                        parent_fd = open_dir_verified(root_fd, parent);
+                        fd = parent_fd < 0 ? parent_fd : mkdirat_verified(parent_fd, name, 0700);
+                        r = tmp_fd = fd < 0 ? fd : mkdirat_verified(fd, "tmp", 01777);
                 }
-                if (asprintf(&tmp, "%s/tmp", *d) < 0)
-                        return log_oom();
-                if (mkdir(*d, 0700) < 0 && errno != EEXIST)
-                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", *d);
-                if (mkdir(tmp, 01777) < 0 && errno != EEXIST)
-                        return log_unit_error_errno(unit, errno, "Failed to recreate %s: %m", tmp);
-                (void) chmod(tmp, 01777); /* umask */
+                if (r < 0)
+                        return log_unit_error_errno(unit, r, "Refusing to recreate %s: a link, or a directory "
+                                                    "another user owns or may write to, is in the way: %m", *d);
         }
         return 0;
 }
@@ -124,10 +129,25 @@ int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret) {
         return 0;
 }
 
-void create_runtime_mount_points(const char *unit, char * const *points) {
-        STRV_FOREACH(p, points)
-                if (access(*p, F_OK) < 0 && mkdir_p(*p, 0700) >= 0)
+void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {
+        STRV_FOREACH(p, points) {
+                _cleanup_free_ char *parent = NULL;
+                const char *name = path_split_last(*p, &parent);
+                if (!parent) {
+                        log_oom();
+                        return;
+                }
+                /* /run/user/UID may be the user's own already: it is only created, never changed. */
+                _cleanup_close_ int fd = mkdir_p_verified(root_fd, parent, 0755);
+                if (fd < 0)
+                        log_unit_warning_errno(unit, fd, "Refusing to create %s for a bind in %s's namespace: %m",
+                                               *p, unit);
+                else if (mkdirat(fd, name, 0700) >= 0)
                         log_unit_debug(unit, "Created %s for a bind in %s's namespace.", *p, unit);
+                else if (errno != EEXIST)
+                        log_unit_warning_errno(unit, errno, "Failed to create %s for a bind in %s's namespace: %m",
+                                               *p, unit);
+        }
 }
 
 /* After a failed restore criu may leave its temporary mount namespace
@@ -143,7 +163,7 @@ void umount_criu_leftovers(void) {
                 if (e)
                         *e++ = 0;
                 if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) == 1 && startswith(mnt, "/tmp/.criu.mntns."))
-                        if (umount2(mnt, MNT_DETACH) >= 0)
+                        if (umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW) >= 0)
                                 log_info("Unmounted %s, left by criu.", mnt);
         }
 }

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "fault.h"
 #include "fileio.h"
+#include "fs-util.h"
 #include "handoff-internal.h"
 #include "log.h"
 #include "string-util.h"
@@ -126,10 +128,10 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         r = load_dumped_record(images_dir, unit, &c);
         if (r < 0)
                 return r;
-        r = recreate_tmp_dirs(unit, c.tmp_dirs);
+        r = recreate_tmp_dirs(AT_FDCWD, unit, c.tmp_dirs);
         if (r < 0)
                 return r;
-        create_runtime_mount_points(unit, c.runtime_mounts);
+        create_runtime_mount_points(AT_FDCWD, unit, c.runtime_mounts);
         fault_power_cut("restoring");
         if (unlink(pidfile) < 0 && errno != ENOENT)
                 return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
@@ -137,9 +139,9 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (!piddir)
                 return log_oom();
         *strrchr(piddir, '/') = 0;
-        r = mkdir_p(piddir, 0755);
-        if (r < 0)
-                return log_unit_error_errno(unit, r, "Failed to create %s: %m", piddir);
+        _cleanup_close_ int piddir_fd = mkdir_p_verified(AT_FDCWD, piddir, 0755);
+        if (piddir_fd < 0)
+                return log_unit_error_errno(unit, piddir_fd, "Failed to create %s: %m", piddir);
 
         r = restore_images(&c, images_dir, &pid);
         if (r < 0)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "ostree-image.h"
@@ -660,15 +661,47 @@ static const char *repo_mode_to_string(OstreeRepoMode mode) {
         }
 }
 
+/* Root only: a bare repository keeps every file as it was in its release, set-uid bits included,
+ * and other users must not run those of releases long replaced. */
+static int local_repo_dir_lock_down(const char *path, bool create) {
+        _cleanup_free_ char *parent = NULL;
+        _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
+        const char *name = path_split_last(path, &parent);
+        int r;
+
+        if (!parent)
+                return -ENOMEM;
+        if (create) {
+                r = mkdir_p(parent, 0755);
+                if (r < 0)
+                        return r;
+        }
+        parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (parent_fd < 0)
+                return -errno;
+        if (!create && faccessat(parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        fd = mkdirat_verified(parent_fd, name, LOCAL_REPO_MODE);
+        if (fd < 0)
+                return fd;
+        /* One made 0755 by an earlier version too. */
+        return RET_NERRNO(fchmod(fd, LOCAL_REPO_MODE));
+}
+
+int local_repo_lock_down(const char *path) {
+        int r = local_repo_dir_lock_down(path, /* create= */ false);
+        return r == -ENOENT ? 0 : r;
+}
+
 int local_repo_open(const char *path, OstreeRepo **ret) {
         g_autoptr(GError) error = NULL;
         g_autoptr(OstreeRepo) repo = NULL;
         OstreeRepoMode mode;
         int r;
 
-        r = mkdir_p(path, 0755);
+        r = local_repo_dir_lock_down(path, /* create= */ true);
         if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", path);
+                return log_error_errno(r, "Failed to create %s (mode %04o, root only): %m", path, LOCAL_REPO_MODE);
         /* Opens an existing repository as it is, whatever its mode. */
         repo = ostree_repo_create_at(AT_FDCWD, path, OSTREE_REPO_MODE_BARE, NULL, NULL, &error);
         if (!repo)

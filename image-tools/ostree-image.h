@@ -50,8 +50,15 @@ int image_repo_open(const char *path, bool create, OstreeRepo **ret);
 
 /* Opens the machine's local repository at PATH (/var/lib/dreamlink/repo), creating it and its
  * parents in mode bare if missing: static deltas can only be applied to bare repositories. An
- * existing repository of another mode is refused with -EMEDIUMTYPE. */
+ * existing repository of another mode is refused with -EMEDIUMTYPE. The directory is made
+ * LOCAL_REPO_MODE, an existing one too; a link there, or a directory another user owns or may
+ * write to, is refused (see fs-util.h). */
+#define LOCAL_REPO_MODE 0700
 int local_repo_open(const char *path, OstreeRepo **ret);
+/* Only that: LOCAL_REPO_MODE on an existing repository directory at PATH, without opening it (for
+ * updaterd's start: one an earlier version made 0755 is not left open until the next stage). A
+ * missing one is fine. Not logged. */
+int local_repo_lock_down(const char *path);
 
 /* Drops the reference image_repo_open() or local_repo_open() returned; NULL is fine. */
 void image_repo_unref(OstreeRepo *repo);

@@ -363,3 +363,50 @@ int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, 
                 };
         return 0;
 }
+
+static bool ref_is_kept(const char *refspec, const RepoKeep *keep, size_t n_keep) {
+        for (size_t i = 0; i < n_keep; i++)
+                if (streq(refspec, keep[i].ref))
+                        return true;
+        return false;
+}
+
+int local_repo_prune(OstreeRepo *repo, const RepoKeep *keep, size_t n_keep, uint64_t *ret_freed) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) refs = NULL;
+        gint n_total = 0, n_pruned = 0;
+        guint64 freed = 0;
+        GHashTableIter it;
+        gpointer refspec;
+
+        for (size_t i = 0; i < n_keep; i++) {
+                gboolean have = FALSE;
+                if (keep[i].commit &&
+                    !ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_COMMIT, keep[i].commit, &have, NULL, &error))
+                        return log_gerror(error, "Failed to look up %s in the local repository", keep[i].commit);
+                if (!ostree_repo_set_ref_immediate(repo, NULL, keep[i].ref, have ? keep[i].commit : NULL, NULL, &error))
+                        return log_gerror(error, "Failed to point %s at %s", keep[i].ref, strna(keep[i].commit));
+        }
+
+        if (!ostree_repo_list_refs_ext(repo, NULL, &refs, OSTREE_REPO_LIST_REFS_EXT_NONE, NULL, &error))
+                return log_gerror(error, "Failed to list the refs of the local repository");
+        g_hash_table_iter_init(&it, refs);
+        while (g_hash_table_iter_next(&it, &refspec, NULL)) {
+                g_autofree char *remote = NULL, *ref = NULL;
+                if (ref_is_kept(refspec, keep, n_keep))
+                        continue;
+                if (!ostree_parse_refspec(refspec, &remote, &ref, &error) ||
+                    !ostree_repo_set_ref_immediate(repo, remote, ref, NULL, NULL, &error))
+                        return log_gerror(error, "Failed to delete the ref %s", (const char *) refspec);
+        }
+
+        /* Depth 0: a slot needs its commit, not the release before it (which is the parent on the
+         * server's branch, and would be kept whole if it was ever pulled). */
+        if (!ostree_repo_prune(repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, 0, &n_total, &n_pruned, &freed, NULL, &error))
+                return log_gerror(error, "Failed to prune the local repository");
+        log_debug("Pruned the local repository: %d of %d objects removed, %" PRIu64 " bytes freed.", n_pruned, n_total,
+                  (uint64_t) freed);
+        if (ret_freed)
+                *ret_freed = freed;
+        return 0;
+}

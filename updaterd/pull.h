@@ -58,3 +58,15 @@ typedef struct PullResult {
  *   -ECONNRESET, -EKEYREJECTED, -EREMOTEIO, … */
 int local_repo_pull(OstreeRepo *repo, const char *repo_url, const char *commit, const char *ref,
                     const FetchOptions *o, pull_progress_t progress, void *userdata, PullResult *ret);
+
+typedef struct RepoKeep {
+        const char *ref;     /* e.g. "dreamlink/slot/a" */
+        const char *commit;  /* what it must point at; NULL: nothing, the ref goes */
+} RepoKeep;
+
+/* Makes the repository hold what the slots need and nothing else: each KEEP[i].ref points at its
+ * commit (dropped when the commit is NULL or not in the repository), every other ref, remote ones
+ * included, is deleted, and the objects no ref's commit reaches any more are removed, its parent
+ * commits included (ostree_repo_prune(), OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, depth 0). Old releases
+ * take space on /var, and their set-uid binaries would stay on disk. RET_FREED (bytes) may be NULL. */
+int local_repo_prune(OstreeRepo *repo, const RepoKeep *keep, size_t n_keep, uint64_t *ret_freed);

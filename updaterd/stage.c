@@ -446,6 +446,27 @@ static int stage_close_interrupted(Context *ctx) {
         return record_finish(t, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
 }
 
+/* Once the slot table says what each slot holds: the releases neither holds go from the local
+ * repository, so /var does not fill up with every release ever staged and nothing of theirs (their
+ * set-uid binaries) stays on disk. The stage is done already: failing here fails nothing. */
+static void stage_prune(Context *ctx) {
+        _cleanup_free_ char *ref_a = slot_ref(SLOT_A), *ref_b = slot_ref(SLOT_B);
+        char buf[FORMAT_BYTES_MAX];
+        uint64_t freed;
+
+        if (!ref_a || !ref_b) {
+                log_oom();
+                return;
+        }
+        const RepoKeep keep[] = {
+                { .ref = ref_a, .commit = ctx->slots.slots[SLOT_A].commit },
+                { .ref = ref_b, .commit = ctx->slots.slots[SLOT_B].commit },
+        };
+        if (local_repo_prune(ctx->repo, keep, ELEMENTSOF(keep), &freed) >= 0)
+                log_info("Removed what no slot holds from the local repository: %s freed.",
+                         format_bytes(buf, sizeof(buf), freed));
+}
+
 /* Runs in the worker: lower priority, and a mount namespace of its own so the slot's mount
  * is private and vanishes with the worker, however it ends. */
 static int stage_prepare_process(Context *ctx) {
@@ -517,6 +538,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
             (r = stage_install_boot_entry(&ctx)) < 0 ||
             (r = stage_mark_staged(&ctx)) < 0)
                 return stage_fail(&ctx, r);
+        stage_prune(&ctx);
 
         char buf[FORMAT_BYTES_MAX];
         if (asprintf(&message, "Staged %s (kernel %s) into slot %s, %s downloaded.",

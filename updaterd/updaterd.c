@@ -11,7 +11,10 @@
 
 #include "log.h"
 #include "manager.h"
+#include "ostree-image.h"
 #include "stage.h"
+#include "status.h"
+#include "string-util.h"
 
 
 static int help(void) {
@@ -59,6 +62,13 @@ static int run(void) {
         r = manager_new(event, bus, secure_getenv("DREAMLINK_ROOT"), updater_worker_main, &m);
         if (r < 0)
                 return r;
+        /* An earlier version made the local repository 0755: root only from now, not from the
+         * next stage on (local_repo_open() does it too). */
+        _cleanup_free_ char *repo = state_path(m->root, &m->config, LOCAL_REPO);
+        r = repo ? local_repo_lock_down(repo) : -ENOMEM;
+        if (r < 0)
+                log_warning_errno(r, "Failed to make the local repository %s root only: %m", strna(repo));
+
         r = manager_bus_register(m);
         if (r < 0)
                 return r;

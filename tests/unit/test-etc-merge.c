@@ -56,17 +56,6 @@ static void mk_in(const char *path, const char *content, mode_t mode, const char
                         mk(roots[i], path, content, mode);
 }
 
-static void mkd(const char *root, const char *path, mode_t mode) {
-        _cleanup_free_ char *p = path_join2(root, path);
-        assert_int_equal(mkdir_p(p, 0755), 0);
-        assert_int_equal(chmod(p, mode), 0);
-}
-
-static void mkl(const char *root, const char *path, const char *target) {
-        _cleanup_free_ char *p = path_join2(root, path);
-        assert_int_equal(symlink(target, p), 0);
-}
-
 static void assert_file(const char *root, const char *path, const char *content, mode_t mode) {
         _cleanup_free_ char *p = path_join2(root, path), *c = NULL;
         struct stat st;
@@ -138,8 +127,8 @@ static void test_admin_added_kept(void **state) {
 
         mk(t->cur, "local.conf", "mine\n", 0640);
         mk(t->cur, "myapp/conf.d/10-x.conf", "x\n", 0600);
-        mkd(t->cur, "myapp", 0750);
-        mkd(t->cur, "myapp/empty", 0700);
+        make_test_dir(t->cur, "myapp", 0750);
+        make_test_dir(t->cur, "myapp/empty", 0700);
         merge(t);
         assert_file(t->tgt, "local.conf", "mine\n", 0640);
         assert_file(t->tgt, "myapp/conf.d/10-x.conf", "x\n", 0600);
@@ -226,9 +215,9 @@ static void test_mode_change_is_a_modification(void **state) {
         /* a directory's own mode: carried over, its contents still merged */
         mk_in("private/untouched", "u1\n", 0644, t->base, t->cur, NULL);
         mk(t->tgt, "private/untouched", "u2\n", 0644);
-        mkd(t->base, "private", 0755);
-        mkd(t->tgt, "private", 0755);
-        mkd(t->cur, "private", 0700);
+        make_test_dir(t->base, "private", 0755);
+        make_test_dir(t->tgt, "private", 0755);
+        make_test_dir(t->cur, "private", 0700);
         merge(t);
         assert_file(t->tgt, "secret.conf", "s\n", 0600);
         assert_file(t->tgt, "private/untouched", "u2\n", 0644);
@@ -272,17 +261,17 @@ static void test_symlinks(void **state) {
         _cleanup_free_ char *outside = path_join2(t->dir, "outside");
 
         /* retargeted by the admin */
-        mkl(t->base, "localtime", "/usr/share/zoneinfo/Etc/UTC");
-        mkl(t->cur, "localtime", "/usr/share/zoneinfo/Europe/Berlin");
-        mkl(t->tgt, "localtime", "/usr/share/zoneinfo/Etc/UTC");
+        make_test_symlink(t->base, "localtime", "/usr/share/zoneinfo/Etc/UTC");
+        make_test_symlink(t->cur, "localtime", "/usr/share/zoneinfo/Europe/Berlin");
+        make_test_symlink(t->tgt, "localtime", "/usr/share/zoneinfo/Etc/UTC");
         /* untouched: the new version's target */
-        mkl(t->base, "resolv.conf", "../run/resolvconf/resolv.conf");
-        mkl(t->cur, "resolv.conf", "../run/resolvconf/resolv.conf");
-        mkl(t->tgt, "resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
+        make_test_symlink(t->base, "resolv.conf", "../run/resolvconf/resolv.conf");
+        make_test_symlink(t->cur, "resolv.conf", "../run/resolvconf/resolv.conf");
+        make_test_symlink(t->tgt, "resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
         /* a symlink replaced by a file */
-        mkl(t->base, "mtab", "../proc/self/mounts");
+        make_test_symlink(t->base, "mtab", "../proc/self/mounts");
         mk(t->cur, "mtab", "static\n", 0644);
-        mkl(t->tgt, "mtab", "../proc/self/mounts");
+        make_test_symlink(t->tgt, "mtab", "../proc/self/mounts");
         merge(t);
         assert_link(t->tgt, "localtime", "/usr/share/zoneinfo/Europe/Berlin");
         assert_link(t->tgt, "resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
@@ -293,10 +282,10 @@ static void test_symlinks(void **state) {
         /* Symlinks to directories outside the trees are copied, never followed. */
         mk(outside, "a.conf", "outside\n", 0644);
         mk_in("conf.d/a.conf", "inside\n", 0644, t->base, t->tgt, NULL);
-        mkl(t->cur, "conf.d", outside);               /* admin: dir → symlink out */
+        make_test_symlink(t->cur, "conf.d", outside);               /* admin: dir → symlink out */
         mk_in("dir/a.conf", "inside\n", 0644, t->base, t->cur, NULL);
         mk(t->cur, "dir/b.conf", "admin\n", 0644);
-        mkl(t->tgt, "dir", outside);                  /* new version: dir → symlink out */
+        make_test_symlink(t->tgt, "dir", outside);                  /* new version: dir → symlink out */
         merge(t);
         assert_link(t->tgt, "conf.d", outside);
         assert_file(t->tgt, "dir/a.conf", "inside\n", 0644);
@@ -321,7 +310,7 @@ static void test_nested_dirs(void **state) {
         mk_in("systemd/journald.conf", "#Storage=auto\n", 0644, t->base, NULL, t->tgt);
         mk(t->tgt, "systemd/system/new.service", "[Unit]\n", 0644);
         mk(t->cur, "systemd/system/multi-user.target.wants/mine.service", "[Unit]\n", 0644);
-        mkd(t->cur, "systemd/system/deep/er/still", 0755);
+        make_test_dir(t->cur, "systemd/system/deep/er/still", 0755);
         merge(t);
         assert_file(t->tgt, "systemd/network/10-eth.network", "[Match]\nName=eth0\n[Network]\nDHCP=yes\n", 0644);
         assert_file(t->tgt, "systemd/network/20-wlan.network", "[Match]\nName=wlan0\n", 0644);

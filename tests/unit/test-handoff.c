@@ -4,6 +4,7 @@
 #include "tests.h"
 #include "dropin.h"
 #include "handoff-config.h"
+#include "handoff-internal.h"
 #include "handoff.h"
 #include "log.h"
 
@@ -421,6 +422,142 @@ static void test_pid_in_tree(void **state) {
         waitpid(child, NULL, 0);
 }
 
+/* ---- directories other users can write to ----------------------------------------------- */
+
+#define PRIVATE "systemd-private-0123abcd-redis-server.service-Xyz"
+
+/* The test's root stands for /: its /tmp, /var/tmp and /run as on a machine. */
+static int machine_root_setup(void **state) {
+        static const struct { const char *path; mode_t mode; } dirs[] = {
+                { "tmp", 01777 }, { "var", 0755 }, { "var/tmp", 01777 }, { "run", 0755 },
+                { "run/systemd", 0755 }, { "run/systemd/propagate", 0755 }, { "run/user", 0755 },
+        };
+        if (tmpdir_setup(state) < 0)
+                return -1;
+        log_set_target(LOG_TARGET_CONSOLE);
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                make_test_dir(*state, dirs[i].path, dirs[i].mode);
+        return 0;
+}
+
+typedef struct Recreate {
+        int root_fd;
+        const char *dir;
+        int r;
+} Recreate;
+
+static void recreate(void *userdata) {
+        Recreate *x = userdata;
+        char *dirs[] = { (char *) x->dir, NULL };
+        x->r = recreate_tmp_dirs(x->root_fd, "redis-server.service", dirs);
+}
+
+/* recreate_tmp_dirs() of DIR alone: its result, and that it said why when it refused. */
+static int recreate_one(const char *root, const char *dir) {
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        Recreate x = { .root_fd = fd, .dir = dir };
+        _cleanup_free_ char *out = capture_stderr(recreate, &x);
+        if (x.r < 0) {
+                assert_non_null(strstr(out, "Refusing to recreate"));
+                assert_non_null(strstr(out, dir));
+        }
+        return x.r;
+}
+
+static void test_recreate_tmp_dirs(void **state) {
+        const char *root = *state;
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *dirs[] = { (char *) "/tmp/" PRIVATE, (char *) "/var/tmp/" PRIVATE,
+                         (char *) "/run/systemd/propagate/redis-server.service", NULL };
+
+        assert_int_equal(recreate_tmp_dirs(fd, "redis-server.service", dirs), 0);
+        assert_int_equal(test_mode_of(root, "tmp/" PRIVATE), 0700);
+        assert_int_equal(test_mode_of(root, "tmp/" PRIVATE "/tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE), 0700);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
+        assert_int_equal(test_mode_of(root, "run/systemd/propagate/redis-server.service"), 0700);
+        /* A retried restore finds its own directories there. */
+        assert_int_equal(recreate_tmp_dirs(fd, "redis-server.service", dirs), 0);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
+}
+
+static void test_recreate_tmp_dirs_refuses_links(void **state) {
+        const char *root = *state;
+        _cleanup_free_ char *victim = path_join2(root, "etc-shadow"), *secret = path_join2(root, "secret");
+
+        write_test_file(root, "etc-shadow", "root:x:\n");
+        assert_int_equal(chmod(victim, 0600), 0);
+        make_test_dir(root, "secret", 0700);
+
+        /* The private directory is a link a user planted in /var/tmp (their window: the kexec). */
+        make_test_symlink(root, "var/tmp/" PRIVATE, secret);
+        assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -ELOOP);
+        assert_int_equal(test_mode_of(root, "secret"), 0700);
+        _cleanup_free_ char *secret_tmp = path_join2(secret, "tmp");
+        assert_int_equal(access(secret_tmp, F_OK), -1);
+
+        /* Its tmp is a link to a file of root's: the chmod to 1777 the issue was about. */
+        make_test_dir(root, "tmp/" PRIVATE, 0700);
+        make_test_symlink(root, "tmp/" PRIVATE "/tmp", victim);
+        assert_int_equal(recreate_one(root, "/tmp/" PRIVATE), -ELOOP);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
+
+        /* /var/tmp itself, or a directory on the way to the propagation directory. */
+        _cleanup_free_ char *var_tmp = path_join2(root, "var/tmp"), *propagate = path_join2(root, "run/systemd/propagate");
+        assert_int_equal(rm_rf(var_tmp), 0);
+        make_test_symlink(root, "var/tmp", secret);
+        assert_int_equal(recreate_one(root, "/var/tmp/systemd-private-x-redis-server.service-y"), -ELOOP);
+        assert_int_equal(rm_rf(propagate), 0);
+        make_test_symlink(root, "run/systemd/propagate", secret);
+        assert_int_equal(recreate_one(root, "/run/systemd/propagate/redis-server.service"), -ELOOP);
+        assert_int_equal(access(secret_tmp, F_OK), -1);
+        assert_int_equal(test_mode_of(root, "secret"), 0700);
+}
+
+static void test_recreate_tmp_dirs_refuses_other_owner(void **state) {
+        const char *root = *state;
+        _cleanup_free_ char *victim = path_join2(root, "etc-shadow"), *theirs = path_join2(root, "var/tmp/" PRIVATE);
+
+        /* A user's own directory under the name, with a link inside they can change at will. */
+        make_foreign_test_dir(root, "var/tmp/" PRIVATE, 0700);
+        make_test_symlink(root, "var/tmp/" PRIVATE "/tmp", victim);
+        write_test_file(root, "etc-shadow", "root:x:\n");
+        assert_int_equal(chmod(victim, 0600), 0);
+        assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -EPERM);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
+        assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE), 0700);
+
+        /* Root's, but open to all: anything may have been put in it. */
+        assert_int_equal(lchown(theirs, 0, 0), 0);
+        assert_int_equal(chmod(theirs, 0777), 0);
+        assert_int_equal(recreate_one(root, "/var/tmp/" PRIVATE), -EPERM);
+        assert_int_equal(test_mode_of(root, "etc-shadow"), 0600);
+}
+
+static void test_runtime_mount_points(void **state) {
+        const char *root = *state;
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *secret = path_join2(root, "secret"), *in_secret = path_join2(root, "secret/x.service");
+        char *points[] = { (char *) "/run/user/1000", (char *) "/run/user/1001", (char *) "/run/credentials/x.service",
+                           NULL };
+
+        /* A user's runtime directory, there already: left as it is. */
+        make_test_dir(root, "run/user/1001", 0750);
+        create_runtime_mount_points(fd, "redis-server.service", points);
+        assert_int_equal(test_mode_of(root, "run/user/1000"), 0700);
+        assert_int_equal(test_mode_of(root, "run/user/1001"), 0750);
+        assert_int_equal(test_mode_of(root, "run/credentials"), 0755);
+        assert_int_equal(test_mode_of(root, "run/credentials/x.service"), 0700);
+
+        /* A link on the way: nothing is created where it leads. */
+        _cleanup_free_ char *credentials = path_join2(root, "run/credentials");
+        assert_int_equal(rm_rf(credentials), 0);
+        make_test_dir(root, "secret", 0700);
+        make_test_symlink(root, "run/credentials", secret);
+        create_runtime_mount_points(fd, "redis-server.service", points);
+        assert_int_equal(access(in_secret, F_OK), -1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_no_files, root_setup, tmpdir_teardown),
@@ -439,6 +576,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_criu_log_reason, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
+                cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_links, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

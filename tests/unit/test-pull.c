@@ -225,6 +225,110 @@ static void test_local_repo_open(void **state) {
         assert_null(local);
 }
 
+/* Root only: the set-uid binaries of every release it holds must not be reachable by others. */
+static void test_local_repo_open_root_only(void **state) {
+        Fixture *f = *state;
+        OstreeRepo *local = NULL;
+
+        assert_int_equal(local_repo_open(f->local, &local), 0);
+        image_repo_unref(local);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink"), 0755);
+
+        /* One made 0755 by an earlier version is locked down when opened. */
+        assert_int_equal(chmod(f->local, 0755), 0);
+        local = NULL;
+        assert_int_equal(local_repo_open(f->local, &local), 0);
+        image_repo_unref(local);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
+
+        /* A link in its place is not followed. */
+        _cleanup_free_ char *moved = path_join2(f->dir, "moved");
+        assert_int_equal(rename(f->local, moved), 0);
+        assert_int_equal(symlink(moved, f->local), 0);
+        assert_int_equal(chmod(moved, 0755), 0);
+        local = NULL;
+        log_set_max_level(LOG_EMERG);
+        assert_int_equal(local_repo_open(f->local, &local), -ELOOP);
+        log_set_max_level(LOG_INFO);
+        assert_null(local);
+        assert_int_equal(test_mode_of(f->dir, "moved"), 0755);
+}
+
+static bool has_object(OstreeRepo *repo, OstreeObjectType type, const char *checksum) {
+        gboolean have = FALSE;
+        assert_true(ostree_repo_has_object(repo, type, checksum, &have, NULL, NULL));
+        return have;
+}
+
+/* The checksum of the file object at PATH in COMMIT. */
+static char *file_object(OstreeRepo *repo, const char *commit, const char *path) {
+        g_autoptr(GFile) root = NULL, file = NULL;
+        assert_true(ostree_repo_read_commit(repo, commit, &root, NULL, NULL, NULL));
+        file = g_file_resolve_relative_path(root, path);
+        assert_true(ostree_repo_file_ensure_resolved(OSTREE_REPO_FILE(file), NULL));
+        return strdup(ostree_repo_file_get_checksum(OSTREE_REPO_FILE(file)));
+}
+
+static unsigned n_refs(OstreeRepo *repo) {
+        g_autoptr(GHashTable) refs = NULL;
+        assert_true(ostree_repo_list_refs_ext(repo, NULL, &refs, OSTREE_REPO_LIST_REFS_EXT_NONE, NULL, NULL));
+        return g_hash_table_size(refs);
+}
+
+static void test_prune_keeps_only_the_slots(void **state) {
+        Fixture *f = *state;
+        _cleanup_repo_ OstreeRepo *local = NULL;
+
+        REQUIRE_ROOT();
+        /* Release 2 has a set-uid binary that release 3 dropped (a fixed hole, say). */
+        _cleanup_free_ char *suid = path_join2(f->tree, "usr/bin/old-suid");
+        write_test_file(f->tree, "usr/bin/old-suid", "#!/bin/sh\nexit 0\n");
+        assert_int_equal(chmod(suid, 04755), 0);
+        _cleanup_free_ char *c2 = commit_release(f, "2.0");
+        assert_int_equal(unlink(suid), 0);
+        write_test_file(f->tree, "etc/os-release", "ID=dreamlink-test\nVERSION_ID=3\n");
+        _cleanup_free_ char *c3 = commit_release(f, "3.0");
+        assert_int_equal(image_repo_update_summary(f->repo), 0);
+
+        /* Slot a holds 1; 2 was staged into b, then 3 over it. */
+        local = open_local(f);
+        assert_int_equal(local_repo_pull(local, f->repo_url, f->c1, "dreamlink/slot/a", &http_ok, NULL, NULL, NULL), 0);
+        assert_int_equal(local_repo_pull(local, f->repo_url, c2, "dreamlink/slot/b", &http_ok, NULL, NULL, NULL), 0);
+        _cleanup_free_ char *suid_object = file_object(local, c2, "/usr/bin/old-suid");
+        assert_int_equal(local_repo_pull(local, f->repo_url, c3, "dreamlink/slot/b", &http_ok, NULL, NULL, NULL), 0);
+        /* Refs no slot uses: an old one of ours, a remote one. */
+        assert_true(ostree_repo_set_ref_immediate(local, NULL, STAGED_REF, c2, NULL, NULL));
+        assert_true(ostree_repo_set_ref_immediate(local, LOCAL_REPO_REMOTE, "old", c2, NULL, NULL));
+        assert_true(has_object(local, OSTREE_OBJECT_TYPE_COMMIT, c2));
+        assert_true(has_object(local, OSTREE_OBJECT_TYPE_FILE, suid_object));
+
+        const RepoKeep keep[] = { { "dreamlink/slot/a", f->c1 }, { "dreamlink/slot/b", c3 } };
+        uint64_t freed = 0;
+        assert_int_equal(local_repo_prune(local, keep, ELEMENTSOF(keep), &freed), 0);
+        assert_false(has_object(local, OSTREE_OBJECT_TYPE_COMMIT, c2));
+        assert_false(has_object(local, OSTREE_OBJECT_TYPE_FILE, suid_object));
+        assert_true(freed > 0);
+        assert_commit_complete(local, f->c1);
+        assert_commit_complete(local, c3);
+        assert_int_equal(n_refs(local), 2);
+        _cleanup_free_ char *a = resolve(local, "dreamlink/slot/a"), *b = resolve(local, "dreamlink/slot/b");
+        assert_string_equal(a, f->c1);
+        assert_string_equal(b, c3);
+
+        /* A slot that holds nothing (being rewritten) keeps nothing; a commit of a slot that lost
+         * its ref gets it back. */
+        assert_true(ostree_repo_set_ref_immediate(local, NULL, "dreamlink/slot/a", NULL, NULL, NULL));
+        const RepoKeep only_a[] = { { "dreamlink/slot/a", f->c1 }, { "dreamlink/slot/b", NULL } };
+        assert_int_equal(local_repo_prune(local, only_a, ELEMENTSOF(only_a), NULL), 0);
+        assert_false(has_object(local, OSTREE_OBJECT_TYPE_COMMIT, c3));
+        assert_commit_complete(local, f->c1);
+        assert_int_equal(n_refs(local), 1);
+        _cleanup_free_ char *a_again = resolve(local, "dreamlink/slot/a");
+        assert_string_equal(a_again, f->c1);
+        assert_int_equal(test_mode_of(f->dir, "var/lib/dreamlink/repo"), 0700);
+}
+
 static void test_pull_full_then_delta(void **state) {
         Fixture *f = *state;
         _cleanup_repo_ OstreeRepo *local = NULL;
@@ -750,6 +854,8 @@ int main(int argc, char *argv[]) {
 
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_local_repo_open, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_local_repo_open_root_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_keeps_only_the_slots, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_full_then_delta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_unknown_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pull_refuses_http_unless_allowed, setup, teardown),

@@ -370,30 +370,45 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+static int name_has_owner(Fixture *f, int *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(f->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "NameHasOwner", NULL, &reply, "s", NAME);
+        return r < 0 ? r : sd_bus_message_read(reply, "b", ret);
+}
+
 static int start_updaterd(Fixture *f) {
         const char *exe = getenv("UPDATERD");
         const char * const env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->bus_address, "DREAMLINK_ROOT", f->root,
                                      "DREAMLINK_LOG_TARGET", "console", NULL };
-        int r;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT;
+        int r, has = 0;
 
         if (!exe) {
                 print_error("$UPDATERD is not set: run this test with meson test.\n");
                 return -EINVAL;
         }
+        /* After a restart the bus may not have seen the previous daemon go yet: its name would pass
+         * for the new one's. */
+        while ((r = name_has_owner(f, &has)) >= 0 && has) {
+                if (now_usec(CLOCK_MONOTONIC) >= end) {
+                        print_error("The previous updaterd's bus name was not released within 10 s.\n");
+                        return -ETIMEDOUT;
+                }
+                (void) usleep(20 * 1000);
+        }
+        if (r < 0)
+                return r;
+
         const char * const argv[] = { exe, NULL };
         f->updaterd_pid = spawn(argv, env, 0, -1, -1, -1);
         if (f->updaterd_pid < 0)
                 return -errno;
 
-        usec_t end = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT;
         for (;;) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                int has = 0;
-
-                r = sd_bus_call_method(f->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "NameHasOwner", NULL, &reply, "s", NAME);
-                if (r >= 0)
-                        r = sd_bus_message_read(reply, "b", &has);
+                r = name_has_owner(f, &has);
                 if (r < 0)
                         return r;
                 if (has)
@@ -1119,6 +1134,18 @@ static void test_state_survives_restart(void **state) {
         assert_str(json_string(v, "booted", "version"), "1");
 }
 
+/* A local repository an earlier version made 0755 (every release's set-uid binaries open to all)
+ * is root only once updaterd runs, not only from the next stage on. */
+static void test_repo_root_only_after_start(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        make_test_dir(f->state, "repo", 0755);
+        assert_int_equal(start_updaterd(f), 0);
+        assert_int_equal(test_mode_of(f->state, "repo"), 0700);
+}
+
 /* Commit and rollback refuse what cannot be switched to, with what to do instead, and
  * touch nothing: they fail before any transaction begins. */
 static void test_commit_and_rollback_refused(void **state) {
@@ -1334,6 +1361,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stage_cancel_recorded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_survives_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_repo_root_only_after_start, setup, teardown),
         };
 
         /* Only root may change the system: without root, the daemon would refuse nearly everything. */

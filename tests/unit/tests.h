@@ -71,6 +71,35 @@ static inline void write_test_file(const char *dir, const char *name, const char
         assert_int_equal(fclose(f), 0);
 }
 
+/* ROOT/NAME as a directory of MODE (missing parents 0755). */
+static inline void make_test_dir(const char *root, const char *name, mode_t mode) {
+        _cleanup_free_ char *p = path_join2(root, name);
+        assert_int_equal(mkdir_p(p, 0755), 0);
+        assert_int_equal(chmod(p, mode), 0);
+}
+
+/* The same, owned by nobody; skips the test unless it runs as root. */
+static inline void make_foreign_test_dir(const char *root, const char *name, mode_t mode) {
+        if (geteuid() != 0)
+                skip();
+        _cleanup_free_ char *p = path_join2(root, name);
+        make_test_dir(root, name, mode);
+        assert_int_equal(lchown(p, 65534, 65534), 0);
+}
+
+static inline void make_test_symlink(const char *root, const char *name, const char *target) {
+        _cleanup_free_ char *p = path_join2(root, name);
+        assert_int_equal(symlink(target, p), 0);
+}
+
+/* The permission bits of ROOT/NAME itself (a link's own). */
+static inline mode_t test_mode_of(const char *root, const char *name) {
+        _cleanup_free_ char *p = path_join2(root, name);
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        return st.st_mode & 07777;
+}
+
 /* Incompressible but reproducible bytes (xorshift), so sizes of transfers,
  * commits and deltas mean something. */
 static inline char *random_bytes(size_t size, uint64_t seed) {
