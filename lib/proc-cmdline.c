@@ -75,7 +75,7 @@ int proc_cmdline_get(const char *key, char **ret) {
         const char *e = secure_getenv("DREAMLINK_PROC_CMDLINE");
         if (e)
                 return proc_cmdline_get_key(e, key, ret);
-        int r = read_file_limited("/proc/cmdline", 64 * 1024, &cmdline, NULL);
+        int r = read_file_limited("/proc/cmdline", PROC_CMDLINE_MAX, &cmdline, NULL);
         if (r < 0)
                 return r;
         return proc_cmdline_get_key(cmdline, key, ret);

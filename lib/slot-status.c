@@ -12,7 +12,6 @@
 #include "slot-status.h"
 #include "string-util.h"
 
-#define PROC_CMDLINE_MAX (64U * 1024U)
 
 static const char * const slot_state_table[_SLOT_STATE_MAX] = {
         [SLOT_STATE_EMPTY] = "empty",
@@ -363,19 +362,6 @@ int slot_from_cmdline(const char *proc_cmdline, Slot *ret) {
                 }
         }
         return -ENOENT;
-}
-
-int slot_get_booted(Slot *ret) {
-        _cleanup_free_ char *cmdline = NULL;
-        int r;
-
-        r = read_file_limited("/proc/cmdline", PROC_CMDLINE_MAX, &cmdline, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read /proc/cmdline: %m");
-        r = slot_from_cmdline(cmdline, ret);
-        if (r == -ENOENT)
-                return log_error_errno(r, "The kernel command line boots neither root-a nor root-b: not a dreamlink system?");
-        return r;
 }
 
 const char *slot_partition_path(Slot slot) {

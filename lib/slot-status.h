@@ -101,8 +101,6 @@ int slot_adopt_booted(SlotTable *t, Slot booted, const char *version, const char
  * the last root= wins, as in the kernel, and words after "--" are init's.
  * -ENOENT when the last root= names neither slot or there is none. */
 int slot_from_cmdline(const char *proc_cmdline, Slot *ret);
-/* The same for the running system, from /proc/cmdline. */
-int slot_get_booted(Slot *ret);
 /* "/dev/disk/by-partlabel/root-a" or …-b; NULL for an invalid slot. */
 const char *slot_partition_path(Slot slot);
 /* True for 64 lowercase hex digits. */

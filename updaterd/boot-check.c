@@ -5,6 +5,7 @@
 
 #include "boot-check.h"
 #include "boot-entry.h"
+#include "context.h"
 #include "commit.h"
 #include "fault.h"
 #include "fileio.h"
@@ -19,20 +20,15 @@
 #include "string-util.h"
 
 typedef struct BootCheck {
-        const UpdaterConfig *config;
-        const char *root;
-        Slot booted;
+        WorkerContext w;
         SlotTable slots;
-        char *slots_path, *txn_path, *esp;
         Transaction *txn;
 } BootCheck;
 
 static void boot_check_done(BootCheck *b) {
         slot_table_done(&b->slots);
         transaction_free(b->txn);
-        free(b->slots_path);
-        free(b->txn_path);
-        free(b->esp);
+        worker_context_done(&b->w);
         log_set_transaction_id(NULL);
 }
 
@@ -58,14 +54,14 @@ static void finish_handoff(BootCheck *b) {
 }
 
 static int slots_save(BootCheck *b) {
-        int r = slot_table_save(&b->slots, b->slots_path);
+        int r = slot_table_save(&b->slots, b->w.slots_path);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", b->slots_path);
+                return log_error_errno(r, "Failed to write %s: %m", b->w.slots_path);
         return 0;
 }
 
 static int boot_check_good(BootCheck *b) {
-        Slot s = b->booted;
+        Slot s = b->w.booted;
         int r;
 
         r = slot_mark_good(&b->slots, s);
@@ -74,14 +70,14 @@ static int boot_check_good(BootCheck *b) {
         if (r < 0)
                 return r;
         /* The firmware never counted a kexec boot: bless by hand, then make it the default. */
-        r = boot_entry_bless(b->esp, s);
+        r = boot_entry_bless(b->w.esp, s);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Failed to bless slot %s's boot entry: %m", slot_to_string(s));
-        r = boot_default_set(b->esp, s);
+        r = boot_default_set(b->w.esp, s);
         if (r < 0)
                 return log_error_errno(r, "Failed to make slot %s the default boot entry: %m", slot_to_string(s));
         sync();
-        return record_step(b->txn, b->txn_path, STEP_HEALTHY, NULL);
+        return record_step(b->txn, b->w.txn_path, STEP_HEALTHY, NULL);
 }
 
 static int boot_check_target(BootCheck *b) {
@@ -89,7 +85,7 @@ static int boot_check_target(BootCheck *b) {
         Slot from = b->txn->from_slot;
         int r;
 
-        r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_BOOTED), NULL);
+        r = record_step(b->txn, b->w.txn_path, MAX(b->txn->step, STEP_BOOTED), NULL);
         if (r < 0)
                 return r;
         fault_power_cut("booted");
@@ -98,42 +94,42 @@ static int boot_check_target(BootCheck *b) {
         _cleanup_free_ char *set = handoff_set_dir(b->txn->id);
         if (set)
                 (void) rm_rf(set);
-        r = record_step(b->txn, b->txn_path, MAX(b->txn->step, STEP_SERVICES_RESTORED), NULL);
+        r = record_step(b->txn, b->w.txn_path, MAX(b->txn->step, STEP_SERVICES_RESTORED), NULL);
         if (r < 0)
                 return r;
 
-        r = health_check(b->config, b->root, &reason);
+        r = health_check(b->w.config, b->w.root, &reason);
         if (r >= 0)
                 fault_power_cut("healthy");
         if (r >= 0) {
                 r = boot_check_good(b);
                 if (r < 0)
                         return r;
-                log_info("Slot %s (%s) is healthy: it is the default boot entry now.", slot_to_string(b->booted),
+                log_info("Slot %s (%s) is healthy: it is the default boot entry now.", slot_to_string(b->w.booted),
                          strna(b->txn->to_version));
-                return record_finish(b->txn, b->txn_path, OUTCOME_SUCCEEDED, NULL, b->root, b->config);
+                return record_finish(b->txn, b->w.txn_path, OUTCOME_SUCCEEDED, NULL, b->w.root, b->w.config);
         }
 
         if (b->txn->operation == TRANSACTION_ROLLBACK) {
                 /* The slot rolled back to was good before: no third switch. It keeps running, the
                  * admin hears why. */
                 log_error("Slot %s (%s), rolled back to, fails its health check: %s. Staying on it.",
-                          slot_to_string(b->booted), strna(b->txn->to_version), strna(reason));
+                          slot_to_string(b->w.booted), strna(b->txn->to_version), strna(reason));
                 _cleanup_free_ char *e = strprintf("health check failed after the rollback: %s", strna(reason));
-                (void) record_finish(b->txn, b->txn_path, OUTCOME_FAILED, e, b->root, b->config);
+                (void) record_finish(b->txn, b->w.txn_path, OUTCOME_FAILED, e, b->w.root, b->w.config);
                 return -EBADE;
         }
-        log_error("Slot %s (%s) failed its health check: %s. Going back to slot %s.", slot_to_string(b->booted),
+        log_error("Slot %s (%s) failed its health check: %s. Going back to slot %s.", slot_to_string(b->w.booted),
                   strna(b->txn->to_version), strna(reason), slot_to_string(from));
-        if (slot_mark_bad(&b->slots, b->booted) >= 0)
+        if (slot_mark_bad(&b->slots, b->w.booted) >= 0)
                 (void) slots_save(b);
         _cleanup_free_ char *error = strprintf("health check failed: %s", strna(reason));
-        (void) record_finish(b->txn, b->txn_path, OUTCOME_FAILED, error, b->root, b->config);
+        (void) record_finish(b->txn, b->w.txn_path, OUTCOME_FAILED, error, b->w.root, b->w.config);
 
         /* The way back is the same switch, sessions carried again. If even that cannot start,
          * the default entry still names the good slot: a reboot gets there. */
         Reporter none = { .fd = -1 };
-        r = commit_run(b->config, TRANSACTION_ROLLBACK, 0, &none);
+        r = commit_run(b->w.config, TRANSACTION_ROLLBACK, 0, &none);
         if (r < 0) {
                 log_error_errno(r, "Failed to switch back to slot %s, rebooting into it: %m", slot_to_string(from));
                 const char * const argv[] = { "systemctl", "reboot", NULL };
@@ -143,20 +139,14 @@ static int boot_check_target(BootCheck *b) {
 }
 
 int boot_check_run(const UpdaterConfig *c) {
-        _cleanup_(boot_check_done) BootCheck b = { .config = c, .root = "" };
-        _cleanup_free_ char *cmdline = NULL;
+        _cleanup_(boot_check_done) BootCheck b = {};
         int r;
 
-        b.slots_path = state_path(b.root, c, SLOT_TABLE_FILE);
-        b.txn_path = state_path(b.root, c, TRANSACTION_FILE);
-        b.esp = path_prefix(b.root, ESP_PATH);
-        if (!b.slots_path || !b.txn_path || !b.esp)
-                return log_oom();
-        r = slot_get_booted(&b.booted);
+        r = worker_context_load(&b.w, c);
         if (r < 0)
                 return r;
 
-        r = transaction_load(b.txn_path, &b.txn);
+        r = transaction_load(b.w.txn_path, &b.txn);
         if (r < 0 && r != -ENOENT)
                 return r; /* logged: a record we cannot read is not guessed at */
         if (!b.txn || b.txn->outcome != OUTCOME_IN_PROGRESS || b.txn->operation == TRANSACTION_STAGE) {
@@ -165,7 +155,7 @@ int boot_check_run(const UpdaterConfig *c) {
                 return 0;
         }
         (void) log_set_transaction_id(b.txn->id);
-        r = slot_table_load(b.slots_path, &b.slots);
+        r = slot_table_load(b.w.slots_path, &b.slots);
         if (r < 0)
                 return r;
 
@@ -173,20 +163,20 @@ int boot_check_run(const UpdaterConfig *c) {
                 /* Cut short before its switch (power cut, crash): nothing changed but the
                  * checkpoints, whose services started fresh in this boot. */
                 log_warning("Transaction %s was interrupted at step %s, before the switch: slot %s keeps running.",
-                            b.txn->id, transaction_step_to_string(b.txn->step), slot_to_string(b.booted));
+                            b.txn->id, transaction_step_to_string(b.txn->step), slot_to_string(b.w.booted));
                 _cleanup_(handoff_freep) Handoff *h = NULL;
                 if (handoff_new(&h) >= 0)
                         (void) handoff_gc(h, NULL);
-                return record_finish(b.txn, b.txn_path, OUTCOME_FAILED, "interrupted before the switch", b.root, c);
+                return record_finish(b.txn, b.w.txn_path, OUTCOME_FAILED, "interrupted before the switch", b.w.root, c);
         }
 
-        if (b.booted == b.txn->to_slot)
+        if (b.w.booted == b.txn->to_slot)
                 return boot_check_target(&b);
 
         /* Back on the slot we came from: the target never came up healthy (kernel panic,
          * watchdog, power cut), and the firmware booted the default entry. */
         _cleanup_free_ char *error = strprintf("slot %s did not come up; the machine restarted on slot %s",
-                                               slot_to_string(b.txn->to_slot), slot_to_string(b.booted));
+                                               slot_to_string(b.txn->to_slot), slot_to_string(b.w.booted));
         log_error("Transaction %s: %s. Services started fresh.", b.txn->id, strna(error));
         _cleanup_(handoff_freep) Handoff *h = NULL;
         if (handoff_new(&h) >= 0)
@@ -196,5 +186,5 @@ int boot_check_run(const UpdaterConfig *c) {
         if (b.txn->operation == TRANSACTION_COMMIT && b.txn->step >= STEP_BOOTED &&
             slot_mark_bad(&b.slots, b.txn->to_slot) >= 0)
                 (void) slots_save(&b);
-        return record_finish(b.txn, b.txn_path, OUTCOME_FAILED, error, b.root, c);
+        return record_finish(b.txn, b.w.txn_path, OUTCOME_FAILED, error, b.w.root, c);
 }

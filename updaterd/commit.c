@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "boot-entry.h"
+#include "context.h"
 #include "commit.h"
 #include "etc-merge.h"
 #include "fault.h"
@@ -41,14 +42,11 @@
 #define EFIVAR_ONESHOT "/sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 
 typedef struct Commit {
-        const UpdaterConfig *config;
-        const char *root;
+        WorkerContext w;
         Reporter *reporter;
         TransactionOperation operation;
         CommitFlags flags;
-        Slot booted, target;
         SlotTable slots;
-        char *slots_path, *txn_path, *esp;
         Transaction *txn;
         char *mountpoint;
         bool mounted;
@@ -71,9 +69,7 @@ static void commit_done(Commit *x) {
         free(x->mountpoint);
         transaction_free(x->txn);
         slot_table_done(&x->slots);
-        free(x->slots_path);
-        free(x->txn_path);
-        free(x->esp);
+        worker_context_done(&x->w);
         handoff_free(x->handoff);
         handoff_config_free(x->units);
         strv_free(x->planned);
@@ -91,35 +87,22 @@ static const char *operation_verb(const Commit *x) {
         return x->operation == TRANSACTION_ROLLBACK ? "roll back" : "commit";
 }
 
-static int commit_load(Commit *x) {
-        _cleanup_free_ char *cmdline_path = NULL, *cmdline = NULL;
+static int commit_load(Commit *x, const UpdaterConfig *c) {
         int r;
 
-        x->slots_path = state_path(x->root, x->config, SLOT_TABLE_FILE);
-        x->txn_path = state_path(x->root, x->config, TRANSACTION_FILE);
-        x->esp = path_prefix(x->root, ESP_PATH);
-        cmdline_path = path_prefix(x->root, "/proc/cmdline");
-        if (!x->slots_path || !x->txn_path || !x->esp || !cmdline_path)
-                return log_oom();
-
-        r = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
+        r = worker_context_load(&x->w, c);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s: %m", cmdline_path);
-        r = slot_from_cmdline(cmdline, &x->booted);
-        if (r < 0)
-                return log_error_errno(r, "The kernel command line names no dreamlink slot: this system was not "
-                                       "installed as an A/B system.");
-        x->target = slot_other(x->booted);
-        r = slot_table_load(x->slots_path, &x->slots);
+                return r;
+        r = slot_table_load(x->w.slots_path, &x->slots);
         if (r == -ENOENT)
-                return log_error_errno(r, "No slot record %s: nothing was ever staged here.", x->slots_path);
+                return log_error_errno(r, "No slot record %s: nothing was ever staged here.", x->w.slots_path);
         return r; /* the loader said what is wrong */
 }
 
 /* Refuses what cannot be switched to, with what to do instead. */
 static int commit_check_target(Commit *x) {
-        const SlotStatus *t = &x->slots.slots[x->target];
-        const char *s = slot_to_string(x->target);
+        const SlotStatus *t = &x->slots.slots[x->w.target];
+        const char *s = slot_to_string(x->w.target);
 
         if (x->operation == TRANSACTION_ROLLBACK) {
                 if (t->state != SLOT_STATE_GOOD)
@@ -145,42 +128,42 @@ static int commit_plan(Commit *x) {
         _cleanup_(transaction_freep) Transaction *existing = NULL;
         int r;
 
-        r = transaction_load(x->txn_path, &existing);
+        r = transaction_load(x->w.txn_path, &existing);
         if (r < 0 && r != -ENOENT)
-                log_warning("Starting a new transaction instead of the unreadable one in %s.", x->txn_path);
+                log_warning("Starting a new transaction instead of the unreadable one in %s.", x->w.txn_path);
         if (existing && existing->outcome == OUTCOME_IN_PROGRESS) {
                 if (existing->operation == TRANSACTION_STAGE)
                         return log_error_errno(EBUSY, "Staging (transaction %s) is in progress: finish or cancel it first.",
                                                existing->id);
-                if (existing->step >= STEP_SWITCHING && existing->to_slot == x->booted)
+                if (existing->step >= STEP_SWITCHING && existing->to_slot == x->w.booted)
                         return log_error_errno(EBUSY, "The switch to slot %s (transaction %s) is not finished: "
                                                "dreamlink-boot-check.service checks it (see systemctl status "
                                                "dreamlink-boot-check.service; start it again if it failed).",
-                                               slot_to_string(x->booted), existing->id);
+                                               slot_to_string(x->w.booted), existing->id);
                 /* Boot check closes every switch in the boot after it; one still open here was cut
                  * short before its switch (this is the boot it started in, or a reboot of it). */
                 log_warning("Transaction %s (%s to slot %s) was interrupted at step %s; closing it.", existing->id,
                             transaction_operation_to_string(existing->operation), slot_to_string(existing->to_slot),
                             transaction_step_to_string(existing->step));
                 commit_undo_interrupted(existing);
-                (void) record_finish(existing, x->txn_path, OUTCOME_FAILED, "interrupted before the switch", x->root,
-                                     x->config);
+                (void) record_finish(existing, x->w.txn_path, OUTCOME_FAILED, "interrupted before the switch", x->w.root,
+                                     x->w.config);
         }
 
-        r = transaction_new(x->operation, x->booted, x->target, &x->txn);
+        r = transaction_new(x->operation, x->w.booted, x->w.target, &x->txn);
         if (r < 0)
                 return log_error_errno(r, "Failed to start a transaction: %m");
-        if (free_and_strdup(&x->txn->from_version, x->slots.slots[x->booted].version) < 0 ||
-            free_and_strdup(&x->txn->to_version, x->slots.slots[x->target].version) < 0 ||
-            free_and_strdup(&x->txn->to_commit, x->slots.slots[x->target].commit) < 0)
+        if (free_and_strdup(&x->txn->from_version, x->slots.slots[x->w.booted].version) < 0 ||
+            free_and_strdup(&x->txn->to_version, x->slots.slots[x->w.target].version) < 0 ||
+            free_and_strdup(&x->txn->to_commit, x->slots.slots[x->w.target].commit) < 0)
                 return log_oom();
         (void) log_set_transaction_id(x->txn->id);
         reporter_transaction(x->reporter, x->txn->id);
-        log_info("Starting to %s from slot %s (%s) to slot %s (%s)%s.", operation_verb(x), slot_to_string(x->booted),
-                 strna(x->txn->from_version), slot_to_string(x->target), strna(x->txn->to_version),
+        log_info("Starting to %s from slot %s (%s) to slot %s (%s)%s.", operation_verb(x), slot_to_string(x->w.booted),
+                 strna(x->txn->from_version), slot_to_string(x->w.target), strna(x->txn->to_version),
                  x->flags & COMMIT_REBOOT ? " through a reboot" :
                  x->flags & COMMIT_NO_HANDOFF ? " with kexec, without handoff" : " with kexec and handoff");
-        return record_step(x->txn, x->txn_path, STEP_STARTED, x->reporter);
+        return record_step(x->txn, x->w.txn_path, STEP_STARTED, x->reporter);
 }
 
 /* Runs fn in a child with a mount namespace of its own, so that what it mounts is private
@@ -230,32 +213,32 @@ static int fork_private_mounts(Commit *x, int (*fn)(Commit *x)) {
 /* The admin's changes to the live /etc go into the target's /etc, the way
  * ostree does it: the booted version's pristine /etc is the base. */
 static int merge_etc(Commit *x) {
-        _cleanup_free_ char *device = path_prefix(x->root, slot_partition_path(x->target)), *repo_path = NULL,
+        _cleanup_free_ char *device = path_prefix(x->w.root, slot_partition_path(x->w.target)), *repo_path = NULL,
                 *tmp = NULL, *base = NULL, *current = NULL, *target_etc = NULL;
         _cleanup_(image_repo_unrefp) OstreeRepo *repo = NULL;
         _cleanup_(etc_merge_report_done) EtcMergeReport report = {};
-        const char *booted_commit = x->slots.slots[x->booted].commit;
+        const char *booted_commit = x->slots.slots[x->w.booted].commit;
         int r;
 
-        if (!device || asprintf(&x->mountpoint, "%s/run/dreamlink/commit-%s", x->root, slot_to_string(x->target)) < 0)
+        if (!device || asprintf(&x->mountpoint, "%s/run/dreamlink/commit-%s", x->w.root, slot_to_string(x->w.target)) < 0)
                 return log_oom();
         r = mkdir_p(x->mountpoint, 0700);
         if (r < 0)
                 return log_error_errno(r, "Failed to create %s: %m", x->mountpoint);
         if (mount(device, x->mountpoint, "ext4", MS_NOATIME, NULL) < 0)
-                return log_error_errno(errno, "Failed to mount slot %s (%s): %m", slot_to_string(x->target), device);
+                return log_error_errno(errno, "Failed to mount slot %s (%s): %m", slot_to_string(x->w.target), device);
         x->mounted = true;
 
-        current = path_prefix(x->root, "/etc");
+        current = path_prefix(x->w.root, "/etc");
         if (!current || asprintf(&target_etc, "%s/etc", x->mountpoint) < 0)
                 return log_oom();
         if (!booted_commit) {
                 /* A machine adopted without a record of its tree: no base to tell the admin's
                  * changes from the release's. The target keeps its own /etc. */
-                log_warning("The booted slot's tree is unknown: /etc is not merged into slot %s.", slot_to_string(x->target));
+                log_warning("The booted slot's tree is unknown: /etc is not merged into slot %s.", slot_to_string(x->w.target));
         } else {
-                repo_path = state_path(x->root, x->config, LOCAL_REPO);
-                tmp = state_path(x->root, x->config, "etc-base.XXXXXX");
+                repo_path = state_path(x->w.root, x->w.config, LOCAL_REPO);
+                tmp = state_path(x->w.root, x->w.config, "etc-base.XXXXXX");
                 if (!repo_path || !tmp)
                         return log_oom();
                 r = local_repo_open(repo_path, &repo);
@@ -270,9 +253,9 @@ static int merge_etc(Commit *x) {
                         r = etc_merge(base, current, target_etc, &report);
                 (void) rm_rf(tmp);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to merge /etc into slot %s: %m", slot_to_string(x->target));
+                        return log_error_errno(r, "Failed to merge /etc into slot %s: %m", slot_to_string(x->w.target));
                 log_info("Merged /etc into slot %s: %u changed or added by the admin, %u deleted, %zu conflict%s%s%s.",
-                         slot_to_string(x->target), report.kept_admin, report.deleted_by_admin,
+                         slot_to_string(x->w.target), report.kept_admin, report.deleted_by_admin,
                          strv_length(report.conflicts), strv_length(report.conflicts) == 1 ? "" : "s",
                          report.conflicts ? " (the admin's version kept): " : "",
                          report.conflicts ? report.conflicts[0] : "");
@@ -288,7 +271,7 @@ static int merge_etc(Commit *x) {
         if (umount2(x->mountpoint, 0) < 0)
                 return log_error_errno(errno, "Failed to unmount %s: %m", x->mountpoint);
         x->mounted = false;
-        return r < 0 ? log_error_errno(r, "Failed to sync slot %s: %m", slot_to_string(x->target)) : 0;
+        return r < 0 ? log_error_errno(r, "Failed to sync slot %s: %m", slot_to_string(x->w.target)) : 0;
 }
 
 static int commit_merge_etc(Commit *x) {
@@ -298,7 +281,7 @@ static int commit_merge_etc(Commit *x) {
 /* ---- handoff ------------------------------------------------------------------------------ */
 
 static bool handoff_wanted(const Commit *x) {
-        return x->config->handoff && !(x->flags & (COMMIT_NO_HANDOFF | COMMIT_REBOOT));
+        return x->w.config->handoff && !(x->flags & (COMMIT_NO_HANDOFF | COMMIT_REBOOT));
 }
 
 static int read_last_pid(uint64_t *ret) {
@@ -386,7 +369,7 @@ static int commit_cmdline(Commit *x, const char *options, char * const *units, b
         }
         if (strlen(s) >= KEXEC_CMDLINE_MAX)
                 return log_error_errno(E2BIG, "The kernel command line for slot %s is too long (%zu bytes): hand off fewer services.",
-                                       slot_to_string(x->target), strlen(s));
+                                       slot_to_string(x->w.target), strlen(s));
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -394,15 +377,15 @@ static int commit_cmdline(Commit *x, const char *options, char * const *units, b
 /* The kernel stops a watchdog at a kexec unless told not to; then a hang early in the new
  * slot's boot (before systemd opens the watchdog) would not bring the machine back. */
 static void commit_check_watchdog(Commit *x) {
-        _cleanup_free_ char *dev = path_prefix(x->root, "/sys/class/watchdog/watchdog0"),
-                            *param = path_prefix(x->root, "/sys/module/watchdog/parameters/stop_on_reboot"),
+        _cleanup_free_ char *dev = path_prefix(x->w.root, "/sys/class/watchdog/watchdog0"),
+                            *param = path_prefix(x->w.root, "/sys/module/watchdog/parameters/stop_on_reboot"),
                             *v = NULL;
         if (!dev || !param || access(dev, F_OK) < 0)
                 return;
         if (read_file_limited(param, 64, &v, NULL) >= 0 && streq(strstrip(v), "0"))
                 return;
         log_warning("The hardware watchdog stops at the kexec (the running kernel lacks watchdog.stop_on_reboot=0): "
-                    "a hang early in slot %s's boot would not reset the machine.", slot_to_string(x->target));
+                    "a hang early in slot %s's boot would not reset the machine.", slot_to_string(x->w.target));
 }
 
 static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
@@ -411,15 +394,15 @@ static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
         _cleanup_close_ int kfd = -EBADF, ifd = -EBADF;
         int r;
 
-        r = boot_entry_read(x->esp, x->target, &entry);
+        r = boot_entry_read(x->w.esp, x->w.target, &entry);
         if (r < 0)
                 return r;
         if (!entry.exists || !entry.options)
                 return log_error_errno(ENOENT, "Slot %s has no boot entry with a command line in %s/loader/entries: stage it again.",
-                                       slot_to_string(x->target), x->esp);
-        _cleanup_free_ char *esp_dir = slot_esp_dir(x->target);
-        if (!esp_dir || asprintf(&kernel, "%s%s/" SLOT_KERNEL_FILE, x->esp, esp_dir) < 0 ||
-            asprintf(&initrd, "%s%s/" SLOT_INITRD_FILE, x->esp, esp_dir) < 0)
+                                       slot_to_string(x->w.target), x->w.esp);
+        _cleanup_free_ char *esp_dir = slot_esp_dir(x->w.target);
+        if (!esp_dir || asprintf(&kernel, "%s%s/" SLOT_KERNEL_FILE, x->w.esp, esp_dir) < 0 ||
+            asprintf(&initrd, "%s%s/" SLOT_INITRD_FILE, x->w.esp, esp_dir) < 0)
                 return log_oom();
         r = commit_cmdline(x, entry.options, units, sessions, &cmdline);
         if (r < 0)
@@ -427,17 +410,17 @@ static int commit_load_kernel(Commit *x, char * const *units, bool sessions) {
 
         kfd = open(kernel, O_RDONLY | O_CLOEXEC);
         if (kfd < 0)
-                return log_error_errno(errno, "Failed to open slot %s's kernel %s: %m", slot_to_string(x->target), kernel);
+                return log_error_errno(errno, "Failed to open slot %s's kernel %s: %m", slot_to_string(x->w.target), kernel);
         ifd = open(initrd, O_RDONLY | O_CLOEXEC);
         if (ifd < 0)
-                return log_error_errno(errno, "Failed to open slot %s's initrd %s: %m", slot_to_string(x->target), initrd);
+                return log_error_errno(errno, "Failed to open slot %s's initrd %s: %m", slot_to_string(x->w.target), initrd);
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0UL) < 0)
                 return log_error_errno(errno, "The running kernel refused slot %s's kernel (kexec_file_load): %m%s",
-                                       slot_to_string(x->target),
+                                       slot_to_string(x->w.target),
                                        errno == EKEYREJECTED || errno == EPERM ? " (lockdown needs a signed kernel)" : "");
         x->kernel_loaded = true;
-        log_info("Loaded slot %s's kernel in %.1f s: %s", slot_to_string(x->target),
+        log_info("Loaded slot %s's kernel in %.1f s: %s", slot_to_string(x->w.target),
                  (now_usec(CLOCK_MONOTONIC) - t0) / 1e6, cmdline);
         return 0;
 }
@@ -510,7 +493,7 @@ static int commit_dump_services(Commit *x) {
                 if (r < 0)
                         return r;
         }
-        r = record_step(x->txn, x->txn_path, STEP_SERVICES_DUMPED, x->reporter);
+        r = record_step(x->txn, x->w.txn_path, STEP_SERVICES_DUMPED, x->reporter);
         if (r >= 0)
                 fault_power_cut("dumped");
         return r;
@@ -611,21 +594,21 @@ static int commit_switch(Commit *x) {
         int r;
 
         /* Recorded first: from here on, whichever slot comes up next closes the transaction. */
-        r = record_step(x->txn, x->txn_path, STEP_SWITCHING, x->reporter);
+        r = record_step(x->txn, x->w.txn_path, STEP_SWITCHING, x->reporter);
         if (r < 0)
                 return r;
         if (x->flags & COMMIT_REBOOT) {
                 _cleanup_(boot_entry_state_done) BootEntryState entry = {};
                 /* systemd-boot names a counted entry ("dreamlink-b+3.conf") without its counter,
                  * as loader.conf's default does (measured with 257). */
-                r = boot_entry_read(x->esp, x->target, &entry);
+                r = boot_entry_read(x->w.esp, x->w.target, &entry);
                 if (r >= 0 && !entry.exists)
                         r = -ENOENT;
                 if (r >= 0)
-                        r = set_oneshot_entry(boot_entry_id(x->target));
+                        r = set_oneshot_entry(boot_entry_id(x->w.target));
                 if (r < 0)
                         return log_error_errno(r, "Failed to tell the boot loader to boot slot %s once (%s): %m",
-                                               slot_to_string(x->target), EFIVAR_ONESHOT);
+                                               slot_to_string(x->w.target), EFIVAR_ONESHOT);
                 x->oneshot_set = true;
         }
         sync();
@@ -640,19 +623,17 @@ static int commit_fail(Commit *x, int error) {
         if (x->oneshot_set)
                 clear_oneshot_entry();
         if (x->dumped || x->dumped_sessions) {
-                log_info("Bringing the checkpointed services back on slot %s.", slot_to_string(x->booted));
+                log_info("Bringing the checkpointed services back on slot %s.", slot_to_string(x->w.booted));
                 commit_restore_here(x);
         }
         if (x->txn)
-                (void) record_finish(x->txn, x->txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error), x->root,
-                                     x->config);
+                (void) record_finish(x->txn, x->w.txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error), x->w.root,
+                                     x->w.config);
         return error;
 }
 
 int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *rep) {
         _cleanup_(commit_done) Commit x = {
-                .config = c,
-                .root = strempty(secure_getenv("DREAMLINK_ROOT")),
                 .reporter = rep,
                 .operation = operation,
                 .flags = flags,
@@ -660,7 +641,7 @@ int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFla
         _cleanup_free_ char *message = NULL;
         int r;
 
-        if ((r = commit_load(&x)) < 0 || (r = commit_check_target(&x)) < 0 || (r = commit_plan(&x)) < 0)
+        if ((r = commit_load(&x, c)) < 0 || (r = commit_check_target(&x)) < 0 || (r = commit_plan(&x)) < 0)
                 return r;
         if (!(flags & COMMIT_REBOOT))
                 commit_check_watchdog(&x);
@@ -668,11 +649,11 @@ int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFla
         if ((r = commit_merge_etc(&x)) < 0 ||
             (r = commit_plan_handoff(&x)) < 0 ||
             (!(flags & COMMIT_REBOOT) && (r = commit_load_kernel(&x, x.planned, !!x.session_units)) < 0) ||
-            (!(flags & COMMIT_REBOOT) && (r = record_step(x.txn, x.txn_path, STEP_KERNEL_LOADED, rep)) < 0) ||
+            (!(flags & COMMIT_REBOOT) && (r = record_step(x.txn, x.w.txn_path, STEP_KERNEL_LOADED, rep)) < 0) ||
             (r = commit_dump_services(&x)) < 0)
                 return commit_fail(&x, r);
 
-        if (asprintf(&message, "Switching to slot %s (%s)%s%s.", slot_to_string(x.target), strna(x.txn->to_version),
+        if (asprintf(&message, "Switching to slot %s (%s)%s%s.", slot_to_string(x.w.target), strna(x.txn->to_version),
                      flags & COMMIT_REBOOT ? " through a reboot" : " with kexec",
                      x.dumped || x.dumped_sessions ? ", carrying the checkpointed services" : "") < 0)
                 return commit_fail(&x, log_oom());

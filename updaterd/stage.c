@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "boot-entry.h"
+#include "context.h"
 #include "commit.h"
 #include "fetch.h"
 #include "fileio.h"
@@ -35,12 +36,9 @@
 
 /* Everything a check or stage works with; context_done() releases it on every path. */
 typedef struct Context {
-        const UpdaterConfig *config;
-        const char *root;
+        WorkerContext w;
         Reporter *reporter;
-        Slot booted, target;
         SlotTable slots;
-        char *slots_path, *txn_path, *esp;
         char *os;               /* the booted OS's id: a release must be for it */
         Keyring keys;
         Manifest *manifest;
@@ -61,60 +59,45 @@ static void context_done(Context *ctx) {
         manifest_free(ctx->manifest);
         keyring_done(&ctx->keys);
         slot_table_done(&ctx->slots);
-        free(ctx->slots_path);
-        free(ctx->txn_path);
-        free(ctx->esp);
+        worker_context_done(&ctx->w);
         free(ctx->os);
         log_set_transaction_id(NULL);
 }
 
 static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
-        _cleanup_free_ char *cmdline_path = NULL, *cmdline = NULL, *etc_keys = NULL, *os_keys = NULL;
+        _cleanup_free_ char *etc_keys = NULL, *os_keys = NULL;
         int q;
 
-        ctx->config = c;
         ctx->reporter = r;
         /* From the job's start: the manifest and the pull share one wall-clock budget. */
         ctx->deadline = now_usec(CLOCK_MONOTONIC) + c->download_timeout;
-        ctx->root = strempty(secure_getenv("DREAMLINK_ROOT"));
-        ctx->slots_path = state_path(ctx->root, c, SLOT_TABLE_FILE);
-        ctx->txn_path = state_path(ctx->root, c, TRANSACTION_FILE);
-        ctx->esp = path_prefix(ctx->root, ESP_PATH);
-        cmdline_path = path_prefix(ctx->root, "/proc/cmdline");
-        etc_keys = path_prefix(ctx->root, "/etc/dreamlink/keys.d");
-        os_keys = path_prefix(ctx->root, c->trusted_keys_dir);
-        if (!ctx->slots_path || !ctx->txn_path || !ctx->esp || !cmdline_path || !etc_keys || !os_keys)
-                return log_oom();
-
+        q = worker_context_load(&ctx->w, c); /* sets root first, which a failed check records under */
+        if (q < 0)
+                return q;
         if (!c->server)
                 return log_error_errno(EINVAL, "No release server configured: set Server= in " UPDATERD_CONF_PATH ".");
-
-        q = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
-        if (q < 0)
-                return log_error_errno(q, "Failed to read %s: %m", cmdline_path);
-        q = slot_from_cmdline(cmdline, &ctx->booted);
-        if (q < 0)
-                return log_error_errno(q, "The kernel command line names no dreamlink slot (root=PARTLABEL=root-a or root-b): "
-                                       "this system was not installed as an A/B system.");
-        ctx->target = slot_other(ctx->booted);
+        etc_keys = path_prefix(ctx->w.root, "/etc/dreamlink/keys.d");
+        os_keys = path_prefix(ctx->w.root, c->trusted_keys_dir);
+        if (!etc_keys || !os_keys)
+                return log_oom();
 
         /* IMAGE_ID= names the image the OS was built as, ID= the distribution it is built from. */
-        q = os_release_get(ctx->root, "IMAGE_ID", &ctx->os);
+        q = os_release_get(ctx->w.root, "IMAGE_ID", &ctx->os);
         if (q == -ENOENT)
-                q = os_release_get(ctx->root, "ID", &ctx->os);
+                q = os_release_get(ctx->w.root, "ID", &ctx->os);
         if (q == -ENOENT)
                 return log_error_errno(q, "Cannot tell which OS this system runs (no IMAGE_ID= or ID= in %s/etc/os-release): "
-                                       "refusing to accept a release for it.", ctx->root);
+                                       "refusing to accept a release for it.", ctx->w.root);
         if (q < 0)
-                return log_error_errno(q, "Failed to read %s/etc/os-release: %m", ctx->root);
+                return log_error_errno(q, "Failed to read %s/etc/os-release: %m", ctx->w.root);
 
-        q = slot_table_load(ctx->slots_path, &ctx->slots);
+        q = slot_table_load(ctx->w.slots_path, &ctx->slots);
         if (q == -ENOENT) {
                 /* A system installed without a slot table: the booted slot is what it runs. */
                 _cleanup_(status_booted_done) BootedInfo b = {};
                 slot_table_init(&ctx->slots);
-                (void) status_booted(ctx->root, c, &b);
-                q = slot_adopt_booted(&ctx->slots, ctx->booted, b.version, NULL, 0, b.kernel);
+                (void) status_booted(ctx->w.root, c, &b);
+                q = slot_adopt_booted(&ctx->slots, ctx->w.booted, b.version, NULL, 0, b.kernel);
         }
         if (q < 0)
                 return q; /* the loader said what is wrong with the file */
@@ -131,7 +114,7 @@ static int context_load(Context *ctx, const UpdaterConfig *c, Reporter *r) {
 }
 
 static FetchOptions fetch_options(const Context *ctx, uint64_t max_size) {
-        const UpdaterConfig *c = ctx->config;
+        const UpdaterConfig *c = ctx->w.config;
 
         return (FetchOptions) {
                 .ca_file = c->ca_file,
@@ -151,10 +134,10 @@ static int fetch_verified_manifest(Context *ctx) {
         size_t size, sig_size;
         int r;
 
-        r = fetch_channel_manifest(ctx->config->server, ctx->config->channel, &o, &text, &size, &sig, &sig_size);
+        r = fetch_channel_manifest(ctx->w.config->server, ctx->w.config->channel, &o, &text, &size, &sig, &sig_size);
         if (r < 0)
                 return r;
-        update_policy_init(&policy, &ctx->slots, ctx->booted, ctx->os, ctx->config->channel, now_usec(CLOCK_REALTIME));
+        update_policy_init(&policy, &ctx->slots, ctx->w.booted, ctx->os, ctx->w.config->channel, now_usec(CLOCK_REALTIME));
         r = manifest_verify(text, size, sig, sig_size, &ctx->keys, &policy, &ctx->manifest);
         if (r < 0)
                 return r;
@@ -162,7 +145,7 @@ static int fetch_verified_manifest(Context *ctx) {
         /* Whatever becomes of this release, nothing older may be accepted from now on. Not kept,
          * the floor would not hold: refuse rather than go on without it. */
         if (slot_table_raise_floor(&ctx->slots, ctx->manifest->counter) > 0)
-                return slot_table_save(&ctx->slots, ctx->slots_path); /* logs */
+                return slot_table_save(&ctx->slots, ctx->w.slots_path); /* logs */
         return 0;
 }
 
@@ -206,14 +189,14 @@ int check_run(const UpdaterConfig *c, Reporter *rep) {
         if (r >= 0)
                 r = fetch_verified_manifest(&ctx);
         if (r < 0) {
-                check_record(ctx.root, c, "failed", NULL, 0, log_get_last_error());
+                check_record(ctx.w.root, c, "failed", NULL, 0, log_get_last_error());
                 return r;
         }
 
         const Manifest *m = ctx.manifest;
-        UpdateState state = update_state_of(&ctx.slots, ctx.booted, m);
-        uint64_t size = download_size(m, ctx.slots.slots[ctx.booted].commit);
-        check_record(ctx.root, c, update_state_to_string(state), m, size, NULL);
+        UpdateState state = update_state_of(&ctx.slots, ctx.w.booted, m);
+        uint64_t size = download_size(m, ctx.slots.slots[ctx.w.booted].commit);
+        check_record(ctx.w.root, c, update_state_to_string(state), m, size, NULL);
 
         r = sd_json_buildo(&v,
                         SD_JSON_BUILD_PAIR_BOOLEAN("available", state == UPDATE_AVAILABLE),
@@ -237,7 +220,7 @@ int check_run(const UpdaterConfig *c, Reporter *rep) {
 /* ---- stage -------------------------------------------------------------------------------- */
 
 static int transaction_save_step(Context *ctx, TransactionStep step) {
-        return record_step(ctx->txn, ctx->txn_path, step, ctx->reporter);
+        return record_step(ctx->txn, ctx->w.txn_path, step, ctx->reporter);
 }
 
 static int stage_plan(Context *ctx) {
@@ -245,24 +228,24 @@ static int stage_plan(Context *ctx) {
         const Manifest *m = ctx->manifest;
         int r;
 
-        r = transaction_load(ctx->txn_path, &existing);
+        r = transaction_load(ctx->w.txn_path, &existing);
         if (r < 0 && r != -ENOENT)
-                log_warning("Starting a new transaction instead of the unreadable one in %s.", ctx->txn_path);
+                log_warning("Starting a new transaction instead of the unreadable one in %s.", ctx->w.txn_path);
 
         if (existing && existing->outcome == OUTCOME_IN_PROGRESS && existing->operation != TRANSACTION_STAGE)
                 return log_error_errno(EBUSY, "A %s (transaction %s) is in progress: staging must wait for it.",
                                        transaction_operation_to_string(existing->operation), existing->id);
 
-        if (stage_can_resume(existing, m, ctx->target)) {
+        if (stage_can_resume(existing, m, ctx->w.target)) {
                 log_info("Resuming transaction %s (staging %s into slot %s), interrupted after step %s.",
-                         existing->id, m->version, slot_to_string(ctx->target),
+                         existing->id, m->version, slot_to_string(ctx->w.target),
                          transaction_step_to_string(existing->step));
                 ctx->txn = TAKE_PTR(existing);
         } else {
-                r = transaction_new(TRANSACTION_STAGE, ctx->booted, ctx->target, &ctx->txn);
+                r = transaction_new(TRANSACTION_STAGE, ctx->w.booted, ctx->w.target, &ctx->txn);
                 if (r < 0)
                         return log_error_errno(r, "Failed to start a transaction: %m");
-                if (free_and_strdup(&ctx->txn->from_version, ctx->slots.slots[ctx->booted].version) < 0 ||
+                if (free_and_strdup(&ctx->txn->from_version, ctx->slots.slots[ctx->w.booted].version) < 0 ||
                     free_and_strdup(&ctx->txn->to_version, m->version) < 0 ||
                     free_and_strdup(&ctx->txn->to_commit, m->commit) < 0)
                         return log_oom();
@@ -273,7 +256,7 @@ static int stage_plan(Context *ctx) {
 }
 
 static int stage_check_space(Context *ctx) {
-        _cleanup_free_ char *var = state_path(ctx->root, ctx->config, "");
+        _cleanup_free_ char *var = state_path(ctx->w.root, ctx->w.config, "");
         char need[FORMAT_BYTES_MAX], have[FORMAT_BYTES_MAX], missing[FORMAT_BYTES_MAX];
         struct statvfs sv;
 
@@ -282,7 +265,7 @@ static int stage_check_space(Context *ctx) {
         if (statvfs(var, &sv) < 0)
                 return log_error_errno(errno, "Failed to check free space in %s: %m", var);
         uint64_t available = (uint64_t) sv.f_bavail * sv.f_frsize;
-        uint64_t needed = stage_space_needed(ctx->manifest, ctx->slots.slots[ctx->booted].commit);
+        uint64_t needed = stage_space_needed(ctx->manifest, ctx->slots.slots[ctx->w.booted].commit);
         if (available < needed)
                 return log_error_errno(ENOSPC, "Staging %s needs %s free in %s, only %s is available: free %s more.",
                                        ctx->manifest->version, format_bytes(need, sizeof(need), needed), var,
@@ -298,14 +281,14 @@ static void on_pull_progress(const PullProgress *p, void *userdata) {
 }
 
 static int stage_pull(Context *ctx) {
-        _cleanup_free_ char *repo_path = state_path(ctx->root, ctx->config, LOCAL_REPO), *url = NULL, *ref = NULL;
-        FetchOptions o = fetch_options(ctx, ctx->config->max_download_size);
+        _cleanup_free_ char *repo_path = state_path(ctx->w.root, ctx->w.config, LOCAL_REPO), *url = NULL, *ref = NULL;
+        FetchOptions o = fetch_options(ctx, ctx->w.config->max_download_size);
         char buf[FORMAT_BYTES_MAX];
         PullResult result = {};
         int r;
 
-        if (!repo_path || asprintf(&url, "%s/repo", ctx->config->server) < 0 ||
-            !(ref = slot_ref(ctx->target)))
+        if (!repo_path || asprintf(&url, "%s/repo", ctx->w.config->server) < 0 ||
+            !(ref = slot_ref(ctx->w.target)))
                 return log_oom();
 
         r = local_repo_open(repo_path, &ctx->repo);
@@ -324,8 +307,8 @@ static int stage_pull(Context *ctx) {
 
 static int stage_write_slot(Context *ctx) {
         /* Under DREAMLINK_ROOT (tests) even the device lives in the test root: never a real disk. */
-        _cleanup_free_ char *device = path_prefix(ctx->root, slot_partition_path(ctx->target));
-        const char *label = ctx->target == SLOT_A ? "root-a" : "root-b";
+        _cleanup_free_ char *device = path_prefix(ctx->w.root, slot_partition_path(ctx->w.target));
+        const char *label = ctx->w.target == SLOT_A ? "root-a" : "root-b";
         int r;
 
         if (!device)
@@ -334,30 +317,30 @@ static int stage_write_slot(Context *ctx) {
         /* The default must name the slot that keeps running, not the one about to be rewritten
          * (it may not, if someone switched by hand). */
         Slot def;
-        if (boot_default_get(ctx->esp, &def) < 0 || def != ctx->booted) {
-                r = boot_default_set(ctx->esp, ctx->booted);
+        if (boot_default_get(ctx->w.esp, &def) < 0 || def != ctx->w.booted) {
+                r = boot_default_set(ctx->w.esp, ctx->w.booted);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make slot %s the default boot entry: %m",
-                                               slot_to_string(ctx->booted));
+                                               slot_to_string(ctx->w.booted));
         }
 
         /* From here until the boot entry is back, the slot must not be bootable. */
-        r = boot_entry_remove(ctx->esp, ctx->target);
+        r = boot_entry_remove(ctx->w.esp, ctx->w.target);
         if (r < 0)
                 return log_error_errno(r, "Failed to remove slot %s's boot entry from %s: %m",
-                                       slot_to_string(ctx->target), ctx->esp);
-        r = slot_mark_writing(&ctx->slots, ctx->target, ctx->booted);
+                                       slot_to_string(ctx->w.target), ctx->w.esp);
+        r = slot_mark_writing(&ctx->slots, ctx->w.target, ctx->w.booted);
         if (r >= 0)
-                r = slot_table_save(&ctx->slots, ctx->slots_path);
+                r = slot_table_save(&ctx->slots, ctx->w.slots_path);
         if (r < 0)
-                return log_error_errno(r, "Failed to mark slot %s as being written: %m", slot_to_string(ctx->target));
+                return log_error_errno(r, "Failed to mark slot %s as being written: %m", slot_to_string(ctx->w.target));
 
         const char *mkfs[] = { "mkfs.ext4", "-F", "-q", "-L", label, device, NULL };
         r = run_command(mkfs);
         if (r < 0)
                 return log_error_errno(r, "Failed to make a file system on the passive slot %s.", device);
 
-        if (asprintf(&ctx->mountpoint, "%s/run/dreamlink/staging-%s", ctx->root, slot_to_string(ctx->target)) < 0)
+        if (asprintf(&ctx->mountpoint, "%s/run/dreamlink/staging-%s", ctx->w.root, slot_to_string(ctx->w.target)) < 0)
                 return log_oom();
         r = mkdir_p(ctx->mountpoint, 0700);
         if (r < 0)
@@ -386,7 +369,7 @@ static int stage_install_boot_entry(Context *ctx) {
                 return log_error_errno(EBADMSG, "Commit %.12s carries kernel %s, the manifest promised %s.",
                                        ctx->manifest->commit, boot.kernel_version, ctx->manifest->kernel);
 
-        if (asprintf(&options, "root=PARTLABEL=%s rw%s%s", ctx->target == SLOT_A ? "root-a" : "root-b",
+        if (asprintf(&options, "root=PARTLABEL=%s rw%s%s", ctx->w.target == SLOT_A ? "root-a" : "root-b",
                      cmdline ? " " : "", strempty(cmdline)) < 0 ||
             asprintf(&kernel, "%s/%s", ctx->mountpoint, boot.vmlinuz) < 0 ||
             asprintf(&initrd, "%s/%s", ctx->mountpoint, boot.initrd) < 0)
@@ -399,9 +382,9 @@ static int stage_install_boot_entry(Context *ctx) {
                 .initrd_src = initrd,
         };
         /* Counted, and not the default: only a blessed slot becomes the default. */
-        r = boot_entry_install(ctx->esp, ctx->target, &info, ctx->config->boot_tries);
+        r = boot_entry_install(ctx->w.esp, ctx->w.target, &info, ctx->w.config->boot_tries);
         if (r < 0)
-                return log_error_errno(r, "Failed to install the boot entry for slot %s: %m", slot_to_string(ctx->target));
+                return log_error_errno(r, "Failed to install the boot entry for slot %s: %m", slot_to_string(ctx->w.target));
 
         if (umount2(ctx->mountpoint, 0) < 0)
                 return log_error_errno(errno, "Failed to unmount %s: %m", ctx->mountpoint);
@@ -415,15 +398,15 @@ static int stage_mark_staged(Context *ctx) {
         int r;
 
         /* Also raises the highest accepted release counter. */
-        r = slot_mark_staged(&ctx->slots, ctx->target, m->version, m->commit, m->counter, m->kernel);
+        r = slot_mark_staged(&ctx->slots, ctx->w.target, m->version, m->commit, m->counter, m->kernel);
         if (r >= 0)
-                r = slot_table_save(&ctx->slots, ctx->slots_path);
+                r = slot_table_save(&ctx->slots, ctx->w.slots_path);
         if (r < 0)
-                return log_error_errno(r, "Failed to record slot %s as staged: %m", slot_to_string(ctx->target));
+                return log_error_errno(r, "Failed to record slot %s as staged: %m", slot_to_string(ctx->w.target));
         r = transaction_save_step(ctx, STEP_STAGED);
         if (r < 0)
                 return r;
-        return record_finish(ctx->txn, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
+        return record_finish(ctx->txn, ctx->w.txn_path, OUTCOME_SUCCEEDED, NULL, ctx->w.root, ctx->w.config);
 }
 
 /* The slot says staged: a stage of this release got as far as stage_mark_staged()'s slots.json and
@@ -433,17 +416,17 @@ static int stage_close_interrupted(Context *ctx) {
         _cleanup_(transaction_freep) Transaction *t = NULL;
         int r;
 
-        r = transaction_load(ctx->txn_path, &t);
-        if (r < 0 || !stage_can_resume(t, ctx->manifest, ctx->target))
+        r = transaction_load(ctx->w.txn_path, &t);
+        if (r < 0 || !stage_can_resume(t, ctx->manifest, ctx->w.target))
                 return 0; /* nothing of this stage open (an unreadable record: the next stage starts anew) */
 
         log_info("Transaction %s staged %s into slot %s and was interrupted before it was closed: closing it now.",
-                 t->id, ctx->manifest->version, slot_to_string(ctx->target));
+                 t->id, ctx->manifest->version, slot_to_string(ctx->w.target));
         (void) log_set_transaction_id(t->id);
-        r = record_step(t, ctx->txn_path, STEP_STAGED, ctx->reporter);
+        r = record_step(t, ctx->w.txn_path, STEP_STAGED, ctx->reporter);
         if (r < 0)
                 return r;
-        return record_finish(t, ctx->txn_path, OUTCOME_SUCCEEDED, NULL, ctx->root, ctx->config);
+        return record_finish(t, ctx->w.txn_path, OUTCOME_SUCCEEDED, NULL, ctx->w.root, ctx->w.config);
 }
 
 /* Once the slot table says what each slot holds: the releases neither holds go from the local
@@ -476,7 +459,7 @@ static int stage_prepare_process(Context *ctx) {
 
         /* Trigger the ESP's automount first: mounts made later in the parent still propagate to a slave. */
         _cleanup_free_ char *loader = NULL;
-        if (asprintf(&loader, "%s/loader", ctx->esp) >= 0)
+        if (asprintf(&loader, "%s/loader", ctx->w.esp) >= 0)
                 (void) access(loader, F_OK);
         if (unshare(CLONE_NEWNS) < 0)
                 return log_error_errno(errno, "Failed to create a mount namespace: %m");
@@ -488,8 +471,8 @@ static int stage_prepare_process(Context *ctx) {
 static int stage_fail(Context *ctx, int error) {
         if (!ctx->txn)
                 return error;
-        (void) record_finish(ctx->txn, ctx->txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error),
-                             ctx->root, ctx->config);
+        (void) record_finish(ctx->txn, ctx->w.txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error),
+                             ctx->w.root, ctx->w.config);
         return error;
 }
 
@@ -509,7 +492,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
         if (!isempty(version) && !streq(version, m->version))
                 return log_error_errno(ENOENT, "Channel %s offers %s, not %s.", c->channel, m->version, version);
 
-        switch (update_state_of(&ctx.slots, ctx.booted, m)) {
+        switch (update_state_of(&ctx.slots, ctx.w.booted, m)) {
         case UPDATE_RUNNING:
                 (void) asprintf(&message, "This system already runs %s.", m->version);
                 reporter_done(rep, 0, message);
@@ -518,7 +501,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
                 r = stage_close_interrupted(&ctx);
                 if (r < 0)
                         return r;
-                (void) asprintf(&message, "%s is already staged in slot %s.", m->version, slot_to_string(ctx.target));
+                (void) asprintf(&message, "%s is already staged in slot %s.", m->version, slot_to_string(ctx.w.target));
                 reporter_done(rep, 0, message);
                 return 0;
         default:
@@ -542,7 +525,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
 
         char buf[FORMAT_BYTES_MAX];
         if (asprintf(&message, "Staged %s (kernel %s) into slot %s, %s downloaded.",
-                     m->version, m->kernel, slot_to_string(ctx.target), format_bytes(buf, sizeof(buf), ctx.downloaded)) < 0)
+                     m->version, m->kernel, slot_to_string(ctx.w.target), format_bytes(buf, sizeof(buf), ctx.downloaded)) < 0)
                 return log_oom();
         log_info("%s", message);
         reporter_done(rep, 0, message);

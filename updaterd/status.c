@@ -12,6 +12,7 @@
 #include "log.h"
 #include "os-release.h"
 #include "slot-status.h"
+#include "context.h"
 #include "status.h"
 #include "string-util.h"
 #include "transaction.h"
@@ -35,19 +36,15 @@ void status_booted_done(BootedInfo *b) {
 }
 
 int status_booted(const char *root, const UpdaterConfig *c, BootedInfo *ret) {
-        _cleanup_free_ char *cmdline_path = path_prefix(root, "/proc/cmdline"), *cmdline = NULL,
-                            *slots_path = state_path(root, c, SLOT_TABLE_FILE);
+        _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE);
         _cleanup_(slot_table_done) SlotTable t = {};
         BootedInfo b = {};
         Slot slot;
         int r;
 
-        if (!cmdline_path || !slots_path)
+        if (!slots_path)
                 return -ENOMEM;
-        r = read_file_limited(cmdline_path, 64 * 1024, &cmdline, NULL);
-        if (r < 0)
-                return r;
-        r = slot_from_cmdline(cmdline, &slot);
+        r = booted_slot_read(root, &slot);
         if (r < 0)
                 return r;
 
