@@ -24,7 +24,7 @@
 #include "handoff.h"
 #include "handoff-cmdline.h"
 #include "log.h"
-#include "ostree-image.h"
+#include "ostree-repo.h"
 #include "proc-cmdline.h"
 #include "record.h"
 #include "slot-status.h"

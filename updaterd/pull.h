@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "fetch.h"
-#include "ostree-image.h" /* local_repo_open() */
+#include "ostree-repo.h" /* local_repo_open() */
 #include "macro.h"
 
 #define LOCAL_REPO_REMOTE "dreamlink"     /* the remote local_repo_pull() (re)configures */

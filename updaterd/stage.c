@@ -21,7 +21,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "os-release.h"
-#include "ostree-image.h"
+#include "ostree-repo.h"
 #include "policy.h"
 #include "process-util.h"
 #include "pull.h"

@@ -11,7 +11,7 @@
 
 #include "log.h"
 #include "manager.h"
-#include "ostree-image.h"
+#include "ostree-repo.h"
 #include "stage.h"
 #include "status.h"
 #include "string-util.h"
