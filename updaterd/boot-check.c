@@ -71,11 +71,14 @@ static int boot_check_good(BootCheck *b) {
                 return r;
         /* The firmware never counted a kexec boot: bless by hand, then make it the default. */
         r = boot_entry_bless(b->w.esp, s);
-        if (r < 0 && r != -ENOENT)
-                return log_error_errno(r, "Failed to bless slot %s's boot entry: %m", slot_to_string(s));
+        if (r == -ENOENT)
+                log_warning("Slot %s has no boot entry to bless: the next firmware boot starts the other slot.",
+                            slot_to_string(s));
+        else if (r < 0)
+                return r; /* logged */
         r = boot_default_set(b->w.esp, s);
         if (r < 0)
-                return log_error_errno(r, "Failed to make slot %s the default boot entry: %m", slot_to_string(s));
+                return r; /* logged */
         sync();
         return record_step(b->txn, b->w.txn_path, STEP_HEALTHY, NULL);
 }

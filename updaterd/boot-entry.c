@@ -414,7 +414,7 @@ int boot_entry_bless(const char *esp, Slot slot) {
         if (r < 0)
                 return r;
         if (!name)
-                return log_error_errno(ENOENT, "Slot %s has no boot entry to bless.", slot_to_string(slot));
+                return -ENOENT; /* the caller knows whether that is wrong */
         if (streq(name, boot_entry_id(slot)))
                 return 0; /* already blessed */
 

@@ -17,7 +17,11 @@
  * Files are replaced by temporary file + fsync + rename, the best vfat offers.
  *
  * Note: an EFI variable set by `bootctl set-default` (LoaderEntryDefault)
- * overrides loader.conf; dreamlink never sets it. */
+ * overrides loader.conf; dreamlink never sets it.
+ *
+ * Every function logs what went wrong, with the file at fault, except -EINVAL
+ * for arguments that are no slot or entry and the -ENOENT each one documents:
+ * callers add nothing. */
 
 #include <stdbool.h>
 

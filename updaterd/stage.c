@@ -320,15 +320,13 @@ static int stage_write_slot(Context *ctx) {
         if (boot_default_get(ctx->w.esp, &def) < 0 || def != ctx->w.booted) {
                 r = boot_default_set(ctx->w.esp, ctx->w.booted);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to make slot %s the default boot entry: %m",
-                                               slot_to_string(ctx->w.booted));
+                        return r; /* logged */
         }
 
         /* From here until the boot entry is back, the slot must not be bootable. */
         r = boot_entry_remove(ctx->w.esp, ctx->w.target);
         if (r < 0)
-                return log_error_errno(r, "Failed to remove slot %s's boot entry from %s: %m",
-                                       slot_to_string(ctx->w.target), ctx->w.esp);
+                return r; /* logged */
         r = slot_mark_writing(&ctx->slots, ctx->w.target, ctx->w.booted);
         if (r >= 0)
                 r = slot_table_save(&ctx->slots, ctx->w.slots_path);
@@ -384,7 +382,7 @@ static int stage_install_boot_entry(Context *ctx) {
         /* Counted, and not the default: only a blessed slot becomes the default. */
         r = boot_entry_install(ctx->w.esp, ctx->w.target, &info, ctx->w.config->boot_tries);
         if (r < 0)
-                return log_error_errno(r, "Failed to install the boot entry for slot %s: %m", slot_to_string(ctx->w.target));
+                return r; /* logged */
 
         if (umount2(ctx->mountpoint, 0) < 0)
                 return log_error_errno(errno, "Failed to unmount %s: %m", ctx->mountpoint);
