@@ -7,6 +7,7 @@
 #include <systemd/sd-json.h>
 
 #include "fileio.h"
+#include "json-record.h"
 #include "log.h"
 #include "proc-cmdline.h"
 #include "slot-status.h"
@@ -152,25 +153,13 @@ int slot_table_from_json(const char *text, const char *source, SlotTable *ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_(slot_table_done) SlotTable t;
         sd_json_variant *e, *slots;
-        unsigned line = 0, column = 0;
         int r;
 
         slot_table_init(&t);
 
-        r = sd_json_parse(text, 0, &v, &line, &column);
+        r = json_record_parse(text, source, "Slot record", SLOT_TABLE_FORMAT_VERSION, &v);
         if (r < 0)
-                return log_error_errno(EBADMSG, "%s:%u:%u: Slot record is not valid JSON, refusing it.", source, line, column);
-        if (!sd_json_variant_is_object(v))
-                return log_error_errno(EBADMSG, "%s: Slot record is not a JSON object, refusing it.", source);
-
-        /* The version decides how to read the rest: check it before anything else. */
-        e = sd_json_variant_by_key(v, "version");
-        if (!e || !sd_json_variant_is_unsigned(e))
-                return log_error_errno(EBADMSG, "%s: Slot record has no format version, refusing it.", source);
-        if (sd_json_variant_unsigned(e) != SLOT_TABLE_FORMAT_VERSION)
-                return log_error_errno(EPROTONOSUPPORT,
-                                       "%s: Slot record has format version %" PRIu64 ", this build reads only version %u.",
-                                       source, sd_json_variant_unsigned(e), SLOT_TABLE_FORMAT_VERSION);
+                return r;
 
         e = sd_json_variant_by_key(v, "highest_counter");
         if (!e || !sd_json_variant_is_unsigned(e))
@@ -194,20 +183,15 @@ int slot_table_from_json(const char *text, const char *source, SlotTable *ret) {
 
 int slot_table_load(const char *path, SlotTable *ret) {
         _cleanup_free_ char *text = NULL;
-        size_t size;
         int r;
 
         slot_table_init(ret);
 
-        r = read_file_limited(path, SLOT_TABLE_FILE_MAX, &text, &size);
-        if (r == -EFBIG)
-                return log_error_errno(EBADMSG, "%s: Slot record larger than %u bytes, refusing it.", path, SLOT_TABLE_FILE_MAX);
-        if (r == -ENOENT)
+        r = json_record_read(path, SLOT_TABLE_FILE_MAX, "Slot record", &text);
+        if (r == -ENOENT || r == -EBADMSG)
                 return r;
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", path);
-        if (strlen(text) != size)
-                return log_error_errno(EBADMSG, "%s: Slot record contains NUL bytes, refusing it.", path);
 
         return slot_table_from_json(text, path, ret);
 }

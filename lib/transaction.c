@@ -6,6 +6,7 @@
 #include <systemd/sd-json.h>
 
 #include "fileio.h"
+#include "json-record.h"
 #include "log.h"
 #include "string-util.h"
 #include "transaction.h"
@@ -204,24 +205,11 @@ int transaction_from_json(const char *text, const char *source, Transaction **re
         _cleanup_(transaction_freep) Transaction *t = NULL;
         TransactionFields f = {};
         const char *bad = NULL;
-        unsigned line = 0, column = 0;
         int r;
 
-        r = sd_json_parse(text, 0, &v, &line, &column);
+        r = json_record_parse(text, source, "Transaction record", TRANSACTION_FORMAT_VERSION, &v);
         if (r < 0)
-                return log_error_errno(EBADMSG, "%s:%u:%u: Transaction record is not valid JSON, refusing it.",
-                                       source, line, column);
-        if (!sd_json_variant_is_object(v))
-                return log_error_errno(EBADMSG, "%s: Transaction record is not a JSON object, refusing it.", source);
-
-        /* The version decides how to read the rest: check it before anything else. */
-        sd_json_variant *version = sd_json_variant_by_key(v, "version");
-        if (!version || !sd_json_variant_is_unsigned(version))
-                return log_error_errno(EBADMSG, "%s: Transaction record has no format version, refusing it.", source);
-        if (sd_json_variant_unsigned(version) != TRANSACTION_FORMAT_VERSION)
-                return log_error_errno(EPROTONOSUPPORT,
-                                       "%s: Transaction record has format version %" PRIu64 ", this build reads only version %u.",
-                                       source, sd_json_variant_unsigned(version), TRANSACTION_FORMAT_VERSION);
+                return r;
 
         r = sd_json_dispatch_full(v, table, NULL, SD_JSON_ALLOW_EXTENSIONS, &f, &bad);
         if (r < 0)
@@ -290,17 +278,11 @@ int transaction_save(Transaction *t, const char *path) {
 
 int transaction_load(const char *path, Transaction **ret) {
         _cleanup_free_ char *text = NULL;
-        size_t size;
         int r;
 
-        r = read_file_limited(path, TRANSACTION_FILE_MAX, &text, &size);
-        if (r == -EFBIG)
-                return log_error_errno(EBADMSG, "%s: Transaction record larger than %u bytes, refusing it.",
-                                       path, TRANSACTION_FILE_MAX);
+        r = json_record_read(path, TRANSACTION_FILE_MAX, "Transaction record", &text);
         if (r < 0)
                 return r;
-        if (strlen(text) != size)
-                return log_error_errno(EBADMSG, "%s: Transaction record contains NUL bytes, refusing it.", path);
 
         return transaction_from_json(text, path, ret);
 }
