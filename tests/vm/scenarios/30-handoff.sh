@@ -15,10 +15,12 @@ expect_match "criu is usable" '^Version: ' "$(guest 'criu --version | head -n1')
 
 redis_handoff_setup
 # A service criu refuses, by construction: one end of a unix stream whose
-# other end belongs to another unit (dl-peer, which holds every connection it
-# accepts for good). Type=forking: the start returns once the connection is
-# made. (A connection to the D-Bus socket did not do: the bus drops a client
-# that does not authenticate in time, after which criu dumps it fine.)
+# other end belongs to another unit (dl-peer, which holds every connection
+# it accepts for good). Type=forking: the parent exits, and the start
+# returns, only once its child is a session leader (as criu wants of a
+# tree's root) holding the connection. (A connection to the D-Bus socket did
+# not do: the bus drops a client that does not authenticate in time, after
+# which criu dumps it fine.)
 guest 'set -e
         cat >/etc/systemd/system/dl-peer.socket <<UNIT
 [Socket]
@@ -35,7 +37,7 @@ Requires=dl-peer.socket
 After=dl-peer.socket
 [Service]
 Type=forking
-ExecStart=/usr/bin/python3 -c "import os, socket, time; s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dl-peer.sock\"); os.fork() and os._exit(0); time.sleep(100000)"
+ExecStart=/usr/bin/python3 -c "import os, socket, time; r, w = os.pipe(); (os.read(r, 1), os._exit(0)) if os.fork() else os.setsid(); s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dl-peer.sock\"); os.write(w, b\"x\"); time.sleep(100000)"
 UNIT
         printf "[Handoff]\nUnit=dl-undumpable.service\n" >/etc/dreamlink/handoff.d/undumpable.conf
         systemctl daemon-reload
