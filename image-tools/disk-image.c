@@ -278,13 +278,15 @@ static int assemble_gpt(const DiskImage *d, const char *esp, const char *root, c
         const uint64_t s = MIB / 512;
         uint64_t esp_at = 1, root_a_at = esp_at + d->esp_size / MIB, root_b_at = root_a_at + d->root_size / MIB,
                  var_at = root_b_at + d->root_size / MIB, total = var_at + d->var_size / MIB + 1;
-        _cleanup_free_ char *tmp = joinf("%s.partial", d->output), *script = NULL;
+        _cleanup_free_ char *partial = joinf("%s.partial", d->output), *script = NULL;
+        _cleanup_(unlink_and_freep) char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        r = make_sparse_file(tmp, total * MIB);
+        r = make_sparse_file(partial, total * MIB);
         if (r < 0)
                 return r;
+        tmp = TAKE_PTR(partial); /* removed again unless it became the image */
 
         script = joinf("label: gpt\nunit: sectors\nfirst-lba: %" PRIu64 "\n"
                        "start=%" PRIu64 ", size=%" PRIu64 ", type=" GPT_ESP ", name=esp\n"
@@ -296,30 +298,26 @@ static int assemble_gpt(const DiskImage *d, const char *esp, const char *root, c
         const char *sfdisk[] = { "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", tmp, NULL };
         r = run_command_input(sfdisk, script);
         if (r < 0)
-                goto fail;
+                return r;
 
         fd = open(tmp, O_WRONLY | O_CLOEXEC);
-        if (fd < 0) {
-                r = log_error_errno(errno, "Failed to open %s: %m", tmp);
-                goto fail;
-        }
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", tmp);
         if ((r = copy_sparse_at(esp, fd, esp_at * MIB)) < 0 ||
             (r = copy_sparse_at(root, fd, root_a_at * MIB)) < 0 ||
             (r = copy_sparse_at(var, fd, var_at * MIB)) < 0)
-                goto fail;
-        if (fsync(fd) < 0 || rename(tmp, d->output) < 0) {
-                r = log_error_errno(errno, "Failed to finish %s: %m", d->output);
-                goto fail;
-        }
+                return r;
+        if (fsync(fd) < 0 || rename(tmp, d->output) < 0)
+                return log_error_errno(errno, "Failed to finish %s: %m", d->output);
+        tmp = mfree(tmp);
         return 0;
-fail:
-        (void) unlink(tmp);
-        return r;
 }
 
 int disk_image_build(const DiskImage *d) {
         _cleanup_repo_ OstreeRepo *repo = NULL;
-        _cleanup_free_ char *work = NULL, *made_work = NULL, *checksum = NULL, *version = NULL, *cmdline = NULL,
+        /* The work directory is ours to remove only when we made it. */
+        _cleanup_(rm_rf_and_freep) char *made_work = NULL;
+        _cleanup_free_ char *work = NULL, *checksum = NULL, *version = NULL, *cmdline = NULL,
                             *tree = NULL, *esp = NULL, *var = NULL, *root_img = NULL, *var_img = NULL,
                             *release_repo = NULL;
         _cleanup_(boot_info_done) BootInfo boot = {};
@@ -338,19 +336,21 @@ int disk_image_build(const DiskImage *d) {
         } else {
                 const char *t = getenv("TMPDIR") ?: "/var/tmp";
                 made_work = joinf("%s/dreamlink-disk.XXXXXX", t);
-                if (!mkdtemp(made_work))
-                        return log_error_errno(errno, "Failed to create a work directory under %s: %m", t);
+                if (!mkdtemp(made_work)) {
+                        r = -errno;
+                        made_work = mfree(made_work); /* nothing was made: nothing to remove */
+                        return log_error_errno(r, "Failed to create a work directory under %s: %m", t);
+                }
                 work = joinf("%s", made_work);
         }
 
         release_repo = joinf("%s/repo", d->release_root);
         r = image_repo_open(release_repo, false, &repo);
         if (r < 0)
-                goto finish;
+                return r;
         r = image_repo_read_commit(repo, d->rev, &checksum, &version, &boot, &cmdline);
         if (r < 0) {
-                log_error_errno(r, "Failed to read %s from %s: %m", d->rev, release_repo);
-                goto finish;
+                return log_error_errno(r, "Failed to read %s from %s: %m", d->rev, release_repo);
         }
         log_info("Building %s: slot A = %s (commit %.12s, kernel %s).", d->output, version, checksum, boot.kernel_version);
 
@@ -359,32 +359,28 @@ int disk_image_build(const DiskImage *d) {
         if (r >= 0)
                 r = image_repo_checkout(repo, checksum, tree);
         if (r < 0)
-                goto finish;
+                return r;
 
         r = build_esp(work, tree, d->esp_size, version, &boot, cmdline, &esp);
         if (r < 0)
-                goto finish;
+                return r;
         r = build_var_tree(work, tree, d->release_root, checksum, version, boot.kernel_version, &var);
         if (r < 0)
-                goto finish;
+                return r;
 
         root_img = joinf("%s/root-a.img", work);
         var_img = joinf("%s/var.img", work);
         if ((r = mkfs_ext4(root_img, d->root_size, "root-a", tree)) < 0 ||
             (r = mkfs_ext4(var_img, d->var_size, "var", var)) < 0)
-                goto finish;
+                return r;
 
         r = assemble_gpt(d, esp, root_img, var_img);
         if (r < 0)
-                goto finish;
+                return r;
 
         struct stat st;
         if (stat(d->output, &st) == 0)
                 log_info("Wrote %s: %s, %s allocated.", d->output, format_bytes(buf, sizeof(buf), (uint64_t) st.st_size),
                          format_bytes((char[FORMAT_BYTES_MAX]) {}, FORMAT_BYTES_MAX, (uint64_t) st.st_blocks * 512));
-finish:
-        /* The work directory is ours to remove only when we made it. */
-        if (made_work)
-                (void) rm_rf(made_work);
-        return r;
+        return 0;
 }

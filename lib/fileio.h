@@ -19,14 +19,6 @@ int read_fd_limited(int fd, size_t max_size, char **ret, size_t *ret_size);
 
 int fsync_directory_of(const char *path);
 
-/* For a temporary file: removed and freed when the variable goes out of
- * scope, unless it was given up (p = mfree(p)) once the file was renamed. */
-static inline void unlink_and_freep(char **p) {
-        if (*p) {
-                (void) unlink(*p);
-                free(*p);
-        }
-}
 int mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree, never following a symlink (a link is removed,
  * not what it points to); a missing one is not an error. The _at form
@@ -40,3 +32,21 @@ ssize_t loop_read(int fd, void *buf, size_t size);
 int loop_write(int fd, const void *buf, size_t size);
 /* Copies in to out until in's end of file. */
 int copy_bytes(int in, int out);
+
+/* For a temporary directory: removed with what it holds, and freed, when the
+ * variable goes out of scope. */
+static inline void rm_rf_and_freep(char **p) {
+        if (*p) {
+                (void) rm_rf(*p);
+                free(*p);
+        }
+}
+
+/* For a temporary file: removed and freed when the variable goes out of
+ * scope, unless it was given up (p = mfree(p)) once the file was renamed. */
+static inline void unlink_and_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                free(*p);
+        }
+}

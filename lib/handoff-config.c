@@ -133,47 +133,36 @@ HandoffUnit *handoff_config_find(HandoffUnit **l, const char *unit) {
 
 int handoff_config_load(const char *root, HandoffUnit ***ret) {
         static const char * const dirs[] = { HANDOFF_CONFIG_DIRS_NULSTR };
-        _cleanup_strv_free_ char **files = NULL;
-        char *rooted[ELEMENTSOF(dirs) + 1] = {};
-        HandoffUnit **l = NULL;
+        _cleanup_strv_free_ char **files = NULL, **rooted = NULL;
+        _cleanup_(handoff_config_freep) HandoffUnit **l = NULL;
         size_t n = 0;
         int r;
 
         root = root ?: "";
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
-                if (asprintf(&rooted[i], "%s%s", root, dirs[i]) < 0) {
-                        r = log_oom();
-                        goto finish;
-                }
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                char *p = strprintf("%s%s", root, dirs[i]);
+                if (!p || strv_push(&rooted, p) < 0)
+                        return log_oom();
+        }
 
         r = conf_files_list((const char * const *) rooted, ".conf", &files);
         if (r < 0)
-                goto finish;
+                return r;
 
         l = calloc(strv_length(files) + 1, sizeof(HandoffUnit *));
-        if (!l) {
-                r = log_oom();
-                goto finish;
-        }
+        if (!l)
+                return log_oom();
         STRV_FOREACH(f, files) {
-                HandoffUnit *u;
+                _cleanup_(handoff_unit_freep) HandoffUnit *u = NULL;
                 r = handoff_unit_load(*f, &u);
                 if (r < 0)
-                        goto finish;
+                        return r;
                 HandoffUnit *other = handoff_config_find(l, u->unit);
-                if (other) {
-                        r = log_error_errno(EEXIST, "%s: %s is already configured in %s, refusing.",
-                                            u->file, u->unit, other->file);
-                        handoff_unit_free(u);
-                        goto finish;
-                }
-                l[n++] = u;
+                if (other)
+                        return log_error_errno(EEXIST, "%s: %s is already configured in %s, refusing.",
+                                               u->file, u->unit, other->file);
+                l[n++] = TAKE_PTR(u);
         }
         *ret = TAKE_PTR(l);
-        r = 0;
-finish:
-        handoff_config_free(l);
-        for (size_t i = 0; i < ELEMENTSOF(rooted); i++)
-                free(rooted[i]);
-        return r;
+        return 0;
 }

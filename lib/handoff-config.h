@@ -51,6 +51,7 @@ int handoff_unit_load(const char *path, HandoffUnit **ret);
  * unit are refused. */
 int handoff_config_load(const char *root, HandoffUnit ***ret);
 void handoff_config_free(HandoffUnit **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HandoffUnit **, handoff_config_free);
 
 /* The configuration of unit, or NULL. */
 HandoffUnit *handoff_config_find(HandoffUnit **l, const char *unit);

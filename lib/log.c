@@ -173,19 +173,16 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         va_end(ap);
         if (level <= LOG_ERR)
                 memcpy(last_error, message, sizeof(last_error));
-        if (level > log_max_level)
-                goto finish;
+        /* stderr when the journal is not the target, or cannot be written to. */
+        if (level <= log_max_level &&
+            !(log_get_target() == LOG_TARGET_JOURNAL &&
+              write_to_journal(level, error, file, line, func, unit, message) >= 0)) {
+                if (unit)
+                        fprintf(stderr, "%s: %s\n", unit, message);
+                else
+                        fprintf(stderr, "%s\n", message);
+        }
 
-        if (log_get_target() == LOG_TARGET_JOURNAL &&
-            write_to_journal(level, error, file, line, func, unit, message) >= 0)
-                goto finish;
-
-        if (unit)
-                fprintf(stderr, "%s: %s\n", unit, message);
-        else
-                fprintf(stderr, "%s\n", message);
-
-finish:
         errno = saved_errno;
         return -abs(error);
 }
