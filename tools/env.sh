@@ -32,6 +32,9 @@ flock -s 8
 export DREAMLINK_CACHE
 exec unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
         root=$1 top=$2; shift 2
+        # "/" is a mount point on a real machine, and the stage worker (which
+        # makes its mounts private) needs one, as does unshare --propagation.
+        mount --bind "$root" "$root"
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         mount --rbind /sys "$root/sys"
