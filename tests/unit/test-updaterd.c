@@ -104,6 +104,7 @@ typedef struct Release {
         const char *commit;
         const char *kernel;  /* NULL: RELEASE_KERNEL */
         usec_t expires; /* 0: a day from now */
+        uint64_t tree_size;  /* 0: TREE_SIZE */
 } Release;
 
 /* Publishes REL as the channel's manifest and signature, as dreamlink-image publish does. */
@@ -122,7 +123,7 @@ static void publish(Fixture *f, const Release *rel) {
                 .issued = (rel->expires ?: now) - USEC_PER_DAY,
                 .expires = rel->expires ?: now + USEC_PER_DAY,
                 .key_id = f->key_id,
-                .tree_size = TREE_SIZE,
+                .tree_size = rel->tree_size ?: TREE_SIZE,
         };
         assert_int_equal(manifest_format(&m, &text), 0);
         assert_int_equal(manifest_sign(text, strlen(text), f->key, &sig), 0);
@@ -951,8 +952,8 @@ static void test_stage_fails(void **state) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
 
         /* Returns the job's id at once; the worker then fails where this environment falls short of a
-         * machine: making its mounts private in a chroot, or else the pull (there is no repo/ on the
-         * server). Either way the job ends with a reason. */
+         * machine: making its mounts private where "/" is no mount point (a plain chroot), or else
+         * the pull (there is no repo/ on the server). Either way the job ends with a reason. */
         uint32_t id = call_stage(f, "", &error);
         if (id == 0)
                 fail_msg("Stage failed: %s", error.message);
@@ -988,6 +989,33 @@ static void test_stage_fails(void **state) {
         assert_int_equal(id2, id + 2);
         assert_true(wait_job_removed(f, id2)->result < 0);
         assert_operation(f, "idle");
+}
+
+/* A release larger than /var can hold is refused before anything is downloaded, saying how much
+ * is missing; nothing is written. */
+static void test_stage_refused_without_space(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+
+        /* Signed, valid, and 1 EiB: no test machine has that free. */
+        publish(f, &(Release) { .version = "2", .counter = 2, .commit = RELEASE_COMMIT, .tree_size = UINT64_C(1) << 60 });
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -ENOSPC);
+        assert_contains(j->message, "Staging 2 needs ");
+        assert_contains(j->message, " free in ");
+        assert_contains(j->message, " more.");
+
+        v = describe(f);
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), "empty");
+        assert_str(json_string(v, "transaction", "outcome"), "failed");
+        assert_str(json_string(v, "transaction", "error"), j->message);
+        _cleanup_free_ char *repo = path_join2(f->state, "repo");
+        assert_int_equal(access(repo, F_OK) < 0 ? errno : 0, ENOENT); /* not even the repository was opened */
 }
 
 static void test_stage_busy_and_cancel(void **state) {
@@ -1351,6 +1379,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_check_raises_rollback_floor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_refused_without_space, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
                                                          (void *) &stalling_server),
                 cmocka_unit_test_prestate_setup_teardown(test_download_wall_clock_limit, setup, teardown,
