@@ -13,7 +13,9 @@
 #
 # Environment: FRESH_DIR (where roots are made, default /var/tmp; a root
 # needs ~25 GiB), FRESH_KEEP=1 keeps the root afterwards (else it is removed
-# when every command passed), DREAMLINK_MIRROR (Debian archive).
+# when every command passed), FRESH_ROOT=DIR runs in a root kept from an
+# earlier run instead (its clone pulled to this checkout's HEAD first, its
+# cache as that run left it), DREAMLINK_MIRROR (Debian archive).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,20 +32,35 @@ case $suite in bookworm | trixie) ;; *) usage ;; esac
 
 apt_install debootstrap util-linux git
 
-fresh_dir=${FRESH_DIR:-/var/tmp}
-root=$(mktemp -d "$fresh_dir/dreamlink-fresh-$suite.XXXXXX")
-logs=$root.logs
-mkdir -p "$logs"
-mirror=$(debian_mirror)
-msg "debootstrap --variant=minbase $suite into $root (mirror $mirror)"
-t0=$SECONDS
-debootstrap --variant=minbase --include=git,make,ca-certificates "$suite" "$root" "$mirror" \
-        >"$logs/debootstrap.log" 2>&1 || die "debootstrap failed: see $logs/debootstrap.log"
-msg "debootstrap took $((SECONDS - t0)) s"
-# What a real machine has and debootstrap leaves out: name resolution.
-cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-git clone -q "$top" "$root/root/dreamlink"
-msg "cloned $(git -C "$top" rev-parse --short HEAD) into $root/root/dreamlink"
+if [ -n "${FRESH_ROOT:-}" ]; then
+        root=$(realpath "$FRESH_ROOT")
+        [ -d "$root/root/dreamlink/.git" ] && [ -d "$root.logs" ] || die "$root is not a root kept by this script"
+        grep -q "VERSION_CODENAME=$suite" "$root/etc/os-release" || die "$root is not a $suite root"
+        logs=$root.logs
+        chmod 0755 "$root" # roots of earlier versions of this script were 0700
+        printf -- '-- again in the same root, at %s:\n' "$(git -C "$top" rev-parse --short HEAD)" >>"$logs/summary"
+        git -C "$root/root/dreamlink" pull -q --ff-only "$top" HEAD ||
+                die "cannot bring $root/root/dreamlink to this checkout's HEAD"
+        msg "reusing $root, its clone now at $(git -C "$top" rev-parse --short HEAD)"
+else
+        fresh_dir=${FRESH_DIR:-/var/tmp}
+        root=$(mktemp -d "$fresh_dir/dreamlink-fresh-$suite.XXXXXX")
+        # A machine's "/" is 0755; mktemp made it 0700, which no other user could
+        # get through (updatectl run as nobody in the unit tests, say).
+        chmod 0755 "$root"
+        logs=$root.logs
+        mkdir -p "$logs"
+        mirror=$(debian_mirror)
+        msg "debootstrap --variant=minbase $suite into $root (mirror $mirror)"
+        t0=$SECONDS
+        debootstrap --variant=minbase --include=git,make,ca-certificates "$suite" "$root" "$mirror" \
+                >"$logs/debootstrap.log" 2>&1 || die "debootstrap failed: see $logs/debootstrap.log"
+        msg "debootstrap took $((SECONDS - t0)) s"
+        # What a real machine has and debootstrap leaves out: name resolution.
+        cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+        git clone -q "$top" "$root/root/dreamlink"
+        msg "cloned $(git -C "$top" rev-parse --short HEAD) into $root/root/dreamlink"
+fi
 
 # The VM runs inside the root share this machine's two cores with any other
 # VM run on the host (its /tmp is not the root's): wait for that, as run.sh
