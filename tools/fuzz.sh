@@ -13,7 +13,7 @@ seconds=${1:-60}
 shift || true
 # Large enough for every corpus entry and a few files' worth of mutations;
 # the parsers' own limits (64 KiB) are exercised by the unit tests.
-max_len=${FUZZ_MAX_LEN:-8192}
+max_len=8192
 
 # The targets rewrite their scratch trees for every input: on tmpfs, where an fsync costs nothing.
 export TMPDIR=/tmp
