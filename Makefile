@@ -3,7 +3,7 @@
 # trixie host, in a cached devroot elsewhere (tools/env.sh).
 SHELL := /bin/bash
 
-.PHONY: all build check check-unit check-vm check-vm-full demo bench devroot clean
+.PHONY: all build check check-unit check-vm check-vm-full fuzz demo bench devroot clean
 
 all: build
 
@@ -15,6 +15,12 @@ check: check-unit check-vm
 
 check-unit:
 	tools/env.sh tools/check-unit.sh
+
+# Each fuzz target for FUZZ_SECONDS on its corpus (clang, libFuzzer, ASan+UBSan; see
+# fuzz/README.md); FUZZ_TARGETS picks some. `make check` only replays the corpora.
+FUZZ_SECONDS ?= 60
+fuzz:
+	tools/env.sh tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 check-vm:
 	@if [ -x tests/vm/run.sh ]; then tests/vm/run.sh core; \
@@ -38,4 +44,4 @@ devroot:
 	tools/devroot.sh
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-fuzz

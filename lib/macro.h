@@ -34,6 +34,10 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* The highest errno the kernel returns (its MAX_ERRNO): an errno read from
+ * outside is checked against it before it is negated or given to strerror(). */
+#define ERRNO_MAX 4095
+
 /* The struct that holds member at ptr (a config parser's field, say). */
 #define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 

@@ -23,7 +23,12 @@ run_suite() {
                 grep -hE '^\[  (FAILED|ERROR)  \]|^[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$dir/meson-logs/testlog.txt" >&2 || true
                 [ "$failed" -gt 0 ] || failed=1
         fi
-        summary+=("$(printf '%-24s %d passed, %d failed' "$dir:" "$passed" "$failed")")
+        # Each fuzz target's corpus replay counts as one case; how many inputs they replayed is told apart.
+        local replays inputs
+        replays=$(grep -cE '^fuzz-[a-z-]+: replayed [0-9]+ inputs' "$dir/meson-logs/testlog.txt" || true)
+        inputs=$(grep -hoE '^fuzz-[a-z-]+: replayed [0-9]+' "$dir/meson-logs/testlog.txt" | awk '{s+=$3} END {print s+0}')
+        summary+=("$(printf '%-24s %d passed, %d failed (among them %d fuzz corpus replays, %d inputs)' \
+                "$dir:" "$passed" "$failed" "$replays" "$inputs")")
         return "$rc"
 }
 

@@ -328,31 +328,36 @@ static int find_slot_entry(const char *entries, Slot slot, char **ret_name) {
         return 0;
 }
 
-/* The value of the last "key value" line of a loader.conf or entry text, or NULL. */
+/* The value of the last "key value" line of a loader.conf or entry text, or NULL. Lines are
+ * split as systemd-boot splits them (line_get_key_value()): blanks are spaces and tabs only, a
+ * trailing \r is dropped, a key without a value is no line, one pair of quotes around the value
+ * goes. Any other reading (say, isspace()'s) sees defaults systemd-boot does not, and a default
+ * boot_default_set() wrote would not be the one read back. */
 static int find_key(const char *text, const char *key, char **ret) {
         _cleanup_free_ char *found = NULL;
-        const char *p = text;
+        size_t key_len = strlen(key);
 
-        while (*p) {
-                const char *eol = strchrnul(p, '\n');
-                _cleanup_free_ char *line = strndup(p, (size_t) (eol - p));
-                if (!line)
-                        return -ENOMEM;
-                char *l = strstrip(line), *v = (char *) startswith(l, key);
-                if (v && (*v == 0 || *v == ' ' || *v == '\t')) {
-                        v = strstrip(v);
-                        /* systemd-boot drops one pair of quotes around a value */
-                        size_t n = strlen(v);
-                        if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
-                                v[n - 1] = 0;
-                                v++;
-                        }
-                        free(found);
-                        found = strdup(v);
-                        if (!found)
-                                return -ENOMEM;
+        for (const char *p = text, *eol; *p; p = *eol ? eol + 1 : eol) {
+                eol = strchrnul(p, '\n');
+                const char *l = p, *end = eol;
+                while (end > l && strchr(" \t\r", end[-1]))
+                        end--;
+                while (l < end && strchr(" \t", *l))
+                        l++;
+                if ((size_t) (end - l) <= key_len || memcmp(l, key, key_len) != 0 || !strchr(" \t", l[key_len]))
+                        continue;
+                const char *v = l + key_len;
+                while (v < end && strchr(" \t", *v))
+                        v++;
+                size_t n = (size_t) (end - v);
+                if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+                        v++;
+                        n -= 2;
                 }
-                p = *eol ? eol + 1 : eol;
+                free(found);
+                found = strndup(v, n);
+                if (!found)
+                        return -ENOMEM;
         }
         *ret = TAKE_PTR(found);
         return 0;

@@ -115,21 +115,12 @@ bool fetch_deadline_passed(const FetchOptions *o) {
         return o->deadline > 0 && now_usec(CLOCK_MONOTONIC) >= o->deadline;
 }
 
-typedef struct Download {
-        char *data;
-        size_t size, allocated;
-        uint64_t max_size;  /* 0: unlimited */
-        int64_t announced;  /* Content-Length of the last response, -1: none */
-        usec_t time_left;   /* what was left until the deadline when the transfer began, 0: no deadline */
-        bool too_large, oom;
-} Download;
-
 static void download_done(Download *d) {
         free(d->data);
 }
 
 /* Keeps one byte spare for the terminating NUL. */
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+size_t fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         Download *d = userdata;
         size_t n = size * nmemb; /* size is 1, says libcurl */
 
@@ -158,7 +149,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
 }
 
 /* Remembers Content-Length for the log: libcurl forgets it when it refuses the size up front. */
-static size_t header_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
+size_t fetch_header_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
         Download *d = userdata;
         size_t n = size * nitems;
         char value[32];
@@ -212,15 +203,15 @@ static int setup_handle(CURL *c, const char *url, const FetchOptions *o, Downloa
                 SETOPT(c, CURLOPT_TIMEOUT_MS, (long) (d->time_left / USEC_PER_MSEC));
         }
         if (o->max_size > 0)
-                /* Refuses an announced Content-Length up front; write_cb() counts the rest. */
+                /* Refuses an announced Content-Length up front; fetch_write_cb() counts the rest. */
                 SETOPT(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) MIN(o->max_size, (uint64_t) INT64_MAX));
         if (o->ca_file)
                 /* Replaces the system bundle file; the system's hashed CA directory (CAPATH) still
                  * counts, so the CA is trusted besides the system's, as libostree's pulls do. */
                 SETOPT(c, CURLOPT_CAINFO, o->ca_file);
-        SETOPT(c, CURLOPT_WRITEFUNCTION, write_cb);
+        SETOPT(c, CURLOPT_WRITEFUNCTION, fetch_write_cb);
         SETOPT(c, CURLOPT_WRITEDATA, d);
-        SETOPT(c, CURLOPT_HEADERFUNCTION, header_cb);
+        SETOPT(c, CURLOPT_HEADERFUNCTION, fetch_header_cb);
         SETOPT(c, CURLOPT_HEADERDATA, d);
         return 0;
 }

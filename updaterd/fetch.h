@@ -68,3 +68,19 @@ int fetch_channel_manifest(const char *server, const char *channel, const FetchO
 /* The errno for a libcurl error code, as in the list above (for errors reported by libostree's
  * own libcurl fetcher, which only gives the code). */
 int fetch_errno_from_curl_code(int code);
+
+/* What fetch_url() collects; its libcurl callbacks are here for fuzz/fuzz-fetch.c, which feeds
+ * them what a hostile server could send. */
+typedef struct Download {
+        char *data;
+        size_t size, allocated;
+        uint64_t max_size;  /* 0: unlimited */
+        int64_t announced;  /* Content-Length of the last response, -1: none */
+        usec_t time_left;   /* what was left until the deadline when the transfer began, 0: no deadline */
+        bool too_large, oom;
+} Download;
+
+/* CURLOPT_WRITEFUNCTION: appends to d->data within d->max_size; 0 (abort) beyond it. */
+size_t fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata);
+/* CURLOPT_HEADERFUNCTION: one header line (not NUL-terminated); notes Content-Length. */
+size_t fetch_header_cb(char *buffer, size_t size, size_t nitems, void *userdata);

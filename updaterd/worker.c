@@ -61,6 +61,32 @@ void reporter_done(Reporter *r, int result, const char *message) {
         report(r, buf, message);
 }
 
+/* Splits off the next space-separated word of *p (NUL-terminating it in place). */
+static char *next_word(char **p) {
+        char *w = *p, *space = strchr(w, ' ');
+
+        if (space) {
+                *space = 0;
+                *p = space + 1;
+        } else
+                *p = w + strlen(w);
+        return w;
+}
+
+/* "0" or "-N" for an errno N: strictly, since updaterd negates it and hands it to strerror(). */
+static int parse_result(const char *s, int *ret) {
+        unsigned v;
+
+        if (streq(s, "0")) {
+                *ret = 0;
+                return 0;
+        }
+        if (s[0] != '-' || parse_unsigned(s + 1, &v) < 0 || v == 0 || v > ERRNO_MAX)
+                return -EBADMSG;
+        *ret = -(int) v;
+        return 0;
+}
+
 int worker_event_parse(char *line, WorkerEvent *ret) {
         char *rest = strchr(line, ' ');
         WorkerEvent e = {};
@@ -79,21 +105,21 @@ int worker_event_parse(char *line, WorkerEvent *ret) {
                 e.type = EVENT_RESULT;
                 e.text = rest;
         } else if (streq(line, "PROGRESS")) {
-                unsigned long long bytes, total;
-                int delta;
+                /* Exactly what reporter_progress() writes: a sign, an overflow or trailing junk is
+                 * no progress (sscanf() would wrap "-1" and overflow "%u" silently). */
+                const char *bytes = next_word(&rest), *total = next_word(&rest), *fetched = next_word(&rest),
+                           *requested = next_word(&rest), *delta = next_word(&rest);
                 e.type = EVENT_PROGRESS;
-                if (sscanf(rest, "%llu %llu %u %u %d", &bytes, &total, &e.fetched, &e.requested, &delta) != 5)
+                if (*rest || parse_uint64(bytes, &e.bytes) < 0 || parse_uint64(total, &e.total) < 0 ||
+                    parse_unsigned(fetched, &e.fetched) < 0 || parse_unsigned(requested, &e.requested) < 0 ||
+                    !(streq(delta, "0") || streq(delta, "1")))
                         return -EBADMSG;
-                e.bytes = bytes;
-                e.total = total;
-                e.delta = delta;
+                e.delta = streq(delta, "1");
         } else if (streq(line, "DONE")) {
-                char *msg = strchr(rest, ' ');
+                const char *result = next_word(&rest);
                 e.type = EVENT_DONE;
-                if (msg)
-                        *msg++ = 0;
-                e.text = msg ?: "";
-                if (sscanf(rest, "%d", &e.result) != 1 || e.result > 0)
+                e.text = rest;
+                if (parse_result(result, &e.result) < 0)
                         return -EBADMSG;
         } else
                 return -EBADMSG;

@@ -9,7 +9,7 @@
  *   STEP <name>                          a step completed (transaction step names)
  *   PROGRESS <bytes> <total> <fetched> <requested> <delta>
  *   RESULT <json>                        the outcome of a check
- *   DONE <errno> <message>               last line: 0 or a negative errno, and why
+ *   DONE <errno> <message>               last line: 0 or a negative errno (down to -ERRNO_MAX), and why
  *
  * A worker that dies without DONE (killed, crashed, power cut) leaves the
  * transaction record at its last step; the next job resumes from there. */

@@ -295,6 +295,17 @@ static void test_default_switching(void **state) {
         assert_int_equal(boot_default_get(esp, &s), -ENXIO);
         write_test_file(esp, "loader/loader.conf", "timeout 0\n");
         assert_int_equal(boot_default_get(esp, &s), -ENOENT);
+
+        /* Lines as systemd-boot splits them (found by fuzz-boot-entry): a carriage return or vertical
+         * tab before the key makes another key, a CRLF line end is fine, a key without a value is no
+         * default. Before, such a line read as the default after boot_default_set() wrote ours. */
+        write_test_file(esp, "loader/loader.conf", "default dreamlink-a.conf\r\n\rdefault dreamlink-b.conf\n"
+                                                   "\vdefault dreamlink-b.conf\ndefault\r\ndefault \t\n");
+        assert_int_equal(boot_default_get(esp, &s), 0);
+        assert_int_equal(s, SLOT_A);
+        assert_int_equal(boot_default_set(esp, SLOT_B), 0);
+        assert_int_equal(boot_default_get(esp, &s), 0);
+        assert_int_equal(s, SLOT_B);
 }
 
 static void test_remove(void **state) {

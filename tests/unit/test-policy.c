@@ -243,6 +243,26 @@ static void test_worker_protocol_rejects_garbage(void **state) {
         assert_int_equal(worker_event_parse(d, &e), -EBADMSG);
 }
 
+/* Found by fuzz-worker-event: sscanf() took an errno past INT_MIN (undefined, then negated by
+ * updaterd) and wrapped "-1" into a byte count. */
+static void test_worker_protocol_rejects_out_of_range(void **state) {
+        WorkerEvent e;
+        char a[] = "DONE -4407370959672960 x", b[] = "DONE -2147483648", c[] = "DONE -4096 x", d[] = "DONE -0 x",
+             f[] = "PROGRESS -1 2 3 4 0", g[] = "PROGRESS 1 2 4294967296 4 0", h[] = "PROGRESS 1 2 3 4 2",
+             i[] = "PROGRESS 1 2 3 4 1 junk", ok[] = "DONE -4095 last errno", nomsg[] = "DONE 0";
+
+        char *bad[] = { a, b, c, d, f, g, h, i };
+
+        for (size_t k = 0; k < ELEMENTSOF(bad); k++)
+                assert_int_equal(worker_event_parse(bad[k], &e), -EBADMSG);
+        assert_int_equal(worker_event_parse(ok, &e), 0);
+        assert_int_equal(e.result, -4095);
+        assert_string_equal(e.text, "last errno");
+        assert_int_equal(worker_event_parse(nomsg, &e), 0);
+        assert_int_equal(e.result, 0);
+        assert_string_equal(e.text, "");
+}
+
 int main(void) {
         log_set_max_level(LOG_EMERG);
         const struct CMUnitTest tests[] = {
@@ -256,6 +276,7 @@ int main(void) {
                 cmocka_unit_test(test_worker_overlong_line_dropped),
                 cmocka_unit_test(test_worker_long_message_fits),
                 cmocka_unit_test(test_worker_protocol_rejects_garbage),
+                cmocka_unit_test(test_worker_protocol_rejects_out_of_range),
         };
         return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
