@@ -355,6 +355,21 @@ static int stage_write_slot(Context *ctx) {
         return transaction_save_step(ctx, STEP_SLOT_WRITTEN);
 }
 
+/* The pulled commit is the one the signed manifest names (ostree checked every object against
+ * it); what it says it boots must be what the manifest promised too, before the slot is touched. */
+static int stage_verify_commit(Context *ctx) {
+        _cleanup_(boot_info_done) BootInfo boot = {};
+        int r;
+
+        r = image_repo_read_commit(ctx->repo, ctx->manifest->commit, NULL, NULL, &boot, NULL);
+        if (r < 0)
+                return r;
+        if (!streq(boot.kernel_version, ctx->manifest->kernel))
+                return log_error_errno(EBADMSG, "Commit %.12s carries kernel %s, the manifest promised %s.",
+                                       ctx->manifest->commit, boot.kernel_version, ctx->manifest->kernel);
+        return 0;
+}
+
 static int stage_install_boot_entry(Context *ctx) {
         _cleanup_(boot_info_done) BootInfo boot = {};
         _cleanup_free_ char *cmdline = NULL, *options = NULL, *kernel = NULL, *initrd = NULL;
@@ -363,9 +378,6 @@ static int stage_install_boot_entry(Context *ctx) {
         r = image_repo_read_commit(ctx->repo, ctx->manifest->commit, NULL, NULL, &boot, &cmdline);
         if (r < 0)
                 return r;
-        if (!streq(boot.kernel_version, ctx->manifest->kernel))
-                return log_error_errno(EBADMSG, "Commit %.12s carries kernel %s, the manifest promised %s.",
-                                       ctx->manifest->commit, boot.kernel_version, ctx->manifest->kernel);
 
         if (asprintf(&options, "root=PARTLABEL=%s rw%s%s", ctx->w.target == SLOT_A ? "root-a" : "root-b",
                      cmdline ? " " : "", strempty(cmdline)) < 0 ||
@@ -515,6 +527,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
 
         if ((r = stage_check_space(&ctx)) < 0 ||
             (r = stage_pull(&ctx)) < 0 ||
+            (r = stage_verify_commit(&ctx)) < 0 ||
             (r = stage_write_slot(&ctx)) < 0 ||
             (r = stage_install_boot_entry(&ctx)) < 0 ||
             (r = stage_mark_staged(&ctx)) < 0)

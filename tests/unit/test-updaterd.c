@@ -17,6 +17,7 @@
 #include "tests.h"
 #include "log.h"
 #include "manifest.h"
+#include "ostree-image.h" /* a real release to pull */
 #include "record.h"
 #include "slot-status.h"
 #include "transaction.h"
@@ -991,6 +992,42 @@ static void test_stage_fails(void **state) {
         assert_operation(f, "idle");
 }
 
+/* A commit that boots another kernel than its signed manifest promises is refused once pulled,
+ * before the passive slot is touched. A real release repository on the file:// server. */
+static void test_stage_kernel_mismatch(void **state) {
+        Fixture *f = *state;
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_(image_repo_unrefp) OstreeRepo *repo = NULL;
+        _cleanup_free_ char *tree = path_join2(f->dir, "tree"), *repo_path = path_join2(f->root, "srv/repo"),
+                            *checksum = NULL;
+
+        _cleanup_free_ char *boot = path_join2(tree, "boot"), *lib = path_join2(tree, "usr/lib");
+        assert_int_equal(mkdir_p(boot, 0755), 0);
+        assert_int_equal(mkdir_p(lib, 0755), 0);
+        write_test_file(tree, "boot/vmlinuz-7.0.0-real", "MZ fake kernel\n");
+        write_test_file(tree, "boot/initrd.img-7.0.0-real", "fake initramfs\n");
+        write_test_file(tree, "usr/lib/os-release", "ID=dreamlink-test\n");
+        ImageCommit c = { .tree = tree, .branch = "dreamlink/test/x86_64/stable", .version = "2", .os_name = "dreamlink-test" };
+        assert_int_equal(image_repo_open(repo_path, true, &repo), 0);
+        assert_int_equal(image_repo_commit(repo, &c, &checksum), 0);
+        /* Signed, valid, and wrong about the kernel (RELEASE_KERNEL). */
+        publish(f, &(Release) { .version = "2", .counter = 2, .commit = checksum });
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage failed: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, id);
+        assert_int_equal(j->result, -EBADMSG);
+        assert_contains(j->message, "carries kernel 7.0.0-real, the manifest promised " RELEASE_KERNEL ".");
+
+        v = describe(f);
+        sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
+        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), "empty");
+        assert_str(json_string(v, "transaction", "outcome"), "failed");
+        assert_str(json_string(v, "transaction", "error"), j->message);
+}
+
 /* A release larger than /var can hold is refused before anything is downloaded, saying how much
  * is missing; nothing is written. */
 static void test_stage_refused_without_space(void **state) {
@@ -1380,6 +1417,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_cancel_without_job, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_refused_without_space, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_kernel_mismatch, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
                                                          (void *) &stalling_server),
                 cmocka_unit_test_prestate_setup_teardown(test_download_wall_clock_limit, setup, teardown,
