@@ -75,6 +75,18 @@
 #define PID_FMT "%" PRIi32
 
 /* Frees and returns NULL, for "p = mfree(p);". */
+/* Sizes that come from others (a commit's files, a server's figures) saturate instead of wrapping
+ * around to a small number that would pass a check. */
+static inline uint64_t saturating_add(uint64_t a, uint64_t b) {
+        uint64_t s;
+        return __builtin_add_overflow(a, b, &s) ? UINT64_MAX : s;
+}
+
+static inline uint64_t round_up_blocks(uint64_t n, uint64_t block) {
+        uint64_t blocks = n / block + (n % block != 0), r;
+        return __builtin_mul_overflow(blocks, block, &r) ? UINT64_MAX : r;
+}
+
 static inline void *mfree(void *p) {
         free(p);
         return NULL;

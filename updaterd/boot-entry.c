@@ -300,7 +300,7 @@ int boot_entry_remove(const char *esp, Slot slot) {
                         return log_error_errno(r, "Failed to sync %s: %m", entries);
         }
 
-        for (const char * const *f = (const char * const[]) { "vmlinuz", "initrd.img", NULL }; *f; f++) {
+        for (const char * const *f = (const char * const[]) { SLOT_KERNEL_FILE, SLOT_INITRD_FILE, NULL }; *f; f++) {
                 _cleanup_free_ char *p = strprintf("%s/%s", slot_dir, *f);
                 if (!p)
                         return log_oom();

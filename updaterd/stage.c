@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "boot-entry.h"
+#include "boot-layout.h"
 #include "context.h"
 #include "commit.h"
 #include "fetch.h"
@@ -305,9 +309,90 @@ static int stage_pull(Context *ctx) {
         return transaction_save_step(ctx, STEP_PULLED);
 }
 
+/* Under DREAMLINK_ROOT (tests) even the device lives in the test root: never a real disk. */
+static char *stage_slot_device(const Context *ctx) {
+        return path_prefix(ctx->w.root, slot_partition_path(ctx->w.target));
+}
+
+static int device_size(const char *path, uint64_t *ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISREG(st.st_mode)) { /* an image file, as tests have it */
+                *ret = st.st_size;
+                return 0;
+        }
+        if (!S_ISBLK(st.st_mode))
+                return -ENOTBLK;
+        return RET_NERRNO(ioctl(fd, BLKGETSIZE64, ret));
+}
+
+/* A slot that cannot take the tree would be wiped for nothing, and an ESP too full for the kernel
+ * would only be found after the slot is written: both are checked against the pulled commit before
+ * either is touched. The estimates are lower bounds, so a refusal here is certain; what they miss
+ * (file system overhead) still ends in the checkout's or the copy's ENOSPC. */
+static int stage_check_targets(Context *ctx) {
+        _cleanup_(boot_info_done) BootInfo boot = {};
+        _cleanup_free_ char *device = stage_slot_device(ctx), *esp_dir = slot_esp_dir(ctx->w.target),
+                            *slot_esp = NULL;
+        char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], c[FORMAT_BYTES_MAX];
+        uint64_t tree, slot_bytes, kernel, initrd;
+        struct statvfs sv;
+        int r;
+
+        if (!device || !esp_dir || asprintf(&slot_esp, "%s%s", ctx->w.esp, esp_dir) < 0)
+                return log_oom();
+
+        r = image_repo_disk_usage(ctx->repo, ctx->manifest->commit, "/", 4096, &tree);
+        if (r < 0)
+                return r;
+        r = device_size(device, &slot_bytes);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the size of the passive slot %s: %m", device);
+        /* ext4 keeps 256 bytes of inode table per 16 KiB (mke2fs' defaults) out of every slot. */
+        if (tree > slot_bytes - slot_bytes / 64)
+                return log_error_errno(ENOSPC, "The passive slot %s holds %s, %s needs at least %s once unpacked: "
+                                       "it does not fit, the slot is left as it is.", device,
+                                       format_bytes(a, sizeof(a), slot_bytes), ctx->manifest->version,
+                                       format_bytes(b, sizeof(b), tree));
+
+        if (statvfs(ctx->w.esp, &sv) < 0)
+                return log_error_errno(errno, "Failed to check free space on the ESP %s: %m", ctx->w.esp);
+        uint64_t cluster = sv.f_frsize ?: 4096;
+        r = image_repo_read_commit(ctx->repo, ctx->manifest->commit, NULL, NULL, &boot, NULL);
+        if (r >= 0)
+                r = image_repo_disk_usage(ctx->repo, ctx->manifest->commit, boot.vmlinuz, cluster, &kernel);
+        if (r >= 0)
+                r = image_repo_disk_usage(ctx->repo, ctx->manifest->commit, boot.initrd, cluster, &initrd);
+        if (r < 0)
+                return r;
+        /* The slot's own kernel and initrd are removed before the new ones are copied; one more
+         * cluster for the entry. */
+        uint64_t available = (uint64_t) sv.f_bavail * sv.f_frsize;
+        for (const char * const *f = (const char * const[]) { SLOT_KERNEL_FILE, SLOT_INITRD_FILE, NULL }; *f; f++) {
+                _cleanup_free_ char *p = strprintf("%s/%s", slot_esp, *f);
+                struct stat st;
+                if (!p)
+                        return log_oom();
+                if (lstat(p, &st) >= 0 && S_ISREG(st.st_mode))
+                        available = saturating_add(available, round_up_blocks(st.st_size, cluster));
+        }
+        uint64_t needed = saturating_add(saturating_add(kernel, initrd), cluster);
+        if (needed > available)
+                return log_error_errno(ENOSPC, "The ESP %s has %s free for slot %s, the kernel and initrd of %s need %s: "
+                                       "free %s more on it. The slot is left as it is.", ctx->w.esp,
+                                       format_bytes(a, sizeof(a), available), slot_to_string(ctx->w.target),
+                                       ctx->manifest->version, format_bytes(b, sizeof(b), needed),
+                                       format_bytes(c, sizeof(c), needed - available));
+        log_debug("Slot %s: %s holds %" PRIu64 " bytes for a tree of %" PRIu64 "; ESP: %" PRIu64 " of %" PRIu64 " bytes free.",
+                  slot_to_string(ctx->w.target), device, slot_bytes, tree, available, needed);
+        return 0;
+}
+
 static int stage_write_slot(Context *ctx) {
-        /* Under DREAMLINK_ROOT (tests) even the device lives in the test root: never a real disk. */
-        _cleanup_free_ char *device = path_prefix(ctx->w.root, slot_partition_path(ctx->w.target));
+        _cleanup_free_ char *device = stage_slot_device(ctx);
         const char *label = ctx->w.target == SLOT_A ? "root-a" : "root-b";
         int r;
 
@@ -528,6 +613,7 @@ int stage_run(const UpdaterConfig *c, const char *version, Reporter *rep) {
         if ((r = stage_check_space(&ctx)) < 0 ||
             (r = stage_pull(&ctx)) < 0 ||
             (r = stage_verify_commit(&ctx)) < 0 ||
+            (r = stage_check_targets(&ctx)) < 0 ||
             (r = stage_write_slot(&ctx)) < 0 ||
             (r = stage_install_boot_entry(&ctx)) < 0 ||
             (r = stage_mark_staged(&ctx)) < 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +149,76 @@ static int apply_root_dirmeta(OstreeRepo *repo, const char *checksum, int dest_f
                    g_file_info_get_attribute_uint32(info, "unix::gid")) < 0 ||
             fchmod(dest_fd, g_file_info_get_attribute_uint32(info, "unix::mode") & 07777) < 0)
                 return log_error_errno(errno, "Failed to set owner and mode of the checkout root: %m");
+        return 0;
+}
+
+/* Blocks of BLOCK bytes, as a checkout writes them: every path a copy of its own (no hard links),
+ * a block per directory, short symlinks inside their inode (as ext4 keeps those under 60 bytes). */
+static int disk_usage_of(GFile *f, GFileType type, uint64_t size, uint64_t block, uint64_t *total, GError **error) {
+        g_autoptr(GFileEnumerator) e = NULL;
+
+        switch (type) {
+        case G_FILE_TYPE_REGULAR:
+                *total = saturating_add(*total, round_up_blocks(size, block));
+                return 0;
+        case G_FILE_TYPE_SYMBOLIC_LINK:
+                if (size >= 60)
+                        *total = saturating_add(*total, block);
+                return 0;
+        case G_FILE_TYPE_DIRECTORY:
+                break;
+        default:
+                return 0;
+        }
+
+        *total = saturating_add(*total, block);
+        e = g_file_enumerate_children(f, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE ","
+                                      G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_STANDARD_SYMLINK_TARGET,
+                                      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, error);
+        if (!e)
+                return -1;
+        for (;;) {
+                GFileInfo *info;
+                GFile *child;
+
+                if (!g_file_enumerator_iterate(e, &info, &child, NULL, error))
+                        return -1;
+                if (!info)
+                        return 0;
+                GFileType t = g_file_info_get_file_type(info);
+                uint64_t sz = t == G_FILE_TYPE_SYMBOLIC_LINK ? strlen(strempty(g_file_info_get_symlink_target(info)))
+                                                             : (uint64_t) g_file_info_get_size(info);
+                if (disk_usage_of(child, t, sz, block, total, error) < 0)
+                        return -1;
+        }
+}
+
+int image_repo_disk_usage(OstreeRepo *repo, const char *rev, const char *path, uint64_t block_size, uint64_t *ret) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GFile) root = NULL, f = NULL;
+        g_autoptr(GFileInfo) info = NULL;
+        g_autofree char *checksum = NULL;
+        uint64_t total = 0;
+        int r;
+
+        assert(block_size > 0);
+
+        r = repo_resolve_rev(repo, rev, &checksum);
+        if (r < 0)
+                return r;
+        if (!ostree_repo_read_commit(repo, checksum, &root, NULL, NULL, &error))
+                return log_gerror(error, "Failed to read commit %s", checksum);
+        f = g_file_resolve_relative_path(root, path);
+        info = g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_TYPE "," G_FILE_ATTRIBUTE_STANDARD_SIZE ","
+                                 G_FILE_ATTRIBUTE_STANDARD_SYMLINK_TARGET, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, &error);
+        if (!info)
+                return log_gerror(error, "Failed to find %s in %.12s", path, checksum);
+        GFileType t = g_file_info_get_file_type(info);
+        uint64_t sz = t == G_FILE_TYPE_SYMBOLIC_LINK ? strlen(strempty(g_file_info_get_symlink_target(info)))
+                                                     : (uint64_t) g_file_info_get_size(info);
+        if (disk_usage_of(f, t, sz, block_size, &total, &error) < 0)
+                return log_gerror(error, "Failed to measure %s in %.12s", path, checksum);
+        *ret = total;
         return 0;
 }
 

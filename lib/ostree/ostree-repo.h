@@ -60,6 +60,11 @@ int repo_resolve_rev(OstreeRepo *repo, const char *rev, char **ret);
 int image_repo_read_commit(OstreeRepo *repo, const char *rev, char **ret_checksum, char **ret_version,
                            BootInfo *ret_boot, char **ret_cmdline);
 
+/* What PATH of REV ("/" for the whole tree, or a file such as BootInfo's vmlinuz) takes once checked
+ * out on a file system of BLOCK_SIZE-byte blocks: each file rounded up to whole blocks, a block per
+ * directory. A lower bound: inodes, journal and large directories come on top. */
+int image_repo_disk_usage(OstreeRepo *repo, const char *rev, const char *path, uint64_t block_size, uint64_t *ret);
+
 /* Checks REV out into DEST, which must be missing or empty (a lone lost+found, as on a fresh ext4,
  * counts as empty), keeping ownership, modes and xattrs; files are copies, not repo hardlinks. */
 int image_repo_checkout(OstreeRepo *repo, const char *rev, const char *dest);

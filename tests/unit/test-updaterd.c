@@ -992,40 +992,79 @@ static void test_stage_fails(void **state) {
         assert_operation(f, "idle");
 }
 
-/* A commit that boots another kernel than its signed manifest promises is refused once pulled,
- * before the passive slot is touched. A real release repository on the file:// server. */
-static void test_stage_kernel_mismatch(void **state) {
-        Fixture *f = *state;
-        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+/* A real release repository on the file:// server: a tree whose commit boots KERNEL, published as
+ * release 2 (whose manifest always promises RELEASE_KERNEL). */
+static void publish_real_release(Fixture *f, const char *kernel) {
         _cleanup_(image_repo_unrefp) OstreeRepo *repo = NULL;
         _cleanup_free_ char *tree = path_join2(f->dir, "tree"), *repo_path = path_join2(f->root, "srv/repo"),
-                            *checksum = NULL;
+                            *checksum = NULL, *vmlinuz = NULL, *initrd = NULL;
 
         _cleanup_free_ char *boot = path_join2(tree, "boot"), *lib = path_join2(tree, "usr/lib");
         assert_int_equal(mkdir_p(boot, 0755), 0);
         assert_int_equal(mkdir_p(lib, 0755), 0);
-        write_test_file(tree, "boot/vmlinuz-7.0.0-real", "MZ fake kernel\n");
-        write_test_file(tree, "boot/initrd.img-7.0.0-real", "fake initramfs\n");
+        assert_true(asprintf(&vmlinuz, "boot/vmlinuz-%s", kernel) > 0);
+        assert_true(asprintf(&initrd, "boot/initrd.img-%s", kernel) > 0);
+        write_test_file(tree, vmlinuz, "MZ fake kernel\n");
+        write_test_file(tree, initrd, "fake initramfs\n");
         write_test_file(tree, "usr/lib/os-release", "ID=dreamlink-test\n");
         ImageCommit c = { .tree = tree, .branch = "dreamlink/test/x86_64/stable", .version = "2", .os_name = "dreamlink-test" };
         assert_int_equal(image_repo_open(repo_path, true, &repo), 0);
         assert_int_equal(image_repo_commit(repo, &c, &checksum), 0);
-        /* Signed, valid, and wrong about the kernel (RELEASE_KERNEL). */
         publish(f, &(Release) { .version = "2", .counter = 2, .commit = checksum });
+}
 
+static const JobRemoved *stage_and_wait(Fixture *f) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t id = call_stage(f, "", &error);
         if (id == 0)
                 fail_msg("Stage failed: %s", error.message);
-        const JobRemoved *j = wait_job_removed(f, id);
-        assert_int_equal(j->result, -EBADMSG);
-        assert_contains(j->message, "carries kernel 7.0.0-real, the manifest promised " RELEASE_KERNEL ".");
+        return wait_job_removed(f, id);
+}
 
-        v = describe(f);
+static void assert_stage_failed_slot_b(Fixture *f, const JobRemoved *j, const char *slot_state) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
         sd_json_variant *slots = sd_json_variant_by_key(v, "slots");
-        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), "empty");
+        assert_str(json_string(sd_json_variant_by_key(slots, "b"), "state", NULL), slot_state);
         assert_str(json_string(v, "transaction", "outcome"), "failed");
         assert_str(json_string(v, "transaction", "error"), j->message);
+}
+
+/* A commit that boots another kernel than its signed manifest promises is refused once pulled,
+ * before the passive slot is touched. */
+static void test_stage_kernel_mismatch(void **state) {
+        Fixture *f = *state;
+
+        publish_real_release(f, "7.0.0-real"); /* signed, valid, and wrong about the kernel */
+        const JobRemoved *j = stage_and_wait(f);
+        assert_int_equal(j->result, -EBADMSG);
+        assert_contains(j->message, "carries kernel 7.0.0-real, the manifest promised " RELEASE_KERNEL ".");
+        assert_stage_failed_slot_b(f, j, "empty");
+}
+
+/* A passive slot smaller than the unpacked tree is refused once the commit is pulled, before the
+ * slot is wiped: what it held stays. */
+static void test_stage_slot_too_small(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *dev = path_join2(f->root, "dev/disk/by-partlabel"), *image = NULL;
+        _cleanup_free_ char *content = NULL;
+
+        publish_real_release(f, RELEASE_KERNEL);
+        assert_int_equal(mkdir_p(dev, 0755), 0);
+        /* 16 KiB: less than the tree's directories alone, at a block each. */
+        char old[16384];
+        memset(old, 'x', sizeof(old));
+        old[sizeof(old) - 1] = 0;
+        write_test_file(dev, "root-b", old);
+
+        const JobRemoved *j = stage_and_wait(f);
+        assert_int_equal(j->result, -ENOSPC);
+        assert_contains(j->message, "The passive slot ");
+        assert_contains(j->message, "root-b holds 16.0K, 2 needs at least ");
+        assert_contains(j->message, "it does not fit, the slot is left as it is.");
+        assert_stage_failed_slot_b(f, j, "empty");
+        image = path_join2(dev, "root-b");
+        assert_int_equal(read_file_limited(image, 1 << 20, &content, NULL), 0);
+        assert_string_equal(content, old); /* no mkfs */
 }
 
 /* A release larger than /var can hold is refused before anything is downloaded, saying how much
@@ -1418,6 +1457,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stage_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_refused_without_space, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stage_kernel_mismatch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stage_slot_too_small, setup, teardown),
                 cmocka_unit_test_prestate_setup_teardown(test_stage_busy_and_cancel, setup, teardown,
                                                          (void *) &stalling_server),
                 cmocka_unit_test_prestate_setup_teardown(test_download_wall_clock_limit, setup, teardown,

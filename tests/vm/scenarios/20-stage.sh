@@ -1,6 +1,7 @@
 # Staging over updaterd's D-Bus API, as a user drives it with updatectl:
 # check sees v2; a stage cut short by a power cut leaves v1 running and no
-# half-written slot bootable, and a second stage finishes; status shows slot
+# half-written slot bootable; a full ESP is refused before the slot is
+# touched; a stage after both finishes; status shows slot
 # B staged; tampered, expired and rolled-back manifests are refused; a
 # one-package release downloads far less than a full tree.
 
@@ -38,17 +39,29 @@ check "a stage was in progress when the power was cut ($cut_at)" test -n "$cut_a
 vm_start "$disk" || return 1
 expect_eq "after the power cut, still running v1" "1|root-a" \
         "$(guest '. /etc/os-release; echo "$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
-check "after the power cut, slot B has no boot entry" guest '! ls /efi/loader/entries/dreamlink-b*'
+check "after the power cut, slot B has no boot entry" guest '! ls /efi/loader/entries/dreamlink-b* 2>/dev/null'
 b_state=$(status_field "['slots']['b']['state']")
 check "after the power cut, slot B is not staged (it is ${b_state:-empty})" test "$b_state" != staged
 expect_eq "after the power cut, the interrupted transaction is on record" "in-progress" \
         "$(status_field "['transaction']['outcome']")"
 
-# --- stage again: resumes and finishes -------------------------------------
+# --- an ESP too full for the new kernel: refused before the slot is touched --
+guest 'avail=$(df --output=avail -B1M /efi | tail -n1); head -c $(( (avail - 1) * 1048576 )) /dev/zero >/efi/filler; sync'
+out=$(guest 'updatectl stage' 2>&1); rc=$?
+check "a stage onto a full ESP fails (exit $rc)" test "$rc" -ne 0
+printf '  ..    %s\n' "$(tail -n1 <<<"$out")"
+expect_match "it says how much to free on the ESP" \
+        "The ESP /efi has [0-9.]+[KM]? free for slot b, the kernel and initrd of 2 need [0-9.]+M: free [0-9.]+M more on it" "$out"
+expect_eq "the full ESP left slot B as it was" "${b_state:-empty}" "$(status_field "['slots']['b']['state']")"
+check "… and without a boot entry" guest '! ls /efi/loader/entries/dreamlink-b* 2>/dev/null'
+expect_eq "the refusal is on record" "failed" "$(status_field "['transaction']['outcome']")"
+guest 'rm /efi/filler'
+
+# --- stage again: finishes ---------------------------------------------------
 t0=$SECONDS
 out=$(guest 'updatectl stage' 2>&1); rc=$?
 printf '  ..    stage took %d s\n' $((SECONDS - t0))
-expect_eq "updatectl stage succeeds after the power cut" 0 "$rc"
+expect_eq "updatectl stage succeeds after the power cut and the full ESP" 0 "$rc"
 expect_contains "it says what it staged" "Staged 2 (kernel $V2_KERNEL) into slot b" "$out"
 expect_match "it shows progress" "[0-9]+%" "$out"
 echo "$out" | grep -E '%|Staged' | tail -n 4 | sed 's/^/        /'
