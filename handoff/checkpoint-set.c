@@ -154,11 +154,11 @@ static int finish_one(const char *dir, Checkpoint *c, void *userdata) {
                 log_unit_info(c->unit, "Restored %s across the switch (main PID " PID_FMT ").", c->unit, info.main_pid);
                 result = "restored";
         } else {
-                _cleanup_free_ char *log = NULL, *tail = NULL, *error = NULL;
-                if (asprintf(&log, "%s/restore.log", dir) >= 0)
-                        (void) criu_log_reason(log, 5, &tail, &error);
+                _cleanup_free_ char *log = NULL, *tail = NULL, *error = NULL, *reason = NULL;
+                if (asprintf(&log, "%s/restore.log", dir) >= 0 && criu_log_reason(log, 5, &tail, &error) >= 0 && error)
+                        (void) criu_explain(error, &reason);
                 log_unit_error(c->unit, "Failed to restore %s across the switch (%s), starting it fresh: %s%s%s", c->unit,
-                               strna(info.active_state), error ?: "see the unit's journal",
+                               strna(info.active_state), reason ?: "see the unit's journal",
                                tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
                 netlock_remove(c);
                 if (strv_extend(&st->fresh, c->unit) < 0)

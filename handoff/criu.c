@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The thin adapter to libcriu: the options of a dump (from the unit's handoff.d settings)
  * and of a restore (from the checkpoint record) and the calls themselves, the images
- * directory as criu takes it, and what criu's logs say went wrong. */
+ * directory as criu takes it. What criu's logs say went wrong is criu-log.c's. */
 
 #include <criu/criu.h>
 #include <dirent.h>
@@ -41,56 +41,6 @@ uint64_t directory_size(const char *path) {
         }
         closedir(d);
         return total;
-}
-
-int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error) {
-        _cleanup_free_ char *text = NULL;
-        size_t size;
-        int r;
-
-        r = read_file_limited(path, 64U << 20, &text, &size);
-        if (r < 0)
-                return r;
-        if (ret_error) {
-                *ret_error = NULL;
-                /* criu's first error is the cause; later ones are the fallout. */
-                for (char *p = text; p && *p; ) {
-                        char *e = strchr(p, '\n');
-                        const char *err = strstr(p, "Error (");
-                        /* Feature probes of criu's first run in a boot fail harmlessly. */
-                        const char *probe = strstr(p, "tun: Unable to create tun");
-                        if (err && (!e || err < e) && !(probe && (!e || probe < e))) {
-                                const char *msg = strstr(err, "): ");
-                                msg = msg && (!e || msg < e) ? msg + 3 : err;
-                                *ret_error = e ? strndup(msg, (size_t) (e - msg)) : strdup(msg);
-                                break;
-                        }
-                        p = e ? e + 1 : NULL;
-                }
-        }
-        if (ret_tail) {
-                while (size > 0 && text[size - 1] == '\n')
-                        text[--size] = 0;
-                char *p = text + size;
-                unsigned n = 0;
-                while (p > text && n < lines)
-                        if (*--p == '\n')
-                                n++;
-                if (*p == '\n')
-                        p++;
-                *ret_tail = strdup(p);
-        }
-        return 0;
-}
-
-void criu_failure_reason(const char *log, char **ret) {
-        _cleanup_free_ char *error = NULL;
-        if (criu_log_reason(log, 5, NULL, &error) < 0 || !error) {
-                if (asprintf(ret, "criu failed, see %s", log) < 0)
-                        *ret = NULL;
-                return;
-        }
-        *ret = TAKE_PTR(error);
 }
 
 /* parent: a pre-dump's images, relative to images_fd; the final dump then writes only the

@@ -10,7 +10,8 @@
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
- *   criu.c            libcriu: the dump and restore calls and their options, criu's logs
+ *   criu-log.c        what criu's logs say went wrong, in a user's terms
+ *   criu.c            libcriu: the dump and restore calls and their options
  *   checkpoint.c      the checkpoint record, the restore drop-in
  *   dump.c            dumping a service
  *   restore.c         restoring a service
@@ -69,9 +70,15 @@ bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
 int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
                    char ***ret);
 
-/* criu.c (directory_size() and criu_log_reason() are in handoff.h) */
-/* criu's first error in log, or where to look; NULL if out of memory. */
+/* criu-log.c (criu_log_reason() is in handoff.h) */
+/* What criu's error means for the service and what to change, or NULL when we do not know. */
+const char *criu_error_hint(const char *error);
+/* error with its hint in front: "HINT (criu: ERROR)", or error alone. */
+int criu_explain(const char *error, char **ret);
+/* criu's first error in log, explained, or where to look; NULL if out of memory. */
 void criu_failure_reason(const char *log, char **ret);
+
+/* criu.c (directory_size() is in handoff.h) */
 
 typedef enum DumpMode {
         DUMP_FINAL,    /* the tree is gone afterwards (criu kills it) */

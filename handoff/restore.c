@@ -24,14 +24,15 @@
 static int restore_failed(Handoff *h, const char *unit, const char *log, const Checkpoint *c, int error,
                           RestoreStats *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
-        _cleanup_free_ char *tail = NULL, *reason = NULL;
+        _cleanup_free_ char *tail = NULL, *criu_error = NULL, *reason = NULL;
         int r;
 
         assert(h);
         assert(c);
         assert(ret);
 
-        (void) criu_log_reason(log, 5, &tail, &reason);
+        if (criu_log_reason(log, 5, &tail, &criu_error) >= 0 && criu_error)
+                (void) criu_explain(criu_error, &reason);
         log_unit_error_errno(unit, error, "Failed to restore %s, starting it fresh: %s%s%s", unit,
                              reason ?: "see the unit's journal", tail ? "\nLast lines of the restore log:\n" : "", strempty(tail));
         /* Packets of the checkpointed connections are dropped until the lock

@@ -390,12 +390,43 @@ static void test_criu_log_reason(void **state) {
         assert_string_equal(error, "unix: Can't dump half of stream unix connection.");
         assert_string_equal(tail, "(00.032) Error (criu/cr-dump.c:1799): Dumping FAILED.\n(00.033) Unfreezing tasks");
 
+        /* A process born after the pre-dump: criu logs an error, dumps it whole and goes on; the
+         * cause is the error after it. */
+        tail = mfree(tail);
+        error = mfree(error);
+        write_test_file(*state, "dump.log",
+                        "(00.010) Error (criu/page-xfer.c:455): page-xfer: No parent image found, though parent "
+                        "directory is set: No such file or directory\n"
+                        "(00.020) Error (criu/ipc_ns.c:317): ipc: SysVIPC shmem map 7f00 doesn't live in IPC ns\n"
+                        "(00.032) Error (criu/cr-dump.c:1799): Dumping FAILED.\n");
+        assert_int_equal(criu_log_reason(path, 1, &tail, &error), 0);
+        assert_string_equal(error, "ipc: SysVIPC shmem map 7f00 doesn't live in IPC ns");
+
         tail = mfree(tail);
         error = mfree(error);
         write_test_file(*state, "dump.log", "(00.001) fine\n");
         assert_int_equal(criu_log_reason(path, 5, &tail, &error), 0);
         assert_null(error);
         assert_string_equal(tail, "(00.001) fine");
+}
+
+static void test_criu_explain(void **state) {
+        _cleanup_free_ char *path = path_join2(*state, "dump.log");
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+
+        /* criu's words are kept, after what they mean and what to change. */
+        assert_int_equal(criu_explain("unix: External socket is used. Consider using --ext-unix-sk option.", &a), 0);
+        assert_non_null(strstr(a, "ExternalUnixSockets=yes"));
+        assert_non_null(strstr(a, "(criu: unix: External socket is used. Consider"));
+        assert_int_equal(criu_explain("something new", &b), 0);
+        assert_string_equal(b, "something new");
+
+        write_test_file(*state, "dump.log",
+                        "(00.020) Error (criu/namespaces.c:1023): Can't dump nested ipc namespace for 812\n");
+        criu_failure_reason(path, &c);
+        assert_non_null(c);
+        assert_non_null(strstr(c, "isolate=YES"));
+        assert_null(criu_error_hint(NULL));
 }
 
 static void test_directory_size(void **state) {
@@ -574,6 +605,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_checkpoint_round_trip, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_checkpoint_refusals, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_criu_log_reason, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_criu_explain, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
