@@ -45,8 +45,8 @@ uint64_t directory_size(const char *path) {
 
 /* parent: a pre-dump's images, relative to images_fd; the final dump then writes only the
  * pages written since. */
-int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
-                        char * const *nulls, DumpMode mode, const char *parent) {
+int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoint *ext, DumpMode mode,
+                 const char *parent) {
         criu_opts *opts = NULL;
         int r;
 
@@ -79,14 +79,18 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *j
                 criu_local_set_ext_sharing(opts, true);
                 criu_local_set_ext_masters(opts, true);
         }
-        STRV_FOREACH(i, journal_inodes) {
-                _cleanup_free_ char *key = NULL;
-                if (r >= 0 && asprintf(&key, "unix[%s]", *i) < 0)
-                        r = -ENOMEM;
-                if (r >= 0)
-                        r = criu_local_add_external(opts, key);
-        }
-        STRV_FOREACH(e, nulls)
+        /* The exception list of unix sockets with peers outside the tree: journal streams (the
+         * restore inherits them) and datagram sockets (criu connects them by name again). */
+        char * const *unix_lists[] = { ext->journal_inodes, ext->datagram_inodes };
+        for (size_t l = 0; l < ELEMENTSOF(unix_lists); l++)
+                STRV_FOREACH(i, unix_lists[l]) {
+                        _cleanup_free_ char *key = NULL;
+                        if (r >= 0 && asprintf(&key, "unix[%s]", *i) < 0)
+                                r = -ENOMEM;
+                        if (r >= 0)
+                                r = criu_local_add_external(opts, key);
+                }
+        STRV_FOREACH(e, ext->null_files)
                 if (r >= 0)
                         r = criu_local_add_external(opts, *e);
         STRV_FOREACH(e, u->external)

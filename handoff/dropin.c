@@ -163,6 +163,7 @@ void checkpoint_done(Checkpoint *c) {
         free(c->reason);
         free(c->syslog_identifier);
         strv_free(c->journal_inodes);
+        strv_free(c->datagram_inodes);
         strv_free(c->null_files);
         strv_free(c->tmp_dirs);
         free(c->lock_table);
@@ -188,18 +189,19 @@ static char *strv_join_space(char * const *l) {
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
-        _cleanup_free_ char *inodes = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL;
+        _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
         if ((c->reason && strpbrk(c->reason, "\n\r")) || (c->syslog_identifier && strpbrk(c->syslog_identifier, "\n\r")))
                 return -EINVAL;
         inodes = strv_join_space(c->journal_inodes);
+        datagrams = strv_join_space(c->datagram_inodes);
         tmp = strv_join_space(c->tmp_dirs);
         nulls = strv_join_space(c->null_files);
         refs = strv_join_space(c->session_refs);
         mounts = strv_join_space(c->runtime_mounts);
-        if (!inodes || !tmp || !nulls || !refs || !mounts)
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts)
                 return -ENOMEM;
 
         char *s;
@@ -216,6 +218,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "ShellJob=%s\n"
                      "MountNamespace=%s\n"
                      "JournalInodes=%s\n"
+                     "DatagramInodes=%s\n"
                      "NullFiles=%s\n"
                      "TmpDirectories=%s\n"
                      "RuntimeMounts=%s\n"
@@ -229,7 +232,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "DumpedAtUSec=%" PRIu64 "\n",
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
-                     c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, nulls, tmp, mounts,
+                     c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
                      strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
@@ -295,6 +298,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "ShellJob", config_parse_bool, offsetof(Checkpoint, shell_job) },
         { "Checkpoint", "MountNamespace", config_parse_bool, offsetof(Checkpoint, mount_namespace) },
         { "Checkpoint", "JournalInodes", parse_inodes, offsetof(Checkpoint, journal_inodes) },
+        { "Checkpoint", "DatagramInodes", parse_inodes, offsetof(Checkpoint, datagram_inodes) },
         { "Checkpoint", "NullFiles", parse_null_files, offsetof(Checkpoint, null_files) },
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },

@@ -13,6 +13,7 @@
 #include "string-util.h"
 
 #define RESTORE_DROPIN_NAME "zz-dreamlink-restore.conf" /* sorts after the unit's own drop-ins */
+#define OPT_IN_DROPIN_NAME "90-dreamlink-handoff.conf"   /* the generator's, for every opted-in service */
 #define RESTORE_DROPIN_DIR "/run/systemd/system"
 
 typedef struct RestoreDropin {
@@ -58,6 +59,8 @@ typedef struct Checkpoint {
         bool shell_job;
         bool mount_namespace;      /* the service has a mount namespace of its own */
         char **journal_inodes;     /* the service's ends of its journal streams */
+        char **datagram_inodes;    /* its datagram sockets to named sockets outside it (syslog):
+                                    * criu connects them by name again at the restore */
         char **null_files;         /* criu keys (file[MNT:INO]) of /dev/null opened outside the
                                     * service's mount namespace (its stdin, from systemd) */
         char **tmp_dirs;           /* systemd's per-unit directories the service's mount namespace binds

@@ -20,7 +20,7 @@
 
 int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         _cleanup_(unit_info_done) UnitInfo info = {};
-        _cleanup_strv_free_ char **inodes = NULL, **nulls = NULL;
+        _cleanup_(checkpoint_done) Checkpoint ext = {};
         _cleanup_free_ char *reason = NULL, *log = NULL;
         char dir[] = HANDOFF_STATE_DIR "/.dry-run.XXXXXX";
         _cleanup_close_ int fd = -EBADF;
@@ -37,9 +37,9 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
                 *ret_reason = TAKE_PTR(reason);
                 return -EBUSY;
         }
-        r = journal_stream_inodes(info.control_group, &inodes);
+        r = external_unix_sockets(info.control_group, &ext.journal_inodes, &ext.datagram_inodes);
         if (r >= 0 && has_own_mount_namespace(info.main_pid))
-                r = files_matching(info.control_group, is_dev_null, &nulls);
+                r = files_matching(info.control_group, is_dev_null, &ext.null_files);
         if (r < 0)
                 return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
 
@@ -49,7 +49,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         if (!mkdtemp(dir))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
         fd = open_images_dir(dir);
-        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, inodes, nulls, DUMP_DRY_RUN, NULL);
+        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, &ext, DUMP_DRY_RUN, NULL);
         if (r < 0 && asprintf(&log, "%s/dump.log", dir) >= 0)
                 criu_failure_reason(log, ret_reason);
         (void) rm_rf(dir);
@@ -74,7 +74,7 @@ static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint
                                               pre, u->unit);
         fd = open_images_dir(pre);
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
-        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c->journal_inodes, NULL, DUMP_PRE, NULL);
+        r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c, DUMP_PRE, NULL);
         c->pre_dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
         if (r < 0) {
                 criu_failure_reason(log, &reason);
@@ -91,7 +91,7 @@ static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint
 
 /* The dump proper, of the tree rooted at pid into dir, and what goes with it into c: its
  * times, the network lock criu left (saved for a new boot), the size of the synced images. */
-int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c) {
+int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
         _cleanup_strv_free_ char **before = NULL, **after = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -102,7 +102,7 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nu
                 return fd;
         bool parent = u->pre_dump && pre_dump(u, pid, dir, c) >= 0;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
-        r = criu_dump_to(u, pid, fd, c->journal_inodes, nulls, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
+        r = criu_dump_to(u, pid, fd, c, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
         c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
         c->dumped_at_usec = now_usec(CLOCK_REALTIME);
         if (r < 0)
@@ -220,7 +220,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                         return dump_skipped(u, dir, &c, "PreDumpHook= failed");
         }
 
-        r = journal_stream_inodes(info.control_group, &c.journal_inodes);
+        r = external_unix_sockets(info.control_group, &c.journal_inodes, &c.datagram_inodes);
         if (r >= 0 && c.mount_namespace)
                 r = files_matching(info.control_group, is_dev_null, &c.null_files);
         if (r >= 0)
@@ -240,7 +240,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                         return dump_failed(h, u, dir, &c, "cannot install the restore drop-in");
         }
 
-        r = dump_into(u, info.main_pid, dir, c.null_files, &c);
+        r = dump_into(u, info.main_pid, dir, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
                 return dump_failed(h, u, dir, &c, reason);

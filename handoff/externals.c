@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What a unit's process tree holds that lives outside it, so that criu cannot take it
- * along: its ends of journal streams, the /dev/null systemd opened for it, logind's
- * session reference FIFOs. The dump marks them external; the restore hands in its own. */
+ * along: its ends of journal streams and its datagram sockets to syslog, the /dev/null
+ * systemd opened for it, logind's session reference FIFOs. The dump marks them external;
+ * the restore hands in its own or, for datagram sockets, criu connects them again. */
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -20,11 +22,23 @@
 
 #define JOURNAL_STDOUT_SOCKET "/run/systemd/journal/stdout"
 
-/* The unit's ends of its journal streams (StandardOutput=journal): criu
- * cannot take them along, the restore hands it the restore command's own. */
-int journal_stream_inodes(const char *cgroup, char ***ret) {
+static int inode_add(char ***l, unsigned long long ino) {
+        char num[32];
+        snprintf(num, sizeof(num), "%llu", ino);
+        return strv_contains(*l, num) ? 0 : strv_extend(l, num);
+}
+
+/* The unit's unix sockets whose peers are outside it, that criu is told to leave to us:
+ * - its ends of its journal streams (StandardOutput=journal): the restore hands in the
+ *   restore command's own;
+ * - datagram sockets connected to a named socket (syslog(3) to /dev/log, sd_journal_send()
+ *   to the journal's socket): criu connects them to that name again at the restore, where
+ *   the journal or the syslog daemon is listening again. Datagrams carry no connection
+ *   state, so nothing is lost but a message sent while the service was frozen (none is).
+ * Streams to other programs stay criu's to refuse: their other end is gone. */
+int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_datagram) {
         _cleanup_free_ pid_t *pids = NULL;
-        _cleanup_strv_free_ char **inodes = NULL;
+        _cleanup_strv_free_ char **journal = NULL, **datagram = NULL;
         UnixSocket *socks = NULL;
         size_t n = 0, nsocks = 0;
         int r;
@@ -46,7 +60,7 @@ int journal_stream_inodes(const char *cgroup, char ***ret) {
                 if (!d)
                         continue; /* gone meanwhile */
                 struct dirent *de;
-                while ((de = readdir(d))) {
+                while (r >= 0 && (de = readdir(d))) {
                         char target[64];
                         unsigned long long ino;
                         if (de->d_name[0] == '.')
@@ -61,23 +75,21 @@ int journal_stream_inodes(const char *cgroup, char ***ret) {
                         if (!s || s->peer == 0)
                                 continue;
                         const UnixSocket *peer = unix_sockets_find(socks, nsocks, s->peer);
-                        if (!peer || !streq_ptr(peer->name, JOURNAL_STDOUT_SOCKET))
+                        if (!peer || !peer->name)
                                 continue;
-                        char num[32];
-                        snprintf(num, sizeof(num), "%llu", ino);
-                        if (strv_contains(inodes, num))
-                                continue;
-                        if (strv_extend(&inodes, num) < 0) {
-                                r = -ENOMEM;
-                                break;
-                        }
+                        if (streq(peer->name, JOURNAL_STDOUT_SOCKET))
+                                r = inode_add(&journal, ino);
+                        /* A datagram peer that is connected back to us is a pair within the tree. */
+                        else if (s->type == SOCK_DGRAM && peer->peer != s->inode)
+                                r = inode_add(&datagram, ino);
                 }
                 closedir(d);
         }
         unix_sockets_free(socks, nsocks);
         if (r < 0)
                 return r;
-        *ret = TAKE_PTR(inodes);
+        *ret_journal = TAKE_PTR(journal);
+        *ret_datagram = TAKE_PTR(datagram);
         return 0;
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* dreamlink-handoff-generator: in the boot a handoff switched into, turns
- * the next start of each checkpointed unit into its restore. See
- * dreamlink-handoff(8), "ACROSS A KEXEC".
+/* dreamlink-handoff-generator: on every boot and reload, gives each service
+ * opted in by handoff.d what CRIU needs of it (opt_in_dropin), so that one
+ * Unit= line is all a user writes; in the boot a handoff switched into, also
+ * turns the next start of each checkpointed unit into its restore. See
+ * dreamlink-handoff(8), "OPTING IN" and "ACROSS A KEXEC".
  *
  * The kernel command line written by the switch carries, for this boot only
  * (a later reboot, or a power cut, boots without it and the units start
@@ -19,6 +21,7 @@
 #include "dropin.h"
 #include "fileio.h"
 #include "handoff-cmdline.h"
+#include "handoff-config.h"
 #include "handoff.h"
 #include "log.h"
 #include "proc-cmdline.h"
@@ -91,10 +94,39 @@ static void reserve_pids(uint64_t floor) {
                 log_warning_errno(r, "Failed to move the next PID above %s, restores may clash: %m", buf);
 }
 
+/* Opted-in services only: the settings CRIU cannot take are the ones of the unit as the
+ * vendor wrote it. Sorted late among drop-ins so that it wins over the vendor's, while the
+ * admin can still override it (a later name, or the same name in /etc/systemd/system). */
+static const char opt_in_dropin[] =
+        "# Written by dreamlink-handoff-generator for a service opted in to handoff (handoff.d(5)):\n"
+        "# what CRIU needs of it, see dreamlink-handoff(8), OPTING IN.\n"
+        "[Service]\n"
+        /* CRIU cannot dump a user namespace that owns none of the service's other namespaces
+         * ("namespaces doesn't belong to the target user namespace"). */
+        "PrivateUsers=no\n"
+        /* systemd binds the cgroup's memory.pressure file into sandboxed services; CRIU
+         * cannot restore that bind. */
+        "MemoryPressureWatch=off\n";
+
+static void write_opt_in_dropins(const char *normal_dir) {
+        _cleanup_(handoff_config_freep) HandoffUnit **config = NULL;
+        /* For tests: a root holding etc/dreamlink/handoff.d. */
+        int r = handoff_config_load(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), &config);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read handoff.d, opted-in services get no drop-in: %m");
+                return;
+        }
+        for (HandoffUnit **u = config; *u; u++)
+                if ((*u)->enabled)
+                        (void) write_in(normal_dir, (*u)->unit, OPT_IN_DROPIN_NAME, opt_in_dropin);
+}
+
 static int run(const char *normal_dir) {
         _cleanup_(handoff_cmdline_done) HandoffCmdline c = {};
         _cleanup_free_ char *after = NULL;
         int r;
+
+        write_opt_in_dropins(normal_dir);
 
         if (access(HANDOFF_FINISHED_FILE, F_OK) >= 0)
                 return 0; /* the restores are over: the units are themselves again */

@@ -6,10 +6,11 @@
  * order:
  *
  *   unit.c            the Handoff object; units over D-Bus; systemctl
- *   proctree.c        a unit's processes; can criu take them
+ *   proctree.c        a unit's processes and their namespaces
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
+ *   precheck.c        why criu could not take a service, told before it runs
  *   criu-log.c        what criu's logs say went wrong, in a user's terms
  *   criu.c            libcriu: the dump and restore calls and their options
  *   checkpoint.c      the checkpoint record, the restore drop-in
@@ -35,8 +36,10 @@ int ensure_running(Handoff *h, const char *unit, bool restart);
 /* proctree.c (cgroup_pids() and pid_in_tree() are in handoff.h) */
 /* The parent of pid, -1 if it cannot be read. */
 pid_t parent_of(pid_t pid);
-/* Why CRIU cannot take the unit now, by our own checks (NULL if it can). */
-int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
+/* Its command name, "?" if it cannot be read; NULL if out of memory. */
+char *pid_comm(pid_t pid);
+/* Whether pid's namespace of that kind ("mnt", "user", "ipc" …) is not ours. */
+bool pid_has_own_namespace(pid_t pid, const char *ns);
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);
@@ -62,13 +65,18 @@ int netlock_load(const char *dir, const Checkpoint *c);
 void netlock_remove(const Checkpoint *c);
 
 /* externals.c */
-/* The inodes of the unit's ends of its journal streams (StandardOutput=journal). */
-int journal_stream_inodes(const char *cgroup, char ***ret);
+/* The inodes of the unit's ends of its journal streams (StandardOutput=journal), and of its
+ * datagram sockets connected to a named socket outside it (syslog): criu leaves both to us. */
+int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_datagram);
 /* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
 bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
 bool is_session_ref(int dir_fd, const char *name, const struct stat *st);
 int files_matching(const char *cgroup, bool (*match)(int dir_fd, const char *name, const struct stat *st),
                    char ***ret);
+
+/* precheck.c */
+/* Why CRIU cannot take the unit now, by our own checks, with what to change (NULL if it can). */
+int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason);
 
 /* criu-log.c (criu_log_reason() is in handoff.h) */
 /* What criu's error means for the service and what to change, or NULL when we do not know. */
@@ -85,8 +93,10 @@ typedef enum DumpMode {
         DUMP_DRY_RUN,  /* the tree keeps running */
         DUMP_PRE,      /* memory only, the tree keeps running; dirty pages are tracked from here */
 } DumpMode;
-int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, char * const *journal_inodes,
-                 char * const *nulls, DumpMode mode, const char *parent);
+/* ext: the sockets and files of the tree that criu leaves to us (journal_inodes,
+ * datagram_inodes, null_files). */
+int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoint *ext, DumpMode mode,
+                 const char *parent);
 /* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
 int open_images_dir(const char *dir);
 int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
@@ -100,5 +110,6 @@ int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const ch
 bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident);
 
 /* dump.c */
-/* The dump of the tree rooted at pid into dir, with its times, lock table and image size in c. */
-int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, char * const *nulls, Checkpoint *c);
+/* The dump of the tree rooted at pid into dir, with the externals c lists, and its times, lock
+ * table and image size in c. */
+int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c);

@@ -81,16 +81,7 @@ int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs) {
 /* Whether pid lives in a mount namespace other than ours (PrivateTmp=,
  * ProtectSystem= and friends give a service one). */
 bool has_own_mount_namespace(pid_t pid) {
-        char path[64], theirs[64], ours[64];
-        ssize_t a, b;
-
-        snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/mnt", pid);
-        a = readlink(path, theirs, sizeof(theirs) - 1);
-        b = readlink("/proc/self/ns/mnt", ours, sizeof(ours) - 1);
-        if (a < 0 || b < 0)
-                return false;
-        theirs[a] = ours[b] = 0;
-        return !streq(theirs, ours);
+        return pid_has_own_namespace(pid, "mnt");
 }
 
 /* A service's mount namespace receives the runtime mounts that other units

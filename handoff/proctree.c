@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A unit's process tree: the PIDs of its cgroup, who descends from whom, and whether criu
- * can take the tree whole (handoff_precheck()). Reads /sys/fs/cgroup and /proc only. */
+/* A unit's process tree: the PIDs of its cgroup, who descends from whom, which namespaces
+ * are its own. Reads /sys/fs/cgroup and /proc only. */
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "handoff-internal.h"
@@ -94,7 +95,7 @@ bool pid_in_tree(pid_t pid, pid_t ancestor) {
         return pid == ancestor;
 }
 
-static char *pid_comm(pid_t pid) {
+char *pid_comm(pid_t pid) {
         _cleanup_free_ char *path = NULL;
         char *comm = NULL;
         if (asprintf(&path, "/proc/" PID_FMT "/comm", pid) < 0 || read_file_limited(path, 256, &comm, NULL) < 0)
@@ -103,26 +104,16 @@ static char *pid_comm(pid_t pid) {
         return comm;
 }
 
-int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason) {
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t n = 0;
-        int r;
+bool pid_has_own_namespace(pid_t pid, const char *ns) {
+        char path[64], ours_path[64], theirs[64], ours[64];
+        ssize_t a, b;
 
-        *ret_reason = NULL;
-        if (!streq(info->active_state, "active") || info->main_pid <= 0)
-                return asprintf(ret_reason, "not running (%s/%s)", info->active_state, info->sub_state) < 0 ? -ENOMEM : 0;
-        if (!info->control_group)
-                return asprintf(ret_reason, "no control group") < 0 ? -ENOMEM : 0;
-        r = cgroup_pids(info->control_group, &pids, &n);
-        if (r < 0)
-                return asprintf(ret_reason, "cannot list its processes: %s", strerror(-r)) < 0 ? -ENOMEM : 0;
-        /* criu takes a process tree; a process of the unit outside the main
-         * process's tree would be lost (and left running beside the restore). */
-        for (size_t i = 0; i < n; i++)
-                if (!pid_in_tree(pids[i], info->main_pid)) {
-                        _cleanup_free_ char *comm = pid_comm(pids[i]);
-                        return asprintf(ret_reason, "process " PID_FMT " (%s) is not a descendant of the main process " PID_FMT,
-                                        pids[i], strna(comm), info->main_pid) < 0 ? -ENOMEM : 0;
-                }
-        return 0;
+        snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/%s", pid, ns);
+        snprintf(ours_path, sizeof(ours_path), "/proc/self/ns/%s", ns);
+        a = readlink(path, theirs, sizeof(theirs) - 1);
+        b = readlink(ours_path, ours, sizeof(ours) - 1);
+        if (a < 0 || b < 0)
+                return false;
+        theirs[a] = ours[b] = 0;
+        return !streq(theirs, ours);
 }

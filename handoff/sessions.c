@@ -131,7 +131,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
         }
         if (r >= 0) {
                 c.main_pid = leader;
-                r = journal_stream_inodes(cgroup, &c.journal_inodes);
+                r = external_unix_sockets(cgroup, &c.journal_inodes, &c.datagram_inodes);
         }
         if (r >= 0)
                 r = files_matching(cgroup, is_session_ref, &c.session_refs);
@@ -148,7 +148,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
                 .ext_unix_sk = true,
                 .external = c.session_refs,
         };
-        r = dump_into(&u, leader, dir, NULL, &c);
+        r = dump_into(&u, leader, dir, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
                 return session_not_dumped(scope, dir, &c, reason);

@@ -26,7 +26,7 @@ const UnixSocket *unix_sockets_find(const UnixSocket *l, size_t n, uint64_t inod
 }
 
 static int parse_one(const struct unix_diag_msg *m, size_t len, UnixSocket *ret) {
-        UnixSocket s = { .inode = m->udiag_ino };
+        UnixSocket s = { .inode = m->udiag_ino, .type = m->udiag_type };
         size_t left = len - NLMSG_ALIGN(sizeof(*m));
         for (struct rtattr *a = (struct rtattr *) (m + 1); RTA_OK(a, left); a = RTA_NEXT(a, left))
                 switch (a->rta_type) {

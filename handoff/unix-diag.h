@@ -9,6 +9,7 @@
 typedef struct UnixSocket {
         uint64_t inode;
         uint64_t peer;  /* 0: not connected */
+        int type;       /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
         char *name;     /* bound path, NULL if unbound; abstract names start with '@' */
 } UnixSocket;
 

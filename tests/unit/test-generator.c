@@ -8,10 +8,14 @@
 
 #define SET "0123456789abcdef0123456789abcdef"
 
+/* Where the generator reads handoff.d from; none by default. */
+static const char *config_root = "/nonexistent";
+
 static int run_generator(const char *dir, const char *cmdline) {
         pid_t pid = fork();
         if (pid == 0) {
                 setenv("DREAMLINK_PROC_CMDLINE", cmdline, 1);
+                setenv("DREAMLINK_HANDOFF_CONFIG_ROOT", config_root, 1);
                 execl(getenv("GENERATOR"), "dreamlink-handoff-generator", dir, dir, dir, (char *) NULL);
                 _exit(127);
         }
@@ -109,12 +113,42 @@ static void test_set_without_units(void **state) {
         assert_int_equal(access(wants, F_OK) < 0 ? errno : 0, ENOENT);
 }
 
+static void test_opt_in_dropins(void **state) {
+        _cleanup_free_ char *root = path_join2(*state, "root"), *conf = path_join2(root, "etc/dreamlink/handoff.d");
+        _cleanup_free_ char *out = path_join2(*state, "out");
+
+        assert_int_equal(mkdir_p(conf, 0755), 0);
+        assert_int_equal(mkdir(out, 0755), 0);
+        write_test_file(conf, "redis.conf", "[Handoff]\nUnit=redis-server.service\n");
+        write_test_file(conf, "off.conf", "[Handoff]\nUnit=memcached.service\nEnabled=no\n");
+        config_root = root;
+
+        /* Every boot, not only one a handoff switched into: one Unit= line is the whole opt-in. */
+        assert_int_equal(run_generator(out, "root=PARTLABEL=root-a rw quiet"), 0);
+        _cleanup_free_ char *redis = read_in(out, "redis-server.service.d/90-dreamlink-handoff.conf");
+        assert_non_null(redis);
+        assert_non_null(strstr(redis, "\n[Service]\n"));
+        assert_non_null(strstr(redis, "\nPrivateUsers=no\n"));
+        assert_non_null(strstr(redis, "\nMemoryPressureWatch=off\n"));
+        /* A service opted out keeps its unit as it is. */
+        _cleanup_free_ char *off = read_in(out, "memcached.service.d/90-dreamlink-handoff.conf");
+        assert_null(off);
+
+        /* A handoff.d file that is refused costs the others nothing, nor the restores. */
+        write_test_file(conf, "bad.conf", "[Handoff]\nUnit=../../etc/passwd\n");
+        assert_int_equal(run_generator(out, "dreamlink.handoff=" SET " dreamlink.handoff.units=redis-server.service"), 0);
+        _cleanup_free_ char *restore = read_in(out, "redis-server.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(restore);
+        config_root = "/nonexistent";
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ordinary_boot, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_handoff_boot, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_refuses_bad_input, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_set_without_units, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_opt_in_dropins, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests_name("handoff-generator", tests, NULL, NULL);
 }

@@ -260,6 +260,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *inodes[] = { (char *) "1234", (char *) "5678", NULL };
         char *tmp[] = { (char *) "/tmp/systemd-private-abc-redis-server.service-XYZ", NULL };
         char *nulls[] = { (char *) "file[1a:5]", NULL };
+        char *datagrams[] = { (char *) "9012", NULL };
         char *mounts[] = { (char *) "/run/credentials/getty@tty1.service", (char *) "/run/user/0", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
@@ -270,6 +271,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .file_locks = true,
                 .mount_namespace = true,
                 .journal_inodes = inodes,
+                .datagram_inodes = datagrams,
                 .null_files = nulls,
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
@@ -295,6 +297,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_true(back.mount_namespace);
         assert_int_equal(strv_length(back.journal_inodes), 2);
         assert_string_equal(back.journal_inodes[1], "5678");
+        assert_int_equal(strv_length(back.datagram_inodes), 1);
+        assert_string_equal(back.datagram_inodes[0], "9012");
         assert_string_equal(back.tmp_dirs[0], tmp[0]);
         assert_string_equal(back.null_files[0], "file[1a:5]");
         assert_string_equal(back.lock_table, "inet CRIU-4f2a");
@@ -370,6 +374,7 @@ static void test_checkpoint_refusals(void **state) {
         record_refused(*state, "[Checkpoint]\nUnit=a.service\n");
         record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=maybe\n");
         record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nJournalInodes=12 x\n");
+        record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nDatagramInodes=/dev/log\n");
         record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nNullFiles=file[zz:1]\n");
         /* Directories recreated as root: only PrivateTmp= ones. */
         record_refused(*state, "[Checkpoint]\nUnit=a.service\nResult=dumped\nTmpDirectories=/etc/x\n");

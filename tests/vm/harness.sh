@@ -169,17 +169,13 @@ updaterd_use_test_server() {
 }
 
 # redis_handoff_setup: Debian's redis-server, reachable from the host and
-# opted in to handoff. Its stock unit runs redis in a user namespace of its
-# own, which criu cannot dump ("namespaces doesn't belong to the target user
-# namespace"), and systemd binds the cgroup's memory.pressure into its mount
-# namespace, which criu 4.2 cannot restore ("mnt-v2: Failed to copy sharing
-# from -1:/sys/fs/cgroup/…/memory.pressure"): an admin's drop-in turns both off.
+# opted in to handoff with the one line a user writes; dreamlink's generator
+# gives the unit what criu needs (handoff-generator.c), from its next start.
 redis_handoff_setup() {
         guest 'set -e
                 sed -i -e "s/^bind .*/bind 0.0.0.0/" -e "s/^protected-mode .*/protected-mode no/" /etc/redis/redis.conf
-                mkdir -p /etc/systemd/system/redis-server.service.d /etc/dreamlink/handoff.d
-                printf "[Service]\nPrivateUsers=no\nMemoryPressureWatch=off\n" >/etc/systemd/system/redis-server.service.d/10-handoff.conf
-                printf "[Handoff]\nUnit=redis-server.service\nTCPEstablished=yes\nFileLocks=yes\n" >/etc/dreamlink/handoff.d/redis.conf
+                mkdir -p /etc/dreamlink/handoff.d
+                printf "[Handoff]\nUnit=redis-server.service\n" >/etc/dreamlink/handoff.d/redis.conf
                 systemctl daemon-reload
                 systemctl restart redis-server.service'
 }

@@ -13,6 +13,14 @@ vm_start "$disk" || return 1
 check "dreamlink-handoff is installed" guest 'test -x /usr/sbin/dreamlink-handoff'
 expect_match "criu is usable" '^Version: ' "$(guest 'criu --version | head -n1')"
 
+# Opted in, not restarted yet: it still runs in the user namespace of Debian's unit, and
+# list says what to do; the generator's drop-in is there for its next start.
+guest 'mkdir -p /etc/dreamlink/handoff.d && printf "[Handoff]\nUnit=redis-server.service\n" >/etc/dreamlink/handoff.d/redis.conf && systemctl daemon-reload'
+expect_match "list: an opted-in service that needs a restart says so, with the command" \
+        'can be checkpointed now: no, it runs in a user namespace of its own \(PrivateUsers=yes\).*systemctl restart redis-server.service' \
+        "$(guest dreamlink-handoff list 2>&1 | sed -n '/^redis-server.service: /,/on dump failure/p' | tr '\n' ' ')"
+expect_match "the generator gave the opted-in unit its drop-in" '90-dreamlink-handoff.conf' \
+        "$(guest systemctl cat redis-server.service 2>&1 | grep '^# /')"
 redis_handoff_setup
 # A service criu refuses, by construction: one end of a unix stream whose
 # other end belongs to another unit (dl-peer, which holds every connection
@@ -40,8 +48,15 @@ Type=forking
 ExecStart=/usr/bin/python3 -c "import os, socket, time; r, w = os.pipe(); (os.read(r, 1), os._exit(0)) if os.fork() else os.setsid(); s = socket.socket(socket.AF_UNIX); s.connect(\"/run/dl-peer.sock\"); os.write(w, b\"x\"); time.sleep(100000)"
 UNIT
         printf "[Handoff]\nUnit=dl-undumpable.service\n" >/etc/dreamlink/handoff.d/undumpable.conf
+        cat >/etc/systemd/system/dl-syslog.service <<UNIT
+[Unit]
+Description=dreamlink test: a counter that logs to syslog over one datagram socket
+[Service]
+ExecStart=/usr/bin/python3 -c "import itertools, socket, time; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(\"/dev/log\"); [(s.send(b\"<13>dl-syslog: tick %%d\" %% i), time.sleep(0.5)) for i in itertools.count()]"
+UNIT
+        printf "[Handoff]\nUnit=dl-syslog.service\n" >/etc/dreamlink/handoff.d/syslog.conf
         systemctl daemon-reload
-        systemctl start dl-undumpable.service'
+        systemctl start dl-undumpable.service dl-syslog.service'
 expect_eq "redis-server is active" "active" "$(guest systemctl is-active redis-server.service)"
 expect_eq "the undumpable service is active" "active" "$(guest systemctl is-active dl-undumpable.service)"
 
@@ -53,6 +68,8 @@ expect_match "list: redis-server is active, with its process, and can be checkpo
 expect_match "list: the undumpable service cannot, with criu's reason" \
         'can be checkpointed now: no, .*External socket' "$(section dl-undumpable.service)"
 expect_eq "the dry run left redis-server running" "active" "$(guest systemctl is-active redis-server.service)"
+expect_match "list: a service logging to syslog over a datagram socket can be checkpointed, opted in by one line" \
+        'can be checkpointed now: yes' "$(section dl-syslog.service)"
 
 # The client: one connection, INCR every 0.2 s (harness.sh).
 client_log=$VM_RUN_DIR/handoff-client.log
@@ -63,9 +80,17 @@ before=$(tail -n1 "$client_log" | cut -d' ' -f2)
 expect_match "the client counts over one connection" '^[0-9]+$' "$before"
 pid_before=$(guest systemctl show -P MainPID redis-server.service)
 fresh_pid_before=$(guest systemctl show -P MainPID dl-undumpable.service)
+syslog_pid=$(guest systemctl show -P MainPID dl-syslog.service)
+# "N PID": the newest "tick N" journald got from /dev/log, and the sender's PID.
+syslog_last() {
+        local e
+        e=$(guest 'journalctl -q -t dl-syslog -n 1 -o verbose')
+        printf '%s %s\n' "$(sed -n 's/^ *MESSAGE=tick //p' <<<"$e")" "$(sed -n 's/^ *_PID=//p' <<<"$e")"
+}
 
-out=$(guest dreamlink-handoff cycle redis-server.service dl-undumpable.service 2>&1)
+out=$(guest dreamlink-handoff cycle redis-server.service dl-undumpable.service dl-syslog.service 2>&1)
 rc=$?
+syslog_at_restore=$(syslog_last)
 printf '%s\n' "$out" | sed 's/^/        /'
 expect_eq "cycle succeeded" 0 "$rc"
 expect_match "redis-server was restored" 'redis-server.service: restored' "$out"
@@ -103,6 +128,19 @@ check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink
 check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
 check "the restored redis still writes its log file" guest \
         'redis-cli -h 127.0.0.1 SAVE >/dev/null && sleep 1 && tail -n 3 /var/log/redis/redis-server.log | grep -q "DB saved on disk"'
+
+expect_match "the syslog service was restored" 'dl-syslog.service: restored' "$out"
+expect_eq "the syslog service runs on as the same process" "$syslog_pid" "$(guest systemctl show -P MainPID dl-syslog.service)"
+# Its datagram socket was connected to /dev/log again: lines it sends after the restore (the
+# cycle is over) reach the journal, from the same PID, with the counter going on, not from 0.
+read -r tick_b _ <<<"$syslog_at_restore"
+for _ in $(seq 120); do
+        read -r tick_a pid_a <<<"$(syslog_last)"
+        [ "${tick_a:-0}" -gt "${tick_b:-0}" ] && break
+        sleep 1
+done
+expect_eq "the restored service's syslog lines reach the journal from its PID" "$syslog_pid" "${pid_a:-none}"
+check "its counter went on past the restore ($tick_b → $tick_a)" test "${tick_a:-0}" -gt "${tick_b:-0}"
 
 fresh_state=$(guest systemctl show -P ActiveState dl-undumpable.service)
 fresh_pid_after=$(guest systemctl show -P MainPID dl-undumpable.service)
