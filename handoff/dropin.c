@@ -172,22 +172,6 @@ void checkpoint_done(Checkpoint *c) {
         *c = (Checkpoint) {};
 }
 
-static char *strv_join_space(char * const *l) {
-        size_t n = 1;
-        STRV_FOREACH(s, l)
-                n += strlen(*s) + 1;
-        char *j = malloc(n);
-        if (!j)
-                return NULL;
-        j[0] = 0;
-        STRV_FOREACH(s, l) {
-                if (s != l)
-                        strcat(j, " ");
-                strcat(j, *s);
-        }
-        return j;
-}
-
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL;
 
@@ -195,12 +179,12 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                 return -EINVAL;
         if ((c->reason && strpbrk(c->reason, "\n\r")) || (c->syslog_identifier && strpbrk(c->syslog_identifier, "\n\r")))
                 return -EINVAL;
-        inodes = strv_join_space(c->journal_inodes);
-        datagrams = strv_join_space(c->datagram_inodes);
-        tmp = strv_join_space(c->tmp_dirs);
-        nulls = strv_join_space(c->null_files);
-        refs = strv_join_space(c->session_refs);
-        mounts = strv_join_space(c->runtime_mounts);
+        inodes = strv_join(c->journal_inodes, " ");
+        datagrams = strv_join(c->datagram_inodes, " ");
+        tmp = strv_join(c->tmp_dirs, " ");
+        nulls = strv_join(c->null_files, " ");
+        refs = strv_join(c->session_refs, " ");
+        mounts = strv_join(c->runtime_mounts, " ");
         if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts)
                 return -ENOMEM;
 

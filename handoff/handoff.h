@@ -36,6 +36,7 @@ typedef struct UnitInfo {
         pid_t main_pid;
         char *control_group;
         char *syslog_identifier; /* the unit's own or its program's name */
+        char **consists_of;      /* the units that are PartOf= it (an umbrella's instances) */
 } UnitInfo;
 
 void unit_info_done(UnitInfo *i);

@@ -46,6 +46,14 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
         int r;
 
         *ret_reason = NULL;
+        /* Debian's postgresql.service and tor.service: a oneshot that starts the instances
+         * (postgresql@17-main.service) and runs nothing itself. */
+        if (info->main_pid <= 0 && strv_length(info->consists_of) > 0) {
+                _cleanup_free_ char *members = strv_join(info->consists_of, ", ");
+                return asprintf(ret_reason, "it runs no process of its own: it stands for %s (the units that are "
+                                "PartOf= it); name each of those in Unit= of a handoff.d file instead",
+                                strna(members)) < 0 ? -ENOMEM : 0;
+        }
         if (!streq(info->active_state, "active") || info->main_pid <= 0)
                 return asprintf(ret_reason, "not running (%s/%s)", info->active_state, info->sub_state) < 0 ? -ENOMEM : 0;
         if (!info->control_group)

@@ -51,6 +51,7 @@ void unit_info_done(UnitInfo *i) {
         free(i->sub_state);
         free(i->control_group);
         free(i->syslog_identifier);
+        strv_free(i->consists_of);
         *i = (UnitInfo) {};
 }
 
@@ -123,6 +124,9 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
                 r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
                                                "org.freedesktop.systemd1.Service", "SyslogIdentifier", &error,
                                                &i.syslog_identifier);
+        if (r >= 0)
+                r = sd_bus_get_property_strv(h->bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                             "ConsistsOf", &error, &i.consists_of);
         if (r < 0) {
                 unit_info_done(&i);
                 return log_unit_error_errno(unit, r, "Failed to read the state of %s: %s", unit,

@@ -318,3 +318,19 @@ int string_table_lookup(const char * const *table, size_t n, const char *s) {
                         return (int) i;
         return -EINVAL;
 }
+
+char *strv_join(char * const *l, const char *sep) {
+        size_t n = 1, k = strlen(sep);
+        STRV_FOREACH(s, l)
+                n += strlen(*s) + k;
+        char *j = malloc(n), *p = j;
+        if (!j)
+                return NULL;
+        STRV_FOREACH(s, l) {
+                if (s != l)
+                        p = stpcpy(p, sep);
+                p = stpcpy(p, *s);
+        }
+        *p = 0;
+        return j;
+}

@@ -47,6 +47,8 @@ bool strv_contains(char * const *l, const char *s);
 void strv_sort(char **l);
 /* Splits s at any of the separator characters, skipping empty words. */
 int strv_split(const char *s, const char *separators, char ***ret);
+/* The strings with sep between them ("" for none); NULL if out of memory. */
+char *strv_join(char * const *l, const char *sep);
 #define STRV_FOREACH(s, l) for (char * const *s = (l); s && *s; s++)
 /* Over a list of KEY, VALUE, KEY, VALUE… */
 #define STRV_FOREACH_PAIR(k, v, l) \

@@ -30,6 +30,19 @@ static void test_strv_split(void **state) {
         assert_int_equal(strv_length(empty), 0);
 }
 
+static void test_strv_join(void **state) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL, *none = NULL;
+
+        assert_int_equal(strv_split("postgresql@16-main.service postgresql@17-main.service", " ", &l), 0);
+        a = strv_join(l, ", ");
+        assert_string_equal(a, "postgresql@16-main.service, postgresql@17-main.service");
+        b = strv_join(l, "");
+        assert_string_equal(b, "postgresql@16-main.servicepostgresql@17-main.service");
+        none = strv_join(NULL, " ");
+        assert_string_equal(none, "");
+}
+
 static void test_strv_extend_contains_sort(void **state) {
         _cleanup_strv_free_ char **l = NULL;
 
@@ -199,6 +212,7 @@ int main(void) {
                 cmocka_unit_test(test_startswith_endswith),
                 cmocka_unit_test(test_strstrip),
                 cmocka_unit_test(test_strv_split),
+                cmocka_unit_test(test_strv_join),
                 cmocka_unit_test(test_strv_extend_contains_sort),
                 cmocka_unit_test(test_parse_boolean),
                 cmocka_unit_test(test_parse_uint64),

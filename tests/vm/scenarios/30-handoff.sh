@@ -71,6 +71,19 @@ expect_eq "the dry run left redis-server running" "active" "$(guest systemctl is
 expect_match "list: a service logging to syslog over a datagram socket can be checkpointed, opted in by one line" \
         'can be checkpointed now: yes' "$(section dl-syslog.service)"
 
+# An umbrella unit as Debian's postgresql.service: a oneshot that runs nothing itself and
+# starts its instances, PartOf= it. list names the instance to opt in instead.
+guest 'set -e
+        printf "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n[Unit]\nWants=dl-member.service\n" >/etc/systemd/system/dl-umbrella.service
+        printf "[Unit]\nPartOf=dl-umbrella.service\n[Service]\nExecStart=/bin/sleep infinity\n" >/etc/systemd/system/dl-member.service
+        printf "[Handoff]\nUnit=dl-umbrella.service\n" >/etc/dreamlink/handoff.d/umbrella.conf
+        systemctl daemon-reload
+        systemctl start dl-umbrella.service'
+expect_match "list: an umbrella unit is not carried, the instance to name is" \
+        'can be checkpointed now: no, it runs no process of its own: it stands for dl-member.service' \
+        "$(guest dreamlink-handoff list 2>&1 | sed -n '/^dl-umbrella.service: /,/on dump failure/p' | tr '\n' ' ')"
+guest 'rm /etc/dreamlink/handoff.d/umbrella.conf && systemctl stop dl-umbrella.service dl-member.service'
+
 # The client: one connection, INCR every 0.2 s (harness.sh).
 client_log=$VM_RUN_DIR/handoff-client.log
 stop_file=$VM_RUN_DIR/handoff-client.stop
