@@ -27,9 +27,9 @@ static const struct {
         const char *hint;
 } hints[] = {
         { "External socket is used",
-          "it holds a unix socket connected to a program outside the service: ExternalUnixSockets=yes "
-          "in its handoff.d file reconnects such a socket by its path at the restore, if its peer is "
-          "there again then (a datagram socket to a syslog daemon is)" },
+          "it holds a unix stream connection to a program outside the service (or a socket connected to an "
+          "unnamed one), which cannot be carried: the other end stays behind. Its journal streams and its "
+          "datagram sockets to named sockets (syslog) are not the cause, dreamlink carries those" },
         { "Can't dump half of stream unix connection",
           "it holds a unix stream connection to a program outside the service, which cannot be carried" },
         { "doesn't live in IPC ns",
