@@ -3,6 +3,7 @@
  * logs the cause as its first error, but some of its errors are harmless, and its words
  * ("Consider using --ext-unix-sk") name its own options, not the setting a user can change. */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,7 @@ int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **re
 }
 
 int criu_explain(const char *error, char **ret) {
+        assert(error);
         const char *hint = criu_error_hint(error);
         if (!hint)
                 return (*ret = strdup(error)) ? 0 : -ENOMEM;

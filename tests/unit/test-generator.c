@@ -134,7 +134,8 @@ static void test_opt_in_dropins(void **state) {
         _cleanup_free_ char *off = read_in(out, "memcached.service.d/90-dreamlink-handoff.conf");
         assert_null(off);
 
-        /* A handoff.d file that is refused costs the others nothing, nor the restores. */
+        /* A handoff.d file that is refused (the whole set is then, as for the engine: logged, no
+         * opt-in drop-in written) costs the restores nothing. */
         write_test_file(conf, "bad.conf", "[Handoff]\nUnit=../../etc/passwd\n");
         assert_int_equal(run_generator(out, "dreamlink.handoff=" SET " dreamlink.handoff.units=redis-server.service"), 0);
         _cleanup_free_ char *restore = read_in(out, "redis-server.service.d/zz-dreamlink-restore.conf");
