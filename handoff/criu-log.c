@@ -43,7 +43,8 @@ static const struct {
           "it runs in a user namespace of its own (PrivateUsers=yes), which cannot be carried: dreamlink "
           "turns it off for opted-in services, restart the service for that to apply" },
         { "is not a part of process tree",
-          "it holds a pidfd of a process outside the service, which cannot be carried" },
+          "it holds a pidfd of a process outside it, which cannot be carried (every connection to the system "
+          "bus holds one of the bus's listener, PID 1: close it before the switch, as updatectl does)" },
         { "memory.pressure",
           "systemd watches its memory pressure (MemoryPressureWatch=) through a file criu cannot carry: "
           "dreamlink turns it off for opted-in services, restart the service for that to apply" },

@@ -10,11 +10,12 @@
 #include <sys/types.h>
 
 #include "macro.h"
+#include "paths.h"
 #include "string-util.h"
 
 #define RESTORE_DROPIN_NAME "zz-dreamlink-restore.conf" /* sorts after the unit's own drop-ins */
 #define OPT_IN_DROPIN_NAME "90-dreamlink-handoff.conf"   /* the generator's, for every opted-in service */
-#define RESTORE_DROPIN_DIR "/run/systemd/system"
+#define RESTORE_DROPIN_DIR SYSTEMD_RUNTIME_UNIT_DIR
 
 typedef struct RestoreDropin {
         const char *unit;

@@ -21,6 +21,7 @@
 #include "unix-diag.h"
 
 #define JOURNAL_STDOUT_SOCKET "/run/systemd/journal/stdout"
+#define SYSTEM_BUS_SOCKET "/run/dbus/system_bus_socket" /* as dbus.socket binds it */
 
 static int inode_add(char ***l, unsigned long long ino) {
         char num[32];
@@ -28,17 +29,14 @@ static int inode_add(char ***l, unsigned long long ino) {
         return strv_contains(*l, num) ? 0 : strv_extend(l, num);
 }
 
-/* The unit's unix sockets whose peers are outside it, that criu is told to leave to us:
- * - its ends of its journal streams (StandardOutput=journal): the restore hands in the
- *   restore command's own;
- * - datagram sockets connected to a named socket (syslog(3) to /dev/log, sd_journal_send()
- *   to the journal's socket): criu connects them to that name again at the restore, where
- *   the journal or the syslog daemon is listening again. Datagrams carry no connection
- *   state, so nothing is lost but a message sent while the service was frozen (none is).
- * Streams to other programs stay criu's to refuse: their other end is gone. */
-int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_datagram) {
+typedef int (*unix_peer_fn)(pid_t pid, unsigned long long ino, const UnixSocket *s, const UnixSocket *peer,
+                            void *userdata);
+
+/* Calls fn for each unix socket open in the cgroup that is connected to a named one (a
+ * listener's, or one its accepted sockets share the name of): its own inode, and both ends
+ * as sock_diag sees them. fn returns >0 to stop there, <0 to fail with that error. */
+static int unix_peers_walk(const char *cgroup, unix_peer_fn fn, void *userdata) {
         _cleanup_free_ pid_t *pids = NULL;
-        _cleanup_strv_free_ char **journal = NULL, **datagram = NULL;
         UnixSocket *socks = NULL;
         size_t n = 0, nsocks = 0;
         int r;
@@ -50,17 +48,15 @@ int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_d
         if (r < 0)
                 return log_error_errno(r, "Failed to list unix sockets (sock_diag): %m");
 
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *fddir = NULL;
-                if (asprintf(&fddir, "/proc/" PID_FMT "/fd", pids[i]) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
+        r = 0;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                char fddir[64];
+                snprintf(fddir, sizeof(fddir), "/proc/" PID_FMT "/fd", pids[i]);
                 DIR *d = opendir(fddir);
                 if (!d)
                         continue; /* gone meanwhile */
                 struct dirent *de;
-                while (r >= 0 && (de = readdir(d))) {
+                while (r == 0 && (de = readdir(d))) {
                         char target[64];
                         unsigned long long ino;
                         if (de->d_name[0] == '.')
@@ -71,26 +67,68 @@ int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_d
                         target[k] = 0;
                         if (sscanf(target, "socket:[%llu]", &ino) != 1)
                                 continue;
-                        const UnixSocket *s = unix_sockets_find(socks, nsocks, ino);
-                        if (!s || s->peer == 0)
+                        const UnixSocket *sk = unix_sockets_find(socks, nsocks, ino);
+                        if (!sk || sk->peer == 0)
                                 continue;
-                        const UnixSocket *peer = unix_sockets_find(socks, nsocks, s->peer);
+                        const UnixSocket *peer = unix_sockets_find(socks, nsocks, sk->peer);
                         if (!peer || !peer->name)
                                 continue;
-                        if (streq(peer->name, JOURNAL_STDOUT_SOCKET))
-                                r = inode_add(&journal, ino);
-                        /* A datagram peer that is connected back to us is a pair within the tree. */
-                        else if (s->type == SOCK_DGRAM && peer->peer != s->inode)
-                                r = inode_add(&datagram, ino);
+                        r = fn(pids[i], ino, sk, peer, userdata);
                 }
                 closedir(d);
         }
         unix_sockets_free(socks, nsocks);
-        if (r < 0)
-                return r;
-        *ret_journal = TAKE_PTR(journal);
-        *ret_datagram = TAKE_PTR(datagram);
+        return r < 0 ? r : 0;
+}
+
+typedef struct ExternalSockets {
+        char **journal, **datagram;
+} ExternalSockets;
+
+static int collect_external(pid_t pid, unsigned long long ino, const UnixSocket *s, const UnixSocket *peer,
+                            void *userdata) {
+        ExternalSockets *e = userdata;
+        if (streq(peer->name, JOURNAL_STDOUT_SOCKET))
+                return inode_add(&e->journal, ino);
+        /* A datagram peer that is connected back to us is a pair within the tree. */
+        if (s->type == SOCK_DGRAM && peer->peer != s->inode)
+                return inode_add(&e->datagram, ino);
         return 0;
+}
+
+/* The unit's unix sockets whose peers are outside it, that criu is told to leave to us:
+ * - its ends of its journal streams (StandardOutput=journal): the restore hands in the
+ *   restore command's own;
+ * - datagram sockets connected to a named socket (syslog(3) to /dev/log, sd_journal_send()
+ *   to the journal's socket): criu connects them to that name again at the restore, where
+ *   the journal or the syslog daemon is listening again. Datagrams carry no connection
+ *   state, so nothing is lost but a message sent while the service was frozen (none is).
+ * Streams to other programs stay criu's to refuse: their other end is gone. */
+int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_datagram) {
+        ExternalSockets e = {};
+        int r = unix_peers_walk(cgroup, collect_external, &e);
+        if (r < 0) {
+                strv_free(e.journal);
+                strv_free(e.datagram);
+                return r;
+        }
+        *ret_journal = e.journal;
+        *ret_datagram = e.datagram;
+        return 0;
+}
+
+static int find_bus_client(pid_t pid, unsigned long long ino, const UnixSocket *s, const UnixSocket *peer,
+                           void *userdata) {
+        if (s->type != SOCK_STREAM || !streq(peer->name, SYSTEM_BUS_SOCKET))
+                return 0;
+        *(pid_t *) userdata = pid;
+        return 1; /* found: stop */
+}
+
+pid_t system_bus_client(const char *cgroup) {
+        pid_t pid = 0;
+        int r = unix_peers_walk(cgroup, find_bus_client, &pid);
+        return r < 0 ? r : pid;
 }
 
 /* /dev/null as systemd opened it for the service's stdin: on a mount of

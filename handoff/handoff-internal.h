@@ -68,6 +68,8 @@ void netlock_remove(const Checkpoint *c);
 /* The inodes of the unit's ends of its journal streams (StandardOutput=journal), and of its
  * datagram sockets connected to a named socket outside it (syslog): criu leaves both to us. */
 int external_unix_sockets(const char *cgroup, char ***ret_journal, char ***ret_datagram);
+/* A process of the cgroup connected to the system bus (0: none; <0: cannot tell). */
+pid_t system_bus_client(const char *cgroup);
 /* For files_matching(): /dev/null (by device), and logind's session reference FIFOs. */
 bool is_dev_null(int dir_fd, const char *name, const struct stat *st);
 bool is_session_ref(int dir_fd, const char *name, const struct stat *st);

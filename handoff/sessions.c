@@ -90,6 +90,36 @@ static int cgroup_of(pid_t pid, char **ret) {
         return 0;
 }
 
+/* How long a login's bus client has to let go of the bus; the services are frozen meanwhile. */
+#define BUS_LET_GO_USEC (10 * USEC_PER_SEC)
+
+/* A connection to the system bus cannot be carried (its other end stays; sd-bus holds a pidfd
+ * of the bus's listener for it). updatectl, following the switch from the very login being
+ * checkpointed, closes its own once the new kernel is loaded (updatectl(8)): wait for that,
+ * so that whether the login comes along does not depend on which of us is faster. A client
+ * that holds on makes the dump fail, and criu's reason, explained, says why. */
+static void wait_for_bus_clients(const char *scope, const char *cgroup) {
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + BUS_LET_GO_USEC;
+        bool told = false;
+        pid_t pid;
+
+        while ((pid = system_bus_client(cgroup)) > 0) {
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        _cleanup_free_ char *comm = pid_comm(pid);
+                        log_unit_warning(scope, "%s (PID " PID_FMT ") in %s did not let go of the system bus within %u s.",
+                                         strna(comm), pid, scope, (unsigned) (BUS_LET_GO_USEC / USEC_PER_SEC));
+                        return;
+                }
+                if (!told) {
+                        _cleanup_free_ char *comm = pid_comm(pid);
+                        log_unit_info(scope, "Waiting for %s (PID " PID_FMT ") in %s to let go of the system bus.",
+                                      strna(comm), pid, scope);
+                        told = true;
+                }
+                (void) usleep(50 * USEC_PER_MSEC);
+        }
+}
+
 /* criu resumes a tree it failed to dump: the session goes on until the switch ends it. */
 static int session_not_dumped(const char *scope, const char *dir, Checkpoint *c, const char *reason) {
         assert(c);
@@ -131,6 +161,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
         }
         if (r >= 0) {
                 c.main_pid = leader;
+                wait_for_bus_clients(scope, cgroup);
                 r = external_unix_sockets(cgroup, &c.journal_inodes, &c.datagram_inodes);
         }
         if (r >= 0)

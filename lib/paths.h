@@ -22,6 +22,9 @@
 #define HANDOFF_STATE_DIR STATE_DIR_DEFAULT "/handoff"
 #define HANDOFF_RUN_DIR "/run/dreamlink/handoff"
 
+/* systemd's runtime unit directory: drop-ins there go with the boot. */
+#define SYSTEMD_RUNTIME_UNIT_DIR "/run/systemd/system"
+
 /* Where the firmware's ESP is mounted on a dreamlink machine. */
 #define ESP_PATH "/efi"
 

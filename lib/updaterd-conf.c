@@ -81,6 +81,16 @@ static int config_parse_health_timeout(const char *filename, unsigned line, cons
         return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, HEALTH_TIMEOUT_MAX, field);
 }
 
+/* "infinity" leaves each unit its own stop timeout. */
+static int config_parse_stop_timeout(const char *filename, unsigned line, const char *key,
+                                     const char *value, void *field) {
+        if (streq(value, "infinity")) {
+                *(usec_t *) field = USEC_INFINITY;
+                return 0;
+        }
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, STOP_TIMEOUT_MAX, field);
+}
+
 static const ConfigItem updater_config_table[] = {
         { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
         { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
@@ -94,6 +104,7 @@ static const ConfigItem updater_config_table[] = {
         { "Update", "AutoCommit", config_parse_bool, offsetof(UpdaterConfig, auto_commit) },
         { "Update", "AutoCommitWindow", config_parse_time_window, offsetof(UpdaterConfig, auto_commit_window) },
         { "Handoff", "Enabled", config_parse_bool, offsetof(UpdaterConfig, handoff) },
+        { "Handoff", "StopTimeout", config_parse_stop_timeout, offsetof(UpdaterConfig, stop_timeout) },
         { "Health", "Timeout", config_parse_health_timeout, offsetof(UpdaterConfig, health_timeout) },
         { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
         { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
@@ -108,6 +119,7 @@ void updater_config_init(UpdaterConfig *c) {
                 .download_timeout = 6 * USEC_PER_HOUR,
                 .auto_commit = false,
                 .handoff = true,
+                .stop_timeout = 30 * USEC_PER_SEC,
                 .health_timeout = 5 * USEC_PER_MINUTE,
                 .boot_tries = 3,
         };
@@ -153,4 +165,9 @@ int updater_config_load(UpdaterConfig *c, const char *root) {
         if (updater_config_fill_defaults(c) < 0)
                 return log_oom();
         return 0;
+}
+
+char *state_path(const char *root, const UpdaterConfig *c, const char *name) {
+        char *p;
+        return asprintf(&p, "%s%s/%s", strempty(root), c->state_dir, name) < 0 ? NULL : p;
 }

@@ -26,6 +26,7 @@ typedef struct UpdaterConfig {
         TimeWindow auto_commit_window; /* …only inside this daily window */
         /* [Handoff] */
         bool handoff;
+        usec_t stop_timeout;        /* what is not carried stops within this during the switch */
         /* [Health] */
         usec_t health_timeout;
         char **health_units;        /* units that must not have failed */
@@ -38,9 +39,13 @@ typedef struct UpdaterConfig {
 #define DOWNLOAD_TIMEOUT_MAX (30 * USEC_PER_DAY)
 /* dreamlink-boot-check.service gives up after 15 min (TimeoutStartSec=), and the switch back
  * after a failed check has to fit in that time too. */
+/* Past this, the bound would not bound anything a user waits for. */
+#define STOP_TIMEOUT_MAX USEC_PER_HOUR
 #define HEALTH_TIMEOUT_MAX (10 * USEC_PER_MINUTE)
 
 void updater_config_init(UpdaterConfig *c);
 void updater_config_done(UpdaterConfig *c);
 /* root is prepended to every path ("" or NULL for the running system). */
 int updater_config_load(UpdaterConfig *c, const char *root);
+/* root + StateDirectory= + name: one of updaterd's files (paths.h names them). */
+char *state_path(const char *root, const UpdaterConfig *c, const char *name);

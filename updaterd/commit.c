@@ -30,6 +30,7 @@
 #include "slot-status.h"
 #include "status.h"
 #include "string-util.h"
+#include "switch-stop.h"
 
 #ifndef KEXEC_FILE_UNLOAD
 #define KEXEC_FILE_UNLOAD 0x00000001
@@ -61,6 +62,7 @@ typedef struct Commit {
         char **dumped_sessions;    /* their scopes ("session-3.scope") */
         char *images_root;
         uint64_t pid_floor;
+        bool stop_bound;           /* switch-stop.h's drop-ins are written */
 } Commit;
 
 static void commit_done(Commit *x) {
@@ -465,6 +467,13 @@ static int commit_dump_services(Commit *x) {
         STRV_FOREACH(u, x->planned)
                 list[n++] = handoff_config_find(x->units, *u);
 
+        if (x->w.config->stop_timeout != USEC_INFINITY) {
+                r = switch_stop_bound_install(NULL, x->w.config->stop_timeout, x->txn->id);
+                if (r < 0)
+                        return r;
+                x->stop_bound = true;
+                x->handoff->reload_pending = true; /* handoff_prepare()'s reload takes them in */
+        }
         /* One reload for all restore drop-ins (the same-boot way back, should the switch fail). */
         r = handoff_prepare(x->handoff, list, x->images_root);
         if (r < 0)
@@ -521,15 +530,21 @@ static void commit_undo_interrupted(Transaction *t) {
                 return; /* another boot: the services started fresh in it, the boot check cleaned up */
         (void) syscall(SYS_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long) KEXEC_FILE_UNLOAD);
         clear_oneshot_entry();
-        if (!set || access(set, F_OK) < 0)
+        bool unbound = switch_stop_bound_remove(NULL) > 0;
+        bool frozen = set && access(set, F_OK) >= 0;
+        if (!unbound && !frozen)
                 return;
         _cleanup_(handoff_freep) Handoff *h = NULL;
         if (handoff_new(&h) < 0)
                 return;
-        log_info("Bringing back what transaction %s checkpointed.", t->id);
-        (void) handoff_restore_set(h, set, &results);
-        STRV_FOREACH_PAIR(u, res, results)
-                (void) transaction_set_service(t, *u, *res);
+        h->reload_pending = unbound;
+        if (frozen) {
+                log_info("Bringing back what transaction %s checkpointed.", t->id);
+                (void) handoff_restore_set(h, set, &results);
+                STRV_FOREACH_PAIR(u, res, results)
+                        (void) transaction_set_service(t, *u, *res);
+        }
+        (void) handoff_flush(h);
 }
 
 /* ---- the switch --------------------------------------------------------------------------- */
@@ -622,10 +637,15 @@ static int commit_fail(Commit *x, int error) {
         commit_unload_kernel(x);
         if (x->oneshot_set)
                 clear_oneshot_entry();
+        /* The units' own stop timeouts again, taken in by the restores' reload or the flush. */
+        if (x->stop_bound && switch_stop_bound_remove(NULL) > 0)
+                x->handoff->reload_pending = true;
         if (x->dumped || x->dumped_sessions) {
                 log_info("Bringing the checkpointed services back on slot %s.", slot_to_string(x->w.booted));
                 commit_restore_here(x);
         }
+        if (x->handoff)
+                (void) handoff_flush(x->handoff);
         if (x->txn)
                 (void) record_finish(x->txn, x->w.txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error), x->w.root,
                                      x->w.config);

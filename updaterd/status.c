@@ -22,11 +22,6 @@ char *path_prefix(const char *root, const char *path) {
         return asprintf(&p, "%s%s", strempty(root), path) < 0 ? NULL : p;
 }
 
-char *state_path(const char *root, const UpdaterConfig *c, const char *name) {
-        char *p;
-        return asprintf(&p, "%s%s/%s", strempty(root), c->state_dir, name) < 0 ? NULL : p;
-}
-
 void status_booted_done(BootedInfo *b) {
         free(b->slot);
         free(b->version);

@@ -36,7 +36,6 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
 
 /* root + path, for every file the updater touches ("" or NULL root: the running system). */
 char *path_prefix(const char *root, const char *path);
-char *state_path(const char *root, const UpdaterConfig *c, const char *name);
 
 /* AutoCommit=: true when the last transaction staged a release into the
  * other slot, which is still staged, and nothing has tried to switch to it

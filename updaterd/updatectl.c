@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-json.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "string-util.h"
 #include "time-util.h"
 #include "updater-bus.h"
+#include "updaterd-conf.h"
 
 
 static bool arg_json = false;
@@ -200,7 +203,8 @@ static int describe(sd_bus *bus, sd_json_variant **ret) {
         return 0;
 }
 
-static int verb_status(sd_bus *bus, char **args) {
+static int verb_status(sd_bus **busp, char **args) {
+        sd_bus *bus = *busp;
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         int r;
 
@@ -217,7 +221,8 @@ static int verb_status(sd_bus *bus, char **args) {
 
 /* ---- check ------------------------------------------------------------------------------- */
 
-static int verb_check(sd_bus *bus, char **args) {
+static int verb_check(sd_bus **busp, char **args) {
+        sd_bus *bus = *busp;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *version, *kernel;
@@ -263,6 +268,8 @@ typedef struct Job {
         const char *final_step;     /* the job's last step this side of a switch: the machine goes down */
         char *final_message;
         bool final_seen;            /* from then on, losing updaterd is the switch, not a failure */
+        const char *let_go_step;    /* at this step, stop holding the bus (see follow_without_bus()) */
+        bool let_go;
 } Job;
 
 static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -343,6 +350,8 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                                 if (!arg_quiet)
                                         printf("%s%s\n", j->tty && j->last_print ? "\n" : "", safe(step));
                                 j->last_print = 0;
+                                if (streq_ptr(step, j->let_go_step))
+                                        j->let_go = true;
                                 if (streq_ptr(step, j->final_step) && !j->final_seen) {
                                         /* Said now: the machine may go down before anything else arrives. */
                                         j->final_seen = true;
@@ -376,12 +385,120 @@ static void on_sigint(int sig) {
         interrupted = 1;
 }
 
+/* ---- a switch that carries this login --------------------------------------------------- */
+
+/* With Sessions=yes the login running this command is checkpointed with it. A connection to
+ * the system bus cannot be: its other end stays behind, and sd-bus keeps a pidfd of the bus's
+ * listener (PID 1, dbus.socket) for it, which criu refuses. So once updaterd has loaded the
+ * new kernel, before it checkpoints anything, this command closes its connection and waits
+ * holding no file open: open files would be checkpointed too, and the transaction record is
+ * replaced under us. It connects again once one of these says that nothing is checkpointing
+ * it any more:
+ * - the transaction record was replaced: the switch failed here (and brought this login
+ *   back), went on without this login, or a new boot (where this process was restored)
+ *   has taken the transaction further;
+ * - updaterd is gone (it stopped, or this is a new boot where that PID is not it).
+ * updaterd in turn waits for this to let go before it checkpoints the login (handoff). */
+
+typedef struct RecordStamp {
+        bool exists;
+        dev_t dev;
+        ino_t ino;
+} RecordStamp;
+
+static RecordStamp record_stamp(const char *path) {
+        struct stat st;
+        if (!path || stat(path, &st) < 0)
+                return (RecordStamp) {};
+        return (RecordStamp) { .exists = true, .dev = st.st_dev, .ino = st.st_ino };
+}
+
+static char *transaction_record_path(void) {
+        _cleanup_(updater_config_done) UpdaterConfig c;
+        updater_config_init(&c);
+        if (updater_config_load(&c, NULL) < 0)
+                return NULL; /* the loader said why; then only updaterd's going tells us */
+        return state_path(NULL, &c, TRANSACTION_FILE);
+}
+
+static pid_t updaterd_pid(sd_bus *bus) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        pid_t pid;
+        if (sd_bus_get_name_creds(bus, UPDATER_BUS_NAME, SD_BUS_CREDS_PID, &creds) < 0 ||
+            sd_bus_creds_get_pid(creds, &pid) < 0)
+                return 0;
+        return pid;
+}
+
+/* Connected again: says how the switch went, from updaterd's state. */
+static int report_after_let_go(sd_bus *bus, const char *what, const char *booted_before) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        int r;
+
+        r = describe(bus, &v);
+        if (r < 0)
+                return r;
+        sd_json_variant *booted = sd_json_variant_by_key(v, "booted"), *txn = sd_json_variant_by_key(v, "transaction");
+        const char *slot = json_str(booted, "slot"), *outcome = json_str(txn, "outcome");
+        if (slot && !streq_ptr(slot, booted_before)) {
+                if (!arg_quiet)
+                        printf("Now running slot %s (%s), kernel %s: this login came along. The boot check decides "
+                               "whether the slot stays ('updatectl status').\n",
+                               slot, strna(json_str(booted, "version")), strna(json_str(booted, "kernel")));
+                return 0;
+        }
+        if (streq_ptr(outcome, "failed"))
+                return log_error_errno(EIO, "%s failed: %s", what, strna(json_str(txn, "error")));
+        if (!arg_quiet)
+                printf("The switch goes on without this login: it ends with the switch.\n");
+        return 0;
+}
+
+static int follow_without_bus(sd_bus **busp, const char *what) {
+        _cleanup_free_ char *record = transaction_record_path(), *booted_before = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        pid_t daemon = updaterd_pid(*busp);
+        int r;
+
+        if (describe(*busp, &v) >= 0)
+                booted_before = strdup(strempty(json_str(sd_json_variant_by_key(v, "booted"), "slot")));
+        RecordStamp before = record_stamp(record);
+        *busp = sd_bus_flush_close_unref(*busp);
+        if (!arg_quiet)
+                printf("This command lets go of the system bus while the services are checkpointed, so that its "
+                       "login can come along; it reports again when the switch is done.\n");
+
+        for (;;) {
+                (void) usleep(200 * USEC_PER_MSEC); /* a signal or a restore may cut it short */
+                if (interrupted) {
+                        printf("The switch goes on without this client; 'updatectl status' follows it.\n");
+                        return 0;
+                }
+                RecordStamp now = record_stamp(record);
+                if (now.exists != before.exists || now.dev != before.dev || now.ino != before.ino)
+                        break;
+                if (daemon > 0 && kill(daemon, 0) < 0 && errno == ESRCH)
+                        break;
+        }
+        /* In a new boot the bus may still be starting up. */
+        for (unsigned i = 0;; i++) {
+                r = sd_bus_open_system(busp);
+                if (r >= 0)
+                        break;
+                if (i >= 300 || interrupted)
+                        return log_error_errno(r, "Failed to connect to the system bus again: %m");
+                (void) usleep(200 * USEC_PER_MSEC);
+        }
+        return report_after_let_go(*busp, what, booted_before);
+}
+
 /* Starts a job with METHOD(types…), follows its steps and progress, and
  * returns its result; what names it in messages ("Staging"). A job that
  * reaches final_step (may be NULL) is done as far as we can tell: the
  * message is final_message. */
-static int run_job(sd_bus *bus, const char *what, const char *final_step, const char *final_message, const char *method,
-                   const char *types, ...) {
+static int run_job(sd_bus **busp, const char *what, const char *final_step, const char *final_message,
+                   const char *let_go_step, const char *method, const char *types, ...) {
+        sd_bus *bus = *busp;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *removed = NULL, *changed = NULL, *owner = NULL;
@@ -390,6 +507,7 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
                 .started = now_usec(CLOCK_MONOTONIC),
                 .final_step = final_step,
                 .final_message = (char *) final_message,
+                .let_go_step = let_go_step,
         };
         bool cancel_sent = false;
         va_list ap;
@@ -422,6 +540,17 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
         sigaction(SIGTERM, &sa, NULL);
 
         while (!j.done) {
+                if (j.let_go) {
+                        if (!arg_quiet && j.final_message)
+                                printf("%s%s\n", j.tty && j.last_print ? "\n" : "", j.final_message);
+                        removed = sd_bus_slot_unref(removed);
+                        changed = sd_bus_slot_unref(changed);
+                        owner = sd_bus_slot_unref(owner);
+                        free(j.message);
+                        free(j.transaction_id);
+                        free(j.step);
+                        return follow_without_bus(busp, what);
+                }
                 if (interrupted && !cancel_sent && j.final_step) {
                         /* A switch is not cancelled (updaterd refuses it): leave it running. */
                         (void) free_and_strdup(&j.message, "The switch goes on without this client; 'updatectl status' follows it.");
@@ -463,10 +592,10 @@ static int run_job(sd_bus *bus, const char *what, const char *final_step, const 
         return result < 0 ? result : 0;
 }
 
-static int verb_stage(sd_bus *bus, char **args) {
+static int verb_stage(sd_bus **bus, char **args) {
         if (args[0] && args[1])
                 return log_error_errno(EINVAL, "stage takes at most one VERSION.");
-        return run_job(bus, "Staging", NULL, NULL, "Stage", "s", strempty(args[0]));
+        return run_job(bus, "Staging", NULL, NULL, NULL, "Stage", "s", strempty(args[0]));
 }
 
 /* "Switching to slot b (2) with kexec…": the other slot, as updaterd sees it now. */
@@ -482,22 +611,25 @@ static char *switch_message(sd_bus *bus) {
                          arg_flags & COMMIT_REBOOT ? "through a reboot" : "with kexec");
 }
 
-static int verb_switch(sd_bus *bus, const char *what, const char *method, char **args) {
+static int verb_switch(sd_bus **bus, const char *what, const char *method, char **args) {
         if (args[0])
                 return log_error_errno(EINVAL, "%s takes no arguments.", method);
-        _cleanup_free_ char *message = switch_message(bus);
-        return run_job(bus, what, "switching", message, method, "t", arg_flags);
+        _cleanup_free_ char *message = switch_message(*bus);
+        /* With handoff, this login may be carried: let go of the bus before the checkpoints. */
+        bool handoff = !(arg_flags & (COMMIT_NO_HANDOFF | COMMIT_REBOOT));
+        return run_job(bus, what, "switching", message, handoff ? "kernel-loaded" : NULL, method, "t", arg_flags);
 }
 
-static int verb_commit(sd_bus *bus, char **args) {
+static int verb_commit(sd_bus **bus, char **args) {
         return verb_switch(bus, "Commit", "Commit", args);
 }
 
-static int verb_rollback(sd_bus *bus, char **args) {
+static int verb_rollback(sd_bus **bus, char **args) {
         return verb_switch(bus, "Rollback", "Rollback", args);
 }
 
-static int verb_cancel(sd_bus *bus, char **args) {
+static int verb_cancel(sd_bus **busp, char **args) {
+        sd_bus *bus = *busp;
         _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r = sd_bus_call_method(bus, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "Cancel", &error, NULL, "");
         if (r < 0)
@@ -507,7 +639,7 @@ static int verb_cancel(sd_bus *bus, char **args) {
 
 static const struct {
         const char *name;
-        int (*run)(sd_bus *bus, char **args);
+        int (*run)(sd_bus **bus, char **args);
 } verbs[] = {
         { "status", verb_status },
         { "check", verb_check },
@@ -565,7 +697,7 @@ int main(int argc, char *argv[]) {
                 r = bus_connect(&bus);
                 if (r < 0)
                         return EXIT_FAILURE;
-                r = verbs[i].run(bus, optind < argc ? argv + optind + 1 : argv + argc);
+                r = verbs[i].run(&bus, optind < argc ? argv + optind + 1 : argv + argc);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
         log_error("Unknown command '%s'. See %s --help.", verb, program_invocation_short_name);

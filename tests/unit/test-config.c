@@ -47,6 +47,7 @@ static void test_defaults_without_files(void **state) {
         assert_false(c.allow_http);
         assert_false(c.auto_commit);
         assert_true(c.handoff);
+        assert_true(c.stop_timeout == 30 * USEC_PER_SEC);
         assert_true(c.health_timeout == 5 * USEC_PER_MINUTE);
         assert_int_equal(c.boot_tries, 3);
         assert_true(c.max_download_size == 8ULL << 30);
@@ -71,6 +72,7 @@ static void test_main_file_values(void **state) {
                         "\n"
                         "[Handoff]\n"
                         "Enabled=no\n"
+                        "StopTimeout=infinity\n"
                         "[Health]\n"
                         "Timeout=1min 30s\n"
                         "RequiredUnits=ssh.service redis-server.service\n"
@@ -84,6 +86,7 @@ static void test_main_file_values(void **state) {
         assert_true(c.max_download_size == 3ULL << 30);
         assert_string_equal(c.ca_file, "/etc/dreamlink/ca.pem");
         assert_false(c.handoff);
+        assert_true(c.stop_timeout == USEC_INFINITY);
         assert_true(c.health_timeout == 90 * USEC_PER_SEC);
         assert_int_equal(strv_length(c.health_units), 2);
         assert_string_equal(c.health_units[1], "redis-server.service");
@@ -199,6 +202,14 @@ static void test_bad_health_timeout(void **state) {
                          "90-bad.conf:2: Timeout= expects a time span from 1.0s to 10min 0s, got '11min'.");
         expect_bad_value(*state, "[Health]\nTimeout=213503982d\n", "Timeout= expects a time span from 1.0s to 10min 0s");
         expect_bad_value(*state, "[Health]\nTimeout=0\n", "Timeout= expects a time span from 1.0s to 10min 0s");
+}
+
+/* Zero would kill every service at once; past an hour nothing a user waits for is bounded. */
+static void test_stop_timeout(void **state) {
+        expect_bad_value(*state, "[Handoff]\nStopTimeout=0\n",
+                         "90-bad.conf:2: StopTimeout= expects a time span from 1.0s to 1h 0min, got '0'.");
+        expect_bad_value(*state, "[Handoff]\nStopTimeout=2h\n", "StopTimeout= expects a time span from 1.0s to 1h 0min");
+        expect_bad_value(*state, "[Handoff]\nStopTimeout=never\n", "StopTimeout= expects a time span");
 }
 
 static void test_bad_url_and_path(void **state) {
@@ -324,6 +335,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dropins_override_in_name_order, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_etc_dropin_masks_same_name, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_non_conf_files_ignored, root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_stop_timeout, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_key_and_section_warn, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_bool, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_window, root_setup, tmpdir_teardown),

@@ -16,7 +16,8 @@ trap '"$server" stop; vm_cleanup' EXIT
 disk=$(vm_disk_from commit "$DISK_V1")
 vm_start "$disk" || return 1
 
-updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service nginx.service ssh.service')"
+updaterd_use_test_server "$port" stable \
+        "$(printf '[Health]\nRequiredUnits=redis-server.service nginx.service ssh.service\n[Handoff]\nStopTimeout=5s')"
 # The services, opted in as an admin would.
 redis_handoff_setup
 guest 'set -e
@@ -25,6 +26,14 @@ guest 'set -e
         head -c 12M /dev/urandom >/var/www/html/big.bin
         echo "limit_rate 64k;" >/etc/nginx/conf.d/dl-limit.conf
         systemctl restart nginx.service'
+# A service that is not carried and would never stop by itself: it ignores SIGTERM and its
+# unit waits forever. The switch must not wait with it (StopTimeout= above).
+guest 'cat >/etc/systemd/system/dl-stubborn.service <<"UNIT"
+[Service]
+ExecStart=/bin/sh -c "trap \"\" TERM; exec sleep infinity"
+TimeoutStopSec=infinity
+UNIT
+        systemctl daemon-reload && systemctl start dl-stubborn.service'
 
 t0=$SECONDS
 out=$(guest updatectl stage 2>&1)
@@ -54,13 +63,19 @@ old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 
 # --- commit: v1 → v2 with handoff -------------------------------------------
 t0=$SECONDS
-out=$(guest updatectl commit 2>&1)
-printf '%s\n' "$out" | sed 's/^/        /'
-expect_contains "updatectl commit says it switches to slot b" "Switching to slot b (2) with kexec." "$out"
+# Typed into the interactive login, which is carried with the updatectl running in it.
+type_in_session 'updatectl commit; echo "commit-exit=$?"'
 check "the machine switched (a new boot answers)" wait_new_boot "$old_boot"
 # The boot check finishes the transaction after the restores.
 wait_boot_check
 printf '  ..    commit to checked: %d s\n' $((SECONDS - t0))
+# updatectl reports once the boot check has moved the transaction on.
+for _ in $(seq 120); do grep -q 'commit-exit=' "$sess_out" && break; sleep 1; done
+out=$(tr -d '\r' <"$sess_out" | grep -v '^tick ')
+printf '%s\n' "$out" | sed 's/^/        /'
+expect_contains "updatectl commit says it switches to slot b" "Switching to slot b (2) with kexec." "$out"
+expect_contains "the same updatectl, restored with its login, reports from slot b" "Now running slot b (2), kernel $V2_KERNEL" "$out"
+expect_contains "and ends well" "commit-exit=0" "$out"
 # Per service: dump time and images (the boot before), restore (this boot).
 guest 'journalctl -b -1 -o cat _COMM=updaterd | grep -E "^Checkpointed|^Loaded slot"; journalctl -b 0 -o cat | grep -E "^Restored (.* as PID|login)"' |
         sed 's/^/  ..    /'
@@ -81,6 +96,8 @@ expect_eq "redis-server runs as the same process, owned by its unit" "active $re
         "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
 expect_eq "nginx too" "active $nginx_pid" \
         "$(guest systemctl show -P ActiveState nginx.service) $(guest systemctl show -P MainPID nginx.service)"
+expect_eq "the service that ignored SIGTERM was killed after StopTimeout=, not waited for" 1 \
+        "$(guest 'journalctl -b -1 -o cat -u dl-stubborn.service | grep -c "stop-sigterm.* timed out. Killing"')"
 check "the admin's /etc came along (handoff.d in v2's /etc)" guest 'test -e /etc/dreamlink/handoff.d/redis.conf'
 check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
 check "no network lock is left" guest '! nft list tables | grep -q CRIU-'
