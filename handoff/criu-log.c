@@ -34,8 +34,8 @@ static const struct {
         { "Can't dump half of stream unix connection",
           "it holds a unix stream connection to a program outside the service, which cannot be carried" },
         { "doesn't live in IPC ns",
-          "it uses System V shared memory of the whole machine: it needs an IPC namespace of its own "
-          "(PrivateIPC=yes in the unit)" },
+          "it uses System V shared memory of the whole machine: it needs an IPC namespace of its own, "
+          "which dreamlink gives opted-in services (PrivateIPC=yes): restart the service for that to apply" },
         { "nested ipc namespace",
           "it creates IPC namespaces of its own (a sandbox per connection, like vsftpd's isolate=YES), "
           "which cannot be carried: turn that sandbox off in the service's configuration" },

@@ -106,7 +106,14 @@ static const char opt_in_dropin[] =
         "PrivateUsers=no\n"
         /* systemd binds the cgroup's memory.pressure file into sandboxed services; CRIU
          * cannot restore that bind. */
-        "MemoryPressureWatch=off\n";
+        "MemoryPressureWatch=off\n"
+        /* CRIU dumps System V IPC (PostgreSQL's segment) only with the namespace it lives in,
+         * and only when that namespace is the service's own. */
+        "PrivateIPC=yes\n"
+        /* POSIX shared memory lives in /dev/shm, the machine's tmpfs: CRIU leaves it out as
+         * not the service's, and the kexec empties it (PostgreSQL's dynamic segments). A
+         * tmpfs of the service's own is part of its mount namespace, dumped with its contents. */
+        "TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n";
 
 static void write_opt_in_dropins(const char *normal_dir) {
         _cleanup_(handoff_config_freep) HandoffUnit **config = NULL;

@@ -70,7 +70,7 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
                                         pids[i], strna(comm), info->main_pid) < 0 ? -ENOMEM : 0;
                 }
 
-        /* Both are lifted by the generator's drop-in for opted-in services (opt_in_dropin in
+        /* These are lifted by the generator's drop-in for opted-in services (opt_in_dropin in
          * handoff-generator.c), for the next start of the service. */
         if (pid_has_own_namespace(info->main_pid, "user"))
                 return asprintf(ret_reason, "it runs in a user namespace of its own (PrivateUsers=yes), which CRIU "
@@ -90,8 +90,9 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
                 if (pid > 0) {
                         _cleanup_free_ char *comm = pid_comm(pid);
                         return asprintf(ret_reason, "process " PID_FMT " (%s) uses System V shared memory of the whole "
-                                        "machine, which CRIU cannot carry: the service needs an IPC namespace of its own "
-                                        "(PrivateIPC=yes)", pid, strna(comm)) < 0 ? -ENOMEM : 0;
+                                        "machine, which CRIU cannot carry; dreamlink gives opted-in services an IPC "
+                                        "namespace of their own (PrivateIPC=yes) from their next start: "
+                                        "systemctl daemon-reload && systemctl restart %s", pid, strna(comm), unit) < 0 ? -ENOMEM : 0;
                 }
         }
         return 0;

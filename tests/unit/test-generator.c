@@ -130,6 +130,8 @@ static void test_opt_in_dropins(void **state) {
         assert_non_null(strstr(redis, "\n[Service]\n"));
         assert_non_null(strstr(redis, "\nPrivateUsers=no\n"));
         assert_non_null(strstr(redis, "\nMemoryPressureWatch=off\n"));
+        assert_non_null(strstr(redis, "\nPrivateIPC=yes\n"));
+        assert_non_null(strstr(redis, "\nTemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n"));
         /* A service opted out keeps its unit as it is. */
         _cleanup_free_ char *off = read_in(out, "memcached.service.d/90-dreamlink-handoff.conf");
         assert_null(off);

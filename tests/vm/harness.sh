@@ -149,6 +149,80 @@ PY
         probe=$!
 }
 
+# pg_client_start LOG STOPFILE: a PostgreSQL client on the host (the guest's
+# port 5432 forwarded, trust authentication; see postgres_handoff_setup) that
+# opens one transaction and inserts a row every 0.2 s within it, logging
+# "TIME COUNT" with the rows its transaction sees, until STOPFILE exists; then
+# it commits and logs "COMMITTED COUNT", or "ERROR …". Sets $pg_client.
+pg_client_start() {
+        rm -f "$1" "$2"
+        python3 - "$("$VM" port 5432)" "$2" >"$1" 2>&1 <<'PY' &
+import os, socket, struct, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+
+def message(s, f):
+    """One backend message: (type, body)."""
+    head = f.read(5)
+    if len(head) < 5:
+        raise RuntimeError("connection closed")
+    return head[:1], f.read(struct.unpack("!i", head[1:])[0] - 4)
+
+def query(s, f, sql):
+    """Runs SQL (simple query protocol): the first column of the last row, if any."""
+    body = sql.encode() + b"\0"
+    s.sendall(b"Q" + struct.pack("!i", len(body) + 4) + body)
+    value = None
+    while True:
+        kind, body = message(s, f)
+        if kind == b"E":
+            raise RuntimeError("server error %r" % body)
+        if kind == b"D":
+            n = struct.unpack("!i", body[2:6])[0]
+            value = body[6:6 + n].decode()
+        if kind == b"Z":
+            return value
+
+try:
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.settimeout(900)  # a TCG boot is in the middle of a switch's blackout
+    f = s.makefile("rb")
+    params = b"user\0postgres\0database\0postgres\0\0"
+    s.sendall(struct.pack("!ii", len(params) + 8, 196608) + params)
+    while True:
+        kind, body = message(s, f)
+        if kind == b"E":
+            raise RuntimeError("server error %r" % body)
+        if kind == b"R" and struct.unpack("!i", body[:4])[0] != 0:
+            raise RuntimeError("authentication asked for")
+        if kind == b"Z":
+            break
+    query(s, f, "BEGIN")
+    while not os.path.exists(stop):
+        count = query(s, f, "INSERT INTO dl_ticks VALUES (now()); SELECT count(*) FROM dl_ticks")
+        print("%.3f %s" % (time.time(), count), flush=True)
+        time.sleep(0.2)
+    query(s, f, "COMMIT")
+    print("COMMITTED %s" % count, flush=True)
+except Exception as e:
+    print("ERROR %s" % e, flush=True)
+PY
+        pg_client=$!
+}
+
+# postgres_handoff_setup: Debian's PostgreSQL 17 cluster, reachable from the
+# host without a password (a test guest only), a table for pg_client_start,
+# and its instance opted in with one line.
+postgres_handoff_setup() {
+        guest 'set -e
+                echo "listen_addresses = '"'*'"'" >/etc/postgresql/17/main/conf.d/dl-test.conf
+                echo "host all all 0.0.0.0/0 trust" >>/etc/postgresql/17/main/pg_hba.conf
+                mkdir -p /etc/dreamlink/handoff.d
+                printf "[Handoff]\nUnit=postgresql@17-main.service\n" >/etc/dreamlink/handoff.d/postgresql.conf
+                systemctl daemon-reload
+                systemctl restart postgresql@17-main.service
+                runuser -u postgres -- psql -qc "CREATE TABLE dl_ticks (t timestamptz)"'
+}
+
 # The longest time between two replies, in seconds.
 redis_client_gap() {
         grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }'
