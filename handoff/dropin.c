@@ -128,13 +128,7 @@ int restore_dropin_write(const char *root, const RestoreDropin *d) {
         if (r < 0)
                 return log_unit_error_errno(d->unit, r, "Failed to format the restore drop-in: %m");
 
-        char *slash = strrchr(path, '/');
-        *slash = 0;
-        r = mkdir_p(path, 0755);
-        *slash = '/';
-        if (r < 0)
-                return log_unit_error_errno(d->unit, r, "Failed to create the drop-in directory of %s: %m", path);
-        r = write_string_file_atomic(path, text, 0644);
+        r = write_string_file_atomic_mkdir(path, text, 0644);
         if (r < 0)
                 return log_unit_error_errno(d->unit, r, "Failed to write %s: %m", path);
         return 0;

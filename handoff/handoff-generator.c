@@ -41,12 +41,10 @@ static int write_proc(const char *path, const char *value) {
 }
 
 static int write_in(const char *dir, const char *unit, const char *name, const char *text) {
-        _cleanup_free_ char *d = NULL, *path = NULL;
-        if (asprintf(&d, "%s/%s.d", dir, unit) < 0 || asprintf(&path, "%s/%s", d, name) < 0)
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s.d/%s", dir, unit, name) < 0)
                 return log_oom();
-        int r = mkdir_p(d, 0755);
-        if (r >= 0)
-                r = write_string_file_atomic(path, text, 0644);
+        int r = write_string_file_atomic_mkdir(path, text, 0644);
         if (r < 0)
                 return log_error_errno(r, "Failed to write %s: %m", path);
         return 0;

@@ -62,6 +62,19 @@ int write_string_file_atomic(const char *path, const char *s, mode_t mode) {
         return write_file_atomic(path, s, strlen(s), mode);
 }
 
+int write_string_file_atomic_mkdir(const char *path, const char *s, mode_t mode) {
+        const char *slash = strrchr(path, '/');
+        if (slash && slash != path) {
+                _cleanup_free_ char *dir = strndup(path, slash - path);
+                if (!dir)
+                        return -ENOMEM;
+                int r = mkdir_p(dir, 0755);
+                if (r < 0)
+                        return r;
+        }
+        return write_string_file_atomic(path, s, mode);
+}
+
 int read_fd_limited(int fd, size_t max_size, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, allocated = 0;

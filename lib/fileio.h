@@ -11,6 +11,8 @@
  * directory is written, fsynced, renamed over path, and the directory fsynced. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 int write_string_file_atomic(const char *path, const char *s, mode_t mode);
+/* The same, creating the missing directories above path (0755) first: drop-ins. */
+int write_string_file_atomic_mkdir(const char *path, const char *s, mode_t mode);
 
 /* Reads a whole file, refusing (-EFBIG) one larger than max_size bytes. The
  * buffer is NUL-terminated (not counted in *ret_size); ret_size may be NULL. */

@@ -40,13 +40,7 @@ int switch_stop_bound_install(const char *root, usec_t timeout, const char *tran
                         strna(transaction_id), bound_types[i][1], timeout / USEC_PER_MSEC);
                 if (!path || !text)
                         return log_oom();
-                char *slash = strrchr(path, '/');
-                *slash = 0;
-                r = mkdir_p(path, 0755);
-                *slash = '/';
-                if (r < 0)
-                        return log_error_errno(r, "Failed to create the directory of %s: %m", path);
-                r = write_string_file_atomic(path, text, 0644);
+                r = write_string_file_atomic_mkdir(path, text, 0644);
                 if (r < 0)
                         return log_error_errno(r, "Failed to write %s: %m", path);
         }

@@ -31,6 +31,14 @@ static void test_write_atomic_creates_with_mode(void **state) {
         assert_int_equal(count_entries(*state), 1);
 }
 
+/* A drop-in's UNIT.d directory may not exist yet. */
+static void test_write_atomic_mkdir(void **state) {
+        _cleanup_free_ char *p = path_join2(*state, "run/systemd/system/service.d/zz.conf"), *got = NULL;
+        assert_int_equal(write_string_file_atomic_mkdir(p, "[Service]\n", 0644), 0);
+        assert_int_equal(read_file_limited(p, 64, &got, NULL), 0);
+        assert_string_equal(got, "[Service]\n");
+}
+
 static void test_write_atomic_replaces(void **state) {
         _cleanup_free_ char *p = path_join2(*state, "f"), *c = NULL;
         struct stat before, after;
@@ -151,6 +159,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_write_atomic_creates_with_mode, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_replaces, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_write_atomic_mkdir, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_failure_keeps_old, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_read_limited_boundary, tmpdir_setup, tmpdir_teardown),
