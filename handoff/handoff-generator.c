@@ -104,14 +104,25 @@ static const char opt_in_dropin[] =
         "PrivateUsers=no\n"
         /* systemd binds the cgroup's memory.pressure file into sandboxed services; CRIU
          * cannot restore that bind. */
-        "MemoryPressureWatch=off\n"
+        "MemoryPressureWatch=off\n";
+
+/* For a service carried itself, not for sshd whose logins are (Sessions=yes): every login
+ * inherits sshd's namespaces and seccomp filter, so these would put an admin's mounts, System V
+ * IPC and /dev/shm apart from the machine's and forbid its users rootless containers. A login
+ * that needs what they give is refused at pre-flight instead. */
+static const char opt_in_service_dropin[] =
         /* CRIU dumps System V IPC (PostgreSQL's segment) only with the namespace it lives in,
          * and only when that namespace is the service's own. */
         "PrivateIPC=yes\n"
         /* POSIX shared memory lives in /dev/shm, the machine's tmpfs: CRIU leaves it out as
          * not the service's, and the kexec empties it (PostgreSQL's dynamic segments). A
          * tmpfs of the service's own is part of its mount namespace, dumped with its contents. */
-        "TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n";
+        "TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n"
+        /* CRIU takes PID, IPC, UTS, user, cgroup and time namespaces only as the whole tree's,
+         * never one a process of it made (vsftpd's sandbox per connection, isolate=YES). A
+         * program that tries gets EPERM, which vsftpd takes as "no namespaces here": it forks
+         * plainly. */
+        "RestrictNamespaces=~pid ipc uts user cgroup time\n";
 
 static void write_opt_in_dropins(const char *normal_dir) {
         _cleanup_(handoff_config_freep) HandoffUnit **config = NULL;
@@ -121,9 +132,17 @@ static void write_opt_in_dropins(const char *normal_dir) {
                 log_error_errno(r, "Failed to read handoff.d, opted-in services get no drop-in: %m");
                 return;
         }
-        for (HandoffUnit **u = config; *u; u++)
-                if ((*u)->enabled)
-                        (void) write_in(normal_dir, (*u)->unit, OPT_IN_DROPIN_NAME, opt_in_dropin);
+        for (HandoffUnit **u = config; *u; u++) {
+                _cleanup_free_ char *text = NULL;
+                if (!(*u)->enabled)
+                        continue;
+                text = strprintf("%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin);
+                if (!text) {
+                        log_oom();
+                        return;
+                }
+                (void) write_in(normal_dir, (*u)->unit, OPT_IN_DROPIN_NAME, text);
+        }
 }
 
 static int run(const char *normal_dir) {

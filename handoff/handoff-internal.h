@@ -40,6 +40,8 @@ pid_t parent_of(pid_t pid);
 char *pid_comm(pid_t pid);
 /* Whether pid's namespace of that kind ("mnt", "user", "ipc" …) is not ours. */
 bool pid_has_own_namespace(pid_t pid, const char *ns);
+/* Whether a and b (0: ourselves) are in the same namespace of that kind. */
+bool pids_share_namespace(pid_t a, pid_t b, const char *ns);
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);

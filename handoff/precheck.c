@@ -40,6 +40,23 @@ static pid_t maps_sysv_shm(const pid_t *pids, size_t n) {
         return 0;
 }
 
+/* The kinds of namespace CRIU takes only as the whole tree's, never one that a process of the
+ * tree made for itself (criu/namespaces.c: "Can't dump nested %s namespace"); mount and network
+ * namespaces it can take nested. The generator's drop-in forbids the service to make these. */
+static const char *const unnestable_namespaces[] = { "pid", "ipc", "uts", "user", "cgroup", "time" };
+
+/* A process of the unit in such a namespace of its own, as a sandbox per connection makes them
+ * (vsftpd's isolate=YES): *ret_kind says which. */
+static pid_t in_nested_namespace(pid_t root, const pid_t *pids, size_t n, const char **ret_kind) {
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < ELEMENTSOF(unnestable_namespaces); k++)
+                        if (!pids_share_namespace(pids[i], root, unnestable_namespaces[k])) {
+                                *ret_kind = unnestable_namespaces[k];
+                                return pids[i];
+                        }
+        return 0;
+}
+
 int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_reason) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
@@ -83,6 +100,16 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
                                         "carry (MemoryPressureWatch=); dreamlink turns that off for opted-in services "
                                         "from their next start: systemctl daemon-reload && systemctl restart %s",
                                         unit) < 0 ? -ENOMEM : 0;
+        }
+
+        const char *kind;
+        pid_t nested = in_nested_namespace(info->main_pid, pids, n, &kind);
+        if (nested > 0) {
+                _cleanup_free_ char *comm = pid_comm(nested);
+                return asprintf(ret_reason, "process " PID_FMT " (%s) runs in a %s namespace it made for itself, which "
+                                "CRIU cannot carry; dreamlink forbids opted-in services to make those "
+                                "(RestrictNamespaces=) from their next start: systemctl daemon-reload && systemctl "
+                                "restart %s", nested, strna(comm), kind, unit) < 0 ? -ENOMEM : 0;
         }
 
         if (!pid_has_own_namespace(info->main_pid, "ipc")) {

@@ -2,6 +2,7 @@
 /* A unit's process tree: the PIDs of its cgroup, who descends from whom, which namespaces
  * are its own. Reads /sys/fs/cgroup and /proc only. */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -104,16 +105,29 @@ char *pid_comm(pid_t pid) {
         return comm;
 }
 
-bool pid_has_own_namespace(pid_t pid, const char *ns) {
-        char path[64], ours_path[64], theirs[64], ours[64];
-        ssize_t a, b;
+/* "/proc/PID/ns/KIND" (or self's) as its link text, "" if it cannot be read. */
+static void ns_link(pid_t pid, const char *ns, char buf[static 64]) {
+        char path[64];
+        ssize_t n;
 
-        snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/%s", pid, ns);
-        snprintf(ours_path, sizeof(ours_path), "/proc/self/ns/%s", ns);
-        a = readlink(path, theirs, sizeof(theirs) - 1);
-        b = readlink(ours_path, ours, sizeof(ours) - 1);
-        if (a < 0 || b < 0)
-                return false;
-        theirs[a] = ours[b] = 0;
-        return !streq(theirs, ours);
+        if (pid > 0)
+                snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/%s", pid, ns);
+        else
+                snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+        n = readlink(path, buf, 63);
+        buf[n < 0 ? 0 : n] = 0;
+}
+
+bool pids_share_namespace(pid_t a, pid_t b, const char *ns) {
+        char x[64], y[64];
+
+        ns_link(a, ns, x);
+        ns_link(b, ns, y);
+        /* A process gone meanwhile, or a kernel without that kind: nothing to tell. */
+        return isempty(x) || isempty(y) || streq(x, y);
+}
+
+bool pid_has_own_namespace(pid_t pid, const char *ns) {
+        assert(pid > 0);
+        return !pids_share_namespace(pid, 0, ns);
 }

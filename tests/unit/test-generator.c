@@ -121,6 +121,7 @@ static void test_opt_in_dropins(void **state) {
         assert_int_equal(mkdir(out, 0755), 0);
         write_test_file(conf, "redis.conf", "[Handoff]\nUnit=redis-server.service\n");
         write_test_file(conf, "off.conf", "[Handoff]\nUnit=memcached.service\nEnabled=no\n");
+        write_test_file(conf, "ssh.conf", "[Handoff]\nUnit=ssh.service\nSessions=yes\n");
         config_root = root;
 
         /* Every boot, not only one a handoff switched into: one Unit= line is the whole opt-in. */
@@ -132,6 +133,16 @@ static void test_opt_in_dropins(void **state) {
         assert_non_null(strstr(redis, "\nMemoryPressureWatch=off\n"));
         assert_non_null(strstr(redis, "\nPrivateIPC=yes\n"));
         assert_non_null(strstr(redis, "\nTemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n"));
+        /* A sandbox per connection (vsftpd) finds it cannot make namespaces CRIU cannot take. */
+        assert_non_null(strstr(redis, "\nRestrictNamespaces=~pid ipc uts user cgroup time\n"));
+        /* sshd's logins inherit none of the service's sandbox: an admin's mounts and IPC stay the
+         * machine's, its users may still run rootless containers. */
+        _cleanup_free_ char *ssh = read_in(out, "ssh.service.d/90-dreamlink-handoff.conf");
+        assert_non_null(ssh);
+        assert_non_null(strstr(ssh, "\nPrivateUsers=no\n"));
+        assert_null(strstr(ssh, "PrivateIPC="));
+        assert_null(strstr(ssh, "TemporaryFileSystem="));
+        assert_null(strstr(ssh, "RestrictNamespaces="));
         /* A service opted out keeps its unit as it is. */
         _cleanup_free_ char *off = read_in(out, "memcached.service.d/90-dreamlink-handoff.conf");
         assert_null(off);
