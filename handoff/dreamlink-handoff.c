@@ -29,7 +29,9 @@ static int help(void) {
                "  cycle UNIT...           Dump, then restore onto the same OS\n"
                "  gc                      Remove abandoned checkpoints and restore drop-ins\n"
                "  lock-network            Load the network locks of a checkpoint set (--images,\n"
-               "                          or the one the kernel command line names)\n\n"
+               "                          or the one the kernel command line names)\n"
+               "  reap CMD...             Run CMD, collecting the daemons it starts into one\n"
+               "                          process tree (the ExecStart= of Type=forking services)\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
                "     --version            Show package version\n"
@@ -299,6 +301,15 @@ int main(int argc, char *argv[]) {
         int c, r;
 
         log_setup("dreamlink-handoff");
+        /* The ExecStart= of a Type=forking service (the generator's drop-in): nothing of ours
+         * may reach CMD, neither our umask nor getopt's reading of its options. */
+        if (argc >= 2 && streq(argv[1], "reap")) {
+                char **cmd = argv + 2;
+                if (cmd[0] && streq(cmd[0], "--"))
+                        cmd++;
+                (void) handoff_reap(cmd);
+                return EXIT_FAILURE;
+        }
         umask(0077);
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {

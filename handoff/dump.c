@@ -38,7 +38,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
                 return -EBUSY;
         }
         r = external_unix_sockets(info.control_group, &ext.journal_inodes, &ext.datagram_inodes);
-        if (r >= 0 && has_own_mount_namespace(info.main_pid))
+        if (r >= 0 && has_own_mount_namespace(info.root_pid))
                 r = files_matching(info.control_group, is_dev_null, &ext.null_files);
         if (r < 0)
                 return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
@@ -49,7 +49,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         if (!mkdtemp(dir))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
         fd = open_images_dir(dir);
-        r = fd < 0 ? fd : criu_dump_to(u, info.main_pid, fd, &ext, DUMP_DRY_RUN, NULL);
+        r = fd < 0 ? fd : criu_dump_to(u, info.root_pid, fd, &ext, DUMP_DRY_RUN, NULL);
         if (r < 0 && asprintf(&log, "%s/dump.log", dir) >= 0)
                 criu_failure_reason(log, ret_reason);
         (void) rm_rf(dir);
@@ -205,13 +205,15 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         if (r < 0)
                 return dump_skipped(u, dir, &c, "cannot read its state");
         c.main_pid = info.main_pid;
-        c.mount_namespace = info.main_pid > 0 && has_own_mount_namespace(info.main_pid);
         c.syslog_identifier = info.syslog_identifier ? strdup(info.syslog_identifier) : NULL;
         r = handoff_precheck(h, u->unit, &info, &reason);
         if (r < 0)
                 return r;
         if (reason)
                 return dump_skipped(u, dir, &c, reason);
+        /* The restore's main process is the tree's root. */
+        c.main_pid = info.root_pid;
+        c.mount_namespace = has_own_mount_namespace(info.root_pid);
 
         if (u->pre_dump_hook) {
                 const char * const argv[] = { u->pre_dump_hook, u->unit, NULL };
@@ -226,7 +228,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         if (r >= 0)
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
-                r = foreign_runtime_mounts(info.main_pid, u->unit, &c.runtime_mounts);
+                r = foreign_runtime_mounts(info.root_pid, u->unit, &c.runtime_mounts);
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
                 return dump_skipped(u, dir, &c, reason);
@@ -240,7 +242,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                         return dump_failed(h, u, dir, &c, "cannot install the restore drop-in");
         }
 
-        r = dump_into(u, info.main_pid, dir, &c);
+        r = dump_into(u, info.root_pid, dir, &c);
         if (r < 0) {
                 criu_failure_reason(log, &reason);
                 return dump_failed(h, u, dir, &c, reason);

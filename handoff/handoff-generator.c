@@ -26,6 +26,7 @@
 #include "log.h"
 #include "proc-cmdline.h"
 #include "string-util.h"
+#include "unit-file.h"
 
 #define LOCK_UNIT "dreamlink-handoff-lock.service"
 #define FINISH_UNIT "dreamlink-boot-check.service"
@@ -124,19 +125,49 @@ static const char opt_in_service_dropin[] =
          * plainly. */
         "RestrictNamespaces=~pid ipc uts user cgroup time\n";
 
+/* A Type=forking service's start script may leave several daemons, each reparented to PID 1
+ * (FRR's frrinit.sh): CRIU takes one tree. Its ExecStart= runs under `dreamlink-handoff reap`,
+ * which stays their parent when there is more than one (reaper.c). *ret: the lines, or NULL
+ * when the unit needs none. */
+static int exec_start_reaped(const char *root, const char *unit, char **ret) {
+        _cleanup_(unit_exec_done) UnitExec e = {};
+        int r;
+
+        *ret = NULL;
+        r = unit_exec_read(root, unit, &e);
+        if (r == -ENOENT)
+                return 0; /* not installed (yet): the drop-in is written again at the next reload */
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the unit files of %s: %m", unit);
+        if (e.masked || !streq_ptr(e.type, "forking") || strv_length(e.exec_start) != 1)
+                return 0;
+        const char *cmd = e.exec_start[0];
+        size_t n = strspn(cmd, "-:+!@"); /* systemd's prefixes, which stay in front */
+        if (memchr(cmd, '@', n)) {
+                /* "@" gives the program another argv[0], which reap cannot pass on. */
+                log_warning("%s: ExecStart= sets argv[0] (\"@\"); its daemons are not collected into one tree.", unit);
+                return 0;
+        }
+        *ret = strprintf("ExecStart=\nExecStart=%.*s" HANDOFF_HELPER_PATH " reap %s\n", (int) n, cmd, cmd + n);
+        return *ret ? 0 : log_oom();
+}
+
 static void write_opt_in_dropins(const char *normal_dir) {
         _cleanup_(handoff_config_freep) HandoffUnit **config = NULL;
-        /* For tests: a root holding etc/dreamlink/handoff.d. */
-        int r = handoff_config_load(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), &config);
+        /* For tests: a root holding etc/dreamlink/handoff.d and the unit directories. */
+        const char *root = secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT");
+        int r = handoff_config_load(root, &config);
         if (r < 0) {
                 log_error_errno(r, "Failed to read handoff.d, opted-in services get no drop-in: %m");
                 return;
         }
         for (HandoffUnit **u = config; *u; u++) {
-                _cleanup_free_ char *text = NULL;
+                _cleanup_free_ char *text = NULL, *reap = NULL;
                 if (!(*u)->enabled)
                         continue;
-                text = strprintf("%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin);
+                if (!(*u)->sessions)
+                        (void) exec_start_reaped(root, (*u)->unit, &reap);
+                text = strprintf("%s%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin, strempty(reap));
                 if (!text) {
                         log_oom();
                         return;

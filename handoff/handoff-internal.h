@@ -36,6 +36,9 @@ int ensure_running(Handoff *h, const char *unit, bool restart);
 /* proctree.c (cgroup_pids() and pid_in_tree() are in handoff.h) */
 /* The parent of pid, -1 if it cannot be read. */
 pid_t parent_of(pid_t pid);
+/* The topmost ancestor of main_pid among pids (a unit's): the main process itself, or the
+ * reaper of a Type=forking unit's start (reaper.c). */
+pid_t tree_root(pid_t main_pid, const pid_t *pids, size_t n);
 /* Its command name, "?" if it cannot be read; NULL if out of memory. */
 char *pid_comm(pid_t pid);
 /* Whether pid's namespace of that kind ("mnt", "user", "ipc" …) is not ours. */

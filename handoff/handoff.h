@@ -34,6 +34,8 @@ typedef struct UnitInfo {
         char *active_state;
         char *sub_state;
         pid_t main_pid;
+        pid_t root_pid;          /* what all its processes descend from: the main process, or the
+                                  * reaper above it (reaper.c); set by handoff_precheck() */
         char *control_group;
         char *syslog_identifier; /* the unit's own or its program's name */
         char **consists_of;      /* the units that are PartOf= it (an umbrella's instances) */
@@ -128,3 +130,7 @@ int handoff_restore_set(Handoff *h, const char *set_dir, char ***ret_results);
 uint64_t directory_size(const char *path);
 /* Last lines of a criu log, and the first error line of it (either may be NULL). */
 int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error);
+
+/* `dreamlink-handoff reap CMD...` (reaper.c): runs CMD under a child subreaper that collects the
+ * daemons it leaves into one process tree; exits as CMD did. Returns only on failure. */
+int handoff_reap(char **argv);

@@ -80,11 +80,14 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
                 return asprintf(ret_reason, "cannot list its processes: %s", strerror(-r)) < 0 ? -ENOMEM : 0;
         /* criu takes a process tree; a process of the unit outside the main
          * process's tree would be lost (and left running beside the restore). */
+        info->root_pid = tree_root(info->main_pid, pids, n);
         for (size_t i = 0; i < n; i++)
-                if (!pid_in_tree(pids[i], info->main_pid)) {
+                if (!pid_in_tree(pids[i], info->root_pid)) {
                         _cleanup_free_ char *comm = pid_comm(pids[i]);
-                        return asprintf(ret_reason, "process " PID_FMT " (%s) is not a descendant of the main process " PID_FMT,
-                                        pids[i], strna(comm), info->main_pid) < 0 ? -ENOMEM : 0;
+                        return asprintf(ret_reason, "process " PID_FMT " (%s) is not a descendant of the main process " PID_FMT
+                                        " (a Type=forking service's daemons are collected into one tree from its next start: "
+                                        "systemctl daemon-reload && systemctl restart %s)",
+                                        pids[i], strna(comm), info->main_pid, unit) < 0 ? -ENOMEM : 0;
                 }
 
         /* These are lifted by the generator's drop-in for opted-in services (opt_in_dropin in
@@ -103,7 +106,7 @@ int handoff_precheck(Handoff *h, const char *unit, UnitInfo *info, char **ret_re
         }
 
         const char *kind;
-        pid_t nested = in_nested_namespace(info->main_pid, pids, n, &kind);
+        pid_t nested = in_nested_namespace(info->root_pid, pids, n, &kind);
         if (nested > 0) {
                 _cleanup_free_ char *comm = pid_comm(nested);
                 return asprintf(ret_reason, "process " PID_FMT " (%s) runs in a %s namespace it made for itself, which "

@@ -96,6 +96,22 @@ bool pid_in_tree(pid_t pid, pid_t ancestor) {
         return pid == ancestor;
 }
 
+pid_t tree_root(pid_t main_pid, const pid_t *pids, size_t n) {
+        pid_t root = main_pid;
+
+        assert(main_pid > 0);
+        for (unsigned depth = 0; depth < 64; depth++) {
+                pid_t parent = parent_of(root);
+                bool ours = false;
+                for (size_t i = 0; i < n && !ours; i++)
+                        ours = pids[i] == parent;
+                if (!ours)
+                        break;
+                root = parent;
+        }
+        return root;
+}
+
 char *pid_comm(pid_t pid) {
         _cleanup_free_ char *path = NULL;
         char *comm = NULL;

@@ -88,7 +88,7 @@ guest updatectl status | sed 's/^/    /'
 
 yes_no() { if "$@"; then echo yes; else echo NO; fi; }
 survived_session=$(yes_no test "${tick_after:-0}" -gt "${tick_before:-0}" -a "$tick_skips" = 0 -a -n "$same_shell")
-survived_stream=$(yes_no test "${count_after:-0}" -gt "${count_before:-0}" -a "$(redis_client_skips "$client_log")" = 0)
+survived_stream=$(yes_no test "${count_after:-0}" -gt "${count_before:-0}" -a "$(client_skips "$client_log")" = 0)
 phase "Summary"
 printf '    %-34s %s\n' \
         "kernel" "$kernel_before → $kernel_after" \
@@ -96,7 +96,7 @@ printf '    %-34s %s\n' \
         "transaction" "$(printf '%s' "$txn" | sed -n 's/.*"outcome" : "\([a-z-]*\)".*/\1/p')" \
         "SSH session survived" "$survived_session (tick $tick_before → $tick_after, none lost; ${same_shell:-no answer})" \
         "redis stream survived" "$survived_stream (counter $count_before → $count_after on one connection, n → n+1)" \
-        "client-observed blackout" "$(redis_client_gap "$client_log") s (TCG emulation: nearly all of it the emulated boot)"
+        "client-observed blackout" "$(client_gap "$client_log") s (TCG emulation: nearly all of it the emulated boot)"
 
 if [ "${INTERACTIVE:-0}" = 1 ]; then
         phase "Your shell in the VM (release 2); leave it to stop the VM"

@@ -156,6 +156,71 @@ static void test_opt_in_dropins(void **state) {
         config_root = "/nonexistent";
 }
 
+/* Type=forking units start under the reaper, with the ExecStart= systemd would run: the fragment
+ * it finds first, a template's for an instance, continuation lines joined, drop-ins (the unit's,
+ * its template's, service.d's) applied in name order, the restore drop-in not the unit's own. */
+static void test_forking_reaped(void **state) {
+        _cleanup_free_ char *root = path_join2(*state, "root"), *conf = path_join2(root, "etc/dreamlink/handoff.d");
+        _cleanup_free_ char *lib = path_join2(root, "usr/lib/systemd/system"), *etc = path_join2(root, "etc/systemd/system");
+        _cleanup_free_ char *out = path_join2(*state, "out");
+        _cleanup_free_ char *nginx_d = path_join2(etc, "nginx.service.d"), *run_d = path_join2(root, "run/systemd/system/frr.service.d");
+        _cleanup_free_ char *tmpl_d = path_join2(lib, "pg@.service.d");
+
+        assert_int_equal(mkdir_p(conf, 0755), 0);
+        assert_int_equal(mkdir_p(nginx_d, 0755), 0);
+        assert_int_equal(mkdir_p(run_d, 0755), 0);
+        assert_int_equal(mkdir_p(tmpl_d, 0755), 0);
+        assert_int_equal(mkdir(out, 0755), 0);
+        write_test_file(conf, "frr.conf", "[Handoff]\nUnit=frr.service\n");
+        write_test_file(conf, "nginx.conf", "[Handoff]\nUnit=nginx.service\n");
+        write_test_file(conf, "pg.conf", "[Handoff]\nUnit=pg@17-main.service\n");
+        write_test_file(conf, "tor.conf", "[Handoff]\nUnit=tor@default.service\n");
+        write_test_file(conf, "masked.conf", "[Handoff]\nUnit=masked.service\n");
+        write_test_file(conf, "redis.conf", "[Handoff]\nUnit=redis-server.service\n");
+
+        write_test_file(lib, "frr.service", "[Unit]\nDescription=FRRouting\n[Service]\nType=forking\n"
+                                            "ExecStart=/usr/lib/frr/frrinit.sh \\\n    start\nExecStop=/usr/lib/frr/frrinit.sh stop\n");
+        /* A restore in progress: its drop-in is not what the unit runs. */
+        write_test_file(run_d, "zz-dreamlink-restore.conf", "[Service]\nExecStart=\nExecStart=+/x restore-exec\n");
+        write_test_file(lib, "nginx.service", "[Service]\nType=simple\nExecStart=/usr/sbin/nginx -g 'daemon off;'\n");
+        write_test_file(nginx_d, "10-fork.conf", "[Service]\nType=forking\nExecStart=\nExecStart=-/usr/sbin/nginx -g 'daemon on;'\n");
+        write_test_file(lib, "pg@.service", "[Service]\nType=forking\nExecStart=@/usr/bin/pg_ctlcluster pg %i start\n");
+        write_test_file(tmpl_d, "50-plain.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/pg_ctlcluster --skip %i start\n");
+        write_test_file(lib, "tor@.service", "[Service]\nType=notify\nExecStart=/usr/bin/tor\n");
+        write_test_file(lib, "redis-server.service", "[Service]\nType=notify\nExecStart=/usr/bin/redis-server\n");
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        _cleanup_free_ char *mask = path_join2(etc, "masked.service");
+        assert_int_equal(symlink("/dev/null", mask), 0);
+        config_root = root;
+
+        assert_int_equal(run_generator(out, "root=PARTLABEL=root-a rw quiet"), 0);
+        _cleanup_free_ char *frr = read_in(out, "frr.service.d/90-dreamlink-handoff.conf");
+        assert_non_null(strstr(frr, "\nExecStart=\nExecStart=" SBINDIR "/dreamlink-handoff reap /usr/lib/frr/frrinit.sh "));
+        assert_non_null(strstr(frr, " start\n"));
+        assert_null(strstr(frr, "restore-exec"));
+        /* The admin's drop-in made it forking; its "-" prefix stays in front. */
+        _cleanup_free_ char *nginx = read_in(out, "nginx.service.d/90-dreamlink-handoff.conf");
+        assert_non_null(strstr(nginx, "\nExecStart=\nExecStart=-" SBINDIR "/dreamlink-handoff reap /usr/sbin/nginx -g 'daemon on;'\n"));
+        /* An instance: the template's fragment and drop-in. */
+        _cleanup_free_ char *pg = read_in(out, "pg@17-main.service.d/90-dreamlink-handoff.conf");
+        assert_non_null(strstr(pg, "reap /usr/bin/pg_ctlcluster --skip %i start\n"));
+        /* Not forking, or masked: the vendor's ExecStart= as it is. */
+        _cleanup_free_ char *tor = read_in(out, "tor@default.service.d/90-dreamlink-handoff.conf");
+        _cleanup_free_ char *redis = read_in(out, "redis-server.service.d/90-dreamlink-handoff.conf");
+        _cleanup_free_ char *masked = read_in(out, "masked.service.d/90-dreamlink-handoff.conf");
+        assert_null(strstr(tor, "ExecStart"));
+        assert_null(strstr(redis, "ExecStart"));
+        assert_null(strstr(masked, "ExecStart"));
+
+        /* "@" sets argv[0], which the reaper cannot pass on: left as it is. */
+        _cleanup_free_ char *plain = path_join2(tmpl_d, "50-plain.conf");
+        assert_int_equal(unlink(plain), 0);
+        assert_int_equal(run_generator(out, "root=PARTLABEL=root-a rw quiet"), 0);
+        _cleanup_free_ char *pg2 = read_in(out, "pg@17-main.service.d/90-dreamlink-handoff.conf");
+        assert_null(strstr(pg2, "ExecStart"));
+        config_root = "/nonexistent";
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ordinary_boot, tmpdir_setup, tmpdir_teardown),
@@ -163,6 +228,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refuses_bad_input, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_set_without_units, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_opt_in_dropins, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_forking_reaped, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests_name("handoff-generator", tests, NULL, NULL);
 }

@@ -87,127 +87,32 @@ wait_boot_check() {
         return 1
 }
 
-# redis_client_start LOG STOPFILE: a redis client on the host (VM_FWD has
-# 6379): one connection, INCR every 0.2 s, a line "TIME N" per reply, "DONE"
-# once STOPFILE exists, "ERROR …" on any failure. Sets $client.
-redis_client_start() {
-        rm -f "$1" "$2"
-        python3 - "$("$VM" port 6379)" "$2" >"$1" 2>&1 <<'PY' &
-import os, socket, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
-try:
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.settimeout(900)  # a TCG boot is in the middle of a switch's blackout
-    f = s.makefile("rb")
-    while not os.path.exists(stop):
-        s.sendall(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n")
-        line = f.readline()
-        if not line.startswith(b":"):
-            raise RuntimeError("unexpected reply %r" % line)
-        print("%.3f %d" % (time.time(), int(line[1:])), flush=True)
-        time.sleep(0.2)
-    print("DONE", flush=True)
-except Exception as e:
-    print("ERROR %s" % e, flush=True)
-PY
-        client=$!
+# client_start KIND GUEST_PORT LOG STOPFILE [ARGS...]: one of clients.py's
+# clients on the host, holding one connection to GUEST_PORT (forwarded by
+# VM_FWD) until STOPFILE exists, its lines in LOG. Sets $client_pid.
+client_start() {
+        local kind=$1 port=$2 log=$3 stop=$4
+        shift 4
+        rm -f "$log" "$stop"
+        python3 "$top/tests/vm/clients.py" "$kind" "$("$VM" port "$port")" "$stop" "$@" >"$log" 2>&1 &
+        client_pid=$!
 }
+
+# redis_client_start LOG STOPFILE: INCR every 0.2 s over one connection, a
+# line "TIME N" per reply, "DONE" once STOPFILE exists, "ERROR …" on any
+# failure. Sets $client.
+redis_client_start() { client_start redis 6379 "$1" "$2"; client=$client_pid; }
 
 # redis_probe_start LOG STOPFILE: like redis_client_start, but a lost
-# connection is opened again (every 0.2 s until it works): what a client that
-# retries sees of a service restart. Lines "TIME N CONN", CONN counting the
-# connections. Sets $probe.
-redis_probe_start() {
-        rm -f "$1" "$2"
-        python3 - "$("$VM" port 6379)" "$2" >"$1" 2>&1 <<'PY' &
-import os, socket, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
-conn, s, f = 0, None, None
-while not os.path.exists(stop):
-    try:
-        if s is None:
-            # qemu's port forward accepts at once even while the guest is down:
-            # a new connection gets 3 s to answer, an established one 900 s.
-            s = socket.create_connection(("127.0.0.1", port), timeout=3)
-            f = s.makefile("rb")
-            fresh = True
-        s.sendall(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n")
-        line = f.readline()
-        if fresh and line:
-            conn, fresh = conn + 1, False
-            s.settimeout(900)
-        if not line.startswith(b":"):
-            raise OSError("unexpected reply %r" % line)
-        print("%.3f %d %d" % (time.time(), int(line[1:]), conn), flush=True)
-    except OSError:
-        if s is not None:
-            s.close()
-        s = None
-    time.sleep(0.2)
-print("DONE", flush=True)
-PY
-        probe=$!
-}
+# connection is opened again: what a client that retries sees of a service
+# restart. Lines "TIME N CONN", CONN counting the connections. Sets $probe.
+redis_probe_start() { client_start probe 6379 "$1" "$2"; probe=$client_pid; }
 
-# pg_client_start LOG STOPFILE: a PostgreSQL client on the host (the guest's
-# port 5432 forwarded, trust authentication; see postgres_handoff_setup) that
-# opens one transaction and inserts a row every 0.2 s within it, logging
-# "TIME COUNT" with the rows its transaction sees, until STOPFILE exists; then
-# it commits and logs "COMMITTED COUNT", or "ERROR …". Sets $pg_client.
-pg_client_start() {
-        rm -f "$1" "$2"
-        python3 - "$("$VM" port 5432)" "$2" >"$1" 2>&1 <<'PY' &
-import os, socket, struct, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
-
-def message(s, f):
-    """One backend message: (type, body)."""
-    head = f.read(5)
-    if len(head) < 5:
-        raise RuntimeError("connection closed")
-    return head[:1], f.read(struct.unpack("!i", head[1:])[0] - 4)
-
-def query(s, f, sql):
-    """Runs SQL (simple query protocol): the first column of the last row, if any."""
-    body = sql.encode() + b"\0"
-    s.sendall(b"Q" + struct.pack("!i", len(body) + 4) + body)
-    value = None
-    while True:
-        kind, body = message(s, f)
-        if kind == b"E":
-            raise RuntimeError("server error %r" % body)
-        if kind == b"D":
-            n = struct.unpack("!i", body[2:6])[0]
-            value = body[6:6 + n].decode()
-        if kind == b"Z":
-            return value
-
-try:
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.settimeout(900)  # a TCG boot is in the middle of a switch's blackout
-    f = s.makefile("rb")
-    params = b"user\0postgres\0database\0postgres\0\0"
-    s.sendall(struct.pack("!ii", len(params) + 8, 196608) + params)
-    while True:
-        kind, body = message(s, f)
-        if kind == b"E":
-            raise RuntimeError("server error %r" % body)
-        if kind == b"R" and struct.unpack("!i", body[:4])[0] != 0:
-            raise RuntimeError("authentication asked for")
-        if kind == b"Z":
-            break
-    query(s, f, "BEGIN")
-    while not os.path.exists(stop):
-        count = query(s, f, "INSERT INTO dl_ticks VALUES (now()); SELECT count(*) FROM dl_ticks")
-        print("%.3f %s" % (time.time(), count), flush=True)
-        time.sleep(0.2)
-    query(s, f, "COMMIT")
-    print("COMMITTED %s" % count, flush=True)
-except Exception as e:
-    print("ERROR %s" % e, flush=True)
-PY
-        pg_client=$!
-}
+# pg_client_start LOG STOPFILE: one PostgreSQL transaction (trust
+# authentication; see postgres_handoff_setup) inserting a row every 0.2 s,
+# "TIME COUNT" with the rows it sees, then "COMMITTED COUNT" once STOPFILE
+# exists, or "ERROR …". Sets $pg_client.
+pg_client_start() { client_start postgres 5432 "$1" "$2"; pg_client=$client_pid; }
 
 # postgres_handoff_setup: Debian's PostgreSQL 17 cluster, reachable from the
 # host without a password (a test guest only), a table for pg_client_start,
@@ -224,12 +129,12 @@ postgres_handoff_setup() {
 }
 
 # The longest time between two replies, in seconds.
-redis_client_gap() {
+client_gap() {
         grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.1f", max }'
 }
 
 # How often the counter did not go n → n+1 (a reply lost or repeated).
-redis_client_skips() {
+client_skips() {
         grep -E '^[0-9.]+ [0-9]+$' "$1" | awk 'NR > 1 && $2 != prev + 1 { bad++ } { prev = $2 } END { print bad + 0 }'
 }
 

@@ -123,11 +123,11 @@ wait "$client"
 last=$(tail -n1 "$client_log")
 expect_eq "the client's connection survived" "DONE" "$last"
 # n → n+1 all along: no reply lost, none repeated.
-gaps=$(redis_client_skips "$client_log")
+gaps=$(client_skips "$client_log")
 expect_eq "the counter went on n → n+1 through the cycle" 0 "$gaps"
 after=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | tail -n1 | cut -d' ' -f2)
 check "the counter moved on after the restore ($before → $after)" test "${after:-0}" -gt "$((before + 5))"
-client_gap=$(redis_client_gap "$client_log")
+client_gap=$(client_gap "$client_log")
 
 state=$(guest systemctl show -P ActiveState,SubState redis-server.service | tr '\n' ' ')
 expect_eq "redis-server is active (running) after the restore" "active running " "$state"

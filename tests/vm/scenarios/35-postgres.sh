@@ -38,9 +38,9 @@ sleep 5
 touch "$stop"
 wait "$pg_client"
 last=$(tail -n1 "$log")
-printf '  ..    client-observed blackout: %s s\n' "$(redis_client_gap "$log")"
+printf '  ..    client-observed blackout: %s s\n' "$(client_gap "$log")"
 expect_match "the transaction opened before the cycle committed after it" '^COMMITTED [0-9]+$' "$last"
 expect_eq "its rows are all there, none lost or repeated" "${last#COMMITTED }" \
         "$(guest 'runuser -u postgres -- psql -tAc "SELECT count(*) FROM dl_ticks"')"
-expect_eq "and each insert saw one more row than the last" 0 "$(redis_client_skips "$log")"
+expect_eq "and each insert saw one more row than the last" 0 "$(client_skips "$log")"
 "$VM" stop >/dev/null

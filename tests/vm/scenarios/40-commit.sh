@@ -117,7 +117,7 @@ sleep 5
 counter_mid=$(grep -E '^[0-9.]+ [0-9]+$' "$client_log" | tail -n1 | cut -d' ' -f2)
 check "the redis client still counts on its connection ($counter_before → $counter_mid)" \
         test "${counter_mid:-0}" -gt "$counter_before"
-gap=$(redis_client_gap "$client_log")
+gap=$(client_gap "$client_log")
 printf '  ..    client-observed blackout (v1 → v2): %s s\n' "$gap"
 
 # --- rollback: v2 → v1, the same way ----------------------------------------
@@ -138,11 +138,11 @@ sleep 5
 touch "$stop_file"
 wait "$client"
 expect_eq "the redis connection survived both switches" "DONE" "$(tail -n1 "$client_log")"
-expect_eq "its counter went n → n+1 throughout: no reply lost or repeated" 0 "$(redis_client_skips "$client_log")"
+expect_eq "its counter went n → n+1 throughout: no reply lost or repeated" 0 "$(client_skips "$client_log")"
 wait "$curl_pid"
 expect_eq "the download in flight completed across both switches" 0 "$?"
 expect_eq "the downloaded file is intact" "$want" "$(sha256sum "$download" | cut -d' ' -f1)"
-gap2=$(redis_client_gap "$client_log")
+gap2=$(client_gap "$client_log")
 printf '  ..    longest client-observed blackout over both switches: %s s\n' "$gap2"
 # The session restored by the first switch (no logind session any more) is carried again.
 check "the SSH session is still open after the rollback" kill -0 "$sess_pid"

@@ -68,8 +68,8 @@ sleep 3
 touch "$stop_file"
 wait "$client"
 expect_eq "the redis connection survived the failed update" "DONE" "$(tail -n1 "$client_log")"
-expect_eq "its counter went n → n+1 throughout" 0 "$(redis_client_skips "$client_log")"
-printf '  ..    longest client-observed blackout (there and back): %s s\n' "$(redis_client_gap "$client_log")"
+expect_eq "its counter went n → n+1 throughout" 0 "$(client_skips "$client_log")"
+printf '  ..    longest client-observed blackout (there and back): %s s\n' "$(client_gap "$client_log")"
 check "the SSH session is still open" kill -0 "$sess_pid"
 session_end 'echo "kernel=$(uname -r) os=$(. /etc/os-release; echo $IMAGE_VERSION)"'
 tick_after=$(ticks | tail -n1)

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A service's Type= and ExecStart= as systemd will load them from disk, for the generator, which
+ * runs before systemd loads units and may not ask it. Only what the opt-in drop-in needs: the
+ * fragment where systemd finds it first (an instance falls back to its template), then the
+ * drop-ins of the unit, its template and all services (service.d), merged by name (an earlier
+ * directory hides a later one's file of the same name) and applied in name order. */
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf-parser.h"
+#include "dropin.h"
+#include "fileio.h"
+#include "macro.h"
+#include "string-util.h"
+#include "unit-file.h"
+
+/* systemd's system unit search path, as far as an admin or a package puts units there. */
+static const char *const unit_dirs[] = {
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/usr/lib/systemd/system",
+};
+
+void unit_exec_done(UnitExec *u) {
+        u->type = mfree(u->type);
+        u->exec_start = strv_free(u->exec_start);
+        u->masked = false;
+}
+
+/* Applies one file's [Service] Type= and ExecStart= lines; continuation lines ("\" at the end)
+ * are joined as systemd joins them. */
+static int apply_file(const char *path, UnitExec *u) {
+        _cleanup_free_ char *text = NULL;
+        bool in_service = false;
+        int r;
+
+        r = read_file_limited(path, CONFIG_FILE_MAX, &text, NULL);
+        if (r < 0)
+                return r;
+        for (char *p = text, *next; p && *p; p = next) {
+                /* The logical line: physical lines joined while one ends in a backslash. */
+                char *end = p;
+                for (;;) {
+                        end = strchr(end, '\n');
+                        if (!end || end == p || end[-1] != '\\')
+                                break;
+                        end[-1] = ' ';
+                        *end = ' ';
+                }
+                next = end ? end + 1 : NULL;
+                if (end)
+                        *end = 0;
+
+                char *l = strstrip(p);
+                if (!*l || *l == '#' || *l == ';')
+                        continue;
+                if (*l == '[') {
+                        in_service = streq(l, "[Service]");
+                        continue;
+                }
+                char *eq = strchr(l, '=');
+                if (!in_service || !eq)
+                        continue;
+                *eq = 0;
+                char *key = strstrip(l), *value = strstrip(eq + 1);
+                if (streq(key, "Type"))
+                        r = free_and_strdup(&u->type, value);
+                else if (streq(key, "ExecStart"))
+                        r = isempty(value) ? (u->exec_start = strv_free(u->exec_start), 0) : strv_extend(&u->exec_start, value);
+                else
+                        continue;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* "foo@bar.service" → "foo@.service"; NULL for a unit that is no instance. */
+static char *template_of(const char *unit) {
+        const char *at = strchr(unit, '@'), *dot = strrchr(unit, '.');
+        if (!at || !dot || dot < at || at + 1 == dot)
+                return NULL;
+        return strprintf("%.*s%s", (int) (at - unit + 1), unit, dot);
+}
+
+int unit_exec_read(const char *root, const char *unit, UnitExec *ret) {
+        _cleanup_free_ char *template = template_of(unit);
+        _cleanup_strv_free_ char **dropin_dirs = NULL, **dropins = NULL;
+        _cleanup_(unit_exec_done) UnitExec u = {};
+        const char *names[] = { unit, template, NULL };
+        bool found = false;
+        int r;
+
+        assert(unit);
+        root = strempty(root);
+        for (size_t n = 0; names[n] && !found; n++)
+                for (size_t d = 0; d < ELEMENTSOF(unit_dirs) && !found; d++) {
+                        _cleanup_free_ char *path = strprintf("%s%s/%s", root, unit_dirs[d], names[n]), *target = NULL;
+                        if (!path)
+                                return -ENOMEM;
+                        if (access(path, F_OK) < 0)
+                                continue;
+                        found = true;
+                        /* Masked: systemd will not start it, there is nothing to wrap. */
+                        target = realpath(path, NULL);
+                        if (target && streq(target, "/dev/null")) {
+                                u.masked = true;
+                                *ret = u;
+                                u = (UnitExec) {};
+                                return 0;
+                        }
+                        r = apply_file(path, &u);
+                        if (r < 0)
+                                return r;
+                }
+        if (!found)
+                return -ENOENT;
+
+        /* Per directory, most specific first; the merge keeps the first of each name. */
+        for (size_t d = 0; d < ELEMENTSOF(unit_dirs); d++)
+                for (size_t n = 0; n < 3; n++) {
+                        const char *name = n == 0 ? unit : n == 1 ? template : "service";
+                        if (!name)
+                                continue;
+                        char *dir = strprintf("%s%s/%s.d", root, unit_dirs[d], name);
+                        if (!dir || strv_push(&dropin_dirs, dir) < 0)
+                                return -ENOMEM;
+                }
+        r = conf_files_list((const char * const *) dropin_dirs, ".conf", &dropins);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(f, dropins) {
+                /* The restore drop-in replaces ExecStart= for one start; it is not the unit's. */
+                if (endswith(*f, "/" RESTORE_DROPIN_NAME))
+                        continue;
+                r = apply_file(*f, &u);
+                if (r < 0)
+                        return r;
+        }
+        *ret = u;
+        u = (UnitExec) {};
+        return 0;
+}

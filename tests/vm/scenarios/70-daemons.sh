@@ -1,0 +1,154 @@
+# suite: full
+# The classic update targets (the DSU survey's list) as Debian 13 ships them, each
+# opted in with the one handoff.d line a user writes and nothing else, each with a
+# client on the host holding one connection: redis (INCR), nginx (a download in
+# flight), an interactive SSH login, PostgreSQL (an open transaction), memcached
+# (incr), vsftpd (a passive download in flight), tor (its control port) and FRR.
+# `dreamlink-handoff list` predicts per service; release 1 → 2 (6.12 → 7.3) by
+# `updatectl commit`, then back by `updatectl rollback`; what each client saw is
+# checked at the end, and every prediction against what the switches did.
+
+# One CPU: the 7.3 kernel under TCG (see 40-commit).
+ftp_pasv=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export VM_SMP=1 VM_FWD="6379 80 5432 11211 21 $ftp_pasv:$ftp_pasv 9051"
+server=$top/tests/vm/release-server.sh
+port=$("$server" start "$RELEASE_ROOT")
+trap '"$server" stop; vm_cleanup' EXIT
+
+disk=$(vm_disk_from daemons "$DISK_V1")
+vm_start "$disk" || return 1
+updaterd_use_test_server "$port" stable "$(printf '[Handoff]\nStopTimeout=10s')"
+
+# What a user sets to reach each daemon from outside (not for handoff), then the
+# one-line opt-ins.
+redis_handoff_setup
+postgres_handoff_setup
+tor_password=dl-$RANDOM$RANDOM
+guest "set -e
+        head -c 12M /dev/urandom >/var/www/html/big.bin
+        echo 'limit_rate 64k;' >/etc/nginx/conf.d/dl-limit.conf
+        sed -i 's/^-l 127.0.0.1/-l 0.0.0.0/' /etc/memcached.conf
+        sed -i 's/^anonymous_enable=.*/anonymous_enable=YES/' /etc/vsftpd.conf
+        printf 'pasv_min_port=$ftp_pasv\npasv_max_port=$ftp_pasv\npasv_address=127.0.0.1\n' >>/etc/vsftpd.conf
+        head -c 24M /dev/urandom >/srv/ftp/big.bin
+        printf 'ControlPort 0.0.0.0:9051\nHashedControlPassword %s\nDisableNetwork 1\n' \
+                \"\$(tor --quiet --hash-password $tor_password | tail -n1)\" >>/etc/tor/torrc
+        cd /etc/dreamlink/handoff.d
+        printf '[Handoff]\nUnit=nginx.service\n' >nginx.conf
+        printf '[Handoff]\nUnit=ssh.service\nSessions=yes\n' >ssh.conf
+        printf '[Handoff]\nUnit=memcached.service\n' >memcached.conf
+        printf '[Handoff]\nUnit=vsftpd.service\n' >vsftpd.conf
+        printf '[Handoff]\nUnit=tor@default.service\n' >tor.conf
+        printf '[Handoff]\nUnit=frr.service\n' >frr.conf
+        systemctl daemon-reload
+        systemctl restart nginx memcached vsftpd tor@default frr"
+units="redis-server.service nginx.service postgresql@17-main.service memcached.service vsftpd.service tor@default.service frr.service"
+for u in $units; do
+        expect_eq "$u runs" active "$(guest systemctl is-active $u)"
+done
+
+out=$(guest updatectl stage 2>&1)
+expect_eq "v2 is staged" 0 "$?"
+
+# The clients, each on one connection from here to the end.
+declare -A log stop pid
+for c in redis memcached postgres tor ftp; do
+        log[$c]=$VM_RUN_DIR/daemons-$c.log stop[$c]=$VM_RUN_DIR/daemons-$c.stop
+done
+client_start redis 6379 "${log[redis]}" "${stop[redis]}"; pid[redis]=$client_pid
+client_start memcached 11211 "${log[memcached]}" "${stop[memcached]}"; pid[memcached]=$client_pid
+client_start postgres 5432 "${log[postgres]}" "${stop[postgres]}"; pid[postgres]=$client_pid
+tor_contact=dl-contact-$RANDOM
+client_start tor 9051 "${log[tor]}" "${stop[tor]}" "$tor_password" "$tor_contact"; pid[tor]=$client_pid
+client_start ftp 21 "${log[ftp]}" "${stop[ftp]}" big.bin 65536; pid[ftp]=$client_pid
+session_start session
+want_http=$(guest 'sha256sum /var/www/html/big.bin' | cut -d' ' -f1)
+want_ftp=$(guest 'sha256sum /srv/ftp/big.bin' | cut -d' ' -f1)
+download=$VM_RUN_DIR/daemons-big.bin
+rm -f "$download"
+curl -s --max-time 1500 -o "$download" "http://127.0.0.1:$("$VM" port 80)/big.bin" &
+curl_pid=$!
+sleep 5
+for c in redis memcached postgres tor ftp; do
+        expect_match "the $c client is served" '^[0-9.]+ [0-9]+$' "$(tail -n1 "${log[$c]}")"
+done
+
+# The prediction, per unit: "yes" or the reason.
+list=$(guest dreamlink-handoff list 2>&1)
+printf '%s\n' "$list" | sed 's/^/        /'
+declare -A predicted mainpid
+for u in $units; do
+        predicted[$u]=$(printf '%s\n' "$list" | sed -n "/^$u: /,/on dump failure/p" |
+                sed -n 's/^  can be checkpointed now: \(yes\|no\).*/\1/p')
+        mainpid[$u]=$(guest systemctl show -P MainPID $u)
+done
+
+# outcomes SWITCH: each unit's result in the transaction record against the prediction.
+outcomes() {
+        local txn u want got
+        txn=$(guest cat /var/lib/dreamlink/transaction.json)
+        for u in $units; do
+                want=restored
+                [ "${predicted[$u]}" = yes ] || want=fresh
+                got=$(printf '%s\n' "$txn" | sed -n "s/.*\"$u\" : \"\([a-z]*\)\".*/\1/p" | head -n1)
+                expect_eq "$1: $u as list predicted (${predicted[$u]})" "$want" "$got"
+                if [ "$want" = restored ]; then
+                        expect_eq "$1: $u is the same main process, owned by its unit" "active ${mainpid[$u]}" \
+                                "$(guest systemctl show -P ActiveState $u) $(guest systemctl show -P MainPID $u)"
+                fi
+        done
+        expect_match "$1: the login was carried" '"session-[0-9]+.scope" : "restored"' "$txn"
+        guest 'journalctl -b -1 -o cat | grep -E "^Checkpointed"; journalctl -b 0 -o cat | grep -E "^Restored (.* as PID|login)"' |
+                sed 's/^/  ..    /'
+}
+
+# --- v1 → v2 -----------------------------------------------------------------
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+out=$(guest updatectl commit 2>&1)
+printf '%s\n' "$out" | sed 's/^/        /'
+check "the machine switched to v2" wait_new_boot "$old_boot"
+wait_boot_check
+expect_eq "it runs v2's kernel" "$V2_KERNEL" "$(guest uname -r)"
+outcomes "v1 → v2"
+
+# --- v2 → v1 -----------------------------------------------------------------
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+out=$(guest updatectl rollback 2>&1)
+printf '%s\n' "$out" | sed 's/^/        /'
+check "the machine switched back to v1" wait_new_boot "$old_boot"
+wait_boot_check
+expect_eq "it runs v1's kernel" "$V1_KERNEL" "$(guest uname -r)"
+outcomes "v2 → v1"
+
+# --- what the clients saw ----------------------------------------------------
+sleep 3
+for c in redis memcached postgres tor ftp; do touch "${stop[$c]}"; done
+for c in redis memcached postgres tor ftp; do wait "${pid[$c]}"; done
+wait "$curl_pid"
+expect_eq "nginx: the download in flight completed across both switches" 0 "$?"
+expect_eq "nginx: the file is intact" "$want_http" "$(sha256sum "$download" | cut -d' ' -f1)"
+for c in redis memcached; do
+        expect_eq "$c: one connection throughout" DONE "$(tail -n1 "${log[$c]}")"
+        expect_eq "$c: its counter went n → n+1, nothing lost or repeated" 0 "$(client_skips "${log[$c]}")"
+done
+last=$(tail -n1 "${log[postgres]}")
+expect_match "postgres: the transaction opened on v1 committed after both switches" '^COMMITTED [0-9]+$' "$last"
+expect_eq "postgres: its rows are all there" "${last#COMMITTED }" \
+        "$(guest 'runuser -u postgres -- psql -tAc "SELECT count(*) FROM dl_ticks"')"
+expect_eq "postgres: each insert saw one more row than the last" 0 "$(client_skips "${log[postgres]}")"
+expect_eq "tor: the control connection lived, and the setting made on it too" "DONE ContactInfo=$tor_contact" \
+        "$(tail -n1 "${log[tor]}")"
+# The uptime tor reports is its own process's: a fresh tor would start again near 0.
+expect_eq "tor: its uptime never went back" 0 \
+        "$(grep -E '^[0-9.]+ [0-9]+$' "${log[tor]}" | awk 'NR > 1 && $2 < prev { bad++ } { prev = $2 } END { print bad + 0 }')"
+expect_match "vsftpd: the download in flight ended with the server's own 226" "^DONE $want_ftp 226" \
+        "$(tail -n1 "${log[ftp]}")"
+check "ssh: the interactive login is still open" kill -0 "$sess_pid"
+session_end 'echo "kernel=$(uname -r)"'
+expect_contains "ssh: the same shell answers on v1's kernel" "kernel=$V1_KERNEL" "$(tr -d '\r' <"$sess_out")"
+expect_eq "ssh: its ticks are consecutive" 0 "$(tick_skips)"
+
+printf '  ..    longest gap seen by each client over both switches:'
+for c in redis memcached postgres tor ftp; do printf ' %s %s s,' "$c" "$(client_gap "${log[$c]}")"; done
+printf '\n'
+"$VM" stop >/dev/null
