@@ -163,11 +163,13 @@ void checkpoint_done(Checkpoint *c) {
         free(c->lock_table);
         strv_free(c->session_refs);
         strv_free(c->runtime_mounts);
+        strv_free(c->run_dirs);
         *c = (Checkpoint) {};
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
-        _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL;
+        _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
+                            *run_dirs = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -179,7 +181,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         nulls = strv_join(c->null_files, " ");
         refs = strv_join(c->session_refs, " ");
         mounts = strv_join(c->runtime_mounts, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts)
+        run_dirs = strv_join(c->run_dirs, " ");
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !run_dirs)
                 return -ENOMEM;
 
         char *s;
@@ -200,6 +203,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "NullFiles=%s\n"
                      "TmpDirectories=%s\n"
                      "RuntimeMounts=%s\n"
+                     "RunDirectories=%s\n"
                      "LockTable=%s\n"
                      "Session=%s\n"
                      "SessionRefs=%s\n"
@@ -211,7 +215,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     run_dirs, strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -280,6 +284,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "NullFiles", parse_null_files, offsetof(Checkpoint, null_files) },
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
+        { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
         { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
         { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
@@ -294,6 +299,25 @@ static const ConfigItem checkpoint_table[] = {
 bool runtime_mount_point_is_valid(const char *path) {
         const char *name = startswith(path, "/run/credentials/") ?: startswith(path, "/run/user/");
         return name && *name && *name != '.' && !strchr(name, '/');
+}
+
+/* Where other code owns the directories: systemd's, users' and credentials' (see mounts.c). */
+bool run_dir_path_is_valid(const char *path) {
+        const char *rest = startswith(path, "/run/");
+        if (!rest || !*rest || startswith(rest, "systemd/") || startswith(rest, "user/") ||
+            startswith(rest, "credentials/") || strpbrk(path, " \t\n\\"))
+                return false;
+        for (const char *p = path; (p = strchr(p, '/')); p++)
+                if (p[1] == '/' || startswith(p, "/./") || startswith(p, "/../") || streq(p, "/.") || streq(p, "/.."))
+                        return false;
+        return true;
+}
+
+bool run_dir_entry_is_valid(const char *entry) {
+        unsigned mode, uid, gid;
+        int n = 0;
+        return sscanf(entry, "%o:%u:%u:%n", &mode, &uid, &gid, &n) == 3 && n > 0 && mode <= 07777 &&
+               run_dir_path_is_valid(entry + n);
 }
 
 int checkpoint_load(const char *path, Checkpoint *ret) {
@@ -319,6 +343,13 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                 STRV_FOREACH(m, c.runtime_mounts)
                         if (!runtime_mount_point_is_valid(*m)) {
                                 r = log_error_errno(EBADMSG, "%s: RuntimeMounts= lists '%s', refusing.", path, *m);
+                                break;
+                        }
+        if (r >= 0)
+                /* These are created as root, owned as recorded: only below /run, none of systemd's. */
+                STRV_FOREACH(d, c.run_dirs)
+                        if (!run_dir_entry_is_valid(*d)) {
+                                r = log_error_errno(EBADMSG, "%s: RunDirectories= lists '%s', refusing.", path, *d);
                                 break;
                         }
         if (r < 0) {

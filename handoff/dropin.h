@@ -70,6 +70,8 @@ typedef struct Checkpoint {
         char **runtime_mounts;     /* mount points of other units' and users' runtime mounts that
                                     * propagated into the service's namespace (/run/credentials/…,
                                     * /run/user/…): created empty before the restore */
+        char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
+                                    * path (rundirs.c): created as they were before the restore */
         char *lock_table;          /* the nftables table criu locked the connections with */
         bool session;              /* a login session (unit is its scope), not a service */
         char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new
@@ -88,3 +90,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret);
 int checkpoint_load(const char *path, Checkpoint *ret);
 /* /run/credentials/NAME or /run/user/NAME (one level, no dot names): what RuntimeMounts= may hold. */
 bool runtime_mount_point_is_valid(const char *path);
+/* A directory below /run that is none of systemd's, users' or credentials' (and a plain path). */
+bool run_dir_path_is_valid(const char *path);
+/* A RunDirectories= entry, "MODE:UID:GID:PATH", that the restore may create as root. */
+bool run_dir_entry_is_valid(const char *entry);

@@ -229,6 +229,13 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
                 r = foreign_runtime_mounts(info.root_pid, u->unit, &c.runtime_mounts);
+        if (r >= 0) {
+                _cleanup_free_ pid_t *pids = NULL;
+                size_t n = 0;
+                r = cgroup_pids(info.control_group, &pids, &n);
+                if (r >= 0)
+                        r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
+        }
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
                 return dump_skipped(u, dir, &c, reason);

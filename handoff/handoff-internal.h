@@ -7,6 +7,7 @@
  *
  *   unit.c            the Handoff object; units over D-Bus; systemctl
  *   proctree.c        a unit's processes and their namespaces
+ *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
@@ -45,6 +46,13 @@ char *pid_comm(pid_t pid);
 bool pid_has_own_namespace(pid_t pid, const char *ns);
 /* Whether a and b (0: ourselves) are in the same namespace of that kind. */
 bool pids_share_namespace(pid_t a, pid_t b, const char *ns);
+
+/* rundirs.c */
+/* The directories below /run the tree rooted at root (its processes: pids) uses by path: working
+ * directories, chroots, the directories of its bound unix sockets; entries "MODE:UID:GID:PATH". */
+int run_dirs_collect(pid_t root, const pid_t *pids, size_t n, char ***ret);
+/* Before a restore, below ROOT_FD: creates the ones missing, with their mode and owner. */
+int run_dirs_recreate(int root_fd, const char *unit, char * const *entries);
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);

@@ -133,6 +133,9 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         create_runtime_mount_points(AT_FDCWD, unit, c.runtime_mounts);
+        r = run_dirs_recreate(AT_FDCWD, unit, c.run_dirs);
+        if (r < 0)
+                return r;
         fault_power_cut("restoring");
         if (unlink(pidfile) < 0 && errno != ENOENT)
                 return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);

@@ -262,6 +262,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *nulls[] = { (char *) "file[1a:5]", NULL };
         char *datagrams[] = { (char *) "9012", NULL };
         char *mounts[] = { (char *) "/run/credentials/getty@tty1.service", (char *) "/run/user/0", NULL };
+        char *run_dirs[] = { (char *) "2755:106:113:/run/tor", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -275,6 +276,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .null_files = nulls,
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
+                .run_dirs = run_dirs,
                 .lock_table = (char *) "inet CRIU-4f2a",
                 .pre_dump_usec = 1312000,
                 .pre_dump_bytes = 5 << 20,
@@ -304,6 +306,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.lock_table, "inet CRIU-4f2a");
         assert_int_equal(strv_length(back.runtime_mounts), 2);
         assert_string_equal(back.runtime_mounts[1], "/run/user/0");
+        assert_int_equal(strv_length(back.run_dirs), 1);
+        assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_true(back.pre_dump_usec == 1312000);
         assert_true(back.pre_dump_bytes == 5 << 20);
         assert_true(back.dump_usec == 812000);
@@ -325,6 +329,25 @@ static void test_checkpoint_round_trip(void **state) {
         assert_int_equal(checkpoint_to_text(&c, &text), 0);
         write_test_file(*state, CHECKPOINT_STATE_FILE, text);
         assert_int_equal(checkpoint_load(path, &back), -EBADMSG);
+        c.runtime_mounts = mounts;
+
+        /* Created as root with a recorded owner: below /run only, none of systemd's or users'. */
+        assert_true(run_dir_entry_is_valid("755:0:0:/run/frr"));
+        assert_true(run_dir_entry_is_valid("2755:106:113:/run/tor/sub"));
+        static const char *const bad[] = {
+                "755:0:0:/etc/cron.d", "755:0:0:/run/../etc", "755:0:0:/run/systemd/system", "755:0:0:/run/user/1000",
+                "755:0:0:/run/credentials/x", "755:0:0:/run/", "755:0:0:/run//x", "99999:0:0:/run/x", "755:0:/run/x",
+                "755:0:0:/run/a b", "755:0:0:/run/x/.",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_false(run_dir_entry_is_valid(bad[i]));
+                char *evil_dirs[] = { (char *) bad[i], NULL };
+                c.run_dirs = evil_dirs;
+                text = mfree(text);
+                assert_int_equal(checkpoint_to_text(&c, &text), 0);
+                write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+                assert_int_equal(checkpoint_load(path, &back), -EBADMSG);
+        }
 
         /* A login session: its scope, and the logind reference FIFO to stand in for. */
         char *refs[] = { (char *) "file[2c:3f1]", NULL };
@@ -517,6 +540,36 @@ static void test_recreate_tmp_dirs(void **state) {
         assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
 }
 
+/* tor's /run/tor, made by its ExecStartPre=, which a restore does not run: created as it was, in
+ * the order recorded; one made again meanwhile is left as it is; a link in the way is refused. */
+static void test_run_dirs_recreate(void **state) {
+        const char *root = *state;
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *tor = strprintf("2750:%u:%u:/run/tor", (unsigned) getuid(), (unsigned) getgid());
+        _cleanup_free_ char *sub = strprintf("700:%u:%u:/run/tor/sub", (unsigned) getuid(), (unsigned) getgid());
+        char *dirs[] = { tor, sub, (char *) "755:0:0:/run/frr", NULL };
+        struct stat st;
+
+        make_test_dir(root, "run/frr", 0711);
+        assert_int_equal(run_dirs_recreate(fd, "tor@default.service", dirs), 0);
+        assert_int_equal(test_mode_of(root, "run/tor"), 02750);
+        assert_int_equal(test_mode_of(root, "run/tor/sub"), 0700);
+        _cleanup_free_ char *p = path_join2(root, "run/tor");
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_uid, getuid());
+        assert_int_equal(test_mode_of(root, "run/frr"), 0711);
+        /* A retried restore. */
+        assert_int_equal(run_dirs_recreate(fd, "tor@default.service", dirs), 0);
+
+        _cleanup_free_ char *secret = path_join2(root, "secret");
+        make_test_dir(root, "secret", 0700);
+        make_test_symlink(root, "run/evil", secret);
+        char *through[] = { (char *) "755:0:0:/run/evil/x", NULL };
+        assert_int_equal(run_dirs_recreate(fd, "tor@default.service", through), -ELOOP);
+        _cleanup_free_ char *x = path_join2(secret, "x");
+        assert_int_equal(access(x, F_OK), -1);
+}
+
 static void test_recreate_tmp_dirs_refuses_links(void **state) {
         const char *root = *state;
         _cleanup_free_ char *victim = path_join2(root, "etc-shadow"), *secret = path_join2(root, "secret");
@@ -614,6 +667,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_run_dirs_recreate, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_links, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),

@@ -91,6 +91,35 @@ def tor(port, stop, password, contact):
     log("DONE", command("GETCONF ContactInfo")[0])
 
 
+def zebra(port, stop):
+    """FRR zebra's vty (telnet, "no login"): the hidden echo command every tick,
+    its answer awaited up to the next prompt. "TIME N" with N the ticks."""
+    s, f = connect(port)
+    out = b""
+
+    def until_prompt():
+        nonlocal out
+        while not out.rstrip().endswith(b">"):
+            chunk = s.recv(4096)
+            if not chunk:
+                raise RuntimeError("connection closed")
+            out += chunk
+        seen, out = out, b""
+        return seen
+
+    until_prompt()
+    n = 0
+    while not os.path.exists(stop):
+        n += 1
+        s.sendall(b"echo tick-%d\r\n" % n)
+        lines = [l.strip() for l in until_prompt().split(b"\n")]
+        if b"tick-%d" % n not in lines:
+            raise RuntimeError("unexpected answer %r" % lines)
+        log("%.3f" % time.time(), n)
+        time.sleep(TICK)
+    log("DONE")
+
+
 def ftp(port, stop, name, rate):
     """An anonymous passive download read at RATE bytes/s until STOPFILE
     exists, then to its end: "TIME BYTES" as it goes, then "DONE SHA256 REPLY"
@@ -192,7 +221,8 @@ def probe(port, stop):
     log("DONE")
 
 
-KINDS = {"redis": redis, "memcached": memcached, "tor": tor, "ftp": ftp, "postgres": postgres, "probe": probe}
+KINDS = {"redis": redis, "memcached": memcached, "tor": tor, "zebra": zebra, "ftp": ftp, "postgres": postgres,
+         "probe": probe}
 
 if __name__ == "__main__":
     if len(sys.argv) < 4 or sys.argv[1] not in KINDS:

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Directories under /run that a service uses by path and that its unit does not make: the ones
+ * its ExecStartPre= or its own start made (tor's /run/tor, where its control socket is bound).
+ * /run is a tmpfs, so a new boot lacks them, the restore drop-in runs no ExecStartPre=, and
+ * criu cannot bind a socket, enter a working directory or a chroot in a directory that is not
+ * there. Recorded at the dump with their mode and owner, created before the restore. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dropin.h"
+#include "fs-util.h"
+#include "handoff-internal.h"
+#include "log.h"
+#include "string-util.h"
+#include "unix-diag.h"
+
+typedef struct RunDirs {
+        pid_t root;
+        char **entries; /* "MODE:UID:GID:PATH", a directory after the ones it is in */
+        char **paths;   /* the same, PATH only: what is there already */
+} RunDirs;
+
+/* Adds DIR and each directory between /run and it, as the tree sees them (through root's
+ * /proc/PID/root: a mount namespace of its own sees the machine's /run through a bind). */
+static int add_dir(RunDirs *d, const char *dir) {
+        _cleanup_free_ char *copy = strdup(dir);
+        if (!copy)
+                return -ENOMEM;
+        for (char *slash = copy + strlen("/run/"); slash; slash = strchr(slash + 1, '/')) {
+                char saved = *slash;
+                *slash = 0;
+                char view[PATH_MAX], entry[PATH_MAX + 64];
+                struct stat st;
+                bool skip = !run_dir_path_is_valid(copy) ||
+                            snprintf(view, sizeof(view), "/proc/" PID_FMT "/root%s", d->root, copy) >= (int) sizeof(view) ||
+                            lstat(view, &st) < 0 || !S_ISDIR(st.st_mode);
+                if (!skip && !strv_contains(d->paths, copy)) {
+                        snprintf(entry, sizeof(entry), "%o:%u:%u:%s", (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid,
+                                 (unsigned) st.st_gid, copy);
+                        if (strv_extend(&d->entries, entry) < 0 || strv_extend(&d->paths, copy) < 0)
+                                return -ENOMEM;
+                }
+                *slash = saved;
+                if (skip || !saved)
+                        break;
+        }
+        return 0;
+}
+
+static int add_dir_of(RunDirs *d, const char *path, bool parent) {
+        if (!startswith(path, "/run/"))
+                return 0;
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        if (parent)
+                *strrchr(dir, '/') = 0;
+        return add_dir(d, dir);
+}
+
+int run_dirs_collect(pid_t root, const pid_t *pids, size_t n, char ***ret) {
+        RunDirs d = { .root = root };
+        UnixSocket *socks = NULL;
+        size_t nsocks = 0;
+        int r;
+
+        r = unix_sockets_dump(&socks, &nsocks);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                static const char *const links[] = { "cwd", "root" };
+                for (size_t l = 0; l < ELEMENTSOF(links) && r >= 0; l++) {
+                        char path[64], target[PATH_MAX];
+                        snprintf(path, sizeof(path), "/proc/" PID_FMT "/%s", pids[i], links[l]);
+                        ssize_t k = readlink(path, target, sizeof(target) - 1);
+                        if (k > 0) {
+                                target[k] = 0;
+                                r = add_dir_of(&d, target, /* parent= */ false);
+                        }
+                }
+                /* Its bound sockets (listeners): criu binds them to their names again. */
+                char fddir[64];
+                snprintf(fddir, sizeof(fddir), "/proc/" PID_FMT "/fd", pids[i]);
+                DIR *fds = opendir(fddir);
+                if (!fds)
+                        continue; /* gone meanwhile */
+                struct dirent *de;
+                while (r >= 0 && (de = readdir(fds))) {
+                        char target[64];
+                        unsigned long long ino;
+                        ssize_t k = readlinkat(dirfd(fds), de->d_name, target, sizeof(target) - 1);
+                        if (k < 0)
+                                continue;
+                        target[k] = 0;
+                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                                continue;
+                        const UnixSocket *sk = unix_sockets_find(socks, nsocks, ino);
+                        if (sk && sk->name && sk->name[0] == '/')
+                                r = add_dir_of(&d, sk->name, /* parent= */ true);
+                }
+                closedir(fds);
+        }
+        unix_sockets_free(socks, nsocks);
+        strv_free(d.paths);
+        if (r < 0) {
+                strv_free(d.entries);
+                return r;
+        }
+        *ret = d.entries;
+        return 0;
+}
+
+int run_dirs_recreate(int root_fd, const char *unit, char * const *entries) {
+        /* In the order recorded: a directory comes after the ones it is in. */
+        STRV_FOREACH(e, entries) {
+                unsigned mode, uid, gid;
+                int n = 0;
+                if (sscanf(*e, "%o:%u:%u:%n", &mode, &uid, &gid, &n) != 3 || n <= 0)
+                        return log_unit_error_errno(unit, EINVAL, "Invalid run directory entry '%s'.", *e);
+                const char *path = *e + n;
+                _cleanup_free_ char *parent = NULL;
+                const char *name = path_split_last(path, &parent);
+                if (!parent)
+                        return log_oom();
+                _cleanup_close_ int parent_fd = open_dir_verified(root_fd, parent);
+                if (parent_fd < 0)
+                        return log_unit_error_errno(unit, parent_fd, "Refusing to recreate %s: a link, or a directory "
+                                                    "another user owns or may write to, is in the way: %m", path);
+                if (mkdirat(parent_fd, name, 0700) < 0) {
+                        if (errno == EEXIST)
+                                continue; /* made again meanwhile (RuntimeDirectory=, tmpfiles.d): not ours to change */
+                        return log_unit_error_errno(unit, errno, "Failed to create %s: %m", path);
+                }
+                _cleanup_close_ int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+                        return log_unit_error_errno(unit, errno, "Failed to give %s its mode and owner: %m", path);
+                log_unit_debug(unit, "Created %s (%o, %u:%u) for %s's restore.", path, mode, uid, gid, unit);
+        }
+        return 0;
+}
