@@ -125,30 +125,44 @@ static const char opt_in_service_dropin[] =
          * plainly. */
         "RestrictNamespaces=~pid ipc uts user cgroup time\n";
 
-/* A Type=forking service's start script may leave several daemons, each reparented to PID 1
- * (FRR's frrinit.sh): CRIU takes one tree. Its ExecStart= runs under `dreamlink-handoff reap`,
- * which stays their parent when there is more than one (reaper.c). *ret: the lines, or NULL
- * when the unit needs none. */
-static int exec_start_reaped(const char *root, const char *unit, char **ret) {
-        _cleanup_(unit_exec_done) UnitExec e = {};
+/* What a service's own unit files call for, beyond opt_in_service_dropin. *ret: the lines, or
+ * NULL when there are none. */
+static int unit_specific_lines(const char *root, const char *unit, char **ret) {
+        _cleanup_(unit_settings_done) UnitSettings e = {};
+        _cleanup_free_ char *reap = NULL;
+        bool private_tmp = false;
         int r;
 
         *ret = NULL;
-        r = unit_exec_read(root, unit, &e);
+        r = unit_settings_read(root, unit, &e);
         if (r == -ENOENT)
                 return 0; /* not installed (yet): the drop-in is written again at the next reload */
         if (r < 0)
                 return log_error_errno(r, "Failed to read the unit files of %s: %m", unit);
-        if (e.masked || !streq_ptr(e.type, "forking") || strv_length(e.exec_start) != 1)
+        if (e.masked)
                 return 0;
-        const char *cmd = e.exec_start[0];
-        size_t n = strspn(cmd, "-:+!@"); /* systemd's prefixes, which stay in front */
-        if (memchr(cmd, '@', n)) {
-                /* "@" gives the program another argv[0], which reap cannot pass on. */
-                log_warning("%s: ExecStart= sets argv[0] (\"@\"); its daemons are not collected into one tree.", unit);
-                return 0;
+
+        /* A Type=forking service's start script may leave several daemons, each reparented to
+         * PID 1 (FRR's frrinit.sh): CRIU takes one tree. Its ExecStart= runs under `dreamlink-handoff
+         * reap`, which stays their parent when there is more than one (reaper.c). */
+        if (streq_ptr(e.type, "forking") && strv_length(e.exec_start) == 1) {
+                const char *cmd = e.exec_start[0];
+                size_t n = strspn(cmd, "-:+!@"); /* systemd's prefixes, which stay in front */
+                if (memchr(cmd, '@', n))
+                        /* "@" gives the program another argv[0], which reap cannot pass on. */
+                        log_warning("%s: ExecStart= sets argv[0] (\"@\"); its daemons are not collected into one tree.", unit);
+                else if (!(reap = strprintf("ExecStart=\nExecStart=%.*s" HANDOFF_HELPER_PATH " reap %s\n", (int) n, cmd, cmd + n)))
+                        return log_oom();
         }
-        *ret = strprintf("ExecStart=\nExecStart=%.*s" HANDOFF_HELPER_PATH " reap %s\n", (int) n, cmd, cmd + n);
+
+        /* PrivateTmp=yes binds directories of the machine's /tmp and /var/tmp, which systemd
+         * deletes when the dump ends the service: what it kept there would be lost. Disconnected,
+         * they are a tmpfs of the service's mount namespace, which CRIU dumps with its contents.
+         * Their lifetime is the same (the service's); /var/tmp is in memory instead of on disk. */
+        if (e.private_tmp)
+                private_tmp = parse_boolean(e.private_tmp) > 0;
+
+        *ret = strprintf("%s%s", strempty(reap), private_tmp ? "PrivateTmp=disconnected\n" : "");
         return *ret ? 0 : log_oom();
 }
 
@@ -162,12 +176,12 @@ static void write_opt_in_dropins(const char *normal_dir) {
                 return;
         }
         for (HandoffUnit **u = config; *u; u++) {
-                _cleanup_free_ char *text = NULL, *reap = NULL;
+                _cleanup_free_ char *text = NULL, *own = NULL;
                 if (!(*u)->enabled)
                         continue;
                 if (!(*u)->sessions)
-                        (void) exec_start_reaped(root, (*u)->unit, &reap);
-                text = strprintf("%s%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin, strempty(reap));
+                        (void) unit_specific_lines(root, (*u)->unit, &own);
+                text = strprintf("%s%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin, strempty(own));
                 if (!text) {
                         log_oom();
                         return;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A service's Type= and ExecStart= as systemd will load them from disk, for the generator, which
+/* A service's Type=, ExecStart= and PrivateTmp= as systemd will load them from disk, for the generator, which
  * runs before systemd loads units and may not ask it. Only what the opt-in drop-in needs: the
  * fragment where systemd finds it first (an instance falls back to its template), then the
  * drop-ins of the unit, its template and all services (service.d), merged by name (an earlier
@@ -27,15 +27,16 @@ static const char *const unit_dirs[] = {
         "/usr/lib/systemd/system",
 };
 
-void unit_exec_done(UnitExec *u) {
+void unit_settings_done(UnitSettings *u) {
         u->type = mfree(u->type);
         u->exec_start = strv_free(u->exec_start);
+        u->private_tmp = mfree(u->private_tmp);
         u->masked = false;
 }
 
-/* Applies one file's [Service] Type= and ExecStart= lines; continuation lines ("\" at the end)
+/* Applies one file's [Service] Type=, ExecStart= and PrivateTmp= lines; continuation lines ("\" at the end)
  * are joined as systemd joins them. */
-static int apply_file(const char *path, UnitExec *u) {
+static int apply_file(const char *path, UnitSettings *u) {
         _cleanup_free_ char *text = NULL;
         bool in_service = false;
         int r;
@@ -71,6 +72,8 @@ static int apply_file(const char *path, UnitExec *u) {
                 char *key = strstrip(l), *value = strstrip(eq + 1);
                 if (streq(key, "Type"))
                         r = free_and_strdup(&u->type, value);
+                else if (streq(key, "PrivateTmp"))
+                        r = free_and_strdup(&u->private_tmp, value);
                 else if (streq(key, "ExecStart"))
                         r = isempty(value) ? (u->exec_start = strv_free(u->exec_start), 0) : strv_extend(&u->exec_start, value);
                 else
@@ -89,10 +92,10 @@ static char *template_of(const char *unit) {
         return strprintf("%.*s%s", (int) (at - unit + 1), unit, dot);
 }
 
-int unit_exec_read(const char *root, const char *unit, UnitExec *ret) {
+int unit_settings_read(const char *root, const char *unit, UnitSettings *ret) {
         _cleanup_free_ char *template = template_of(unit);
         _cleanup_strv_free_ char **dropin_dirs = NULL, **dropins = NULL;
-        _cleanup_(unit_exec_done) UnitExec u = {};
+        _cleanup_(unit_settings_done) UnitSettings u = {};
         const char *names[] = { unit, template, NULL };
         bool found = false;
         int r;
@@ -112,7 +115,7 @@ int unit_exec_read(const char *root, const char *unit, UnitExec *ret) {
                         if (target && streq(target, "/dev/null")) {
                                 u.masked = true;
                                 *ret = u;
-                                u = (UnitExec) {};
+                                u = (UnitSettings) {};
                                 return 0;
                         }
                         r = apply_file(path, &u);
@@ -144,6 +147,6 @@ int unit_exec_read(const char *root, const char *unit, UnitExec *ret) {
                         return r;
         }
         *ret = u;
-        u = (UnitExec) {};
+        u = (UnitSettings) {};
         return 0;
 }

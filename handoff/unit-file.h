@@ -5,12 +5,13 @@
 
 #include <stdbool.h>
 
-typedef struct UnitExec {
+typedef struct UnitSettings {
         char *type;        /* Type=, NULL when unset (simple) */
         char **exec_start; /* the ExecStart= lines in effect, prefixes included */
+        char *private_tmp; /* PrivateTmp=, NULL when unset */
         bool masked;       /* linked to /dev/null: nothing else is read */
-} UnitExec;
+} UnitSettings;
 
-void unit_exec_done(UnitExec *u);
+void unit_settings_done(UnitSettings *u);
 /* From the unit directories below root (NULL: /); -ENOENT when no fragment names the unit. */
-int unit_exec_read(const char *root, const char *unit, UnitExec *ret);
+int unit_settings_read(const char *root, const char *unit, UnitSettings *ret);

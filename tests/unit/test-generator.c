@@ -186,7 +186,7 @@ static void test_forking_reaped(void **state) {
         write_test_file(nginx_d, "10-fork.conf", "[Service]\nType=forking\nExecStart=\nExecStart=-/usr/sbin/nginx -g 'daemon on;'\n");
         write_test_file(lib, "pg@.service", "[Service]\nType=forking\nExecStart=@/usr/bin/pg_ctlcluster pg %i start\n");
         write_test_file(tmpl_d, "50-plain.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/pg_ctlcluster --skip %i start\n");
-        write_test_file(lib, "tor@.service", "[Service]\nType=notify\nExecStart=/usr/bin/tor\n");
+        write_test_file(lib, "tor@.service", "[Service]\nType=notify\nExecStart=/usr/bin/tor\nPrivateTmp=yes\n");
         write_test_file(lib, "redis-server.service", "[Service]\nType=notify\nExecStart=/usr/bin/redis-server\n");
         assert_int_equal(mkdir_p(etc, 0755), 0);
         _cleanup_free_ char *mask = path_join2(etc, "masked.service");
@@ -211,6 +211,10 @@ static void test_forking_reaped(void **state) {
         assert_null(strstr(tor, "ExecStart"));
         assert_null(strstr(redis, "ExecStart"));
         assert_null(strstr(masked, "ExecStart"));
+        /* PrivateTmp= directories become a tmpfs of the service's, which CRIU dumps with its files. */
+        assert_non_null(strstr(tor, "\nPrivateTmp=disconnected\n"));
+        assert_null(strstr(redis, "PrivateTmp="));
+        assert_null(strstr(frr, "PrivateTmp="));
 
         /* "@" sets argv[0], which the reaper cannot pass on: left as it is. */
         _cleanup_free_ char *plain = path_join2(tmpl_d, "50-plain.conf");
