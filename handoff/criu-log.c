@@ -36,9 +36,10 @@ static const struct {
         { "doesn't live in IPC ns",
           "it uses System V shared memory of the whole machine: it needs an IPC namespace of its own, "
           "which dreamlink gives opted-in services (PrivateIPC=yes): restart the service for that to apply" },
-        { "nested ipc namespace",
-          "it creates IPC namespaces of its own (a sandbox per connection, like vsftpd's isolate=YES), "
-          "which cannot be carried: turn that sandbox off in the service's configuration" },
+        { "Can't dump nested",
+          "a process of it made a namespace of its own (a sandbox per connection, like vsftpd's isolate=YES), "
+          "which cannot be carried: dreamlink forbids opted-in services to (RestrictNamespaces=), restart the "
+          "service for that to apply" },
         { "doesn't belong to the target user namespace",
           "it runs in a user namespace of its own (PrivateUsers=yes), which cannot be carried: dreamlink "
           "turns it off for opted-in services, restart the service for that to apply" },
@@ -48,6 +49,10 @@ static const struct {
         { "memory.pressure",
           "systemd watches its memory pressure (MemoryPressureWatch=) through a file criu cannot carry: "
           "dreamlink turns it off for opted-in services, restart the service for that to apply" },
+        { "has more than 32 groups",
+          "a netlink socket of the service listens to more than 32 multicast groups (FRR's zebra does, for "
+          "rtnetlink's tunnel and next-hop events), which CRIU cannot carry yet: it restarts fresh, as FRR "
+          "is made to (its daemons learn the kernel's state again at start)" },
         { "Can't fork for",
           "a process of this boot holds one of the service's PIDs" },
 };
@@ -61,13 +66,24 @@ const char *criu_error_hint(const char *error) {
         return NULL;
 }
 
+/* criu 4.2 logs the group bitmap of a netlink socket it cannot take ("netlink: 8 2") as an
+ * error of its own, just before the one that says why. */
+static bool is_netlink_groups_preamble(const char *line, const char *end) {
+        const char *m = strstr(line, "): netlink: ");
+        unsigned size, groups;
+        int n = 0;
+        if (!m || (end && m > end))
+                return false;
+        return sscanf(m, "): netlink: %u %x%n", &size, &groups, &n) == 2 && m + n == (end ?: m + strlen(m));
+}
+
 static bool error_is_harmless(const char *line, const char *end) {
         for (size_t i = 0; i < ELEMENTSOF(harmless_errors); i++) {
                 const char *m = strstr(line, harmless_errors[i]);
                 if (m && (!end || m < end))
                         return true;
         }
-        return false;
+        return is_netlink_groups_preamble(line, end);
 }
 
 int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error) {

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-json.h>
 #include <unistd.h>
 
 #include "boot-entry.h"
@@ -292,21 +293,17 @@ static int read_last_pid(uint64_t *ret) {
         return r < 0 ? r : parse_uint64(strstrip(s), ret);
 }
 
-/* Which opted-in services will be checkpointed: the ones running now. */
-static int commit_plan_handoff(Commit *x) {
+/* Which opted-in services will be checkpointed: the ones running now. The dry run (commit_plan_run())
+ * takes the same list. */
+static int commit_plan_units(Commit *x) {
         int r;
 
-        if (!handoff_wanted(x))
-                return 0;
         r = handoff_config_load(NULL, &x->units);
         if (r < 0)
                 return r;
         r = handoff_new(&x->handoff);
         if (r < 0)
                 return r;
-        x->images_root = handoff_set_dir(x->txn->id);
-        if (!x->images_root)
-                return log_oom(); /* the id is ours, made valid */
         for (HandoffUnit **u = x->units; u && *u; u++) {
                 _cleanup_(unit_info_done) UnitInfo info = {};
                 if (!(*u)->enabled)
@@ -317,6 +314,20 @@ static int commit_plan_handoff(Commit *x) {
                 if (strv_extend((*u)->sessions ? &x->session_units : &x->planned, (*u)->unit) < 0)
                         return log_oom();
         }
+        return 0;
+}
+
+static int commit_plan_handoff(Commit *x) {
+        int r;
+
+        if (!handoff_wanted(x))
+                return 0;
+        r = commit_plan_units(x);
+        if (r < 0)
+                return r;
+        x->images_root = handoff_set_dir(x->txn->id);
+        if (!x->images_root)
+                return log_oom(); /* the id is ours, made valid */
         uint64_t last = 0;
         (void) read_last_pid(&last);
         x->pid_floor = MAX(last, 1000u) + PID_FLOOR_MARGIN;
@@ -650,6 +661,98 @@ static int commit_fail(Commit *x, int error) {
                 (void) record_finish(x->txn, x->w.txn_path, OUTCOME_FAILED, log_get_last_error() ?: strerror(-error), x->w.root,
                                      x->w.config);
         return error;
+}
+
+/* ---- the dry run --------------------------------------------------------------------------- */
+
+/* What commit_run() would do now, short of doing it: the target, and per opted-in service what
+ * its dump would come to (a dry-run dump, as `dreamlink-handoff list` does), in the terms of
+ * OnDumpFailure=. Nothing is written, loaded or stopped. */
+static int plan_service_json(Commit *x, const HandoffUnit *u, bool *aborts, sd_json_variant **array) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_free_ char *reason = NULL;
+        const char *outcome = "carried";
+
+        int r = handoff_try_dump(x->handoff, u, &reason);
+        if (r < 0) {
+                outcome = u->on_dump_failure == HANDOFF_FAILURE_ABORT ? "aborts" : "fresh";
+                *aborts = *aborts || u->on_dump_failure == HANDOFF_FAILURE_ABORT;
+                if (!reason && !(reason = strdup(strerror(-r))))
+                        return log_oom();
+                /* One RESULT line holds the whole plan (WORKER_LINE_MAX). */
+                if (strlen(reason) > 480)
+                        strcpy(reason + 477, "...");
+        }
+        r = sd_json_buildo(&v,
+                        SD_JSON_BUILD_PAIR_STRING("unit", u->unit),
+                        SD_JSON_BUILD_PAIR_STRING("outcome", outcome),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!reason, "reason", SD_JSON_BUILD_STRING(reason)));
+        if (r < 0)
+                return r;
+        return sd_json_variant_append_array(array, v);
+}
+
+int commit_plan_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *rep) {
+        _cleanup_(commit_done) Commit x = {
+                .reporter = rep,
+                .operation = operation,
+                .flags = flags,
+        };
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *services = NULL, *sessions = NULL;
+        _cleanup_free_ char *json = NULL, *message = NULL;
+        bool aborts = false;
+        int r;
+
+        if ((r = commit_load(&x, c)) < 0 || (r = commit_check_target(&x)) < 0)
+                return r;
+        if (sd_json_variant_new_array(&services, NULL, 0) < 0 || sd_json_variant_new_array(&sessions, NULL, 0) < 0)
+                return log_oom();
+        if (handoff_wanted(&x)) {
+                r = commit_plan_units(&x);
+                if (r < 0)
+                        return r;
+                STRV_FOREACH(unit, x.planned) {
+                        r = plan_service_json(&x, handoff_config_find(x.units, *unit), &aborts, &services);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to format the plan: %m");
+                }
+                STRV_FOREACH(unit, x.session_units) {
+                        _cleanup_strv_free_ char **scopes = NULL;
+                        _cleanup_(sd_json_variant_unrefp) sd_json_variant *s = NULL;
+                        (void) handoff_unit_sessions(x.handoff, *unit, &scopes);
+                        r = sd_json_buildo(&s,
+                                        SD_JSON_BUILD_PAIR_STRING("unit", *unit),
+                                        SD_JSON_BUILD_PAIR_STRV("scopes", scopes));
+                        if (r >= 0)
+                                r = sd_json_variant_append_array(&sessions, s);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to format the plan: %m");
+                }
+        }
+        const SlotStatus *from = &x.slots.slots[x.w.booted], *to = &x.slots.slots[x.w.target];
+        r = sd_json_buildo(&v,
+                        SD_JSON_BUILD_PAIR_STRING("operation", transaction_operation_to_string(operation)),
+                        SD_JSON_BUILD_PAIR_STRING("from_slot", slot_to_string(x.w.booted)),
+                        SD_JSON_BUILD_PAIR_STRING("from_version", strempty(from->version)),
+                        SD_JSON_BUILD_PAIR_STRING("to_slot", slot_to_string(x.w.target)),
+                        SD_JSON_BUILD_PAIR_STRING("to_version", strempty(to->version)),
+                        SD_JSON_BUILD_PAIR_STRING("to_kernel", strempty(to->kernel)),
+                        SD_JSON_BUILD_PAIR_STRING("method", flags & COMMIT_REBOOT ? "reboot" : "kexec"),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("handoff", handoff_wanted(&x)),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("aborts", aborts),
+                        SD_JSON_BUILD_PAIR_VARIANT("services", services),
+                        SD_JSON_BUILD_PAIR_VARIANT("sessions", sessions));
+        if (r >= 0)
+                r = sd_json_variant_format(v, 0, &json);
+        if (r < 0)
+                return log_error_errno(r, "Failed to format the plan: %m");
+        reporter_result(rep, json);
+        if (asprintf(&message, "A %s now would %s to slot %s (%s).", transaction_operation_to_string(operation),
+                     aborts ? "be refused instead of switching" : "switch", slot_to_string(x.w.target),
+                     strna(to->version)) < 0)
+                return log_oom();
+        reporter_done(rep, 0, message);
+        return 0;
 }
 
 int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *rep) {

@@ -22,3 +22,8 @@
  * (to the other slot, which must be good). On success the machine is going
  * down; the reporter has heard DONE. */
 int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *r);
+
+/* The dry run of commit_run(): reports as RESULT the plan (JSON: the target, and per opted-in
+ * service "carried", "fresh" or "aborts" with the reason, as a dry-run dump finds it now; the
+ * login sessions that go along), changing nothing. */
+int commit_plan_run(const UpdaterConfig *c, TransactionOperation operation, CommitFlags flags, Reporter *r);

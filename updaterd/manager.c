@@ -44,7 +44,7 @@ Manager *manager_free(Manager *m) {
                 (void) kill(m->worker, SIGKILL);
         manager_reset_job(m);
         sd_event_source_disable_unref(m->auto_commit_source);
-        sd_bus_message_unref(m->pending_check);
+        sd_bus_message_unref(m->pending_reply);
         updater_config_done(&m->config);
         sd_bus_unref(m->bus);
         sd_event_unref(m->event);
@@ -77,6 +77,8 @@ static const char *manager_operation(Manager *m) {
                 [JOB_STAGE] = "staging",
                 [JOB_COMMIT] = "committing",
                 [JOB_ROLLBACK] = "rolling-back",
+                [JOB_PLAN_COMMIT] = "planning",
+                [JOB_PLAN_ROLLBACK] = "planning",
         };
         return m->worker > 0 ? table[m->operation] : "idle";
 }
@@ -154,7 +156,7 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
 
 static void reply_check(Manager *m, int result, const char *message) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(m->pending_check);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(m->pending_reply);
 
         if (!call)
                 return;
@@ -173,6 +175,19 @@ static void reply_check(Manager *m, int result, const char *message) {
                         strempty(sd_json_variant_string(sd_json_variant_by_key(v, "kernel"))),
                         sd_json_variant_unsigned(sd_json_variant_by_key(v, "counter")),
                         sd_json_variant_unsigned(sd_json_variant_by_key(v, "download_size")));
+}
+
+static void reply_plan(Manager *m, int result, const char *message) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(m->pending_reply);
+
+        if (!call)
+                return;
+        if (result < 0)
+                (void) sd_bus_reply_method_errnof(call, result, "%s", isempty(message) ? strerror(-result) : message);
+        else if (!m->result_json)
+                (void) sd_bus_reply_method_errorf(call, SD_BUS_ERROR_FAILED, "The dry run ended without a plan.");
+        else
+                (void) sd_bus_reply_method_return(call, "s", m->result_json);
 }
 
 static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -212,6 +227,8 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 
         if (m->operation == JOB_CHECK)
                 reply_check(m, result, message);
+        else if (IN_SET(m->operation, JOB_PLAN_COMMIT, JOB_PLAN_ROLLBACK))
+                reply_plan(m, result, message);
         bool staged = m->operation == JOB_STAGE && result >= 0;
 
         (void) sd_bus_emit_signal(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "JobRemoved", "ussis",
@@ -286,8 +303,9 @@ int manager_cancel_job(Manager *m) {
         if (m->worker <= 0)
                 return -ESRCH;
         /* A switch is not crash-safe the way a stage is: stopped midway it would leave
-         * services frozen. It ends by itself, switched or with everything put back. */
-        if (IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK))
+         * services frozen. It ends by itself, switched or with everything put back. A dry run's
+         * dumps freeze services and lock their connections too, and end by themselves. */
+        if (IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK, JOB_PLAN_COMMIT, JOB_PLAN_ROLLBACK))
                 return -EBUSY;
         /* The work is crash-safe by design: stopping the worker is all a cancel needs. */
         m->cancelled = true;
@@ -369,7 +387,7 @@ static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *e
                                          job_operation_to_string(m->operation));
         if (r < 0)
                 return r;
-        m->pending_check = sd_bus_message_ref(message);
+        m->pending_reply = sd_bus_message_ref(message);
         return 1; /* the reply comes when the worker is done */
 }
 
@@ -416,6 +434,32 @@ static int method_switch(sd_bus_message *message, void *userdata, sd_bus_error *
         return reply_job_started(userdata, message, op, NULL, flags, error);
 }
 
+static int method_plan(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        JobOperation op = streq(sd_bus_message_get_member(message), "PlanRollback") ? JOB_PLAN_ROLLBACK : JOB_PLAN_COMMIT;
+        Manager *m = userdata;
+        uint64_t flags;
+        int r;
+
+        /* Not only a look: the dry-run dumps freeze each service for a moment. */
+        r = check_root(message, error);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(message, "t", &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t) _COMMIT_FLAGS_ALL)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64 ".",
+                                         flags & ~(uint64_t) _COMMIT_FLAGS_ALL);
+        r = manager_start_job(m, op, NULL, flags, NULL);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Busy: a %s job is running.",
+                                         job_operation_to_string(m->operation));
+        if (r < 0)
+                return r;
+        m->pending_reply = sd_bus_message_ref(message);
+        return 1; /* the reply comes when the worker is done */
+}
+
 static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int r;
@@ -428,7 +472,9 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
                 return sd_bus_error_set(error, SD_BUS_ERROR_FAILED, "No job is running.");
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,
-                                         "A %s cannot be cancelled: it switches, or puts everything back if it fails.",
+                                         IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK) ?
+                                         "A %s cannot be cancelled: it switches, or puts everything back if it fails." :
+                                         "A %s cannot be cancelled: its dry-run dumps end by themselves in moments.",
                                          job_operation_to_string(m->operation));
         if (r < 0)
                 return r;
@@ -481,6 +527,10 @@ const sd_bus_vtable manager_vtable[] = {
                                 method_switch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rollback", SD_BUS_ARGS("t", flags), SD_BUS_RESULT("u", job_id),
                                 method_switch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PlanCommit", SD_BUS_ARGS("t", flags), SD_BUS_RESULT("s", plan),
+                                method_plan, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PlanRollback", SD_BUS_ARGS("t", flags), SD_BUS_RESULT("s", plan),
+                                method_plan, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
                                 method_describe, SD_BUS_VTABLE_UNPRIVILEGED),

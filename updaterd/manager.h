@@ -42,8 +42,8 @@ typedef struct Manager {
         int done_result;            /* from the worker's DONE line */
         char *done_message;
         bool done_seen;
-        char *result_json;          /* a check's RESULT */
-        sd_bus_message *pending_check; /* Check() replies when its job ends */
+        char *result_json;          /* a check's or a dry run's RESULT */
+        sd_bus_message *pending_reply; /* Check(), PlanCommit() and PlanRollback() reply when their job ends */
 
         sd_event_source *auto_commit_source; /* AutoCommit=: when the staged release is committed */
         usec_t auto_commit_at;               /* CLOCK_REALTIME, 0 when none is planned */

@@ -639,6 +639,10 @@ int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *ver
                 return commit_run(c, TRANSACTION_COMMIT, (CommitFlags) flags, r);
         case JOB_ROLLBACK:
                 return commit_run(c, TRANSACTION_ROLLBACK, (CommitFlags) flags, r);
+        case JOB_PLAN_COMMIT:
+                return commit_plan_run(c, TRANSACTION_COMMIT, (CommitFlags) flags, r);
+        case JOB_PLAN_ROLLBACK:
+                return commit_plan_run(c, TRANSACTION_ROLLBACK, (CommitFlags) flags, r);
         default:
                 return -EINVAL;
         }

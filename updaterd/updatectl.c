@@ -24,6 +24,7 @@
 static bool arg_json = false;
 static bool arg_quiet = false;
 static uint64_t arg_flags = 0;
+static bool arg_dry_run = false;
 static volatile sig_atomic_t interrupted = 0;
 
 
@@ -49,7 +50,8 @@ static int help(void) {
                "     --json        status: print JSON\n"
                "  -q --quiet       No progress output\n"
                "     --no-handoff  commit, rollback: services restart fresh\n"
-               "     --reboot      commit, rollback: through firmware and boot loader\n\n"
+               "     --reboot      commit, rollback: through firmware and boot loader\n"
+               "     --dry-run     commit, rollback: say what would be carried, switch nothing\n\n"
                "See the updatectl(8) man page for details.\n",
                program_invocation_short_name);
         return 0;
@@ -611,9 +613,76 @@ static char *switch_message(sd_bus *bus) {
                          arg_flags & COMMIT_REBOOT ? "through a reboot" : "with kexec");
 }
 
+/* A dry-run dump of each service takes seconds on a slow machine: more than sd-bus's 25 s in all. */
+#define PLAN_TIMEOUT_USEC (30 * USEC_PER_MINUTE)
+
+static int print_plan(sd_json_variant *v) {
+        sd_json_variant *services = sd_json_variant_by_key(v, "services"), *sessions = sd_json_variant_by_key(v, "sessions"), *e;
+        bool aborts = sd_json_variant_boolean(sd_json_variant_by_key(v, "aborts"));
+
+        printf("A %s now would switch from slot %s (%s) to slot %s (%s, kernel %s) %s%s.\n",
+               strna(json_str(v, "operation")), strna(json_str(v, "from_slot")), strna(json_str(v, "from_version")),
+               strna(json_str(v, "to_slot")), strna(json_str(v, "to_version")), strna(json_str(v, "to_kernel")),
+               streq_ptr(json_str(v, "method"), "reboot") ? "through a reboot" : "with kexec",
+               sd_json_variant_boolean(sd_json_variant_by_key(v, "handoff")) ? "" : ", every service starting fresh");
+        if (sd_json_variant_elements(services) > 0)
+                printf("\n%-34s %-8s %s\n", "SERVICE", "OUTCOME", "WHY");
+        for (size_t i = 0; i < sd_json_variant_elements(services); i++) {
+                e = sd_json_variant_by_index(services, i);
+                printf("%-34s %-8s %s\n", strna(json_str(e, "unit")), strna(json_str(e, "outcome")),
+                       strempty(json_str(e, "reason")));
+        }
+        for (size_t i = 0; i < sd_json_variant_elements(sessions); i++) {
+                e = sd_json_variant_by_index(sessions, i);
+                sd_json_variant *scopes = sd_json_variant_by_key(e, "scopes");
+                printf("\nThe login sessions of %s come along (%zu now:", strna(json_str(e, "unit")),
+                       sd_json_variant_elements(scopes));
+                for (size_t k = 0; k < sd_json_variant_elements(scopes); k++)
+                        printf(" %s", strna(safe(sd_json_variant_string(sd_json_variant_by_index(scopes, k)))));
+                printf("); a login whose program holds the system bus ends with the switch.\n");
+        }
+        if (aborts)
+                printf("\nThe %s would be refused: a service above that \"aborts\" has OnDumpFailure=abort.\n",
+                       strna(json_str(v, "operation")));
+        return aborts ? -EBUSY : 0;
+}
+
+static int plan_switch(sd_bus *bus, const char *method) {
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_free_ char *name = strprintf("Plan%s", method);
+        const char *json;
+        int r;
+
+        if (!name)
+                return log_oom();
+        r = sd_bus_message_new_method_call(bus, &call, UPDATER_BUS_NAME, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, name);
+        if (r >= 0)
+                r = sd_bus_message_append(call, "t", arg_flags);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the %s call: %m", name);
+        r = sd_bus_call(bus, call, PLAN_TIMEOUT_USEC, &error, &reply);
+        if (r < 0)
+                return call_error("Failed to plan the switch", &error, r);
+        r = sd_bus_message_read(reply, "s", &json);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the plan: %m");
+        r = sd_json_parse(json, 0, &v, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "updaterd sent a plan that is not JSON: %m");
+        if (arg_json) {
+                (void) sd_json_variant_dump(v, SD_JSON_FORMAT_PRETTY_AUTO | SD_JSON_FORMAT_NEWLINE, stdout, NULL);
+                return sd_json_variant_boolean(sd_json_variant_by_key(v, "aborts")) ? -EBUSY : 0;
+        }
+        return print_plan(v);
+}
+
 static int verb_switch(sd_bus **bus, const char *what, const char *method, char **args) {
         if (args[0])
                 return log_error_errno(EINVAL, "%s takes no arguments.", method);
+        if (arg_dry_run)
+                return plan_switch(*bus, method);
         _cleanup_free_ char *message = switch_message(*bus);
         /* With handoff, this login may be carried: let go of the bus before the checkpoints. */
         bool handoff = !(arg_flags & (COMMIT_NO_HANDOFF | COMMIT_REBOOT));
@@ -650,7 +719,7 @@ static const struct {
 };
 
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_HANDOFF, ARG_REBOOT };
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_HANDOFF, ARG_REBOOT, ARG_DRY_RUN };
         static const struct option options[] = {
                 { "help",    no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -658,6 +727,7 @@ int main(int argc, char *argv[]) {
                 { "quiet",   no_argument, NULL, 'q' },
                 { "no-handoff", no_argument, NULL, ARG_NO_HANDOFF },
                 { "reboot",  no_argument, NULL, ARG_REBOOT },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -685,6 +755,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_REBOOT:
                         arg_flags |= COMMIT_REBOOT;
+                        break;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
                         break;
                 default:
                         return EXIT_FAILURE;

@@ -13,6 +13,8 @@ static const char * const job_operation_table[_JOB_OPERATION_MAX] = {
         [JOB_STAGE] = "stage",
         [JOB_COMMIT] = "commit",
         [JOB_ROLLBACK] = "rollback",
+        [JOB_PLAN_COMMIT] = "plan-commit",
+        [JOB_PLAN_ROLLBACK] = "plan-rollback",
 };
 
 const char *job_operation_to_string(JobOperation o) {

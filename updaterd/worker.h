@@ -8,7 +8,7 @@
  *   TRANSACTION <id>                     the transaction record in use
  *   STEP <name>                          a step completed (transaction step names)
  *   PROGRESS <bytes> <total> <fetched> <requested> <delta>
- *   RESULT <json>                        the outcome of a check
+ *   RESULT <json>                        the outcome of a check, the plan of a dry run
  *   DONE <errno> <message>               last line: 0 or a negative errno (down to -ERRNO_MAX), and why
  *
  * A worker that dies without DONE (killed, crashed, power cut) leaves the
@@ -22,6 +22,8 @@ typedef enum JobOperation {
         JOB_STAGE,
         JOB_COMMIT,
         JOB_ROLLBACK,
+        JOB_PLAN_COMMIT,   /* the dry runs of commit and rollback: RESULT is the plan */
+        JOB_PLAN_ROLLBACK,
         _JOB_OPERATION_MAX,
         _JOB_OPERATION_INVALID = -22,
 } JobOperation;

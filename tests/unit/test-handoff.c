@@ -430,6 +430,19 @@ static void test_criu_log_reason(void **state) {
         assert_int_equal(criu_log_reason(path, 1, &tail, &error), 0);
         assert_string_equal(error, "ipc: SysVIPC shmem map 7f00 doesn't live in IPC ns");
 
+        /* criu 4.2 logs a netlink socket's group bitmap as an error just before the cause. */
+        tail = mfree(tail);
+        error = mfree(error);
+        write_test_file(*state, "dump.log",
+                        "(00.010) Error (criu/sk-netlink.c:133): netlink: 8 2\n"
+                        "(00.010) Error (criu/sk-netlink.c:134): netlink: The netlink socket 0x4b1 has more than 32 groups\n"
+                        "(00.032) Error (criu/cr-dump.c:1799): Dumping FAILED.\n");
+        assert_int_equal(criu_log_reason(path, 1, &tail, &error), 0);
+        assert_string_equal(error, "netlink: The netlink socket 0x4b1 has more than 32 groups");
+        _cleanup_free_ char *why = NULL;
+        assert_int_equal(criu_explain(error, &why), 0);
+        assert_non_null(strstr(why, "more than 32 multicast groups"));
+
         tail = mfree(tail);
         error = mfree(error);
         write_test_file(*state, "dump.log", "(00.001) fine\n");
@@ -454,6 +467,7 @@ static void test_criu_explain(void **state) {
         criu_failure_reason(path, &c);
         assert_non_null(c);
         assert_non_null(strstr(c, "isolate=YES"));
+        assert_non_null(strstr(c, "RestrictNamespaces="));
         assert_null(criu_error_hint(NULL));
 }
 
