@@ -47,7 +47,7 @@ static int help(void) {
                "Options:\n"
                "  -h --help        Show this help\n"
                "     --version     Show package version\n"
-               "     --json        status: print JSON\n"
+               "     --json        status, --dry-run: print JSON\n"
                "  -q --quiet       No progress output\n"
                "     --no-handoff  commit, rollback: services restart fresh\n"
                "     --reboot      commit, rollback: through firmware and boot loader\n"
