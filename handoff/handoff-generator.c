@@ -120,10 +120,11 @@ static const char opt_in_service_dropin[] =
          * tmpfs of the service's own is part of its mount namespace, dumped with its contents. */
         "TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n"
         /* CRIU takes PID, IPC, UTS, user, cgroup and time namespaces only as the whole tree's,
-         * never one a process of it made (vsftpd's sandbox per connection, isolate=YES). A
-         * program that tries gets EPERM, which vsftpd takes as "no namespaces here": it forks
-         * plainly. */
-        "RestrictNamespaces=~pid ipc uts user cgroup time\n";
+         * never one a process of it made (vsftpd's sandbox per connection, isolate=YES), and
+         * restores a network namespace a process made only inside one of the service's own,
+         * never beside the machine's (isolate_network=YES). A program that tries gets EPERM,
+         * which vsftpd takes as "no namespaces here": it forks plainly. */
+        "RestrictNamespaces=~pid ipc uts user cgroup time net\n";
 
 /* What a service's own unit files call for, beyond opt_in_service_dropin. *ret: the lines, or
  * NULL when there are none. */
@@ -156,13 +157,17 @@ static int unit_specific_lines(const char *root, const char *unit, char **ret) {
         }
 
         /* PrivateTmp=yes binds directories of the machine's /tmp and /var/tmp, which systemd
-         * deletes when the dump ends the service: what it kept there would be lost. Disconnected,
-         * they are a tmpfs of the service's mount namespace, which CRIU dumps with its contents.
-         * Their lifetime is the same (the service's); /var/tmp is in memory instead of on disk. */
+         * deletes when the dump ends the service: what it kept there would be lost. A tmpfs on each
+         * instead is part of the service's mount namespace, which CRIU dumps with its contents.
+         * Not PrivateTmp=disconnected: systemd binds both from subdirectories of one tmpfs whose
+         * root it leaves mounted nowhere, and CRIU refuses such a bind ("doesn't have a proper
+         * root mount"). Their lifetime is the same (the service's); /var/tmp is in memory. */
         if (e.private_tmp)
                 private_tmp = parse_boolean(e.private_tmp) > 0;
 
-        *ret = strprintf("%s%s", strempty(reap), private_tmp ? "PrivateTmp=disconnected\n" : "");
+        *ret = strprintf("%s%s", strempty(reap),
+                         private_tmp ? "PrivateTmp=no\n"
+                                       "TemporaryFileSystem=/tmp:mode=1777,nosuid,nodev /var/tmp:mode=1777,nosuid,nodev\n" : "");
         return *ret ? 0 : log_oom();
 }
 

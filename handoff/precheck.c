@@ -41,19 +41,31 @@ static pid_t maps_sysv_shm(const pid_t *pids, size_t n) {
 }
 
 /* The kinds of namespace CRIU takes only as the whole tree's, never one that a process of the
- * tree made for itself (criu/namespaces.c: "Can't dump nested %s namespace"); mount and network
- * namespaces it can take nested. The generator's drop-in forbids the service to make these. */
+ * tree made for itself (criu/namespaces.c: "Can't dump nested %s namespace"). */
 static const char *const unnestable_namespaces[] = { "pid", "ipc", "uts", "user", "cgroup", "time" };
 
+/* Network namespaces it dumps nested, but restores nested only inside one of the tree's own
+ * (criu/pstree.c: "Can't restore sub-task in NS"): not beside the machine's network. */
+static bool nested_net_is_restorable(pid_t root) {
+        return pid_has_own_namespace(root, "net");
+}
+
 /* A process of the unit in such a namespace of its own, as a sandbox per connection makes them
- * (vsftpd's isolate=YES): *ret_kind says which. */
+ * (vsftpd's isolate=YES, isolate_network=YES): *ret_kind says which. The generator's drop-in
+ * forbids the service to make these. */
 static pid_t in_nested_namespace(pid_t root, const pid_t *pids, size_t n, const char **ret_kind) {
-        for (size_t i = 0; i < n; i++)
+        bool net_ok = nested_net_is_restorable(root);
+        for (size_t i = 0; i < n; i++) {
                 for (size_t k = 0; k < ELEMENTSOF(unnestable_namespaces); k++)
                         if (!pids_share_namespace(pids[i], root, unnestable_namespaces[k])) {
                                 *ret_kind = unnestable_namespaces[k];
                                 return pids[i];
                         }
+                if (!net_ok && !pids_share_namespace(pids[i], root, "net")) {
+                        *ret_kind = "network";
+                        return pids[i];
+                }
+        }
         return 0;
 }
 

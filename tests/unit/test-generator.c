@@ -134,7 +134,7 @@ static void test_opt_in_dropins(void **state) {
         assert_non_null(strstr(redis, "\nPrivateIPC=yes\n"));
         assert_non_null(strstr(redis, "\nTemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev\n"));
         /* A sandbox per connection (vsftpd) finds it cannot make namespaces CRIU cannot take. */
-        assert_non_null(strstr(redis, "\nRestrictNamespaces=~pid ipc uts user cgroup time\n"));
+        assert_non_null(strstr(redis, "\nRestrictNamespaces=~pid ipc uts user cgroup time net\n"));
         /* sshd's logins inherit none of the service's sandbox: an admin's mounts and IPC stay the
          * machine's, its users may still run rootless containers. */
         _cleanup_free_ char *ssh = read_in(out, "ssh.service.d/90-dreamlink-handoff.conf");
@@ -211,8 +211,9 @@ static void test_forking_reaped(void **state) {
         assert_null(strstr(tor, "ExecStart"));
         assert_null(strstr(redis, "ExecStart"));
         assert_null(strstr(masked, "ExecStart"));
-        /* PrivateTmp= directories become a tmpfs of the service's, which CRIU dumps with its files. */
-        assert_non_null(strstr(tor, "\nPrivateTmp=disconnected\n"));
+        /* PrivateTmp= directories become a tmpfs each of the service's, which CRIU dumps with its
+         * files (not PrivateTmp=disconnected, whose binds CRIU refuses). */
+        assert_non_null(strstr(tor, "\nPrivateTmp=no\nTemporaryFileSystem=/tmp:mode=1777,nosuid,nodev /var/tmp:mode=1777,nosuid,nodev\n"));
         assert_null(strstr(redis, "PrivateTmp="));
         assert_null(strstr(frr, "PrivateTmp="));
 
