@@ -94,8 +94,9 @@ expect_match "the client counts over one connection" '^[0-9]+$' "$before"
 pid_before=$(guest systemctl show -P MainPID redis-server.service)
 fresh_pid_before=$(guest systemctl show -P MainPID dl-undumpable.service)
 syslog_pid=$(guest systemctl show -P MainPID dl-syslog.service)
-# Debian's unit has PrivateTmp=yes: a file in the service's /tmp and one in its /var/tmp.
-guest "nsenter -t $pid_before -m sh -c 'echo kept >/tmp/dl-kept && echo kept >/var/tmp/dl-kept'"
+# Debian's unit has PrivateTmp=yes: a file in the service's /tmp and one in its /var/tmp,
+# through its root as the kernel shows it (nothing may be executed in its mounts: NoExecPaths=/).
+guest "echo kept >/proc/$pid_before/root/tmp/dl-kept && echo kept >/proc/$pid_before/root/var/tmp/dl-kept"
 # "N PID": the newest "tick N" journald got from /dev/log, and the sender's PID.
 syslog_last() {
         local e
@@ -138,7 +139,7 @@ expect_eq "the restored process is the unit's MainPID (same PID)" "$pid_before" 
 check "MainPID is in the unit's cgroup" guest "grep -qx '$pid_after' /sys/fs/cgroup/system.slice/redis-server.service/cgroup.procs"
 check "the restore drop-in is gone" guest '! test -e /run/systemd/system/redis-server.service.d/zz-dreamlink-restore.conf'
 expect_eq "what redis kept in its private /tmp and /var/tmp came along" "kept kept" \
-        "$(guest "nsenter -t $pid_after -m cat /tmp/dl-kept /var/tmp/dl-kept" | tr '\n' ' ' | sed 's/ $//')"
+        "$(guest "cat /proc/$pid_after/root/tmp/dl-kept /proc/$pid_after/root/var/tmp/dl-kept" | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "the unit runs its own ExecStart again" "redis-server" \
         "$(guest systemctl show -P ExecStart redis-server.service | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | xargs basename)"
 check "no checkpoint images are left" guest 'test -z "$(ls -A /var/lib/dreamlink/handoff 2>/dev/null)"'
