@@ -164,12 +164,13 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->session_refs);
         strv_free(c->runtime_mounts);
         strv_free(c->run_dirs);
+        strv_free(c->run_files);
         *c = (Checkpoint) {};
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *run_dirs = NULL;
+                            *run_dirs = NULL, *run_files = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -182,7 +183,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         refs = strv_join(c->session_refs, " ");
         mounts = strv_join(c->runtime_mounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !run_dirs)
+        run_files = strv_join(c->run_files, " ");
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !run_dirs || !run_files)
                 return -ENOMEM;
 
         char *s;
@@ -204,6 +206,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "TmpDirectories=%s\n"
                      "RuntimeMounts=%s\n"
                      "RunDirectories=%s\n"
+                     "RunFiles=%s\n"
                      "LockTable=%s\n"
                      "Session=%s\n"
                      "SessionRefs=%s\n"
@@ -215,7 +218,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     run_dirs, strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     run_dirs, run_files, strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -285,6 +288,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
+        { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
         { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
         { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
@@ -352,6 +356,15 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                                 r = log_error_errno(EBADMSG, "%s: RunDirectories= lists '%s', refusing.", path, *d);
                                 break;
                         }
+        if (r >= 0)
+                /* The same, and written as root: never with a set-ID or sticky bit. */
+                STRV_FOREACH(f, c.run_files) {
+                        unsigned mode;
+                        if (!run_dir_entry_is_valid(*f) || sscanf(*f, "%o:", &mode) != 1 || mode > 0777) {
+                                r = log_error_errno(EBADMSG, "%s: RunFiles= lists '%s', refusing.", path, *f);
+                                break;
+                        }
+                }
         if (r < 0) {
                 checkpoint_done(&c);
                 return r;

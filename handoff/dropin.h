@@ -72,6 +72,8 @@ typedef struct Checkpoint {
                                     * /run/user/…): created empty before the restore */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
+        char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID
+                                    * file (runfiles.c): written again after the restore */
         char *lock_table;          /* the nftables table criu locked the connections with */
         bool session;              /* a login session (unit is its scope), not a service */
         char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,13 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = cgroup_pids(info.control_group, &pids, &n);
                 if (r >= 0)
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
+        }
+        if (r >= 0) {
+                /* Its files there as it sees them (a mount namespace of its own sees /run through a bind). */
+                char root[64];
+                snprintf(root, sizeof(root), "/proc/" PID_FMT "/root", info.root_pid);
+                _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = root_fd < 0 ? -errno : run_files_save(root_fd, c.run_dirs, info.pid_file, dir, &c.run_files);
         }
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));

@@ -8,6 +8,7 @@
  *   unit.c            the Handoff object; units over D-Bus; systemctl
  *   proctree.c        a unit's processes and their namespaces
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
+ *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again after it
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
@@ -51,8 +52,22 @@ bool pids_share_namespace(pid_t a, pid_t b, const char *ns);
 /* The directories below /run the tree rooted at root (its processes: pids) uses by path: working
  * directories, chroots, the directories of its bound unix sockets; entries "MODE:UID:GID:PATH". */
 int run_dirs_collect(pid_t root, const pid_t *pids, size_t n, char ***ret);
+/* "/run/a", "/run/a/b" for "/run/a/b": the directories a restore makes, outermost first. */
+int run_dir_prefixes(const char *dir, char ***ret);
 /* Before a restore, below ROOT_FD: creates the ones missing, with their mode and owner. */
 int run_dirs_recreate(int root_fd, const char *unit, char * const *entries);
+
+/* runfiles.c */
+#define RUN_FILES_DIR "run-files"
+/* At the dump: the small regular files in those directories and the unit's PID file (NULL: none),
+ * read through ROOT_FD (the tree's root), saved in IMAGES_DIR/RUN_FILES_DIR; entries
+ * "MODE:UID:GID:PATH" in the order saved. */
+int run_files_save(int root_fd, char * const *run_dirs, const char *pid_file, const char *images_dir, char ***ret);
+/* Before a restore, below ROOT_FD: writes the ones missing again, with their mode and owner; what
+ * cannot be written is logged and left out. *ret_written: the entries written, for
+ * run_files_remove() when the restore fails. */
+int run_files_restore(int root_fd, const char *unit, const char *images_dir, char * const *entries, char ***ret_written);
+void run_files_remove(int root_fd, const char *unit, char * const *written);
 
 /* mounts.c */
 int private_tmp_dirs(const char *unit, char ***ret);

@@ -147,9 +147,15 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (piddir_fd < 0)
                 return log_unit_error_errno(unit, piddir_fd, "Failed to create %s: %m", piddir);
 
-        r = restore_images(&c, images_dir, &pid);
+        _cleanup_strv_free_ char **written = NULL;
+        r = run_files_restore(AT_FDCWD, unit, images_dir, c.run_files, &written);
         if (r < 0)
                 return r;
+        r = restore_images(&c, images_dir, &pid);
+        if (r < 0) {
+                run_files_remove(AT_FDCWD, unit, written);
+                return r;
+        }
         r = write_pidfile(pidfile, pid);
         if (r < 0)
                 return log_unit_error_errno(unit, r, "Failed to write %s: %m", pidfile);

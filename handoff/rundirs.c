@@ -28,29 +28,42 @@ typedef struct RunDirs {
         char **paths;   /* the same, PATH only: what is there already */
 } RunDirs;
 
+int run_dir_prefixes(const char *dir, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        const char *rest = startswith(dir, "/run/");
+
+        if (!rest || !*rest)
+                return -EINVAL;
+        for (const char *end = strchr(rest, '/');; end = strchr(end + 1, '/')) {
+                _cleanup_free_ char *prefix = end ? strndup(dir, end - dir) : strdup(dir);
+                if (!prefix || strv_extend(&l, prefix) < 0)
+                        return -ENOMEM;
+                if (!end)
+                        break;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 /* Adds DIR and each directory between /run and it, as the tree sees them (through root's
  * /proc/PID/root: a mount namespace of its own sees the machine's /run through a bind). */
 static int add_dir(RunDirs *d, const char *dir) {
-        _cleanup_free_ char *copy = strdup(dir);
-        if (!copy)
-                return -ENOMEM;
-        for (char *slash = copy + strlen("/run/"); slash; slash = strchr(slash + 1, '/')) {
-                char saved = *slash;
-                *slash = 0;
+        _cleanup_strv_free_ char **prefixes = NULL;
+        if (run_dir_prefixes(dir, &prefixes) < 0)
+                return 0; /* /run itself */
+        STRV_FOREACH(p, prefixes) {
                 char view[PATH_MAX], entry[PATH_MAX + 64];
                 struct stat st;
-                bool skip = !run_dir_path_is_valid(copy) ||
-                            snprintf(view, sizeof(view), "/proc/" PID_FMT "/root%s", d->root, copy) >= (int) sizeof(view) ||
-                            lstat(view, &st) < 0 || !S_ISDIR(st.st_mode);
-                if (!skip && !strv_contains(d->paths, copy)) {
-                        snprintf(entry, sizeof(entry), "%o:%u:%u:%s", (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid,
-                                 (unsigned) st.st_gid, copy);
-                        if (strv_extend(&d->entries, entry) < 0 || strv_extend(&d->paths, copy) < 0)
-                                return -ENOMEM;
-                }
-                *slash = saved;
-                if (skip || !saved)
-                        break;
+                if (!run_dir_path_is_valid(*p) ||
+                    snprintf(view, sizeof(view), "/proc/" PID_FMT "/root%s", d->root, *p) >= (int) sizeof(view) ||
+                    lstat(view, &st) < 0 || !S_ISDIR(st.st_mode))
+                        break; /* systemd's, users', or not a directory of its own: nor what is below */
+                if (strv_contains(d->paths, *p))
+                        continue;
+                snprintf(entry, sizeof(entry), "%o:%u:%u:%s", (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid,
+                         (unsigned) st.st_gid, *p);
+                if (strv_extend(&d->entries, entry) < 0 || strv_extend(&d->paths, *p) < 0)
+                        return -ENOMEM;
         }
         return 0;
 }

@@ -52,6 +52,7 @@ void unit_info_done(UnitInfo *i) {
         free(i->control_group);
         free(i->syslog_identifier);
         strv_free(i->consists_of);
+        free(i->pid_file);
         *i = (UnitInfo) {};
 }
 
@@ -127,6 +128,9 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
         if (r >= 0)
                 r = sd_bus_get_property_strv(h->bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
                                              "ConsistsOf", &error, &i.consists_of);
+        if (r >= 0)
+                r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
+                                               "org.freedesktop.systemd1.Service", "PIDFile", &error, &i.pid_file);
         if (r < 0) {
                 unit_info_done(&i);
                 return log_unit_error_errno(unit, r, "Failed to read the state of %s: %s", unit,
@@ -139,6 +143,8 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
         }
         if (isempty(i.control_group))
                 i.control_group = mfree(i.control_group);
+        if (isempty(i.pid_file))
+                i.pid_file = mfree(i.pid_file);
         *ret = i;
         return 0;
 }

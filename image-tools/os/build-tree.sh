@@ -205,10 +205,13 @@ ln -s var/home "$t/home"
 # root's home is local state too (shell history, keys): shared, like /home.
 mv "$t/root" "$t/var/roothome"
 ln -s var/roothome "$t/root"
-# systemd's home.conf ("Q /home") warns about the symlink: override it (it
-# only also covers /srv, which the tree has).
+# What the machine serves (/srv: vsftpd's anonymous root) is the admin's data, not the OS's: in a
+# slot it would be gone after the switch, and with it a file a carried daemon has open.
+mv "$t/srv" "$t/var/srv"
+ln -s var/srv "$t/srv"
+# systemd's home.conf ("Q /home", "Q /srv") warns about the symlinks: override it.
 mkdir -p "$t/etc/tmpfiles.d"
-echo "# /home is a symlink to var/home (dreamlink A/B layout)" >"$t/etc/tmpfiles.d/home.conf"
+echo "# /home and /srv are symlinks into /var (dreamlink A/B layout)" >"$t/etc/tmpfiles.d/home.conf"
 # Everything else under /var becomes the factory copy; /var is a mount point.
 mkdir -p "$t/usr/share/factory"
 mv "$t/var" "$t/usr/share/factory/var"

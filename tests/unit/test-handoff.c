@@ -263,6 +263,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *datagrams[] = { (char *) "9012", NULL };
         char *mounts[] = { (char *) "/run/credentials/getty@tty1.service", (char *) "/run/user/0", NULL };
         char *run_dirs[] = { (char *) "2755:106:113:/run/tor", NULL };
+        char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -277,6 +278,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
                 .run_dirs = run_dirs,
+                .run_files = run_files,
                 .lock_table = (char *) "inet CRIU-4f2a",
                 .pre_dump_usec = 1312000,
                 .pre_dump_bytes = 5 << 20,
@@ -308,6 +310,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.runtime_mounts[1], "/run/user/0");
         assert_int_equal(strv_length(back.run_dirs), 1);
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
+        assert_int_equal(strv_length(back.run_files), 2);
+        assert_string_equal(back.run_files[1], "640:106:113:/run/tor/control.authcookie");
         assert_true(back.pre_dump_usec == 1312000);
         assert_true(back.pre_dump_bytes == 5 << 20);
         assert_true(back.dump_usec == 812000);
@@ -343,6 +347,17 @@ static void test_checkpoint_round_trip(void **state) {
                 assert_false(run_dir_entry_is_valid(bad[i]));
                 char *evil_dirs[] = { (char *) bad[i], NULL };
                 c.run_dirs = evil_dirs;
+                text = mfree(text);
+                assert_int_equal(checkpoint_to_text(&c, &text), 0);
+                write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+                assert_int_equal(checkpoint_load(path, &back), -EBADMSG);
+        }
+        c.run_dirs = run_dirs;
+        /* Files are written as root too: the same places, and never set-ID. */
+        static const char *const bad_files[] = { "4755:0:0:/run/x", "1644:0:0:/run/x", "644:0:0:/etc/shadow" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_files); i++) {
+                char *evil_files[] = { (char *) bad_files[i], NULL };
+                c.run_files = evil_files;
                 text = mfree(text);
                 assert_int_equal(checkpoint_to_text(&c, &text), 0);
                 write_test_file(*state, CHECKPOINT_STATE_FILE, text);
@@ -554,6 +569,21 @@ static void test_recreate_tmp_dirs(void **state) {
         assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
 }
 
+/* The directories between /run and one a service uses: each one, outermost first (tor's
+ * /run/tor alone was once left out). */
+static void test_run_dir_prefixes(void **state) {
+        _cleanup_strv_free_ char **one = NULL, **two = NULL, **none = NULL;
+        assert_int_equal(run_dir_prefixes("/run/tor", &one), 0);
+        assert_int_equal(strv_length(one), 1);
+        assert_string_equal(one[0], "/run/tor");
+        assert_int_equal(run_dir_prefixes("/run/tor/sub", &two), 0);
+        assert_int_equal(strv_length(two), 2);
+        assert_string_equal(two[0], "/run/tor");
+        assert_string_equal(two[1], "/run/tor/sub");
+        assert_int_equal(run_dir_prefixes("/run/", &none), -EINVAL);
+        assert_int_equal(run_dir_prefixes("/var/run", &none), -EINVAL);
+}
+
 /* tor's /run/tor, made by its ExecStartPre=, which a restore does not run: created as it was, in
  * the order recorded; one made again meanwhile is left as it is; a link in the way is refused. */
 static void test_run_dirs_recreate(void **state) {
@@ -582,6 +612,75 @@ static void test_run_dirs_recreate(void **state) {
         assert_int_equal(run_dirs_recreate(fd, "tor@default.service", through), -ELOOP);
         _cleanup_free_ char *x = path_join2(secret, "x");
         assert_int_equal(access(x, F_OK), -1);
+}
+
+/* What a service keeps in /run comes back after the restore: its PID file and the small files of
+ * its directories (tor's cookie), contents, mode and owner; links, big files and set-ID bits not;
+ * one that is there again is left as it is; a link planted where one goes is not followed. */
+static void test_run_files(void **state) {
+        const char *root = *state;
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *images = path_join2(root, "images"), *tor = strprintf("2700:%u:%u:/run/tor", (unsigned) getuid(),
+                                                                                         (unsigned) getgid());
+        _cleanup_strv_free_ char **files = NULL;
+        char *dirs[] = { tor, NULL };
+        char big[70000];
+
+        make_test_dir(root, "images", 0700);
+        make_test_dir(root, "run/tor", 02700);
+        write_test_file(root, "run/nginx.pid", "1234\n");
+        write_test_file(root, "run/tor/control.authcookie", "cookie");
+        _cleanup_free_ char *cookie = path_join2(root, "run/tor/control.authcookie");
+        assert_int_equal(chmod(cookie, 04640), 0);
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        write_test_file(root, "run/tor/big", big);
+        make_test_symlink(root, "run/tor/link", "/etc/passwd");
+
+        assert_int_equal(run_files_save(fd, dirs, "/run/nginx.pid", images, &files), 0);
+        assert_int_equal(strv_length(files), 2);
+        _cleanup_free_ char *pid_entry = strprintf("644:%u:%u:/run/nginx.pid", (unsigned) getuid(), (unsigned) getgid());
+        _cleanup_free_ char *cookie_entry = strprintf("640:%u:%u:/run/tor/control.authcookie", (unsigned) getuid(),
+                                                      (unsigned) getgid());
+        assert_true(strv_contains(files, pid_entry));
+        assert_true(strv_contains(files, cookie_entry)); /* its set-ID bit dropped */
+
+        /* A new boot: /run is empty but for the directory rundirs.c made again. */
+        _cleanup_free_ char *run = path_join2(root, "run");
+        assert_int_equal(rm_rf(run), 0);
+        make_test_dir(root, "run", 0755);
+        make_test_dir(root, "run/tor", 02700);
+        write_test_file(root, "run/nginx.pid", "999\n"); /* there again: left alone */
+        _cleanup_strv_free_ char **written = NULL;
+        assert_int_equal(run_files_restore(fd, "tor@default.service", images, files, &written), 0);
+        assert_int_equal(strv_length(written), 1);
+        assert_string_equal(written[0], cookie_entry);
+        _cleanup_free_ char *text = NULL, *pid = path_join2(root, "run/nginx.pid");
+        assert_int_equal(read_file_limited(cookie, 64, &text, NULL), 0);
+        assert_string_equal(text, "cookie");
+        assert_int_equal(test_mode_of(root, "run/tor/control.authcookie"), 0640);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(pid, 64, &text, NULL), 0);
+        assert_string_equal(text, "999\n");
+        _cleanup_free_ char *bigp = path_join2(root, "run/tor/big"), *linkp = path_join2(root, "run/tor/link");
+        assert_int_equal(access(bigp, F_OK), -1);
+        assert_int_equal(access(linkp, F_OK), -1);
+
+        /* The restore failed: what it wrote goes, what was there stays. */
+        run_files_remove(fd, "tor@default.service", written);
+        assert_int_equal(access(cookie, F_OK), -1);
+        assert_int_equal(access(pid, F_OK), 0);
+        written = strv_free(written);
+
+        /* A link planted where the cookie goes: not written through. */
+        _cleanup_free_ char *victim = path_join2(root, "victim");
+        write_test_file(root, "victim", "untouched");
+        make_test_symlink(root, "run/tor/control.authcookie", victim);
+        assert_int_equal(run_files_restore(fd, "tor@default.service", images, files, &written), 0);
+        assert_int_equal(strv_length(written), 0);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(victim, 64, &text, NULL), 0);
+        assert_string_equal(text, "untouched");
 }
 
 static void test_recreate_tmp_dirs_refuses_links(void **state) {
@@ -681,7 +780,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test(test_run_dir_prefixes),
                 cmocka_unit_test_setup_teardown(test_run_dirs_recreate, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_run_files, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_links, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),

@@ -136,6 +136,8 @@ outcomes() {
 }
 
 # --- v1 → v2 -----------------------------------------------------------------
+# What they keep in /run, which the kexec empties: tor's cookie, nginx's PID file.
+cookie=$(guest 'sha256sum /run/tor/control.authcookie' | cut -d' ' -f1)
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 out=$(guest updatectl commit 2>&1)
 printf '%s\n' "$out" | sed 's/^/        /'
@@ -143,6 +145,10 @@ check "the machine switched to v2" wait_new_boot "$old_boot"
 wait_boot_check
 expect_eq "it runs v2's kernel" "$V2_KERNEL" "$(guest uname -r)"
 outcomes "v1 → v2"
+expect_eq "tor's control.authcookie is there again, the same" "$cookie" \
+        "$(guest 'sha256sum /run/tor/control.authcookie' | cut -d' ' -f1)"
+check "systemctl reload nginx finds its PID file and reloads the restored master" guest \
+        "systemctl reload nginx.service && test \"\$(cat /run/nginx.pid)\" = ${mainpid[nginx.service]}"
 
 # --- v2 → v1 -----------------------------------------------------------------
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
