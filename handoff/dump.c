@@ -245,7 +245,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = root_fd < 0 ? -errno : run_files_save(root_fd, c.run_dirs, info.pid_file, dir, &c.run_files);
         }
         if (r < 0) {
-                (void) asprintf(&reason, "cannot inspect its sockets and directories: %s", strerror(-r));
+                (void) asprintf(&reason, "cannot inspect its sockets and directories or save its files in /run: %s", strerror(-r));
                 return dump_skipped(u, dir, &c, reason);
         }
 

@@ -8,7 +8,7 @@
  *   unit.c            the Handoff object; units over D-Bus; systemctl
  *   proctree.c        a unit's processes and their namespaces
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
- *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again after it
+ *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again for its restore
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs

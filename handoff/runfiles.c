@@ -35,18 +35,27 @@ typedef struct RunFiles {
         char **entries; /* "MODE:UID:GID:PATH", the content in RUN_FILES_DIR/INDEX */
 } RunFiles;
 
+/* The PATH of an entry "MODE:UID:GID:PATH", its numbers in *ret_mode, *ret_uid, *ret_gid. */
+static const char *entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid) {
+        int n = 0;
+        if (sscanf(entry, "%o:%u:%u:%n", ret_mode, ret_uid, ret_gid, &n) != 3 || n <= 0)
+                return NULL;
+        return entry + n;
+}
+
 /* Saves PATH if it is a small regular file (a link, a socket, a FIFO or a big file is left). */
 static int save_one(RunFiles *f, const char *path) {
         char name[32], entry[PATH_MAX + 64];
         _cleanup_free_ char *data = NULL;
         size_t size = 0;
         struct stat st;
+        unsigned m, u, g;
         int r;
 
         if (strv_length(f->entries) >= RUN_FILES_MAX || !run_dir_path_is_valid(path))
                 return 0;
         STRV_FOREACH(e, f->entries)
-                if (streq(strchr(strchr(strchr(*e, ':') + 1, ':') + 1, ':') + 1, path))
+                if (streq_ptr(entry_parse(*e, &m, &u, &g), path))
                         return 0;
         _cleanup_close_ int fd = openat(f->root_fd, path + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
@@ -91,7 +100,10 @@ int run_files_save(int root_fd, char * const *run_dirs, const char *pid_file, co
         STRV_FOREACH(e, run_dirs) {
                 if (r < 0)
                         break;
-                const char *dir = strchr(strchr(strchr(*e, ':') + 1, ':') + 1, ':') + 1;
+                unsigned m, u, g;
+                const char *dir = entry_parse(*e, &m, &u, &g);
+                if (!dir)
+                        continue;
                 int dfd = openat(root_fd, dir + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (dfd < 0)
                         continue;
@@ -150,13 +162,13 @@ int run_files_restore(int root_fd, const char *unit, const char *images_dir, cha
 
         STRV_FOREACH(e, entries) {
                 unsigned mode, uid, gid;
-                int n = 0, r;
                 char name[32];
+                int r;
 
                 snprintf(name, sizeof(name), "%zu", i++);
-                if (sscanf(*e, "%o:%u:%u:%n", &mode, &uid, &gid, &n) != 3 || n <= 0 || saved_fd < 0)
+                const char *path = entry_parse(*e, &mode, &uid, &gid);
+                if (!path || saved_fd < 0)
                         continue; /* checkpoint_load() let no such entry through */
-                const char *path = *e + n;
                 _cleanup_free_ char *parent = NULL, *data = NULL;
                 const char *file = path_split_last(path, &parent);
                 size_t size = 0;
@@ -200,10 +212,9 @@ int run_files_restore(int root_fd, const char *unit, const char *images_dir, cha
 void run_files_remove(int root_fd, const char *unit, char * const *written) {
         STRV_FOREACH(e, written) {
                 unsigned mode, uid, gid;
-                int n = 0;
-                if (sscanf(*e, "%o:%u:%u:%n", &mode, &uid, &gid, &n) != 3 || n <= 0)
+                const char *path = entry_parse(*e, &mode, &uid, &gid);
+                if (!path)
                         continue;
-                const char *path = *e + n;
                 _cleanup_free_ char *parent = NULL;
                 const char *file = path_split_last(path, &parent);
                 if (!parent)

@@ -650,26 +650,36 @@ static void test_run_files(void **state) {
         assert_int_equal(rm_rf(run), 0);
         make_test_dir(root, "run", 0755);
         make_test_dir(root, "run/tor", 02700);
-        write_test_file(root, "run/nginx.pid", "999\n"); /* there again: left alone */
         _cleanup_strv_free_ char **written = NULL;
         assert_int_equal(run_files_restore(fd, "tor@default.service", images, files, &written), 0);
-        assert_int_equal(strv_length(written), 1);
-        assert_string_equal(written[0], cookie_entry);
+        assert_int_equal(strv_length(written), 2);
         _cleanup_free_ char *text = NULL, *pid = path_join2(root, "run/nginx.pid");
         assert_int_equal(read_file_limited(cookie, 64, &text, NULL), 0);
         assert_string_equal(text, "cookie");
         assert_int_equal(test_mode_of(root, "run/tor/control.authcookie"), 0640);
         text = mfree(text);
         assert_int_equal(read_file_limited(pid, 64, &text, NULL), 0);
-        assert_string_equal(text, "999\n");
+        assert_string_equal(text, "1234\n");
+        assert_int_equal(test_mode_of(root, "run/nginx.pid"), 0644);
         _cleanup_free_ char *bigp = path_join2(root, "run/tor/big"), *linkp = path_join2(root, "run/tor/link");
         assert_int_equal(access(bigp, F_OK), -1);
         assert_int_equal(access(linkp, F_OK), -1);
 
-        /* The restore failed: what it wrote goes, what was there stays. */
+        /* The restore failed: what it wrote goes. */
         run_files_remove(fd, "tor@default.service", written);
         assert_int_equal(access(cookie, F_OK), -1);
-        assert_int_equal(access(pid, F_OK), 0);
+        assert_int_equal(access(pid, F_OK), -1);
+        written = strv_free(written);
+
+        /* One made again meanwhile is left as it is, and is not removed after a failure. */
+        write_test_file(root, "run/nginx.pid", "999\n");
+        assert_int_equal(run_files_restore(fd, "tor@default.service", images, files, &written), 0);
+        assert_int_equal(strv_length(written), 1);
+        assert_string_equal(written[0], cookie_entry);
+        run_files_remove(fd, "tor@default.service", written);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(pid, 64, &text, NULL), 0);
+        assert_string_equal(text, "999\n");
         written = strv_free(written);
 
         /* A link planted where the cookie goes: not written through. */
