@@ -18,6 +18,7 @@
 #include "process-util.h"
 #include "string-util.h"
 #include "time-util.h"
+#include "unit-file.h"
 
 int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         _cleanup_(unit_info_done) UnitInfo info = {};
@@ -238,11 +239,19 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
         }
         if (r >= 0) {
-                /* Its files there as it sees them (a mount namespace of its own sees /run through a bind). */
+                /* Its files there as it sees them (a mount namespace of its own sees /run through a
+                 * bind), and its PIDFile= as its unit files have it: the loaded unit may have the
+                 * restore drop-in's already, which handoff_prepare() installed. */
+                _cleanup_(unit_settings_done) UnitSettings settings = {};
+                _cleanup_free_ char *pid_file = NULL;
+                if (unit_settings_read(NULL, u->unit, &settings) >= 0 &&
+                    unit_settings_pid_file(&settings, u->unit, &pid_file) == -ENOMEM)
+                        r = -ENOMEM;
                 char root[64];
                 snprintf(root, sizeof(root), "/proc/" PID_FMT "/root", info.root_pid);
                 _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                r = root_fd < 0 ? -errno : run_files_save(root_fd, c.run_dirs, info.pid_file, dir, &c.run_files);
+                if (r >= 0)
+                        r = root_fd < 0 ? -errno : run_files_save(root_fd, c.run_dirs, pid_file, dir, &c.run_files);
         }
         if (r < 0) {
                 (void) asprintf(&reason, "cannot inspect its sockets and directories or save its files in /run: %s", strerror(-r));

@@ -5,6 +5,7 @@
  * depend one way, each only on the ones before it here, and the sections below go in that
  * order:
  *
+ *   unit-file.c       a unit's settings as its files say (unit-file.h), for the generator and dumps
  *   unit.c            the Handoff object; units over D-Bus; systemctl
  *   proctree.c        a unit's processes and their namespaces
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
@@ -19,6 +20,7 @@
  *   dump.c            dumping a service
  *   restore.c         restoring a service
  *   sessions.c        login sessions (dumps with dump.c's dump_into())
+ *   reaper.c          `dreamlink-handoff reap`, a Type=forking start's daemons in one tree
  *   checkpoint-set.c  gc, and what is done to a whole set (with restore.c and sessions.c)
  */
 

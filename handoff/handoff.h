@@ -39,7 +39,6 @@ typedef struct UnitInfo {
         char *control_group;
         char *syslog_identifier; /* the unit's own or its program's name */
         char **consists_of;      /* the units that are PartOf= it (an umbrella's instances) */
-        char *pid_file;          /* PIDFile=, NULL if none */
 } UnitInfo;
 
 void unit_info_done(UnitInfo *i);

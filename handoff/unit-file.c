@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A service's Type=, ExecStart= and PrivateTmp= as systemd will load them from disk, for the generator, which
- * runs before systemd loads units and may not ask it. Only what the opt-in drop-in needs: the
+/* A service's Type=, ExecStart=, PrivateTmp= and PIDFile= as systemd will load them from disk: for the
+ * generator, which runs before systemd loads units and may not ask it, and for the dump, which needs
+ * them without the restore drop-in that replaces some for one start. Only what these need: the
  * fragment where systemd finds it first (an instance falls back to its template), then the
  * drop-ins of the unit, its template and all services (service.d), merged by name (an earlier
  * directory hides a later one's file of the same name) and applied in name order. */
@@ -31,10 +32,11 @@ void unit_settings_done(UnitSettings *u) {
         u->type = mfree(u->type);
         u->exec_start = strv_free(u->exec_start);
         u->private_tmp = mfree(u->private_tmp);
+        u->pid_file = mfree(u->pid_file);
         u->masked = false;
 }
 
-/* Applies one file's [Service] Type=, ExecStart= and PrivateTmp= lines; continuation lines ("\" at the end)
+/* Applies one file's [Service] Type=, ExecStart=, PrivateTmp= and PIDFile= lines; continuation lines ("\" at the end)
  * are joined as systemd joins them. */
 static int apply_file(const char *path, UnitSettings *u) {
         _cleanup_free_ char *text = NULL;
@@ -74,6 +76,8 @@ static int apply_file(const char *path, UnitSettings *u) {
                         r = free_and_strdup(&u->type, value);
                 else if (streq(key, "PrivateTmp"))
                         r = free_and_strdup(&u->private_tmp, value);
+                else if (streq(key, "PIDFile"))
+                        r = free_and_strdup(&u->pid_file, value);
                 else if (streq(key, "ExecStart"))
                         r = isempty(value) ? (u->exec_start = strv_free(u->exec_start), 0) : strv_extend(&u->exec_start, value);
                 else
@@ -149,4 +153,47 @@ int unit_settings_read(const char *root, const char *unit, UnitSettings *ret) {
         *ret = u;
         u = (UnitSettings) {};
         return 0;
+}
+
+int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret) {
+        const char *dot = strrchr(unit, '.'), *at = strchr(unit, '@');
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+
+        assert(u && unit && dot);
+        *ret = NULL;
+        if (isempty(u->pid_file))
+                return 0;
+        /* prefix: before "@" (or the suffix); instance: between "@" and the suffix */
+        int prefix_len = (int) ((at && at < dot ? at : dot) - unit);
+        const char *instance = at && at < dot ? at + 1 : "";
+        int instance_len = at && at < dot ? (int) (dot - at - 1) : 0;
+
+        for (const char *p = u->pid_file; *p; p++) {
+                _cleanup_free_ char *piece = NULL;
+                if (*p != '%')
+                        piece = strndup(p, 1);
+                else
+                        switch (*++p) {
+                        case 'i': case 'I': piece = strndup(instance, instance_len); break;
+                        case 'n': piece = strdup(unit); break;
+                        case 'N': piece = strndup(unit, dot - unit); break;
+                        case 'p': case 'P': piece = strndup(unit, prefix_len); break;
+                        case 't': piece = strdup("/run"); break;
+                        case '%': piece = strdup("%"); break;
+                        default: return -EOPNOTSUPP; /* also a "%" at the end */
+                        }
+                if (!piece)
+                        return -ENOMEM;
+                size_t n = strlen(piece);
+                char *grown = realloc(out, len + n + 1);
+                if (!grown)
+                        return -ENOMEM;
+                out = grown;
+                memcpy(out + len, piece, n + 1);
+                len += n;
+        }
+        const char *rest = startswith(out, "/var/run/");
+        *ret = rest ? strprintf("/run/%s", rest) : TAKE_PTR(out);
+        return *ret ? 0 : -ENOMEM;
 }

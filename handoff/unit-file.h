@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What the generator reads of a service's unit files (unit-file.c). */
+/* What the generator and the dump read of a service's unit files (unit-file.c): the unit as its
+ * files say, without the restore drop-in that replaces some of it for one start. */
 
 #include <stdbool.h>
 
@@ -9,9 +10,13 @@ typedef struct UnitSettings {
         char *type;        /* Type=, NULL when unset (simple) */
         char **exec_start; /* the ExecStart= lines in effect, prefixes included */
         char *private_tmp; /* PrivateTmp=, NULL when unset */
+        char *pid_file;    /* PIDFile= as written (specifiers unexpanded), NULL when unset */
         bool masked;       /* linked to /dev/null: nothing else is read */
 } UnitSettings;
 
 void unit_settings_done(UnitSettings *u);
 /* From the unit directories below root (NULL: /); -ENOENT when no fragment names the unit. */
 int unit_settings_read(const char *root, const char *unit, UnitSettings *ret);
+/* PIDFile= of UNIT with the specifiers a PID file's path uses expanded (%i %I %n %N %p %P %t %%)
+ * and /var/run/ as /run/, as systemd has it; *ret NULL when unset. -EOPNOTSUPP for another specifier. */
+int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret);

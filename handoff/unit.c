@@ -52,7 +52,6 @@ void unit_info_done(UnitInfo *i) {
         free(i->control_group);
         free(i->syslog_identifier);
         strv_free(i->consists_of);
-        free(i->pid_file);
         *i = (UnitInfo) {};
 }
 
@@ -128,9 +127,7 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
         if (r >= 0)
                 r = sd_bus_get_property_strv(h->bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
                                              "ConsistsOf", &error, &i.consists_of);
-        if (r >= 0)
-                r = sd_bus_get_property_string(h->bus, "org.freedesktop.systemd1", path,
-                                               "org.freedesktop.systemd1.Service", "PIDFile", &error, &i.pid_file);
+
         if (r < 0) {
                 unit_info_done(&i);
                 return log_unit_error_errno(unit, r, "Failed to read the state of %s: %s", unit,
@@ -143,8 +140,6 @@ int handoff_unit_info(Handoff *h, const char *unit, UnitInfo *ret) {
         }
         if (isempty(i.control_group))
                 i.control_group = mfree(i.control_group);
-        if (isempty(i.pid_file))
-                i.pid_file = mfree(i.pid_file);
         *ret = i;
         return 0;
 }

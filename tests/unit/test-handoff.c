@@ -7,6 +7,7 @@
 #include "handoff-internal.h"
 #include "handoff.h"
 #include "log.h"
+#include "unit-file.h"
 
 static int root_setup(void **state) {
         if (conf_root_setup(state, "handoff") < 0)
@@ -569,6 +570,33 @@ static void test_recreate_tmp_dirs(void **state) {
         assert_int_equal(test_mode_of(root, "var/tmp/" PRIVATE "/tmp"), 01777);
 }
 
+/* The PID file a dump saves: the unit's own PIDFile= (a template's, with its instance), not the
+ * one of the restore drop-in installed before the dump; /var/run/ as /run/, as systemd has it. */
+static void test_unit_pid_file(void **state) {
+        const char *root = *state;
+        _cleanup_(unit_settings_done) UnitSettings pg = {}, nginx = {}, odd = {};
+        _cleanup_free_ char *pg_file = NULL, *nginx_file = NULL, *odd_file = NULL;
+
+        make_test_dir(root, "usr/lib/systemd/system", 0755);
+        make_test_dir(root, "run/systemd/system/postgresql@17-main.service.d", 0755);
+        write_test_file(root, "usr/lib/systemd/system/postgresql@.service",
+                        "[Service]\nType=forking\nPIDFile=/run/postgresql/%i.pid\n");
+        write_test_file(root, "run/systemd/system/postgresql@17-main.service.d/" RESTORE_DROPIN_NAME,
+                        "[Service]\nPIDFile=/run/dreamlink/handoff/postgresql@17-main.service.pid\n");
+        write_test_file(root, "usr/lib/systemd/system/nginx.service", "[Service]\nPIDFile=/var/run/nginx.pid\n");
+        write_test_file(root, "usr/lib/systemd/system/odd.service", "[Service]\nPIDFile=/run/%H.pid\n");
+
+        assert_int_equal(unit_settings_read(root, "postgresql@17-main.service", &pg), 0);
+        assert_int_equal(unit_settings_pid_file(&pg, "postgresql@17-main.service", &pg_file), 0);
+        assert_string_equal(pg_file, "/run/postgresql/17-main.pid");
+        assert_int_equal(unit_settings_read(root, "nginx.service", &nginx), 0);
+        assert_int_equal(unit_settings_pid_file(&nginx, "nginx.service", &nginx_file), 0);
+        assert_string_equal(nginx_file, "/run/nginx.pid");
+        /* A specifier a PID file does not use (the host name): none is saved. */
+        assert_int_equal(unit_settings_read(root, "odd.service", &odd), 0);
+        assert_int_equal(unit_settings_pid_file(&odd, "odd.service", &odd_file), -EOPNOTSUPP);
+}
+
 /* The directories between /run and one a service uses: each one, outermost first (tor's
  * /run/tor alone was once left out). */
 static void test_run_dir_prefixes(void **state) {
@@ -791,6 +819,7 @@ int main(void) {
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_run_dir_prefixes),
+                cmocka_unit_test_setup_teardown(test_unit_pid_file, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_run_dirs_recreate, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_run_files, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_links, machine_root_setup, tmpdir_teardown),
