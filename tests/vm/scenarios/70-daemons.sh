@@ -145,6 +145,10 @@ check "the machine switched to v2" wait_new_boot "$old_boot"
 wait_boot_check
 expect_eq "it runs v2's kernel" "$V2_KERNEL" "$(guest uname -r)"
 outcomes "v1 → v2"
+# What the restores waited for in the new boot (the clients' gap, see docs/services.md).
+guest 'systemd-analyze critical-chain redis-server.service 2>&1 | head -n 15
+        journalctl -b 0 -o short-monotonic | grep -E "Restored|Reached target|Network Is Online|frr|wait-online" | head -n 40' |
+        sed 's/^/        /'
 expect_eq "tor's control.authcookie is there again, the same" "$cookie" \
         "$(guest 'sha256sum /run/tor/control.authcookie' | cut -d' ' -f1)"
 check "systemctl reload nginx finds its PID file and reloads the restored master" guest \
