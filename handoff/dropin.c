@@ -317,11 +317,23 @@ bool run_dir_path_is_valid(const char *path) {
         return true;
 }
 
+const char *run_entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid) {
+        int n = 0;
+        if (sscanf(entry, "%o:%u:%u:%n", ret_mode, ret_uid, ret_gid, &n) != 3 || n <= 0)
+                return NULL;
+        return entry + n;
+}
+
 bool run_dir_entry_is_valid(const char *entry) {
         unsigned mode, uid, gid;
-        int n = 0;
-        return sscanf(entry, "%o:%u:%u:%n", &mode, &uid, &gid, &n) == 3 && n > 0 && mode <= 07777 &&
-               run_dir_path_is_valid(entry + n);
+        const char *path = run_entry_parse(entry, &mode, &uid, &gid);
+        return path && mode <= 07777 && run_dir_path_is_valid(path);
+}
+
+bool run_file_entry_is_valid(const char *entry) {
+        unsigned mode, uid, gid;
+        const char *path = run_entry_parse(entry, &mode, &uid, &gid);
+        return path && mode <= 0777 && run_dir_path_is_valid(path);
 }
 
 int checkpoint_load(const char *path, Checkpoint *ret) {
@@ -358,13 +370,11 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                         }
         if (r >= 0)
                 /* The same, and written as root: never with a set-ID or sticky bit. */
-                STRV_FOREACH(f, c.run_files) {
-                        unsigned mode;
-                        if (!run_dir_entry_is_valid(*f) || sscanf(*f, "%o:", &mode) != 1 || mode > 0777) {
+                STRV_FOREACH(f, c.run_files)
+                        if (!run_file_entry_is_valid(*f)) {
                                 r = log_error_errno(EBADMSG, "%s: RunFiles= lists '%s', refusing.", path, *f);
                                 break;
                         }
-                }
         if (r < 0) {
                 checkpoint_done(&c);
                 return r;

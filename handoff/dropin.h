@@ -94,5 +94,10 @@ int checkpoint_load(const char *path, Checkpoint *ret);
 bool runtime_mount_point_is_valid(const char *path);
 /* A directory below /run that is none of systemd's, users' or credentials' (and a plain path). */
 bool run_dir_path_is_valid(const char *path);
-/* A RunDirectories= entry, "MODE:UID:GID:PATH", that the restore may create as root. */
+/* The PATH of a RunDirectories= or RunFiles= entry "MODE:UID:GID:PATH", the numbers in *ret_*;
+ * NULL when it is not of that form. */
+const char *run_entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid);
+/* A RunDirectories= entry that the restore may create as root. */
 bool run_dir_entry_is_valid(const char *entry);
+/* A RunFiles= entry that the restore may write as root: the same places, no set-ID or sticky bit. */
+bool run_file_entry_is_valid(const char *entry);

@@ -135,10 +135,9 @@ int run_dirs_recreate(int root_fd, const char *unit, char * const *entries) {
         /* In the order recorded: a directory comes after the ones it is in. */
         STRV_FOREACH(e, entries) {
                 unsigned mode, uid, gid;
-                int n = 0;
-                if (sscanf(*e, "%o:%u:%u:%n", &mode, &uid, &gid, &n) != 3 || n <= 0)
+                const char *path = run_entry_parse(*e, &mode, &uid, &gid);
+                if (!path)
                         return log_unit_error_errno(unit, EINVAL, "Invalid run directory entry '%s'.", *e);
-                const char *path = *e + n;
                 _cleanup_free_ char *parent = NULL;
                 const char *name = path_split_last(path, &parent);
                 if (!parent)

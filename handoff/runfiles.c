@@ -35,14 +35,6 @@ typedef struct RunFiles {
         char **entries; /* "MODE:UID:GID:PATH", the content in RUN_FILES_DIR/INDEX */
 } RunFiles;
 
-/* The PATH of an entry "MODE:UID:GID:PATH", its numbers in *ret_mode, *ret_uid, *ret_gid. */
-static const char *entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid) {
-        int n = 0;
-        if (sscanf(entry, "%o:%u:%u:%n", ret_mode, ret_uid, ret_gid, &n) != 3 || n <= 0)
-                return NULL;
-        return entry + n;
-}
-
 /* Saves PATH if it is a small regular file (a link, a socket, a FIFO or a big file is left). */
 static int save_one(RunFiles *f, const char *path) {
         char name[32], entry[PATH_MAX + 64];
@@ -55,7 +47,7 @@ static int save_one(RunFiles *f, const char *path) {
         if (strv_length(f->entries) >= RUN_FILES_MAX || !run_dir_path_is_valid(path))
                 return 0;
         STRV_FOREACH(e, f->entries)
-                if (streq_ptr(entry_parse(*e, &m, &u, &g), path))
+                if (streq_ptr(run_entry_parse(*e, &m, &u, &g), path))
                         return 0;
         _cleanup_close_ int fd = openat(f->root_fd, path + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
@@ -101,7 +93,7 @@ int run_files_save(int root_fd, char * const *run_dirs, const char *pid_file, co
                 if (r < 0)
                         break;
                 unsigned m, u, g;
-                const char *dir = entry_parse(*e, &m, &u, &g);
+                const char *dir = run_entry_parse(*e, &m, &u, &g);
                 if (!dir)
                         continue;
                 int dfd = openat(root_fd, dir + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -166,7 +158,7 @@ int run_files_restore(int root_fd, const char *unit, const char *images_dir, cha
                 int r;
 
                 snprintf(name, sizeof(name), "%zu", i++);
-                const char *path = entry_parse(*e, &mode, &uid, &gid);
+                const char *path = run_entry_parse(*e, &mode, &uid, &gid);
                 if (!path || saved_fd < 0)
                         continue; /* checkpoint_load() let no such entry through */
                 _cleanup_free_ char *parent = NULL, *data = NULL;
@@ -212,7 +204,7 @@ int run_files_restore(int root_fd, const char *unit, const char *images_dir, cha
 void run_files_remove(int root_fd, const char *unit, char * const *written) {
         STRV_FOREACH(e, written) {
                 unsigned mode, uid, gid;
-                const char *path = entry_parse(*e, &mode, &uid, &gid);
+                const char *path = run_entry_parse(*e, &mode, &uid, &gid);
                 if (!path)
                         continue;
                 _cleanup_free_ char *parent = NULL;
