@@ -45,7 +45,7 @@ list=$here/packages-$version.txt
 [ -f "$list" ] || die "no package list $list"
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap root mode; the tree's files belong to root)"
 
-apt_install mmdebstrap openssh-client
+apt_install mmdebstrap openssh-client zstd
 
 # The list with "@include FILE" expanded; for a package named twice the later
 # line wins (v2 replaces "linux-image-amd64" by ".../trixie-backports").
@@ -192,6 +192,21 @@ if [ "$test_access" = 1 ]; then
         install -d -m 0700 "$t/root/.ssh"
         install -m 0600 "$key.pub" "$t/root/.ssh/authorized_keys"
         chroot "$t" passwd -d root >/dev/null
+fi
+
+# --- a container image for the tests ----------------------------------------
+# No registry is reachable: the tests' container image is a Debian root with redis, made here
+# and imported by the tests with `podman import`. It lives in /var (the factory copy below), so
+# the containers made from it and their storage are the same on both slots.
+if [ "$test_access" = 1 ]; then
+        ctr=$(mktemp -d)
+        mmdebstrap --quiet --variant=essential --include=redis-server \
+                --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+                --dpkgopt='path-exclude=/usr/share/locale/*' \
+                trixie "$ctr/root.tar" "deb $mirror trixie main"
+        mkdir -p "$t/var/lib/dreamlink-test"
+        zstd -q -T0 -12 --rm "$ctr/root.tar" -o "$t/var/lib/dreamlink-test/redis-container.tar.zst"
+        rm -rf "$ctr"
 fi
 
 # --- /var split -----------------------------------------------------------
