@@ -161,6 +161,8 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->null_files);
         strv_free(c->tmp_dirs);
         free(c->lock_table);
+        free(c->container_id);
+        free(c->container_id_file);
         strv_free(c->session_refs);
         strv_free(c->runtime_mounts);
         strv_free(c->run_dirs);
@@ -208,6 +210,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
                      "LockTable=%s\n"
+                     "Container=%s\n"
+                     "ContainerIDFile=%s\n"
                      "Session=%s\n"
                      "SessionRefs=%s\n"
                      "PreDumpUSec=%" PRIu64 "\n"
@@ -218,7 +222,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     run_dirs, run_files, strempty(c->lock_table), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     run_dirs, run_files, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -272,6 +276,16 @@ static int parse_null_files(const char *filename, unsigned line, const char *key
         return 0;
 }
 
+bool container_id_is_valid(const char *id) {
+        return id && string_is_lower_hex(id, 64);
+}
+
+/* Quadlet's --cidfile=%t/%N.cid: a file directly in /run, which only root may write. */
+bool container_id_file_is_valid(const char *path) {
+        const char *name = path ? startswith(path, "/run/") : NULL;
+        return name && name[0] != '.' && !strchr(name, '/') && endswith(name, ".cid") && strlen(name) > strlen(".cid");
+}
+
 static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "Unit", config_parse_string, offsetof(Checkpoint, unit) },
         { "Checkpoint", "Result", parse_result, offsetof(Checkpoint, result) },
@@ -290,6 +304,8 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
+        { "Checkpoint", "Container", config_parse_string, offsetof(Checkpoint, container_id) },
+        { "Checkpoint", "ContainerIDFile", config_parse_string, offsetof(Checkpoint, container_id_file) },
         { "Checkpoint", "Session", config_parse_bool, offsetof(Checkpoint, session) },
         { "Checkpoint", "SessionRefs", parse_null_files, offsetof(Checkpoint, session_refs) },
         { "Checkpoint", "PreDumpUSec", parse_u64, offsetof(Checkpoint, pre_dump_usec) },
@@ -375,6 +391,11 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                                 r = log_error_errno(EBADMSG, "%s: RunFiles= lists '%s', refusing.", path, *f);
                                 break;
                         }
+        /* The ID goes to podman; the file is written as root. */
+        if (r >= 0 && c.container_id && !container_id_is_valid(c.container_id))
+                r = log_error_errno(EBADMSG, "%s: Container= is not a container ID, refusing.", path);
+        if (r >= 0 && c.container_id_file && (!c.container_id || !container_id_file_is_valid(c.container_id_file)))
+                r = log_error_errno(EBADMSG, "%s: ContainerIDFile= lists '%s', refusing.", path, c.container_id_file);
         if (r < 0) {
                 checkpoint_done(&c);
                 return r;

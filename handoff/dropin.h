@@ -74,7 +74,11 @@ typedef struct Checkpoint {
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID
                                     * file (runfiles.c): written again after the restore */
-        char *lock_table;          /* the nftables table criu locked the connections with */
+        char *lock_table;          /* the nftables table criu locked the connections with, or the one
+                                    * holding a container's ports */
+        char *container_id;        /* a quadlet unit's podman container, checkpointed by podman: the
+                                    * restore imports it (container.c) instead of running criu */
+        char *container_id_file;   /* the --cidfile it was created with, written again at the restore */
         bool session;              /* a login session (unit is its scope), not a service */
         char **session_refs;       /* criu keys of the session's logind reference FIFOs: a new
                                     * FIFO stands in for each at the restore */
@@ -99,5 +103,9 @@ bool run_dir_path_is_valid(const char *path);
 const char *run_entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid);
 /* A RunDirectories= entry that the restore may create as root. */
 bool run_dir_entry_is_valid(const char *entry);
+/* A podman container's full ID: 64 lowercase hex digits. */
+bool container_id_is_valid(const char *id);
+/* A container ID file the restore may write as root: quadlet's /run/NAME.cid. */
+bool container_id_file_is_valid(const char *path);
 /* A RunFiles= entry that the restore may write as root: the same places, no set-ID or sticky bit. */
 bool run_file_entry_is_valid(const char *entry);

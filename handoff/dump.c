@@ -20,6 +20,63 @@
 #include "time-util.h"
 #include "unit-file.h"
 
+bool unit_is_container(const char *unit) {
+        _cleanup_free_ char *source = NULL;
+        return unit_quadlet_source(NULL, unit, &source) > 0;
+}
+
+/* The container of a quadlet unit (container.c), found, inspected and judged: 0 with *ret_id and
+ * *ret_info, or 1 with *ret_reason when it cannot be carried. */
+static int find_container(const HandoffUnit *u, char **ret_id, ContainerInfo *ret_info, char **ret_reason) {
+        _cleanup_free_ char *id = NULL;
+        int r;
+
+        *ret_reason = NULL;
+        r = unit_container(u->unit, &id);
+        if (r == -ESRCH)
+                *ret_reason = strdup("podman runs no container of it");
+        else if (r == -ENOTUNIQ)
+                *ret_reason = strdup("podman runs more than one container of it (a pod?): only a unit's one container is carried");
+        else if (r < 0)
+                *ret_reason = strprintf("cannot ask podman for its container: %s", strerror(-r));
+        else {
+                r = container_inspect(u->unit, id, ret_info);
+                if (r < 0)
+                        *ret_reason = strprintf("cannot inspect its container: %s", strerror(-r));
+                else {
+                        r = container_precheck(u->unit, ret_info, ret_reason);
+                        if (r < 0)
+                                return r;
+                        if (!*ret_reason) {
+                                *ret_id = TAKE_PTR(id);
+                                return 0;
+                        }
+                        container_info_done(ret_info);
+                }
+        }
+        return *ret_reason ? 1 : -ENOMEM;
+}
+
+/* podman's own dry run: the checkpoint, the container left running, into a directory deleted after. */
+static int try_dump_container(const HandoffUnit *u, char **ret_reason) {
+        _cleanup_(container_info_done) ContainerInfo info = {};
+        _cleanup_free_ char *id = NULL;
+        char dir[] = HANDOFF_STATE_DIR "/.dry-run.XXXXXX";
+        int r;
+
+        r = find_container(u, &id, &info, ret_reason);
+        if (r != 0)
+                return r < 0 ? r : -EBUSY;
+        r = mkdir_p(HANDOFF_STATE_DIR, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", HANDOFF_STATE_DIR);
+        if (!mkdtemp(dir))
+                return log_error_errno(errno, "Failed to create a directory in %s: %m", HANDOFF_STATE_DIR);
+        r = container_checkpoint(u, id, dir, /* leave_running= */ true, ret_reason);
+        (void) rm_rf(dir);
+        return r;
+}
+
 int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_(checkpoint_done) Checkpoint ext = {};
@@ -32,6 +89,8 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         r = handoff_unit_info(h, u->unit, &info);
         if (r < 0)
                 return asprintf(ret_reason, "cannot read its state") < 0 ? -ENOMEM : r;
+        if (unit_is_container(u->unit))
+                return try_dump_container(u, ret_reason);
         r = handoff_precheck(h, u->unit, &info, &reason);
         if (r < 0)
                 return r;
@@ -172,6 +231,85 @@ static int dump_failed(Handoff *h, const HandoffUnit *u, const char *dir, Checkp
         return dump_skipped(u, dir, c, reason);
 }
 
+/* A complete dump: its record, which makes the images restorable, and its figures. */
+static int dump_done(Handoff *h, const HandoffUnit *u, const char *dir, const Checkpoint *c, DumpStats *ret) {
+        int r = write_record(dir, c);
+        if (r < 0) {
+                /* Images without a record are useless: bring the service back now. */
+                netlock_remove(c);
+                (void) restore_dropin_remove(h->root, u->unit);
+                (void) daemon_reload();
+                (void) ensure_running(h, u->unit, false);
+                return r;
+        }
+        *ret = (DumpStats) { .pre_dump_usec = c->pre_dump_usec, .pre_dump_bytes = c->pre_dump_bytes,
+                             .dump_usec = c->dump_usec, .image_bytes = c->image_bytes };
+        if (c->container_id)
+                log_unit_info(u->unit, "Checkpointed the container %.12s of %s with podman in %.2f s, %.1f MiB of images.",
+                              c->container_id, u->unit, c->dump_usec / 1e6, c->image_bytes / 1048576.0);
+        else if (c->pre_dump_usec > 0)
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s after a pre-dump of %.2f s, "
+                              "%.1f MiB of images (%.1f MiB while it ran).", u->unit, c->main_pid, c->dump_usec / 1e6,
+                              c->pre_dump_usec / 1e6, c->image_bytes / 1048576.0, c->pre_dump_bytes / 1048576.0);
+        else
+                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
+                              c->main_pid, c->dump_usec / 1e6, c->image_bytes / 1048576.0);
+        return 0;
+}
+
+/* A quadlet unit: its container checkpointed by podman (container.c), its ports held from just
+ * before until the restore. */
+static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info, const char *dir, Checkpoint *c,
+                          DumpStats *ret) {
+        _cleanup_(container_info_done) ContainerInfo ci = {};
+        _cleanup_free_ char *id = NULL, *reason = NULL;
+        int r;
+
+        r = find_container(u, &id, &ci, &reason);
+        if (r != 0)
+                return r < 0 ? r : dump_skipped(u, dir, c, reason);
+        c->container_id = strdup(id);
+        if (!c->container_id)
+                return log_oom();
+        if (ci.id_file) {
+                if (!container_id_file_is_valid(ci.id_file))
+                        return dump_skipped(u, dir, c, "it was created with a --cidfile outside /run, which the restore "
+                                            "does not write as root");
+                c->container_id_file = strdup(ci.id_file);
+                if (!c->container_id_file)
+                        return log_oom();
+        }
+        c->main_pid = ci.conmon_pid;
+        if (u->pre_dump_hook) {
+                const char * const argv[] = { u->pre_dump_hook, u->unit, NULL };
+                if (run_command(argv) < 0)
+                        return dump_skipped(u, dir, c, "PreDumpHook= failed");
+        }
+        if (!dropin_is_current(h, u->unit, dir, c->syslog_identifier)) {
+                r = write_restore_dropin(h, u->unit, dir, c->syslog_identifier, /* reload= */ true);
+                if (r < 0)
+                        return dump_failed(h, u, dir, c, "cannot install the restore drop-in");
+        }
+        r = container_lock(u->unit, info->control_group, &ci, dir, &c->lock_table);
+        if (r < 0)
+                return dump_failed(h, u, dir, c, "cannot hold its ports while it is away");
+
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = container_checkpoint(u, id, dir, /* leave_running= */ false, &reason);
+        c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c->dumped_at_usec = now_usec(CLOCK_REALTIME);
+        if (r < 0) {
+                netlock_remove(c);
+                return dump_failed(h, u, dir, c, reason);
+        }
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0)
+                log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        c->image_bytes = directory_size(dir);
+        c->result = CHECKPOINT_DUMPED;
+        return dump_done(h, u, dir, c, ret);
+}
+
 int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, DumpStats *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *dir = NULL, *reason = NULL, *log = NULL;
@@ -208,6 +346,8 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 return dump_skipped(u, dir, &c, "cannot read its state");
         c.main_pid = info.main_pid;
         c.syslog_identifier = info.syslog_identifier ? strdup(info.syslog_identifier) : NULL;
+        if (unit_is_container(u->unit))
+                return dump_container(h, u, &info, dir, &c, ret);
         r = handoff_precheck(h, u->unit, &info, &reason);
         if (r < 0)
                 return r;
@@ -271,22 +411,5 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 criu_failure_reason(log, &reason);
                 return dump_failed(h, u, dir, &c, reason);
         }
-        r = write_record(dir, &c);
-        if (r < 0) {
-                /* Images without a record are useless: bring the service back now. */
-                (void) restore_dropin_remove(h->root, u->unit);
-                (void) daemon_reload();
-                (void) ensure_running(h, u->unit, false);
-                return r;
-        }
-        *ret = (DumpStats) { .pre_dump_usec = c.pre_dump_usec, .pre_dump_bytes = c.pre_dump_bytes,
-                             .dump_usec = c.dump_usec, .image_bytes = c.image_bytes };
-        if (c.pre_dump_usec > 0)
-                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s after a pre-dump of %.2f s, "
-                              "%.1f MiB of images (%.1f MiB while it ran).", u->unit, c.main_pid, c.dump_usec / 1e6,
-                              c.pre_dump_usec / 1e6, c.image_bytes / 1048576.0, c.pre_dump_bytes / 1048576.0);
-        else
-                log_unit_info(u->unit, "Checkpointed %s (main PID " PID_FMT ") in %.2f s, %.1f MiB of images.", u->unit,
-                              c.main_pid, c.dump_usec / 1e6, c.image_bytes / 1048576.0);
-        return 0;
+        return dump_done(h, u, dir, &c, ret);
 }

@@ -184,6 +184,11 @@ static void write_opt_in_dropins(const char *normal_dir) {
                 _cleanup_free_ char *text = NULL, *own = NULL;
                 if (!(*u)->enabled)
                         continue;
+                /* A quadlet unit's container is checkpointed by podman, which needs none of this
+                 * and could not make its namespaces with RestrictNamespaces=. */
+                _cleanup_free_ char *quadlet = NULL;
+                if (unit_quadlet_source(root, (*u)->unit, &quadlet) > 0)
+                        continue;
                 if (!(*u)->sessions)
                         (void) unit_specific_lines(root, (*u)->unit, &own);
                 text = strprintf("%s%s%s", opt_in_dropin, (*u)->sessions ? "" : opt_in_service_dropin, strempty(own));

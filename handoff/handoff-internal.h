@@ -16,6 +16,7 @@
  *   precheck.c        why criu could not take a service, told before it runs
  *   criu-log.c        what criu's logs say went wrong, in a user's terms
  *   criu.c            libcriu: the dump and restore calls and their options
+ *   container.c       a quadlet unit's podman container: checkpoint, restore, its ports held
  *   checkpoint.c      the checkpoint record, the restore drop-in
  *   dump.c            dumping a service
  *   restore.c         restoring a service
@@ -88,6 +89,11 @@ void umount_criu_leftovers(void);
 int join_machine_mount_namespace(const char *unit);
 
 /* netlock.c */
+#define NETLOCK_FILE "netlock.nft" /* beside the images: the lock, for a new boot */
+/* The name of the table that holds a container's ports (container.c); NULL if out of memory. */
+char *netlock_table_name(const char *unit);
+/* Lifts the lock after a restore that did not lift it itself (criu lifts its own). */
+void netlock_lift(const Checkpoint *c);
 /* The tables criu made ("inet CRIU-…"): the one a dump added is its lock. */
 int nft_criu_tables(char ***ret);
 int save_lock_table(const char *dir, const char *table);
@@ -133,6 +139,31 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
 int open_images_dir(const char *dir);
 int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
 
+/* container.c */
+typedef struct ContainerInfo {
+        char *network_mode;  /* "bridge", "host", … (HostConfig.NetworkMode) */
+        pid_t pid;           /* the container's first process */
+        pid_t conmon_pid;
+        bool apparmor;       /* it runs confined by an AppArmor profile */
+        char *id_file;       /* the --cidfile it was created with (quadlet's /run/NAME.cid), or NULL */
+        char **ports;        /* the host TCP ports published from it */
+} ContainerInfo;
+void container_info_done(ContainerInfo *i);
+/* The ID of the running container podman labels with the unit (quadlet's PODMAN_SYSTEMD_UNIT=): 0,
+ * -ESRCH without one, -ENOTUNIQ with several (a pod). */
+int unit_container(const char *unit, char **ret_id);
+int container_inspect(const char *unit, const char *id, ContainerInfo *ret);
+/* Why podman's checkpoint will not carry it (NULL when it will). */
+int container_precheck(const char *unit, const ContainerInfo *info, char **ret_reason);
+/* Drops the packets to its ports until the restore (NETLOCK_FILE in dir, for a new boot): 1 with
+ * the table in *ret_table, 0 when it has no ports to hold. */
+int container_lock(const char *unit, const char *cgroup, const ContainerInfo *info, const char *dir, char **ret_table);
+/* podman container checkpoint --export into dir (leave_running: a dry run); *ret_reason tells why
+ * it failed, in a user's terms where criu's log does. */
+int container_checkpoint(const HandoffUnit *u, const char *id, const char *dir, bool leave_running, char **ret_reason);
+/* podman container restore --import, inside the unit; *ret_conmon: its main process from now. */
+int container_restore(const Checkpoint *c, const char *images_dir, pid_t *ret_conmon);
+
 /* checkpoint.c */
 int write_record(const char *dir, const Checkpoint *c);
 /* The record of a complete dump of unit (NULL: of a session) in images_dir, else an error. */
@@ -142,6 +173,8 @@ int write_restore_dropin(Handoff *h, const char *unit, const char *dir, const ch
 bool dropin_is_current(Handoff *h, const char *unit, const char *dir, const char *ident);
 
 /* dump.c */
+/* A quadlet unit, whose podman container is carried (container.c), not its processes. */
+bool unit_is_container(const char *unit);
 /* The dump of the tree rooted at pid into dir, with the externals c lists, and its times, lock
  * table and image size in c. */
 int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c);

@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The network lock: the nftables table criu leaves after a dump, which drops the peers'
- * packets until the restore lifts it. Found with nft after the dump, saved beside the
+/* The network lock: the nftables table criu leaves after a dump, or the one a container's dump
+ * makes to hold its ports (container.c), which drops the peers' packets until the restore lifts it. Found with nft after the dump, saved beside the
  * images for a new boot (NETLOCK_FILE), loaded there before the network is up, removed
  * when the checkpoint will not be restored. */
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -18,54 +16,13 @@
 #include "process-util.h"
 #include "string-util.h"
 
-#define NETLOCK_FILE "netlock.nft"
-
-extern char **environ;
-
-/* Runs argv and returns its standard output. */
-static int run_capture(const char * const argv[], char **ret) {
-        posix_spawn_file_actions_t actions;
-        int pipefd[2], r, status;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        r = posix_spawn_file_actions_init(&actions);
-        if (r != 0) {
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return -r;
-        }
-        posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        r = posix_spawnp(&pid, argv[0], &actions, NULL, (char * const *) argv, environ);
-        posix_spawn_file_actions_destroy(&actions);
-        close(pipefd[1]);
-        if (r != 0) {
-                close(pipefd[0]);
-                return -r;
-        }
-        r = read_fd_limited(pipefd[0], 1 << 20, ret, NULL);
-        close(pipefd[0]);
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (r < 0)
-                return r;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                *ret = mfree(*ret);
-                return -EPROTO;
-        }
-        return 0;
-}
-
 int nft_criu_tables(char ***ret) {
         static const char * const argv[] = { "nft", "list", "tables", NULL };
         _cleanup_free_ char *out = NULL;
         _cleanup_strv_free_ char **tables = NULL;
         int r;
 
-        r = run_capture(argv, &out);
+        r = run_command_output(argv, 1 << 20, &out, NULL);
         if (r < 0)
                 return r;
         for (char *p = out, *e; p && *p; p = e) {
@@ -80,7 +37,7 @@ int nft_criu_tables(char ***ret) {
         return 0;
 }
 
-static void nft_delete_table(const char *unit, const char *table) {
+static void nft_delete_table(const char *unit, const char *table, const char *why) {
         /* "inet CRIU-…": two words for nft */
         _cleanup_free_ char *family = strdup(table);
         if (!family)
@@ -90,15 +47,29 @@ static void nft_delete_table(const char *unit, const char *table) {
                 return;
         *name++ = 0;
         const char * const argv[] = { "nft", "delete", "table", family, name, NULL };
-        if (run_command(argv) >= 0)
-                log_unit_info(unit, "Removed the network lock %s of the abandoned checkpoint of %s.", table, unit);
+        if (run_command(argv) >= 0 && why)
+                log_unit_info(unit, "Removed the network lock %s of %s: %s.", table, unit, why);
+}
+
+char *netlock_table_name(const char *unit) {
+        /* nft names: letters, digits, "_", "-", "."; a unit's "@" and "\\" are not among them. */
+        char *name = strprintf("dreamlink-hold-%s", unit);
+        for (char *p = name ? name + strlen("dreamlink-hold-") : NULL; p && *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.", *p))
+                        *p = '_';
+        return name;
+}
+
+void netlock_lift(const Checkpoint *c) {
+        if (c->lock_table)
+                nft_delete_table(c->unit, c->lock_table, NULL);
 }
 
 /* The one way a checkpoint's lock goes when the checkpoint will not be restored (a failed
  * restore, a lost session, gc): until then the peers' packets are dropped. */
 void netlock_remove(const Checkpoint *c) {
         if (c->lock_table)
-                nft_delete_table(c->unit, c->lock_table);
+                nft_delete_table(c->unit, c->lock_table, "its checkpoint will not be restored");
 }
 
 /* The lock criu leaves after a dump drops the peers' packets until the
@@ -113,7 +84,7 @@ int save_lock_table(const char *dir, const char *table) {
                 return -EINVAL;
         *name++ = 0;
         const char * const argv[] = { "nft", "list", "table", family, name, NULL };
-        int r = run_capture(argv, &out);
+        int r = run_command_output(argv, 1 << 20, &out, NULL);
         if (r < 0)
                 return r;
         return write_string_file_atomic(path, out, 0600);

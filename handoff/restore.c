@@ -118,6 +118,40 @@ static int write_pidfile(const char *path, pid_t pid) {
         return write_string_file_atomic(path, buf, 0644);
 }
 
+/* The PID file systemd reads the restored main process from: none stale, its directory there. */
+static int prepare_pidfile(const char *unit, const char *pidfile) {
+        if (unlink(pidfile) < 0 && errno != ENOENT)
+                return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
+        _cleanup_free_ char *piddir = strdup(pidfile);
+        if (!piddir)
+                return log_oom();
+        *strrchr(piddir, '/') = 0;
+        _cleanup_close_ int piddir_fd = mkdir_p_verified(AT_FDCWD, piddir, 0755);
+        if (piddir_fd < 0)
+                return log_unit_error_errno(unit, piddir_fd, "Failed to create %s: %m", piddir);
+        return 0;
+}
+
+/* A quadlet unit's container, imported by podman inside the unit: conmon is its main process. The
+ * ports held since the dump are let go once it listens again. */
+static int restore_container_exec(const Checkpoint *c, const char *images_dir, const char *pidfile) {
+        pid_t conmon;
+        int r;
+
+        fault_power_cut("restoring");
+        r = prepare_pidfile(c->unit, pidfile);
+        if (r < 0)
+                return r;
+        r = container_restore(c, images_dir, &conmon);
+        if (r < 0)
+                return r;
+        r = write_pidfile(pidfile, conmon);
+        if (r < 0)
+                return log_unit_error_errno(c->unit, r, "Failed to write %s: %m", pidfile);
+        netlock_lift(c);
+        return 0;
+}
+
 int handoff_restore_exec(const char *unit, const char *images_dir, const char *pidfile) {
         _cleanup_(checkpoint_done) Checkpoint c = {};
         pid_t pid;
@@ -129,6 +163,8 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         r = load_dumped_record(images_dir, unit, &c);
         if (r < 0)
                 return r;
+        if (c.container_id)
+                return restore_container_exec(&c, images_dir, pidfile);
         r = recreate_tmp_dirs(AT_FDCWD, unit, c.tmp_dirs);
         if (r < 0)
                 return r;
@@ -137,15 +173,9 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         fault_power_cut("restoring");
-        if (unlink(pidfile) < 0 && errno != ENOENT)
-                return log_unit_error_errno(unit, errno, "Failed to remove the stale %s: %m", pidfile);
-        _cleanup_free_ char *piddir = strdup(pidfile);
-        if (!piddir)
-                return log_oom();
-        *strrchr(piddir, '/') = 0;
-        _cleanup_close_ int piddir_fd = mkdir_p_verified(AT_FDCWD, piddir, 0755);
-        if (piddir_fd < 0)
-                return log_unit_error_errno(unit, piddir_fd, "Failed to create %s: %m", piddir);
+        r = prepare_pidfile(unit, pidfile);
+        if (r < 0)
+                return r;
 
         _cleanup_strv_free_ char **written = NULL;
         r = run_files_restore(AT_FDCWD, unit, images_dir, c.run_files, &written);

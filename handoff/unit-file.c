@@ -4,13 +4,17 @@
  * them without the restore drop-in that replaces some for one start. Only what these need: the
  * fragment where systemd finds it first (an instance falls back to its template), then the
  * drop-ins of the unit, its template and all services (service.d), merged by name (an earlier
- * directory hides a later one's file of the same name) and applied in name order. */
+ * directory hides a later one's file of the same name) and applied in name order. Also whether a
+ * unit is a podman quadlet's, from the .container file quadlet makes it of. */
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf-parser.h"
@@ -196,4 +200,78 @@ int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret) 
         const char *rest = startswith(out, "/var/run/");
         *ret = rest ? strprintf("/run/%s", rest) : TAKE_PTR(out);
         return *ret ? 0 : -ENOMEM;
+}
+
+/* Podman's quadlet generator (podman-systemd.unit(5)) makes NAME.service of NAME.container found in
+ * these directories or below them, the first one found winning; /etc's "users" holds rootless users'
+ * units. The file is there before any generator runs, unlike the unit quadlet writes from it, which
+ * ours may run before. */
+static const char *const quadlet_dirs[] = {
+        "/run/containers/systemd",
+        "/etc/containers/systemd",
+        "/usr/share/containers/systemd",
+};
+
+/* name in the directory or in a directory below it: 1 with its path in *ret. Quadlet takes one file
+ * of a name; the same name twice in one tree is an admin's mistake that neither of us resolves. */
+static int find_below(int dir_fd, const char *path, const char *name, bool top, unsigned depth, char **ret) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct stat st;
+
+        if (fstatat(dir_fd, name, &st, 0) >= 0 && S_ISREG(st.st_mode)) {
+                *ret = strprintf("%s/%s", path, name);
+                return *ret ? 1 : -ENOMEM;
+        }
+        if (depth == 0)
+                return 0;
+        int fd = dup(dir_fd);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || (top && streq(de->d_name, "users")))
+                        continue;
+                _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (sub < 0)
+                        continue; /* not a directory */
+                _cleanup_free_ char *sub_path = strprintf("%s/%s", path, de->d_name);
+                if (!sub_path)
+                        return -ENOMEM;
+                int r = find_below(sub, sub_path, name, false, depth - 1, ret);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int unit_quadlet_source(const char *root, const char *unit, char **ret) {
+        _cleanup_free_ char *template = template_of(unit);
+        const char *dot = strrchr(unit, '.');
+
+        assert(unit);
+        *ret = NULL;
+        if (!dot || !streq(dot, ".service"))
+                return 0;
+        const char *units[] = { unit, template, NULL };
+        for (size_t n = 0; units[n]; n++) {
+                _cleanup_free_ char *name = strprintf("%.*s.container", (int) (strrchr(units[n], '.') - units[n]), units[n]);
+                if (!name)
+                        return -ENOMEM;
+                for (size_t d = 0; d < ELEMENTSOF(quadlet_dirs); d++) {
+                        _cleanup_free_ char *dir = strprintf("%s%s", strempty(root), quadlet_dirs[d]);
+                        if (!dir)
+                                return -ENOMEM;
+                        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (fd < 0)
+                                continue;
+                        int r = find_below(fd, quadlet_dirs[d], name, true, 8, ret);
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
 }

@@ -20,3 +20,7 @@ int unit_settings_read(const char *root, const char *unit, UnitSettings *ret);
 /* PIDFile= of UNIT with the specifiers a PID file's path uses expanded (%i %I %n %N %p %P %t %%)
  * and /var/run/ as /run/, as systemd has it; *ret NULL when unset. -EOPNOTSUPP for another specifier. */
 int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret);
+/* The quadlet file UNIT is generated from (NAME.container, a podman container), as a path on the
+ * running system: 1 with *ret, 0 when the unit is not a quadlet container's. A unit quadlet names
+ * otherwise (ServiceName=) is not recognized. */
+int unit_quadlet_source(const char *root, const char *unit, char **ret);

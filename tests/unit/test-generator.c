@@ -156,6 +156,42 @@ static void test_opt_in_dropins(void **state) {
         config_root = "/nonexistent";
 }
 
+/* A quadlet unit (NAME.container in podman's directories or below them, a template's for an
+ * instance) gets no drop-in: podman checkpoints its container, and RestrictNamespaces= would keep
+ * podman from making the container's namespaces. Its restore drop-in is written as any unit's. */
+static void test_quadlet_no_opt_in(void **state) {
+        _cleanup_free_ char *root = path_join2(*state, "root"), *conf = path_join2(root, "etc/dreamlink/handoff.d");
+        _cleanup_free_ char *quadlets = path_join2(root, "etc/containers/systemd/web"), *out = path_join2(*state, "out");
+        _cleanup_free_ char *distro = path_join2(root, "usr/share/containers/systemd");
+        _cleanup_free_ char *users = path_join2(root, "etc/containers/systemd/users");
+
+        assert_int_equal(mkdir_p(conf, 0755), 0);
+        assert_int_equal(mkdir_p(quadlets, 0755), 0);
+        assert_int_equal(mkdir_p(distro, 0755), 0);
+        assert_int_equal(mkdir_p(users, 0755), 0);
+        assert_int_equal(mkdir(out, 0755), 0);
+        write_test_file(conf, "web.conf", "[Handoff]\nUnit=web.service\n");
+        write_test_file(conf, "db.conf", "[Handoff]\nUnit=db@main.service\n");
+        write_test_file(conf, "user.conf", "[Handoff]\nUnit=mine.service\n");
+        write_test_file(quadlets, "web.container", "[Container]\nImage=localhost/web\n");
+        write_test_file(distro, "db@.container", "[Container]\nImage=localhost/db\n");
+        /* A rootless user's quadlet is that user's manager's, not a system unit. */
+        write_test_file(users, "mine.container", "[Container]\nImage=localhost/mine\n");
+        config_root = root;
+
+        assert_int_equal(run_generator(out, "dreamlink.handoff=" SET " dreamlink.handoff.units=web.service"), 0);
+        _cleanup_free_ char *web = read_in(out, "web.service.d/90-dreamlink-handoff.conf");
+        _cleanup_free_ char *db = read_in(out, "db@main.service.d/90-dreamlink-handoff.conf");
+        _cleanup_free_ char *mine = read_in(out, "mine.service.d/90-dreamlink-handoff.conf");
+        assert_null(web);
+        assert_null(db);
+        assert_non_null(mine);
+        _cleanup_free_ char *restore = read_in(out, "web.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(restore);
+        assert_non_null(strstr(restore, " restore-exec --unit=web.service "));
+        config_root = "/nonexistent";
+}
+
 /* Type=forking units start under the reaper, with the ExecStart= systemd would run: the fragment
  * it finds first, a template's for an instance, continuation lines joined, drop-ins (the unit's,
  * its template's, service.d's) applied in name order, the restore drop-in not the unit's own. */
@@ -233,6 +269,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refuses_bad_input, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_set_without_units, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_opt_in_dropins, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_quadlet_no_opt_in, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_forking_reaped, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests_name("handoff-generator", tests, NULL, NULL);

@@ -368,6 +368,44 @@ static void test_checkpoint_round_trip(void **state) {
                 assert_record_refused(*state, &c);
         }
 
+        c.run_files = run_files;
+
+        /* A quadlet unit's container: its ID goes to podman, its ID file is written as root. */
+        const char *id = "5f2c0d8e9a7b61c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b";
+        Checkpoint k = {
+                .unit = (char *) "web.service",
+                .result = CHECKPOINT_DUMPED,
+                .main_pid = 901,
+                .tcp_established = true,
+                .lock_table = (char *) "inet dreamlink-hold-web.service",
+                .container_id = (char *) id,
+                .container_id_file = (char *) "/run/web.cid",
+        };
+        text = mfree(text);
+        assert_int_equal(checkpoint_to_text(&k, &text), 0);
+        write_test_file(*state, CHECKPOINT_STATE_FILE, text);
+        assert_int_equal(checkpoint_load(path, &back), 0);
+        assert_string_equal(back.container_id, id);
+        assert_string_equal(back.container_id_file, "/run/web.cid");
+        assert_string_equal(back.lock_table, "inet dreamlink-hold-web.service");
+        checkpoint_done(&back);
+        static const char *const bad_ids[] = { "5f2c0d8e", "--all", "5F2C0D8E9A7B61C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_ids); i++) {
+                k.container_id = (char *) bad_ids[i];
+                assert_record_refused(*state, &k);
+        }
+        k.container_id = (char *) id;
+        static const char *const bad_id_files[] = { "/etc/web.cid", "/run/x/web.cid", "/run/.cid", "/run/web", "/run/../etc/x.cid",
+                                                    "web.cid" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_id_files); i++) {
+                k.container_id_file = (char *) bad_id_files[i];
+                assert_record_refused(*state, &k);
+        }
+        /* An ID file without a container is nobody's. */
+        k.container_id = NULL;
+        k.container_id_file = (char *) "/run/web.cid";
+        assert_record_refused(*state, &k);
+
         /* A login session: its scope, and the logind reference FIFO to stand in for. */
         char *refs[] = { (char *) "file[2c:3f1]", NULL };
         Checkpoint s = {
