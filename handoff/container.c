@@ -390,3 +390,49 @@ int container_restore(const Checkpoint *c, const char *images_dir, pid_t *ret_co
         *ret_conmon = info.conmon_pid;
         return 0;
 }
+
+int rootless_containers(uid_t **ret_uids, unsigned **ret_counts, size_t *ret_n) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
+        _cleanup_free_ uid_t *uids = NULL;
+        _cleanup_free_ unsigned *counts = NULL;
+        size_t n = 0;
+
+        if (!d)
+                return -errno;
+        /* Each container has a conmon of its own, running as the user who started it. */
+        for (struct dirent *de; (de = readdir(d));) {
+                unsigned pid;
+                if (parse_unsigned(de->d_name, &pid) < 0)
+                        continue;
+                _cleanup_free_ char *comm = pid_comm((pid_t) pid);
+                if (!comm)
+                        return -ENOMEM;
+                if (!streq(comm, "conmon"))
+                        continue;
+                char path[64];
+                struct stat st;
+                snprintf(path, sizeof(path), "/proc/%u", pid);
+                if (stat(path, &st) < 0 || st.st_uid == 0)
+                        continue;
+                size_t i = 0;
+                while (i < n && uids[i] != st.st_uid)
+                        i++;
+                if (i == n) {
+                        uid_t *u = reallocarray(uids, n + 1, sizeof(uid_t));
+                        if (!u)
+                                return -ENOMEM;
+                        uids = u;
+                        unsigned *c = reallocarray(counts, n + 1, sizeof(unsigned));
+                        if (!c)
+                                return -ENOMEM;
+                        counts = c;
+                        uids[n] = st.st_uid;
+                        counts[n++] = 0;
+                }
+                counts[i]++;
+        }
+        *ret_uids = TAKE_PTR(uids);
+        *ret_counts = TAKE_PTR(counts);
+        *ret_n = n;
+        return 0;
+}

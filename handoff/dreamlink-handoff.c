@@ -2,6 +2,7 @@
 /* dreamlink-handoff: checkpoint and restore opted-in services. See dreamlink-handoff(8). */
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -121,6 +122,19 @@ static int verb_list(Handoff *h) {
                 printf("  on dump failure: %s\n", handoff_failure_policy_to_string((*u)->on_dump_failure));
         }
         handoff_config_free(config);
+
+        /* Not opted in anywhere, yet a user's workload: say what becomes of them. */
+        _cleanup_free_ uid_t *uids = NULL;
+        _cleanup_free_ unsigned *counts = NULL;
+        size_t n = 0;
+        if (rootless_containers(&uids, &counts, &n) >= 0)
+                for (size_t i = 0; i < n; i++) {
+                        struct passwd *pw = getpwuid(uids[i]);
+                        printf("rootless containers of %s: %u running\n"
+                               "  can be checkpointed: no, podman checkpoints only containers run by root (CRIU needs root); "
+                               "they stop at a switch, and a lingering user's quadlet units start them fresh in the new boot\n",
+                               pw ? pw->pw_name : "?", counts[i]);
+                }
         return 0;
 }
 

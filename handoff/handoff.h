@@ -127,6 +127,10 @@ int handoff_finish_boot(Handoff *h, const char *set_dir, char ***ret_results);
  * the images. */
 int handoff_restore_set(Handoff *h, const char *set_dir, char ***ret_results);
 
+/* The users running rootless podman containers now, with how many each (by their conmons): not
+ * carried, podman checkpoints only root's (container.c). */
+int rootless_containers(uid_t **ret_uids, unsigned **ret_counts, size_t *ret_n);
+
 uint64_t directory_size(const char *path);
 /* Last lines of a criu log, and the first error line of it (either may be NULL). */
 int criu_log_reason(const char *path, unsigned lines, char **ret_tail, char **ret_error);
