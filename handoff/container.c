@@ -52,16 +52,16 @@ static char *podman_error(const char *err) {
         return strndup(pick, strcspn(pick, "\n"));
 }
 
-/* Why a podman checkpoint or restore failed, in a user's terms when criu's log tells: podman names
- * the log ("Please check CRIU logfile PATH"). */
+/* Why a podman checkpoint or restore failed, in a user's terms when criu's log tells: crun names
+ * the log on a line of its own before podman's "Error: " ("Please check CRIU logfile PATH"). */
 static char *podman_failure_reason(const char *err) {
         _cleanup_free_ char *said = podman_error(err), *log = NULL, *criu = NULL;
-        const char *p = said ? strstr(said, "logfile ") : NULL;
+        const char *p = err ? strstr(err, "CRIU logfile ") : NULL;
 
         if (!said)
                 return NULL;
         if (p) {
-                p += strlen("logfile ");
+                p += strlen("CRIU logfile ");
                 log = strndup(p, strcspn(p, " \"':\n"));
                 if (log && log[0] == '/')
                         criu_failure_reason(log, &criu);

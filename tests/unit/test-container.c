@@ -21,7 +21,8 @@ static const char fake_podman[] =
         "'port '*) cat \"$d/port.out\" ;;\n"
         "'container checkpoint')\n"
         "        echo 'time=\"x\" level=warning msg=\"something\"' >&2\n"
-        "        echo \"Error: crun: CRIU checkpointing failed -52.  Please check CRIU logfile $d/dump.log: Invalid argument\" >&2\n"
+        "        echo \"CRIU checkpointing failed -52.  Please check CRIU logfile $d/dump.log: Invalid exchange\" >&2\n"
+        "        echo \"Error: \\`/usr/bin/crun checkpoint --work-path /x\\` failed: exit status 1\" >&2\n"
         "        exit 125 ;;\n"
         "*) exit 2 ;;\n"
         "esac\n";
@@ -113,20 +114,21 @@ static void test_checkpoint_failure_reason(void **state) {
         _cleanup_free_ char *reason = NULL, *args = NULL, *args_path = path_join2(*state, "args");
         HandoffUnit u = { .unit = (char *) "web.service", .tcp_established = true };
 
-        write_test_file(*state, "dump.log", "(00.01) Dumping task\n(00.02) Error (criu/sockets.c:312): BUG! Unknown socket family 38\n");
+        write_test_file(*state, "dump.log", "(00.01) Dumping task\n(00.02) Error (criu/sockets.c:767): sockets: BUG! Unknown socket collected (family 38)\n");
         assert_int_equal(container_checkpoint(&u, ID, "/var/lib/dreamlink/handoff/x/web.service", true, &reason), -EPROTO);
-        assert_non_null(strstr(reason, "Unknown socket family 38"));
-        assert_non_null(strstr(reason, "(podman: crun: CRIU checkpointing failed -52."));
+        assert_non_null(strstr(reason, "Unknown socket collected (family 38)"));
+        assert_non_null(strstr(reason, "(podman: `/usr/bin/crun checkpoint --work-path /x` failed: exit status 1)"));
         assert_int_equal(read_file_limited(args_path, 4096, &args, NULL), 0);
         assert_non_null(strstr(args, "container checkpoint --export=/var/lib/dreamlink/handoff/x/web.service/container.tar "
                                      "--compress=none --tcp-established --leave-running " ID));
 
-        /* No log to read: podman's own words. */
+        /* The log is gone: where to look, and podman's own words. */
         reason = mfree(reason);
         _cleanup_free_ char *log = path_join2(*state, "dump.log");
         assert_int_equal(unlink(log), 0);
         assert_int_equal(container_checkpoint(&u, ID, "/x", false, &reason), -EPROTO);
-        assert_non_null(strstr(reason, "CRIU checkpointing failed -52"));
+        assert_true(startswith(reason, "criu failed, see /"));
+        assert_true(endswith(reason, "/dump.log (podman: `/usr/bin/crun checkpoint --work-path /x` failed: exit status 1)"));
 }
 
 static void test_lock_table_name(void **state) {

@@ -19,15 +19,16 @@ vm_start "$disk" || return 1
 updaterd_use_test_server "$port" stable "$(printf '[Handoff]\nStopTimeout=10s')"
 
 # The image the tests carry in /var (build-tree.sh), then the quadlets as a user writes them,
-# then the one-line opt-ins.
+# then the one-line opt-ins. A quadlet unit starts at boot only with [Install]: the unfit one
+# must, to start fresh after the switch.
 redis_handoff_setup
 guest 'set -e
         zstd -dc /var/lib/dreamlink-test/redis-container.tar.zst | podman import -q - localhost/dl-redis >/dev/null
         mkdir -p /etc/containers/systemd /etc/dreamlink/handoff.d
         cd /etc/containers/systemd
-        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no --save \"\"\nPublishPort=6380:6379\n" >dl-bridge.container
-        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no --save \"\" --port 6381\nNetwork=host\n" >dl-host.container
-        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/perl -e \"socket(S, 38, 5, 0) or die; sleep\"\n" >dl-unfit.container
+        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no\nPublishPort=6380:6379\n[Install]\nWantedBy=multi-user.target\n" >dl-bridge.container
+        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no --port 6381\nNetwork=host\n[Install]\nWantedBy=multi-user.target\n" >dl-host.container
+        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/perl -e \"socket(S, 38, 5, 0) or die; sleep\"\n[Install]\nWantedBy=multi-user.target\n" >dl-unfit.container
         cd /etc/dreamlink/handoff.d
         for c in bridge host unfit; do printf "[Handoff]\nUnit=dl-$c.service\n" >dl-$c.conf; done
         systemctl daemon-reload
