@@ -377,6 +377,8 @@ int container_restore(const Checkpoint *c, const char *images_dir, pid_t *ret_co
                 return r;
         if (info.conmon_pid <= 0)
                 return log_unit_error_errno(c->unit, ESRCH, "The restored container %.12s of %s has no conmon.", c->container_id, c->unit);
+        if (info.pid > 0)
+                container_fix_window_scale(c->unit, info.pid);
 
         /* Quadlet's ExecStop= removes the container named in the file `podman run` wrote, which a
          * restore does not write. In /run, as root: no link is followed, nothing else replaced. */

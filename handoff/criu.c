@@ -96,6 +96,9 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
         STRV_FOREACH(e, u->external)
                 if (r >= 0)
                         r = criu_local_add_external(opts, *e);
+        STRV_FOREACH(m, ext->skipped_mounts)
+                if (r >= 0)
+                        r = criu_local_add_skip_mnt(opts, *m);
         if (r >= 0)
                 r = mode == DUMP_PRE ? criu_local_pre_dump(opts) : criu_local_dump(opts);
         criu_local_free_opts(opts);

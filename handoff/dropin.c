@@ -165,6 +165,7 @@ void checkpoint_done(Checkpoint *c) {
         free(c->container_id_file);
         strv_free(c->session_refs);
         strv_free(c->runtime_mounts);
+        strv_free(c->skipped_mounts);
         strv_free(c->run_dirs);
         strv_free(c->run_files);
         *c = (Checkpoint) {};
@@ -172,7 +173,7 @@ void checkpoint_done(Checkpoint *c) {
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *run_dirs = NULL, *run_files = NULL;
+                            *skipped = NULL, *run_dirs = NULL, *run_files = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -184,9 +185,10 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         nulls = strv_join(c->null_files, " ");
         refs = strv_join(c->session_refs, " ");
         mounts = strv_join(c->runtime_mounts, " ");
+        skipped = strv_join(c->skipped_mounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
         run_files = strv_join(c->run_files, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !run_dirs || !run_files)
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !run_dirs || !run_files)
                 return -ENOMEM;
 
         char *s;
@@ -207,6 +209,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "NullFiles=%s\n"
                      "TmpDirectories=%s\n"
                      "RuntimeMounts=%s\n"
+                     "SkippedMounts=%s\n"
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
                      "LockTable=%s\n"
@@ -222,7 +225,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     run_dirs, run_files, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     skipped, run_dirs, run_files, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -301,6 +304,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "NullFiles", parse_null_files, offsetof(Checkpoint, null_files) },
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
+        { "Checkpoint", "SkippedMounts", config_parse_strv, offsetof(Checkpoint, skipped_mounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },

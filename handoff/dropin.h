@@ -70,6 +70,8 @@ typedef struct Checkpoint {
         char **runtime_mounts;     /* mount points of other units' and users' runtime mounts that
                                     * propagated into the service's namespace (/run/credentials/…,
                                     * /run/user/…): created empty before the restore */
+        char **skipped_mounts;     /* containers' mounts that propagated into it, left out of the dump
+                                    * (criu --skip-mnt): the restored namespace lacks them */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID

@@ -101,8 +101,11 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
         r = external_unix_sockets(info.control_group, &ext.journal_inodes, &ext.datagram_inodes);
         if (r >= 0 && has_own_mount_namespace(info.root_pid))
                 r = files_matching(info.control_group, is_dev_null, &ext.null_files);
+        /* The same mounts left out as the dump would leave out. */
+        if (r >= 0 && has_own_mount_namespace(info.root_pid))
+                r = foreign_runtime_mounts(info.root_pid, u->unit, &ext.runtime_mounts, &ext.skipped_mounts);
         if (r < 0)
-                return asprintf(ret_reason, "cannot list its sockets and files: %s", strerror(-r)) < 0 ? -ENOMEM : r;
+                return asprintf(ret_reason, "cannot list its sockets, files and mounts: %s", strerror(-r)) < 0 ? -ENOMEM : r;
 
         r = mkdir_p(HANDOFF_STATE_DIR, 0700);
         if (r < 0)
@@ -293,6 +296,12 @@ static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info
         r = container_lock(u->unit, info->control_group, &ci, dir, &c->lock_table);
         if (r < 0)
                 return dump_failed(h, u, dir, c, "cannot hold its ports while it is away");
+        /* Held: no connection comes or goes before the entries are read. */
+        r = conntrack_save(u->unit, ci.ports, dir);
+        if (r < 0) {
+                netlock_remove(c);
+                return dump_failed(h, u, dir, c, "cannot save the address translation of its connections");
+        }
 
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = container_checkpoint(u, id, dir, /* leave_running= */ false, &reason);
@@ -302,6 +311,12 @@ static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info
                 netlock_remove(c);
                 return dump_failed(h, u, dir, c, reason);
         }
+        /* Podman is done with the container, conmon is not: it runs podman's cleanup first, then
+         * the unit its stop commands. A restore in this boot (a switch that failed, `cycle`) must
+         * find the unit stopped and the container gone, not start into their remains. */
+        r = systemctl("stop", u->unit);
+        if (r < 0)
+                log_unit_warning_errno(u->unit, r, "Failed to stop %s after its checkpoint: %m", u->unit);
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
@@ -370,7 +385,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         if (r >= 0)
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
-                r = foreign_runtime_mounts(info.root_pid, u->unit, &c.runtime_mounts);
+                r = foreign_runtime_mounts(info.root_pid, u->unit, &c.runtime_mounts, &c.skipped_mounts);
         if (r >= 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;

@@ -17,6 +17,8 @@
  *   criu-log.c        what criu's logs say went wrong, in a user's terms
  *   criu.c            libcriu: the dump and restore calls and their options
  *   container.c       a quadlet unit's podman container: checkpoint, restore, its ports held
+ *   conntrack.c       the conntrack entries of a container's forwarded connections, made again
+ *   tcp-window.c      the window scale of a restored container's connections, set right
  *   checkpoint.c      the checkpoint record, the restore drop-in
  *   dump.c            dumping a service
  *   restore.c         restoring a service
@@ -25,6 +27,7 @@
  *   checkpoint-set.c  gc, and what is done to a whole set (with restore.c and sessions.c)
  */
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,6 +49,8 @@ pid_t parent_of(pid_t pid);
 pid_t tree_root(pid_t main_pid, const pid_t *pids, size_t n);
 /* Its command name, "?" if it cannot be read; NULL if out of memory. */
 char *pid_comm(pid_t pid);
+/* Its cgroup in the unified hierarchy ("/system.slice/…"); -ENOMEDIUM without one. */
+int pid_cgroup(pid_t pid, char **ret);
 /* Whether pid's namespace of that kind ("mnt", "user", "ipc" …) is not ours. */
 bool pid_has_own_namespace(pid_t pid, const char *ns);
 /* Whether a and b (0: ourselves) are in the same namespace of that kind. */
@@ -80,7 +85,9 @@ int private_tmp_dirs(const char *unit, char ***ret);
  * the way is refused, logged, and fails the restore: the unit starts fresh. */
 int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs);
 bool has_own_mount_namespace(pid_t pid);
-int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret);
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_points, char ***ret_skipped);
+/* The same, from the text of a mountinfo file. */
+int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_points, char ***ret_skipped);
 /* The mount points of foreign runtime mounts, created empty (0700) where missing; one already
  * there (the user's own /run/user/UID) is left as it is. A refusal is logged: criu then fails
  * the restore on that mount point. */
@@ -161,8 +168,28 @@ int container_lock(const char *unit, const char *cgroup, const ContainerInfo *in
 /* podman container checkpoint --export into dir (leave_running: a dry run); *ret_reason tells why
  * it failed, in a user's terms where criu's log does. */
 int container_checkpoint(const HandoffUnit *u, const char *id, const char *dir, bool leave_running, char **ret_reason);
+/* Its restored TCP connections that never negotiated window scaling get none again (tcp-window.c). */
+void container_fix_window_scale(const char *unit, pid_t container_pid);
 /* podman container restore --import, inside the unit; *ret_conmon: its main process from now. */
 int container_restore(const Checkpoint *c, const char *images_dir, pid_t *ret_conmon);
+
+/* conntrack.c */
+#define CONNTRACK_FILE "conntrack" /* beside the images: a container's forwarded connections */
+typedef struct ConntrackEntry {
+        struct in_addr orig_src, orig_dst, reply_src, reply_dst;
+        unsigned orig_sport, orig_dport, reply_sport, reply_dport;
+} ConntrackEntry;
+/* A line of /proc/net/nf_conntrack that is an established IPv4 TCP connection with destination
+ * NAT alone, else -EBADMSG. */
+int conntrack_entry_parse(const char *line, ConntrackEntry *ret);
+/* The same line, as far as it is parsed (no newline). */
+int conntrack_entry_format(const ConntrackEntry *e, char **ret);
+/* Saves the entries of the connections to ports (host ports forwarded to the container) in
+ * CONNTRACK_FILE in dir; none saved, no file. */
+int conntrack_save(const char *unit, char * const *ports, const char *dir);
+/* Creates them again: before the container runs, so that its first packet finds them. Failing
+ * costs those clients their connection, not the restore: only said. */
+int conntrack_restore(const char *unit, const char *dir);
 
 /* checkpoint.c */
 int write_record(const char *dir, const Checkpoint *c);

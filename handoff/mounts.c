@@ -84,25 +84,43 @@ bool has_own_mount_namespace(pid_t pid) {
         return pid_has_own_namespace(pid, "mnt");
 }
 
+/* Container runtimes' mounts, made in the machine's namespace after a service started, that
+ * propagate into the service's namespace: podman's network namespace files (/run/netns, an nsfs
+ * bind on a file each) and its storage (the graph root's bind on itself, each container's shm
+ * tmpfs in its userdata). Only the container's own restore makes them again, under names and at
+ * a time the service's restore cannot wait for. */
+static const char * const container_mount_prefixes[] = {
+        "/run/netns",
+        "/run/containers/storage",
+        "/var/lib/containers/storage",
+};
+
+static bool path_is_at_or_below(const char *path, const char *prefix) {
+        const char *rest = startswith(path, prefix);
+        return rest && (*rest == 0 || *rest == '/');
+}
+
 /* A service's mount namespace receives the runtime mounts that other units
  * and users make later (/run/credentials/OTHER.service, /run/user/UID): they
  * propagate in, usually under systemd's inaccessible overmount of their
  * parent, where they cannot even be unmounted by path. criu dumps them as
  * external binds of the machine's same paths, and a new boot lacks those
  * until the other unit or user comes (restore: "mnt-v2: Can't stat
- * mountpoint …"). Their mount points are recorded, and the restore creates
- * them empty first: the binds then hold nothing, as the service never saw
- * anything there. */
-int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret) {
-        _cleanup_free_ char *path = NULL, *text = NULL, *own = NULL;
-        _cleanup_strv_free_ char **points = NULL;
-        int r;
+ * mountpoint …"). Their mount points are recorded (ret_points), and the
+ * restore creates them empty first: the binds then hold nothing, as the
+ * service never saw anything there.
+ *
+ * Containers' mounts (ret_skipped, with everything below them) are left out
+ * of the dump instead (criu --skip-mnt): their mount points would be files as
+ * well as directories, inside podman's storage, which must not find strays of
+ * ours there. A service that has a file open in one still fails its dump, so
+ * a dry run says so. */
+int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_points, char ***ret_skipped) {
+        _cleanup_free_ char *text = strdup(mountinfo), *own = strprintf("/run/credentials/%s", unit);
+        _cleanup_strv_free_ char **points = NULL, **skipped = NULL;
 
-        if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0 || asprintf(&own, "/run/credentials/%s", unit) < 0)
+        if (!text || !own)
                 return -ENOMEM;
-        r = read_file_limited(path, 4U << 20, &text, NULL);
-        if (r < 0)
-                return r;
         for (char *p = text, *e; p && *p; p = e) {
                 char mnt[4096];
                 e = strchr(p, '\n');
@@ -110,14 +128,34 @@ int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret) {
                         *e++ = 0;
                 if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
                         continue;
-                const char *rest = startswith(mnt, own);
-                bool is_own = rest && (*rest == 0 || *rest == '/');
-                if (((startswith(mnt, "/run/credentials/") && !is_own) || startswith(mnt, "/run/user/")) &&
+                bool container = false;
+                for (size_t i = 0; i < ELEMENTSOF(container_mount_prefixes); i++)
+                        container = container || path_is_at_or_below(mnt, container_mount_prefixes[i]);
+                /* mountinfo escapes blanks (\040), criu compares unescaped paths: never ours. */
+                if (container && !strchr(mnt, '\\')) {
+                        if (!strv_contains(skipped, mnt) && strv_extend(&skipped, mnt) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (((startswith(mnt, "/run/credentials/") && !path_is_at_or_below(mnt, own)) || startswith(mnt, "/run/user/")) &&
                     runtime_mount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
                         return -ENOMEM;
         }
-        *ret = TAKE_PTR(points);
+        *ret_points = TAKE_PTR(points);
+        *ret_skipped = TAKE_PTR(skipped);
         return 0;
+}
+
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_points, char ***ret_skipped) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0)
+                return -ENOMEM;
+        r = read_file_limited(path, 4U << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        return mountinfo_foreign_mounts(text, unit, ret_points, ret_skipped);
 }
 
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {

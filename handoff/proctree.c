@@ -147,3 +147,22 @@ bool pid_has_own_namespace(pid_t pid, const char *ns) {
         assert(pid > 0);
         return !pids_share_namespace(pid, 0, ns);
 }
+
+int pid_cgroup(pid_t pid, char **ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&path, "/proc/" PID_FMT "/cgroup", pid) < 0)
+                return -ENOMEM;
+        r = read_file_limited(path, 4096, &text, NULL);
+        if (r < 0)
+                return r;
+        const char *cg = startswith(strstrip(text), "0::"); /* the unified hierarchy */
+        if (!cg)
+                return -ENOMEDIUM;
+        char *c = strdup(cg);
+        if (!c)
+                return -ENOMEM;
+        *ret = c;
+        return 0;
+}

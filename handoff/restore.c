@@ -142,6 +142,9 @@ static int restore_container_exec(const Checkpoint *c, const char *images_dir, c
         r = prepare_pidfile(c->unit, pidfile);
         if (r < 0)
                 return r;
+        r = conntrack_restore(c->unit, images_dir);
+        if (r < 0)
+                return r;
         r = container_restore(c, images_dir, &conmon);
         if (r < 0)
                 return r;

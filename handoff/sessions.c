@@ -71,25 +71,6 @@ static pid_t restored_session_leader(const char *cgroup) {
         return -1;
 }
 
-static int cgroup_of(pid_t pid, char **ret) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        int r;
-
-        if (asprintf(&path, "/proc/" PID_FMT "/cgroup", pid) < 0)
-                return -ENOMEM;
-        r = read_file_limited(path, 4096, &text, NULL);
-        if (r < 0)
-                return r;
-        const char *cg = startswith(strstrip(text), "0::"); /* the unified hierarchy */
-        if (!cg)
-                return -ENOMEDIUM;
-        char *c = strdup(cg);
-        if (!c)
-                return -ENOMEM;
-        *ret = c;
-        return 0;
-}
-
 /* How long a login's bus client has to let go of the bus; the services are frozen meanwhile. */
 #define BUS_LET_GO_USEC (10 * USEC_PER_SEC)
 
@@ -153,7 +134,7 @@ int handoff_dump_session(Handoff *h, const char *scope, const char *images_root,
                 id = strndup(logind, strlen(logind) - strlen(".scope"));
                 r = id ? sd_session_get_leader(id, &leader) : -ENOMEM;
                 if (r >= 0)
-                        r = cgroup_of(leader, &cgroup);
+                        r = pid_cgroup(leader, &cgroup);
         } else {
                 cgroup = strprintf("/" RESTORED_SESSION_SLICE "/%s", scope);
                 leader = cgroup ? restored_session_leader(cgroup) : -1;

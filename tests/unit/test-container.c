@@ -138,12 +138,53 @@ static void test_lock_table_name(void **state) {
         assert_string_equal(b, "dreamlink-hold-db_x_x2dy.service");
 }
 
+/* Lines as /proc/net/nf_conntrack shows them: only a client's connection to a published port,
+ * established, translated at its destination alone, is kept; what is kept reads back the same. */
+static void test_conntrack_entries(void **state) {
+        static const char kept[] = "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=46230 "
+                                   "dport=6380 src=10.88.0.2 dst=10.0.2.2 sport=6379 dport=46230 [ASSURED] mark=0 zone=0 use=2";
+        static const char *const refused[] = {
+                /* not established yet, or any more */
+                "ipv4     2 tcp      6 39 TIME_WAIT src=10.0.2.2 dst=10.0.2.15 sport=55472 dport=6380 src=10.88.0.4 "
+                "dst=10.0.2.2 sport=6379 dport=55472 [ASSURED] mark=0 zone=0 use=2",
+                /* no translation: a local service's */
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=41000 dport=6379 src=10.0.2.15 "
+                "dst=10.0.2.2 sport=6379 dport=41000 [ASSURED] mark=0 zone=0 use=2",
+                /* masqueraded as well (a container reaching a published port) */
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=10.88.0.3 dst=10.0.2.15 sport=41000 dport=6380 src=10.88.0.2 "
+                "dst=10.88.0.1 sport=6379 dport=41000 [ASSURED] mark=0 zone=0 use=2",
+                /* another zone, UDP, IPv6, cut short */
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=46230 dport=6380 src=10.88.0.2 "
+                "dst=10.0.2.2 sport=6379 dport=46230 [ASSURED] mark=0 zone=3 use=2",
+                "ipv4     2 udp      17 29 src=10.0.2.15 dst=10.0.2.3 sport=5353 dport=53 src=10.0.2.3 dst=10.0.2.15 sport=53 dport=5353 mark=0 zone=0 use=2",
+                "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00::2 dst=fd00::15 sport=46230 dport=6380 src=fd00::88:2 "
+                "dst=fd00::2 sport=6379 dport=46230 [ASSURED] mark=0 zone=0 use=2",
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=46230",
+                "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=0 dport=6380 src=10.88.0.2 "
+                "dst=10.0.2.2 sport=6379 dport=0",
+        };
+        ConntrackEntry e, back;
+        _cleanup_free_ char *line = NULL;
+
+        (void) state;
+        assert_int_equal(conntrack_entry_parse(kept, &e), 0);
+        assert_int_equal(e.orig_sport, 46230);
+        assert_int_equal(e.orig_dport, 6380);
+        assert_int_equal(e.reply_sport, 6379);
+        assert_int_equal(conntrack_entry_format(&e, &line), 0);
+        assert_int_equal(conntrack_entry_parse(line, &back), 0);
+        assert_memory_equal(&e, &back, sizeof(e));
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                assert_int_equal(conntrack_entry_parse(refused[i], &e), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unit_container, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_inspect, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_checkpoint_failure_reason, fake_setup, fake_teardown),
                 cmocka_unit_test(test_lock_table_name),
+                cmocka_unit_test(test_conntrack_entries),
         };
         return cmocka_run_group_tests_name("container", tests, NULL, NULL);
 }

@@ -273,6 +273,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *datagrams[] = { (char *) "9012", NULL };
         char *mounts[] = { (char *) "/run/credentials/getty@tty1.service", (char *) "/run/user/0", NULL };
         char *run_dirs[] = { (char *) "2755:106:113:/run/tor", NULL };
+        char *skipped[] = { (char *) "/run/netns", (char *) "/run/netns/netns-d408a1c2", NULL };
         char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
@@ -287,6 +288,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .null_files = nulls,
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
+                .skipped_mounts = skipped,
                 .run_dirs = run_dirs,
                 .run_files = run_files,
                 .lock_table = (char *) "inet CRIU-4f2a",
@@ -318,6 +320,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.lock_table, "inet CRIU-4f2a");
         assert_int_equal(strv_length(back.runtime_mounts), 2);
         assert_string_equal(back.runtime_mounts[1], "/run/user/0");
+        assert_int_equal(strv_length(back.skipped_mounts), 2);
+        assert_string_equal(back.skipped_mounts[1], "/run/netns/netns-d408a1c2");
         assert_int_equal(strv_length(back.run_dirs), 1);
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_int_equal(strv_length(back.run_files), 2);
@@ -839,6 +843,41 @@ static void test_runtime_mount_points(void **state) {
         assert_int_equal(access(in_secret, F_OK), -1);
 }
 
+/* What redis-server's namespace (PrivateTmp=, ProtectSystem=) shows once podman runs a container
+ * beside it and a user has logged in. */
+static void test_foreign_mounts(void **state) {
+        static const char mountinfo[] =
+                "25 1 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
+                "30 25 0:24 / /run rw,nosuid,nodev master:5 - tmpfs tmpfs rw,mode=755\n"
+                "31 25 254:4 /tmp/systemd-private-1-redis-server.service-a/tmp /tmp rw - ext4 /dev/vda4 rw\n"
+                "40 30 0:40 / /run/credentials/systemd-journald.service ro master:12 - tmpfs tmpfs ro\n"
+                "41 30 0:41 / /run/credentials/redis-server.service ro - tmpfs tmpfs ro\n"
+                "42 30 0:42 / /run/user/1000 rw master:20 - tmpfs tmpfs rw\n"
+                "43 30 0:24 /netns /run/netns rw shared:30 master:5 - tmpfs tmpfs rw\n"
+                "44 43 0:4 net:[4026532300] /run/netns/netns-d408a1c2 rw shared:31 - nsfs nsfs rw\n"
+                "45 25 254:4 /lib/containers/storage/overlay /var/lib/containers/storage/overlay rw master:40 - ext4 /dev/vda4 rw\n"
+                "46 25 0:50 / /var/lib/containers/storage/overlay-containers/f51d/userdata/shm rw master:41 - tmpfs shm rw\n"
+                "47 30 0:51 / /run/containers/storage/overlay-containers/f51d/userdata/x rw master:42 - tmpfs tmpfs rw\n"
+                "48 25 0:52 / /var/lib/containers-of-mine rw - tmpfs tmpfs rw\n"
+                "49 30 0:53 / /run/netnsx rw - tmpfs tmpfs rw\n"
+                "50 30 0:4 net:[4026532301] /run/netns/with\\040blank rw - nsfs nsfs rw\n";
+        _cleanup_strv_free_ char **points = NULL, **skipped = NULL;
+
+        (void) state;
+        assert_int_equal(mountinfo_foreign_mounts(mountinfo, "redis-server.service", &points, &skipped), 0);
+        /* Other units' credentials and users' runtime directories: created empty at the restore. */
+        assert_int_equal(strv_length(points), 2);
+        assert_string_equal(points[0], "/run/credentials/systemd-journald.service");
+        assert_string_equal(points[1], "/run/user/1000");
+        /* Containers' mounts, with all below them, left out; lookalike names are not theirs. */
+        assert_int_equal(strv_length(skipped), 5);
+        assert_string_equal(skipped[0], "/run/netns");
+        assert_string_equal(skipped[1], "/run/netns/netns-d408a1c2");
+        assert_string_equal(skipped[2], "/var/lib/containers/storage/overlay");
+        assert_string_equal(skipped[3], "/var/lib/containers/storage/overlay-containers/f51d/userdata/shm");
+        assert_string_equal(skipped[4], "/run/containers/storage/overlay-containers/f51d/userdata/x");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_no_files, root_setup, tmpdir_teardown),
@@ -866,6 +905,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_links, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
+                cmocka_unit_test(test_foreign_mounts),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
