@@ -244,7 +244,7 @@ int conntrack_restore(const char *unit, const char *dir) {
         _cleanup_close_ int fd = -EBADF;
         unsigned made = 0, failed = 0;
         uint32_t seq = 0;
-        int r;
+        int r, error = 0;
 
         if (!path)
                 return log_oom();
@@ -267,6 +267,7 @@ int conntrack_restore(const char *unit, const char *dir) {
                 if (e)
                         *e++ = 0;
                 if (conntrack_entry_parse(p, &entry) < 0) {
+                        error = -EBADMSG;
                         failed++;
                         continue;
                 }
@@ -278,15 +279,15 @@ int conntrack_restore(const char *unit, const char *dir) {
                         r = read_ack(fd, seq);
                 /* EEXIST: a packet made it already, through the rules that make it right. */
                 if (r < 0 && r != -EEXIST) {
-                        (void) log_full_errno_unit(LOG_DEBUG, r, unit, "Failed to create a connection tracking entry of %s: %m", unit);
+                        error = r;
                         failed++;
                 } else
                         made++;
         }
         if (failed > 0)
                 /* Its clients on those connections may not hear from it: said, not fatal. */
-                log_unit_warning(unit, "Could not create %u of %u connection tracking entries of %s; those clients "
-                                 "may have to reconnect.", failed, failed + made, unit);
+                log_unit_warning_errno(unit, error, "Could not create %u of %u connection tracking entries of %s (%m); "
+                                       "those clients may have to reconnect.", failed, failed + made, unit);
         else
                 log_unit_debug(unit, "Created %u connection tracking entries of %s.", made, unit);
         return 0;

@@ -97,6 +97,10 @@ int restore_dropin_text(const RestoreDropin *d, char **ret) {
                      "ExecStart=+%s restore-exec --unit=%s --images=%s --pidfile=%s\n"
                      /* The dump kills the service: that must not start it again. */
                      "Restart=no\n"
+                     /* The unit's bound is for its own start. A restore runs beside the others in a
+                      * boot's busiest minutes (podman's first run in it, for a container): a bound
+                      * that only ends a restore that hangs. */
+                     "TimeoutStartSec=15min\n"
                      "User=\n"
                      "Group=\n"
                      "DynamicUser=no\n"

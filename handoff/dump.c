@@ -260,6 +260,35 @@ static int dump_done(Handoff *h, const HandoffUnit *u, const char *dir, const Ch
         return 0;
 }
 
+/* Podman is done with the container, conmon is not: it runs podman's cleanup first, then
+ * systemd the unit's stop commands. A restore in this boot (a switch that failed, `cycle`) must
+ * find the unit down and the container gone, not start into their remains. Waited for, not
+ * stopped: a stop would take the units that Requires= it along. The bound only keeps a hung
+ * cleanup from holding the commit: the switch ends it anyway. */
+#define CONTAINER_DOWN_USEC (5 * 60 * USEC_PER_SEC)
+
+static void wait_container_unit_down(Handoff *h, const char *unit) {
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + CONTAINER_DOWN_USEC;
+
+        for (;;) {
+                _cleanup_(unit_info_done) UnitInfo now = {};
+                int r = handoff_unit_info(h, unit, &now);
+                if (r < 0) {
+                        log_unit_warning_errno(unit, r, "Failed to learn whether %s went down after its checkpoint: %m", unit);
+                        return;
+                }
+                if (!streq(now.active_state, "active") && !streq(now.active_state, "deactivating") &&
+                    !streq(now.active_state, "reloading"))
+                        return;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        log_unit_warning(unit, "%s is still %s %u s after its checkpoint.", unit, now.active_state,
+                                         (unsigned) (CONTAINER_DOWN_USEC / USEC_PER_SEC));
+                        return;
+                }
+                (void) usleep(100 * USEC_PER_MSEC);
+        }
+}
+
 /* A quadlet unit: its container checkpointed by podman (container.c), its ports held from just
  * before until the restore. */
 static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info, const char *dir, Checkpoint *c,
@@ -311,12 +340,7 @@ static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info
                 netlock_remove(c);
                 return dump_failed(h, u, dir, c, reason);
         }
-        /* Podman is done with the container, conmon is not: it runs podman's cleanup first, then
-         * the unit its stop commands. A restore in this boot (a switch that failed, `cycle`) must
-         * find the unit stopped and the container gone, not start into their remains. */
-        r = systemctl("stop", u->unit);
-        if (r < 0)
-                log_unit_warning_errno(u->unit, r, "Failed to stop %s after its checkpoint: %m", u->unit);
+        wait_container_unit_down(h, u->unit);
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);

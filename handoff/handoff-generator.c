@@ -30,6 +30,7 @@
 
 #define LOCK_UNIT "dreamlink-handoff-lock.service"
 #define FINISH_UNIT "dreamlink-boot-check.service"
+#define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
 
 static int write_proc(const char *path, const char *value) {
         FILE *f = fopen(path, "we");
@@ -200,6 +201,38 @@ static void write_opt_in_dropins(const char *normal_dir) {
         }
 }
 
+/* Podman gives an address of its networks to the first container that asks, and a container
+ * restored needs the one it had: its connections are bound to it. The quadlet units that start
+ * fresh in this boot wait for the restored ones (After=, not more: a failed restore holds nobody
+ * back). Containers started otherwise (a script's `podman run`) are not ordered. */
+static int order_fresh_containers(const char *normal_dir, char * const *restored) {
+        _cleanup_strv_free_ char **carried = NULL, **all = NULL;
+        _cleanup_free_ char *after = NULL, *text = NULL;
+        const char *root = secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT");
+
+        STRV_FOREACH(u, restored) {
+                _cleanup_free_ char *source = NULL;
+                if (unit_quadlet_source(root, *u, &source) > 0 && strv_extend(&carried, *u) < 0)
+                        return log_oom();
+        }
+        if (!carried)
+                return 0;
+        int r = quadlet_units(root, &all);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list quadlet's units: %m");
+        after = strv_join(carried, " ");
+        text = after ? strprintf("[Unit]\nAfter=%s\n", after) : NULL;
+        if (!text)
+                return log_oom();
+        STRV_FOREACH(u, all)
+                if (!strv_contains(carried, *u)) {
+                        r = write_in(normal_dir, *u, FRESH_CONTAINER_DROPIN_NAME, text);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
 static int run(const char *normal_dir) {
         _cleanup_(handoff_cmdline_done) HandoffCmdline c = {};
         _cleanup_free_ char *after = NULL;
@@ -262,6 +295,9 @@ static int run(const char *normal_dir) {
         }
         if (!after)
                 return 0;
+        r = order_fresh_containers(normal_dir, c.units);
+        if (r < 0)
+                return r;
 
         _cleanup_free_ char *finish = NULL;
         if (asprintf(&finish, "[Unit]\nAfter=%s\n", after) < 0)

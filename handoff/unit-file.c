@@ -275,3 +275,57 @@ int unit_quadlet_source(const char *root, const char *unit, char **ret) {
         }
         return 0;
 }
+
+static int collect_below(int dir_fd, bool top, unsigned depth, char ***units) {
+        int fd = dup(dir_fd);
+        if (fd < 0)
+                return -errno;
+        _cleanup_(closedirp) DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || (top && streq(de->d_name, "users")))
+                        continue;
+                struct stat st;
+                if (fstatat(dir_fd, de->d_name, &st, 0) < 0)
+                        continue;
+                size_t n = strlen(de->d_name), k = strlen(".container");
+                const char *suffix = n > k && endswith(de->d_name, ".container") ? de->d_name + n - k : NULL;
+                if (S_ISREG(st.st_mode) && suffix && suffix[-1] != '@') {
+                        _cleanup_free_ char *unit = strprintf("%.*s.service", (int) (suffix - de->d_name), de->d_name);
+                        if (!unit)
+                                return -ENOMEM;
+                        if (!strv_contains(*units, unit) && strv_push(units, TAKE_PTR(unit)) < 0)
+                                return -ENOMEM;
+                } else if (S_ISDIR(st.st_mode) && depth > 0) {
+                        _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (sub < 0)
+                                continue;
+                        int r = collect_below(sub, false, depth - 1, units);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int quadlet_units(const char *root, char ***ret) {
+        _cleanup_strv_free_ char **units = NULL;
+
+        for (size_t d = 0; d < ELEMENTSOF(quadlet_dirs); d++) {
+                _cleanup_free_ char *dir = strprintf("%s%s", strempty(root), quadlet_dirs[d]);
+                if (!dir)
+                        return -ENOMEM;
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                int r = collect_below(fd, true, 8, &units);
+                if (r < 0)
+                        return r;
+        }
+        strv_sort(units);
+        *ret = TAKE_PTR(units);
+        return 0;
+}

@@ -24,3 +24,6 @@ int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret);
  * running system: 1 with *ret, 0 when the unit is not a quadlet container's. A unit quadlet names
  * otherwise (ServiceName=) is not recognized. */
 int unit_quadlet_source(const char *root, const char *unit, char **ret);
+/* The units quadlet makes of the NAME.container files it finds (templates left out): NAME.service
+ * each, sorted, no duplicates. */
+int quadlet_units(const char *root, char ***ret);

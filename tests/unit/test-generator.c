@@ -174,6 +174,7 @@ static void test_quadlet_no_opt_in(void **state) {
         write_test_file(conf, "db.conf", "[Handoff]\nUnit=db@main.service\n");
         write_test_file(conf, "user.conf", "[Handoff]\nUnit=mine.service\n");
         write_test_file(quadlets, "web.container", "[Container]\nImage=localhost/web\n");
+        write_test_file(quadlets, "cache.container", "[Container]\nImage=localhost/cache\n");
         write_test_file(distro, "db@.container", "[Container]\nImage=localhost/db\n");
         /* A rootless user's quadlet is that user's manager's, not a system unit. */
         write_test_file(users, "mine.container", "[Container]\nImage=localhost/mine\n");
@@ -189,6 +190,17 @@ static void test_quadlet_no_opt_in(void **state) {
         _cleanup_free_ char *restore = read_in(out, "web.service.d/zz-dreamlink-restore.conf");
         assert_non_null(restore);
         assert_non_null(strstr(restore, " restore-exec --unit=web.service "));
+        /* The quadlet units that start fresh wait for the restored container, which needs its old
+         * address; a template, a rootless user's and the restored unit itself are not ordered. */
+        _cleanup_free_ char *cache = read_in(out, "cache.service.d/zz-dreamlink-after-restored-containers.conf");
+        assert_non_null(cache);
+        assert_string_equal(cache, "[Unit]\nAfter=web.service\n");
+        _cleanup_free_ char *self = read_in(out, "web.service.d/zz-dreamlink-after-restored-containers.conf");
+        _cleanup_free_ char *template = read_in(out, "db@.service.d/zz-dreamlink-after-restored-containers.conf");
+        _cleanup_free_ char *rootless = read_in(out, "mine.service.d/zz-dreamlink-after-restored-containers.conf");
+        assert_null(self);
+        assert_null(template);
+        assert_null(rootless);
         config_root = "/nonexistent";
 }
 

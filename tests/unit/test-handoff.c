@@ -203,6 +203,7 @@ static void test_dropin_text(void **state) {
                 "--images=/var/lib/dreamlink/handoff/cycle.abc/redis-server.service "
                 "--pidfile=/run/dreamlink/handoff/redis-server.service.pid\n"
                 "Restart=no\n"
+                "TimeoutStartSec=15min\n"
                 "User=\n"
                 "Group=\n"
                 "DynamicUser=no\n"

@@ -47,6 +47,38 @@ def redis(port, stop):
     log("DONE")
 
 
+def subscriber(port, stop, channel):
+    """SUBSCRIBE CHANNEL, then only listen: each message the server pushes is a line
+    "TIME message PAYLOAD". The server speaks first on this connection, every time."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    name = channel.encode()
+    s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(name), name))
+    s.settimeout(1)
+    buf = b""
+    while True:
+        # One push: an array of three, kind and channel, then the payload (a bulk string) or,
+        # confirming the subscription, the number of channels (an integer).
+        parts = buf.split(b"\r\n")
+        if len(parts) >= 7 and parts[0] == b"*3" and parts[5].startswith(b":"):
+            log("%.3f" % time.time(), parts[2].decode(), parts[5][1:].decode())
+            buf = b"\r\n".join(parts[6:])
+            continue
+        if len(parts) >= 8 and parts[0] == b"*3" and parts[5].startswith(b"$"):
+            log("%.3f" % time.time(), parts[2].decode(), parts[6].decode())
+            buf = b"\r\n".join(parts[7:])
+            continue
+        if os.path.exists(stop):
+            break
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            continue
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buf += chunk
+    log("DONE")
+
+
 def memcached(port, stop):
     """The text protocol's incr, every tick, on a key set once."""
     s, f = connect(port)
@@ -236,7 +268,7 @@ def probe(port, stop):
 
 
 KINDS = {"redis": redis, "memcached": memcached, "tor": tor, "zebra": zebra, "ftp": ftp, "postgres": postgres,
-         "probe": probe}
+         "probe": probe, "subscriber": subscriber}
 
 if __name__ == "__main__":
     if len(sys.argv) < 4 or sys.argv[1] not in KINDS:

@@ -53,10 +53,16 @@ done
 client_start redis 6380 "${log[bridge]}" "${stop[bridge]}"; pid[bridge]=$client_pid
 client_start redis 6381 "${log[host]}" "${stop[host]}"; pid[host]=$client_pid
 client_start redis 6379 "${log[service]}" "${stop[service]}"; pid[service]=$client_pid
+# A subscriber to the bridge container only listens: after a switch the container speaks first
+# on its connection, which then depends on the connection's address translation (conntrack) made
+# again before the container runs.
+sublog=$VM_RUN_DIR/containers-subscriber.log substop=$VM_RUN_DIR/containers-subscriber.stop
+client_start subscriber 6380 "$sublog" "$substop" dl-news; pid[subscriber]=$client_pid
 sleep 5
 for c in $clients; do
         expect_match "the $c container's client is served" '^[0-9.]+ [0-9]+$' "$(tail -n1 "${log[$c]}")"
 done
+expect_match "the subscriber is subscribed" '^[0-9.]+ subscribe 1$' "$(tail -n1 "$sublog")"
 # In-memory state the clients do not touch.
 for p in 6380 6381; do guest "printf 'SET dl-state kept-$p\r\n' | timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$p; cat >&3; head -c5 <&3'" >/dev/null; done
 
@@ -71,6 +77,16 @@ expect_eq "list: the bridge container can be carried" yes "${predicted[dl-bridge
 expect_eq "list: the host-network container can be carried" yes "${predicted[dl-host.service]}"
 expect_match "list: the unfit container cannot, with CRIU's reason" 'can be checkpointed now: no, .*(socket|family|criu)' \
         "$(printf '%s\n' "$list" | sed -n '/^dl-unfit.service: /,/on dump failure/p' | tr '\n' ' ')"
+
+# wait_for_line FILE LINE: a client logged "TIME LINE"; the bound only ends a wait for a connection
+# that is gone.
+wait_for_line() {
+        local t0=$SECONDS
+        until grep -qE "^[0-9.]+ $2\$" "$1"; do
+                [ $((SECONDS - t0)) -lt 300 ] || return 1
+                sleep 1
+        done
+}
 
 # outcomes SWITCH: each unit against the prediction; a carried one runs the same container,
 # owned by its unit again, with its state.
@@ -100,6 +116,10 @@ outcomes() {
                 expect_eq "$1: the in-memory state of the container on $p" "\$9 kept-$p" \
                         "$(guest "printf 'GET dl-state\r\n' | timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$p; cat >&3; head -n2 <&3'" | tr -d '\r' | paste -sd' ')"
         done
+        local news="after-${1##* }"
+        guest "printf 'PUBLISH dl-news $news\r\n' | timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6380; cat >&3; head -c4 <&3'" >/dev/null
+        check "$1: the bridge container's subscriber hears what is published after the switch" \
+                wait_for_line "$sublog" "message $news"
 }
 
 # --- v1 → v2 -----------------------------------------------------------------
@@ -124,7 +144,9 @@ outcomes "v2 → v1"
 # --- what the clients saw ----------------------------------------------------
 sleep 3
 for c in $clients; do touch "${stop[$c]}"; done
-for c in $clients; do wait "${pid[$c]}"; done
+touch "$substop"
+for c in $clients subscriber; do wait "${pid[$c]}"; done
+expect_eq "subscriber: one connection throughout" DONE "$(tail -n1 "$sublog")"
 for c in $clients; do
         expect_eq "$c: one connection throughout" DONE "$(tail -n1 "${log[$c]}")"
         expect_eq "$c: its counter went n → n+1, nothing lost or repeated" 0 "$(client_skips "${log[$c]}")"
