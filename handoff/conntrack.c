@@ -201,7 +201,9 @@ static void build_new(NlBuf *b, const ConntrackEntry *e, uint32_t timeout, uint3
         nl_put_be16(b, CTA_PROTONAT_PORT_MAX, (uint16_t) e->reply_sport);
         nl_end(b, nat_proto);
         nl_end(b, nat);
-        nl_put_be32(b, CTA_STATUS, IPS_ASSURED | IPS_SEEN_REPLY);
+        /* The kernel confirms an entry it creates before it applies the status, and refuses one
+         * that would take that back (EBUSY). */
+        nl_put_be32(b, CTA_STATUS, IPS_CONFIRMED | IPS_ASSURED | IPS_SEEN_REPLY);
         nl_put_be32(b, CTA_TIMEOUT, timeout);
         struct nlattr *info = nl_nest(b, CTA_PROTOINFO), *tcp = nl_nest(b, CTA_PROTOINFO_TCP);
         nl_put_u8(b, CTA_PROTOINFO_TCP_STATE, TCP_CONNTRACK_ESTABLISHED);
