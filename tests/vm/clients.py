@@ -6,7 +6,7 @@ line per reply, until STOPFILE exists.
     clients.py KIND PORT STOPFILE [ARGS...]
 
 Lines: "TIME N" per reply (N: what the reply says, a counter for most), then
-one final line: "DONE ...", "COMMITTED N" (postgres) or "ERROR ...". A client
+one final line: "DONE ...", "COMMITTED N" (postgres) or "ERROR ... at TIME". A client
 never reconnects: a lost connection is an ERROR. Only the standard library:
 the host has nothing else."""
 
@@ -276,4 +276,5 @@ if __name__ == "__main__":
     try:
         KINDS[sys.argv[1]](int(sys.argv[2]), *sys.argv[3:])
     except Exception as e:
-        log("ERROR", e)
+        # When: the last reply's time is not when the connection ended.
+        log("ERROR", e, "at %.3f" % time.time())
