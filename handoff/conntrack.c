@@ -42,18 +42,42 @@ static bool port_is_valid(unsigned p) {
 }
 
 int conntrack_entry_parse(const char *line, ConntrackEntry *ret) {
-        char family[8], proto[8], state[16], a[4][INET_ADDRSTRLEN + 4];
-        unsigned port[4], zone = 0;
+        /* "ipv4 2 tcp 6 431999 ESTABLISHED src=A dst=B sport=P dport=Q [packets=… bytes=…] src=C
+         * dst=D sport=R dport=S [packets=… bytes=…] [ASSURED] mark=0 zone=0 use=2": the original
+         * tuple's four keys, then the reply's; the rest as the kernel's options have it. */
+        static const char *const keys[] = { "src=", "dst=", "sport=", "dport=" };
+        char family[8], proto[8], state[16], a[4][INET_ADDRSTRLEN + 4] = {};
+        unsigned port[4] = {}, zone = 0, seen = 0;
         int n = 0;
 
-        /* "ipv4 2 tcp 6 431999 ESTABLISHED src=A dst=B sport=P dport=Q src=C dst=D sport=R dport=S …" */
-        if (sscanf(line, "%7s %*u %7s %*u %*u %15s src=%19s dst=%19s sport=%u dport=%u src=%19s dst=%19s sport=%u dport=%u%n",
-                   family, proto, state, a[0], a[1], &port[0], &port[1], a[2], a[3], &port[2], &port[3], &n) != 11)
+        if (sscanf(line, "%7s %*u %7s %*u %*u %15s %n", family, proto, state, &n) != 3 || n <= 0)
                 return -EBADMSG;
         if (!streq(family, "ipv4") || !streq(proto, "tcp") || !streq(state, "ESTABLISHED"))
                 return -EBADMSG;
-        const char *z = strstr(line + n, " zone=");
-        if (z && sscanf(z, " zone=%u", &zone) != 1)
+        for (const char *p = line + n; *p; ) {
+                size_t len = strcspn(p, " ");
+                char word[64];
+                if (len > 0 && len < sizeof(word)) {
+                        memcpy(word, p, len);
+                        word[len] = 0;
+                        const char *v = NULL;
+                        if (seen < 8 && (v = startswith(word, keys[seen % 4]))) {
+                                unsigned i = seen / 4 * 2 + seen % 2; /* addresses: 0 1 2 3 */
+                                if (seen % 4 < 2) {
+                                        if (strlen(v) >= sizeof(a[0]))
+                                                return -EBADMSG;
+                                        strcpy(a[i], v);
+                                } else if (parse_unsigned(v, &port[i]) < 0)
+                                        return -EBADMSG;
+                                seen++;
+                        } else if ((v = startswith(word, "zone=")) && parse_unsigned(v, &zone) < 0)
+                                return -EBADMSG;
+                } else if (len >= sizeof(word))
+                        return -EBADMSG;
+                p += len;
+                p += strspn(p, " ");
+        }
+        if (seen != 8)
                 return -EBADMSG;
         ConntrackEntry e = {};
         struct in_addr *addr[4] = { &e.orig_src, &e.orig_dst, &e.reply_src, &e.reply_dst };

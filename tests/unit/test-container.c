@@ -163,11 +163,17 @@ static void test_conntrack_entries(void **state) {
                 "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=0 dport=6380 src=10.88.0.2 "
                 "dst=10.0.2.2 sport=6379 dport=0",
         };
+        /* With nf_conntrack_acct=1, each tuple has its counters after it. */
+        static const char counted[] = "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=46230 "
+                                      "dport=6380 packets=12 bytes=700 src=10.88.0.2 dst=10.0.2.2 sport=6379 dport=46230 "
+                                      "packets=10 bytes=600 [ASSURED] mark=0 zone=0 use=2";
         ConntrackEntry e, back;
         _cleanup_free_ char *line = NULL;
 
         (void) state;
+        assert_int_equal(conntrack_entry_parse(counted, &back), 0);
         assert_int_equal(conntrack_entry_parse(kept, &e), 0);
+        assert_memory_equal(&e, &back, sizeof(e));
         assert_int_equal(e.orig_sport, 46230);
         assert_int_equal(e.orig_dport, 6380);
         assert_int_equal(e.reply_sport, 6379);
