@@ -212,40 +212,77 @@ static const char *const quadlet_dirs[] = {
         "/usr/share/containers/systemd",
 };
 
-/* name in the directory or in a directory below it: 1 with its path in *ret. Quadlet takes one file
- * of a name; the same name twice in one tree is an admin's mistake that neither of us resolves. */
-static int find_below(int dir_fd, const char *path, const char *name, bool top, unsigned depth, char **ret) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct stat st;
+/* Calls visit(path on the running system, file name) for each regular file in the quadlet
+ * directories, a directory's files before its subdirectories, as quadlet's "first found wins"
+ * reads; stops at the first non-zero answer and returns it. Rootless users' units are not ours. */
+typedef int (*quadlet_visit_t)(const char *path, const char *name, void *userdata);
 
-        if (fstatat(dir_fd, name, &st, 0) >= 0 && S_ISREG(st.st_mode)) {
-                *ret = strprintf("%s/%s", path, name);
-                return *ret ? 1 : -ENOMEM;
-        }
-        if (depth == 0)
-                return 0;
+static int walk_below(int dir_fd, const char *path, bool top, unsigned depth, quadlet_visit_t visit, void *userdata) {
         int fd = dup(dir_fd);
         if (fd < 0)
                 return -errno;
-        d = fdopendir(fd);
+        _cleanup_(closedirp) DIR *d = fdopendir(fd);
         if (!d) {
                 close(fd);
                 return -errno;
         }
-        for (struct dirent *de; (de = readdir(d));) {
-                if (de->d_name[0] == '.' || (top && streq(de->d_name, "users")))
-                        continue;
-                _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (sub < 0)
-                        continue; /* not a directory */
-                _cleanup_free_ char *sub_path = strprintf("%s/%s", path, de->d_name);
-                if (!sub_path)
+        for (bool files = true;; files = false) {
+                rewinddir(d);
+                for (struct dirent *de; (de = readdir(d));) {
+                        struct stat st;
+                        int r = 0;
+
+                        if (de->d_name[0] == '.' || (top && streq(de->d_name, "users")))
+                                continue;
+                        if (fstatat(dir_fd, de->d_name, &st, 0) < 0)
+                                continue;
+                        _cleanup_free_ char *sub_path = strprintf("%s/%s", path, de->d_name);
+                        if (!sub_path)
+                                return -ENOMEM;
+                        if (files && S_ISREG(st.st_mode))
+                                r = visit(sub_path, de->d_name, userdata);
+                        else if (!files && S_ISDIR(st.st_mode) && depth > 0) {
+                                _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                if (sub >= 0)
+                                        r = walk_below(sub, sub_path, false, depth - 1, visit, userdata);
+                        }
+                        if (r != 0)
+                                return r;
+                }
+                if (!files)
+                        return 0;
+        }
+}
+
+static int walk_quadlet_files(const char *root, quadlet_visit_t visit, void *userdata) {
+        for (size_t d = 0; d < ELEMENTSOF(quadlet_dirs); d++) {
+                _cleanup_free_ char *dir = strprintf("%s%s", strempty(root), quadlet_dirs[d]);
+                if (!dir)
                         return -ENOMEM;
-                int r = find_below(sub, sub_path, name, false, depth - 1, ret);
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                int r = walk_below(fd, quadlet_dirs[d], true, 8, visit, userdata);
                 if (r != 0)
                         return r;
         }
         return 0;
+}
+
+struct find_source {
+        const char *name;
+        char *path;
+};
+
+/* Quadlet takes one file of a name; the same name twice in one tree is an admin's mistake that
+ * neither of us resolves. */
+static int visit_find(const char *path, const char *name, void *userdata) {
+        struct find_source *f = userdata;
+
+        if (!streq(name, f->name))
+                return 0;
+        f->path = strdup(path);
+        return f->path ? 1 : -ENOMEM;
 }
 
 int unit_quadlet_source(const char *root, const char *unit, char **ret) {
@@ -261,70 +298,37 @@ int unit_quadlet_source(const char *root, const char *unit, char **ret) {
                 _cleanup_free_ char *name = strprintf("%.*s.container", (int) (strrchr(units[n], '.') - units[n]), units[n]);
                 if (!name)
                         return -ENOMEM;
-                for (size_t d = 0; d < ELEMENTSOF(quadlet_dirs); d++) {
-                        _cleanup_free_ char *dir = strprintf("%s%s", strempty(root), quadlet_dirs[d]);
-                        if (!dir)
-                                return -ENOMEM;
-                        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (fd < 0)
-                                continue;
-                        int r = find_below(fd, quadlet_dirs[d], name, true, 8, ret);
-                        if (r != 0)
-                                return r;
+                struct find_source f = { .name = name };
+                int r = walk_quadlet_files(root, visit_find, &f);
+                if (r != 0) {
+                        *ret = f.path;
+                        return r;
                 }
         }
         return 0;
 }
 
-static int collect_below(int dir_fd, bool top, unsigned depth, char ***units) {
-        int fd = dup(dir_fd);
-        if (fd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        for (struct dirent *de; (de = readdir(d));) {
-                if (de->d_name[0] == '.' || (top && streq(de->d_name, "users")))
-                        continue;
-                struct stat st;
-                if (fstatat(dir_fd, de->d_name, &st, 0) < 0)
-                        continue;
-                size_t n = strlen(de->d_name), k = strlen(".container");
-                const char *suffix = n > k && endswith(de->d_name, ".container") ? de->d_name + n - k : NULL;
-                if (S_ISREG(st.st_mode) && suffix && suffix[-1] != '@') {
-                        _cleanup_free_ char *unit = strprintf("%.*s.service", (int) (suffix - de->d_name), de->d_name);
-                        if (!unit)
-                                return -ENOMEM;
-                        if (!strv_contains(*units, unit) && strv_push(units, TAKE_PTR(unit)) < 0)
-                                return -ENOMEM;
-                } else if (S_ISDIR(st.st_mode) && depth > 0) {
-                        _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (sub < 0)
-                                continue;
-                        int r = collect_below(sub, false, depth - 1, units);
-                        if (r < 0)
-                                return r;
-                }
-        }
+static int visit_collect(const char *path, const char *name, void *userdata) {
+        char ***units = userdata;
+        size_t n = strlen(name), k = strlen(".container");
+
+        (void) path;
+        if (n <= k || !endswith(name, ".container") || name[n - k - 1] == '@')
+                return 0;
+        _cleanup_free_ char *unit = strprintf("%.*s.service", (int) (n - k), name);
+        if (!unit)
+                return -ENOMEM;
+        if (!strv_contains(*units, unit) && strv_push(units, TAKE_PTR(unit)) < 0)
+                return -ENOMEM;
         return 0;
 }
 
 int quadlet_units(const char *root, char ***ret) {
         _cleanup_strv_free_ char **units = NULL;
 
-        for (size_t d = 0; d < ELEMENTSOF(quadlet_dirs); d++) {
-                _cleanup_free_ char *dir = strprintf("%s%s", strempty(root), quadlet_dirs[d]);
-                if (!dir)
-                        return -ENOMEM;
-                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                int r = collect_below(fd, true, 8, &units);
-                if (r < 0)
-                        return r;
-        }
+        int r = walk_quadlet_files(root, visit_collect, &units);
+        if (r < 0)
+                return r;
         strv_sort(units);
         *ret = TAKE_PTR(units);
         return 0;
