@@ -332,6 +332,14 @@ static int dump_container(Handoff *h, const HandoffUnit *u, const UnitInfo *info
                 return dump_failed(h, u, dir, c, "cannot save the address translation of its connections");
         }
 
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        r = cgroup_pids(info->control_group, &pids, &n);
+        if (r < 0 || apparmor_save(u->unit, pids, n, dir) < 0) {
+                netlock_remove(c);
+                return dump_failed(h, u, dir, c, "cannot save its AppArmor profiles");
+        }
+
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = container_checkpoint(u, id, dir, /* leave_running= */ false, &reason);
         c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
@@ -416,6 +424,8 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = cgroup_pids(info.control_group, &pids, &n);
                 if (r >= 0)
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
+                if (r >= 0 && apparmor_save(u->unit, pids, n, dir) < 0)
+                        return dump_skipped(u, dir, &c, "cannot save its AppArmor profiles");
         }
         if (r >= 0) {
                 /* Its files there as it sees them (a mount namespace of its own sees /run through a

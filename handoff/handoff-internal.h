@@ -8,6 +8,7 @@
  *   unit-file.c       a unit's settings as its files say (unit-file.h), for the generator and dumps
  *   unit.c            the Handoff object; units over D-Bus; systemctl
  *   proctree.c        a unit's processes and their namespaces
+ *   apparmor.c        the AppArmor profiles they run under, loaded again where a boot lacks them
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
  *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again for its restore
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
@@ -55,6 +56,20 @@ int pid_cgroup(pid_t pid, char **ret);
 bool pid_has_own_namespace(pid_t pid, const char *ns);
 /* Whether a and b (0: ourselves) are in the same namespace of that kind. */
 bool pids_share_namespace(pid_t a, pid_t b, const char *ns);
+
+/* apparmor.c */
+#define APPARMOR_DIR "apparmor" /* beside the images: N.name and N.policy, a profile and its policy */
+/* The profile an AppArmor label ("NAME (MODE)") confines with: 1 with its name, a hat's or child's
+ * parent; 0 for unconfined, a stack or another policy namespace; -EBADMSG. */
+int apparmor_label_profile(const char *label, char **ret);
+/* Saves in dir the policy of each profile that confines one of pids, securityfs at fs (fs: for
+ * tests). A policy the kernel does not give is only warned about: the new boot may load it. */
+int apparmor_save(const char *unit, const pid_t *pids, size_t n, const char *dir);
+int apparmor_save_profiles_at(const char *fs, const char *unit, char * const *names, const char *dir);
+/* Loads each profile saved in dir that is not loaded; one that fails is only warned about,
+ * as CRIU's failure then says which task it could not label. */
+int apparmor_load_saved(const char *unit, const char *dir);
+int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir);
 
 /* rundirs.c */
 /* The directories below /run the tree rooted at root (its processes: pids) uses by path: working

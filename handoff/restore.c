@@ -166,6 +166,9 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         r = load_dumped_record(images_dir, unit, &c);
         if (r < 0)
                 return r;
+        r = apparmor_load_saved(unit, images_dir);
+        if (r < 0)
+                return r;
         if (c.container_id)
                 return restore_container_exec(&c, images_dir, pidfile);
         r = recreate_tmp_dirs(AT_FDCWD, unit, c.tmp_dirs);

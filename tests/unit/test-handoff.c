@@ -879,6 +879,87 @@ static void test_foreign_mounts(void **state) {
         assert_string_equal(skipped[4], "/run/containers/storage/overlay-containers/f51d/userdata/x");
 }
 
+static void test_apparmor_label_profile(void **state) {
+        static const struct {
+                const char *label, *profile;
+                int r;
+        } cases[] = {
+                { "containers-default-0.62.2 (enforce)\n", "containers-default-0.62.2", 1 },
+                { "system_tor (enforce)", "system_tor", 1 },
+                { "/usr/sbin/ntpd (complain)\n", "/usr/sbin/ntpd", 1 },
+                /* A hat comes with its parent's policy. */
+                { "/usr/sbin/apache2//HANDLING_UNTRUSTED_INPUT (enforce)\n", "/usr/sbin/apache2", 1 },
+                { "unconfined\n", NULL, 0 },
+                { "lxd-c1_</var/lib/lxd>//&:lxd-c1_<var-lib-lxd>:unconfined (enforce)\n", NULL, 0 },
+                { ":ns:inner (enforce)\n", NULL, 0 },
+                { "\n", NULL, -EBADMSG },
+                { "broken)\n", NULL, -EBADMSG },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *profile = NULL;
+                assert_int_equal(apparmor_label_profile(cases[i].label, &profile), cases[i].r);
+                if (cases[i].profile)
+                        assert_string_equal(profile, cases[i].profile);
+                else
+                        assert_null(profile);
+        }
+}
+
+#define POLICY "\004\010\000version\000policy of podman" /* compiled policy is binary */
+
+/* A securityfs as the kernel lays it out: profiles loaded, each profile's name and compiled policy. */
+static void make_apparmor_fs(const char *root, const char *profiles) {
+        make_test_dir(root, "fs", 0755);
+        make_test_dir(root, "fs/policy", 0755);
+        make_test_dir(root, "fs/policy/profiles", 0755);
+        make_test_dir(root, "fs/policy/profiles/containers-default-0.62.2.7", 0755);
+        write_test_file(root, "fs/policy/profiles/containers-default-0.62.2.7/name", "containers-default-0.62.2\n");
+        _cleanup_free_ char *raw = path_join2(root, "fs/policy/profiles/containers-default-0.62.2.7/raw_data");
+        assert_int_equal(write_file_atomic(raw, POLICY, sizeof(POLICY) - 1, 0444), 0);
+        make_test_dir(root, "fs/policy/profiles/system_tor.3", 0755);
+        write_test_file(root, "fs/policy/profiles/system_tor.3/name", "system_tor\n");
+        write_test_file(root, "fs/profiles", profiles);
+        write_test_file(root, "fs/.load", "");
+}
+
+static void test_apparmor_save_and_load(void **state) {
+        const char *root = *state;
+        _cleanup_free_ char *fs = path_join2(root, "fs"), *images = path_join2(root, "images");
+        _cleanup_free_ char *load_path = path_join2(fs, ".load"), *name0 = path_join2(images, "apparmor/0.name");
+        _cleanup_free_ char *name1 = path_join2(images, "apparmor/1.name");
+        _cleanup_free_ char *load = NULL, *saved = NULL;
+        char *names[] = { (char *) "containers-default-0.62.2", (char *) "system_tor", (char *) "gone", NULL };
+        size_t size = 0;
+
+        make_apparmor_fs(root, "containers-default-0.62.2 (enforce)\nsystem_tor (enforce)\n");
+        make_test_dir(root, "images", 0700);
+        /* Saved: the one whose policy the kernel gives; the others only warned about. */
+        assert_int_equal(apparmor_save_profiles_at(fs, "c.service", names, images), 0);
+        assert_int_equal(read_file_limited(name0, 4096, &saved, NULL), 0);
+        assert_string_equal(saved, "containers-default-0.62.2");
+        assert_int_equal(access(name1, F_OK), -1);
+
+        /* A boot that has it loads nothing. */
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+        assert_int_equal(read_file_limited(load_path, 4096, &load, &size), 0);
+        assert_int_equal(size, 0);
+        free(load);
+
+        /* A boot that lacks it is given the saved policy, in one piece; a profile whose name
+         * merely starts the same does not count. */
+        write_test_file(root, "fs/profiles", "containers-default-0.62.2x (enforce)\nsystem_tor (enforce)\n");
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+        assert_int_equal(read_file_limited(load_path, 4096, &load, &size), 0);
+        assert_int_equal(size, sizeof(POLICY) - 1);
+        assert_memory_equal(load, POLICY, size);
+
+        /* A boot without AppArmor: said, and the restore goes on to find out. */
+        assert_int_equal(rm_rf(fs), 0);
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_no_files, root_setup, tmpdir_teardown),
@@ -907,6 +988,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_foreign_mounts),
+                cmocka_unit_test(test_apparmor_label_profile),
+                cmocka_unit_test_setup_teardown(test_apparmor_save_and_load, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

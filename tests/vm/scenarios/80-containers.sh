@@ -5,8 +5,11 @@
 # process holds an AF_ALG socket, which CRIU cannot dump): `dreamlink-handoff list` says so, and the
 # commit restarts it fresh. Release 1 → 2 by `updatectl commit`, back by `updatectl rollback`:
 # the same container IDs run afterwards, owned by their units (conmon the main process), with
-# their in-memory state, and `podman ps`/`podman logs` work. Debian's redis-server.service, carried
-# as a plain service beside them with a client of its own, gives the figures to compare.
+# their in-memory state and their AppArmor confinement (podman's profile, loaded again by the
+# handoff: podman loads it only when it starts a container), and `podman ps`/`podman logs` work.
+# Debian's redis-server.service, carried as a plain service beside them with a client of its own,
+# gives the figures to compare. A lingering user's rootless quadlet container is not carried: `list`
+# says so, and the user's manager starts it fresh in the new boot.
 
 # One CPU: the 7.3 kernel under TCG (see 40-commit).
 export VM_SMP=1 VM_FWD="6379 6380 6381"
@@ -34,12 +37,38 @@ guest 'set -e
         systemctl daemon-reload
         systemctl start dl-bridge.service dl-host.service dl-unfit.service'
 units="dl-bridge.service dl-host.service dl-unfit.service"
-declare -A cid
+declare -A cid label
+# label_of ID: the AppArmor label of the container's process.
+label_of() {
+        guest "cat /proc/\$(podman inspect -f '{{.State.Pid}}' $1)/attr/apparmor/current"
+}
 for u in $units; do
         expect_eq "$u runs" active "$(guest systemctl is-active $u)"
         cid[$u]=$(guest "podman ps -q --no-trunc --filter label=PODMAN_SYSTEMD_UNIT=$u")
         expect_match "$u: podman runs its container" '^[0-9a-f]{64}$' "${cid[$u]}"
+        label[$u]=$(label_of "${cid[$u]}")
+        expect_match "$u: its container is confined by podman's AppArmor profile" \
+                '^containers-default-[0-9.]+ \(enforce\)$' "${label[$u]}"
 done
+
+# A lingering user's own quadlet, rootless; their systemd reached as `systemctl --user -M dl@`.
+user_systemctl() { guest "systemctl --user -M dl@ $*"; }
+guest 'set -e
+        useradd -m dl
+        loginctl enable-linger dl
+        for i in $(seq 300); do test -S /run/user/$(id -u dl)/bus && break; sleep 1; done
+        mkdir -p ~dl/.config/containers/systemd
+        printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no --port 6390\n[Install]\nWantedBy=default.target\n" \
+                >~dl/.config/containers/systemd/dl-rootless.container
+        chown -R dl: ~dl/.config
+        zstd -dc /var/lib/dreamlink-test/redis-container.tar.zst |
+                runuser -u dl -- env XDG_RUNTIME_DIR=/run/user/$(id -u dl) podman import -q - localhost/dl-redis >/dev/null'
+user_systemctl daemon-reload
+user_systemctl start dl-rootless.service
+rootless_id() { guest 'runuser -u dl -- env XDG_RUNTIME_DIR=/run/user/$(id -u dl) podman ps -q --no-trunc'; }
+expect_eq "the rootless quadlet unit runs" active "$(user_systemctl is-active dl-rootless.service)"
+rootless_cid=$(rootless_id)
+expect_match "the rootless unit runs its container" '^[0-9a-f]{64}$' "$rootless_cid"
 guest 'systemctl status --no-pager dl-bridge.service | head -n 12; podman ps' | sed 's/^/        /'
 
 out=$(guest updatectl stage 2>&1)
@@ -77,6 +106,7 @@ expect_eq "list: the bridge container can be carried" yes "${predicted[dl-bridge
 expect_eq "list: the host-network container can be carried" yes "${predicted[dl-host.service]}"
 expect_match "list: the unfit container cannot, with CRIU's reason" 'can be checkpointed now: no, .*(socket|family|criu)' \
         "$(printf '%s\n' "$list" | sed -n '/^dl-unfit.service: /,/on dump failure/p' | tr '\n' ' ')"
+expect_match "list: the rootless container will start fresh" 'rootless containers of dl: 1 running' "$list"
 
 # wait_for_line FILE LINE: a client logged "TIME LINE"; the bound only ends a wait for a connection
 # that is gone.
@@ -86,6 +116,18 @@ wait_for_line() {
                 [ $((SECONDS - t0)) -lt 300 ] || return 1
                 sleep 1
         done
+}
+
+# wait_for_user_unit: the user's manager, started after the boot, runs the rootless unit with a
+# new container; the bound only ends a wait for one that never comes.
+wait_for_user_unit() {
+        local t0=$SECONDS id
+        until [ "$(user_systemctl is-active dl-rootless.service)" = active ]; do
+                [ $((SECONDS - t0)) -lt 300 ] || return 1
+                sleep 2
+        done
+        id=$(rootless_id)
+        [[ $id =~ ^[0-9a-f]{64}$ ]] && [ "$id" != "$rootless_cid" ] && rootless_cid=$id
 }
 
 # outcomes SWITCH: each unit against the prediction; a carried one runs the same container,
@@ -108,7 +150,9 @@ outcomes() {
                          grep -qx \$(podman inspect -f '{{.State.Pid}}' ${cid[$u]}) \$cg/libpod-payload-${cid[$u]}/cgroup.procs"
                 check "$1: podman logs $u's container" guest "podman logs ${cid[$u]} >/dev/null"
                 check "$1: $u's cidfile names it, for quadlet's ExecStop=" guest "test \"\$(cat /run/${u%.service}.cid)\" = ${cid[$u]}"
+                expect_eq "$1: $u's container keeps its AppArmor profile" "${label[$u]}" "$(label_of "${cid[$u]}")"
         done
+        check "$1: the lingering user's rootless container started fresh" wait_for_user_unit
         expect_match "$1: the plain redis-server.service was restored" '"redis-server.service" : "restored"' "$txn"
         guest 'journalctl -b -1 -o cat | grep -E "^Checkpointed"; journalctl -b 0 -o cat | grep -E "^Restored"' |
                 sed 's/^/  ..    /'
