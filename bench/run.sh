@@ -6,6 +6,9 @@
 #   2. checkpoint throughput (a redis holding ~200 MiB, PreDump=no and yes)
 #      against the guest disk's sequential write bandwidth (dd, fsync);
 #   3. idle updaterd: CPU over a minute, RSS;
+#   5. a fleet rollout of 100 simulated machines through a real 3-member etcd
+#      cluster ([Fleet] Strategy=etcd): total time, the most machines
+#      switching at once, etcd requests per machine (no VM: fleet-rollout);
 #   4. the client-observed blackout of redis (a client that reconnects) for
 #      (a) a commit with handoff (v1 → v2, kernel 6.12 → 7.3), (b) a plain
 #      kexec without handoff (commit --no-handoff), (c) a firmware reboot
@@ -35,6 +38,14 @@ step() { printf '==> %s\n' "$*" >&2; }
 results=$VM_RUN_DIR/bench-results.txt
 : >"$results"
 put() { printf '%s=%s\n' "$1" "$2" >>"$results"; } # KEY VALUE for the JSON
+
+# --- 5. fleet rollout (no VM) ---------------------------------------------------
+step "fleet rollout: 100 machines in 4 groups of 3 slots through a 3-member etcd cluster"
+fleet=$("$top/tools/env.sh" bash -c '[ -e build/build.ninja ] || meson setup build >/dev/null
+        meson compile -C build bench/fleet-rollout >/dev/null && build/bench/fleet-rollout --etcd /usr/bin/etcd \
+                --machines 100 --groups 4 --slots 3 --switch-ms 500 --retry-sec 1') ||
+        die "the fleet rollout failed: $fleet"
+printf '%s\n' "$fleet" >>"$results"
 
 step "booting v1"
 disk=$(vm_disk_from bench "$DISK_V1")
@@ -218,6 +229,10 @@ rows = [
     ("Idle updaterd", "%s CPU, RSS %s, PSS %s" % (fmt(f("idle_cpu_percent"), " %", 3), fmt(f("idle_rss_kib", 0) / 1024, " MiB"),
                                                 fmt(f("idle_pss_kib", 0) / 1024, " MiB"))),
 ]
+rows.append(("Fleet rollout (etcd, 3 members)", "%d machines, %d groups of %d slots, %s s switch each: %s, at most %d switching at once (%d in a group), %s etcd requests per machine (max %d), history %s" % (
+    f("fleet_machines", 0), f("fleet_groups", 0), f("fleet_slots", 0), fmt(f("fleet_switch_s"), "", 1), fmt(f("fleet_total_s"), " s"),
+    f("fleet_max_switching", 0), f("fleet_max_switching_in_group", 0), fmt(f("fleet_requests_per_machine"), "", 1),
+    f("fleet_requests_max", 0), "a rollout" if r.get("fleet_history_ok") == "yes" else "WRONG")))
 for name, label in (("a_handoff", "(a) commit, kexec + handoff"), ("b_kexec", "(b) kexec, no handoff"), ("c_reboot", "(c) firmware reboot")):
     fw = (f(name + "_firmware_s") or 0) + (f(name + "_loader_s") or 0)
     rows.append((label, "blackout %s, connection kept: %s; %skernel+initrd %s, userspace %s, boot check %s%s → %s" % (

@@ -12,6 +12,7 @@
 #define SLOT_TABLE_FILE "slots.json"
 #define TRANSACTION_FILE "transaction.json"
 #define LAST_CHECK_FILE "last-check.json"
+#define FLEET_TURN_FILE "fleet-turn.json" /* [Fleet]: this machine's turn, see updaterd/fleet-turn.h */
 #define HISTORY_DIR "history"    /* finished transactions, one file each */
 #define LOCAL_REPO "repo"        /* bare ostree repo: the trees of both slots */
 

@@ -91,6 +91,71 @@ static int config_parse_stop_timeout(const char *filename, unsigned line, const 
         return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, STOP_TIMEOUT_MAX, field);
 }
 
+static const char * const fleet_strategy_table[_FLEET_STRATEGY_MAX] = {
+        [FLEET_NONE] = "none",
+        [FLEET_ETCD] = "etcd",
+        [FLEET_FLEETLOCK] = "fleetlock",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(fleet_strategy, FleetStrategy, fleet_strategy_table, _FLEET_STRATEGY_INVALID);
+
+static int config_parse_fleet_strategy(const char *filename, unsigned line, const char *key,
+                                       const char *value, void *field) {
+        FleetStrategy s = fleet_strategy_from_string(value);
+        if (s < 0)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects none, etcd or fleetlock, got '%s'.",
+                                       filename, line, key, value);
+        *(FleetStrategy *) field = s;
+        return 0;
+}
+
+/* Space-separated http:// or https:// URLs; empty resets the list. */
+static int config_parse_fleet_endpoints(const char *filename, unsigned line, const char *key,
+                                        const char *value, void *field) {
+        _cleanup_strv_free_ char **l = NULL;
+        char ***list = field;
+
+        if (isempty(value)) {
+                *list = strv_free(*list);
+                return 0;
+        }
+        if (strv_split(value, " \t", &l) < 0)
+                return log_oom();
+        STRV_FOREACH(u, l)
+                if (!startswith(*u, "https://") && !startswith(*u, "http://"))
+                        return log_error_errno(EINVAL, "%s:%u: %s= expects http:// or https:// URLs, got '%s'.",
+                                               filename, line, key, *u);
+        STRV_FOREACH(u, l)
+                if (strv_extend(list, *u) < 0)
+                        return log_oom();
+        return 0;
+}
+
+/* A group and a machine's id name etcd keys and go into FleetLock requests: plain words. */
+static int config_parse_fleet_name(const char *filename, unsigned line, const char *key,
+                                   const char *value, void *field) {
+        if (!isempty(value) && (strlen(value) > 128 ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value)))
+                return log_error_errno(EINVAL, "%s:%u: %s= expects up to 128 letters, digits, '.', '_' and '-', got '%s'.",
+                                       filename, line, key, value);
+        return config_parse_string(filename, line, key, value, field);
+}
+
+static int config_parse_fleet_slots(const char *filename, unsigned line, const char *key,
+                                    const char *value, void *field) {
+        unsigned n;
+        if (parse_unsigned(value, &n) < 0 || n < 1 || n > FLEET_SLOTS_MAX)
+                return log_error_errno(EINVAL, "%s:%u: %s= expects a number from 1 to %u, got '%s'.",
+                                       filename, line, key, FLEET_SLOTS_MAX, value);
+        *(unsigned *) field = n;
+        return 0;
+}
+
+static int config_parse_fleet_retry(const char *filename, unsigned line, const char *key,
+                                    const char *value, void *field) {
+        return parse_timespan_within(filename, line, key, value, USEC_PER_SEC, FLEET_RETRY_MAX, field);
+}
+
 static const ConfigItem updater_config_table[] = {
         { "Update", "Server", config_parse_url, offsetof(UpdaterConfig, server) },
         { "Update", "Channel", config_parse_channel, offsetof(UpdaterConfig, channel) },
@@ -108,6 +173,15 @@ static const ConfigItem updater_config_table[] = {
         { "Health", "Timeout", config_parse_health_timeout, offsetof(UpdaterConfig, health_timeout) },
         { "Health", "RequiredUnits", config_parse_strv, offsetof(UpdaterConfig, health_units) },
         { "Health", "BootTries", config_parse_boot_tries, offsetof(UpdaterConfig, boot_tries) },
+        { "Fleet", "Strategy", config_parse_fleet_strategy, offsetof(UpdaterConfig, fleet_strategy) },
+        { "Fleet", "Endpoints", config_parse_fleet_endpoints, offsetof(UpdaterConfig, fleet_endpoints) },
+        { "Fleet", "Group", config_parse_fleet_name, offsetof(UpdaterConfig, fleet_group) },
+        { "Fleet", "ID", config_parse_fleet_name, offsetof(UpdaterConfig, fleet_id) },
+        { "Fleet", "Slots", config_parse_fleet_slots, offsetof(UpdaterConfig, fleet_slots) },
+        { "Fleet", "RetrySec", config_parse_fleet_retry, offsetof(UpdaterConfig, fleet_retry) },
+        { "Fleet", "CAFile", config_parse_path, offsetof(UpdaterConfig, fleet_ca_file) },
+        { "Fleet", "CertificateFile", config_parse_path, offsetof(UpdaterConfig, fleet_cert_file) },
+        { "Fleet", "KeyFile", config_parse_path, offsetof(UpdaterConfig, fleet_key_file) },
         {}
 };
 
@@ -122,6 +196,9 @@ void updater_config_init(UpdaterConfig *c) {
                 .stop_timeout = 30 * USEC_PER_SEC,
                 .health_timeout = 5 * USEC_PER_MINUTE,
                 .boot_tries = 3,
+                .fleet_strategy = FLEET_NONE,
+                .fleet_slots = 1,
+                .fleet_retry = USEC_PER_MINUTE,
         };
 }
 
@@ -132,6 +209,12 @@ void updater_config_done(UpdaterConfig *c) {
         free(c->trusted_keys_dir);
         free(c->state_dir);
         strv_free(c->health_units);
+        strv_free(c->fleet_endpoints);
+        free(c->fleet_group);
+        free(c->fleet_id);
+        free(c->fleet_ca_file);
+        free(c->fleet_cert_file);
+        free(c->fleet_key_file);
         *c = (UpdaterConfig) {};
 }
 
@@ -143,6 +226,18 @@ static int updater_config_fill_defaults(UpdaterConfig *c) {
                 return -ENOMEM;
         if (!c->state_dir && free_and_strdup(&c->state_dir, STATE_DIR_DEFAULT) < 0)
                 return -ENOMEM;
+        if (!c->fleet_group && free_and_strdup(&c->fleet_group, FLEET_GROUP_DEFAULT) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* What no single line can tell: settings that only make sense together. */
+static int updater_config_check(const UpdaterConfig *c, const char *path) {
+        if (c->fleet_strategy != FLEET_NONE && strv_length(c->fleet_endpoints) == 0)
+                return log_error_errno(EINVAL, "%s: [Fleet] Strategy=%s needs Endpoints=.", path,
+                                       fleet_strategy_to_string(c->fleet_strategy));
+        if (!c->fleet_cert_file != !c->fleet_key_file)
+                return log_error_errno(EINVAL, "%s: [Fleet] CertificateFile= and KeyFile= go together.", path);
         return 0;
 }
 
@@ -164,7 +259,7 @@ int updater_config_load(UpdaterConfig *c, const char *root) {
 
         if (updater_config_fill_defaults(c) < 0)
                 return log_oom();
-        return 0;
+        return updater_config_check(c, main_path);
 }
 
 char *state_path(const char *root, const UpdaterConfig *c, const char *name) {

@@ -10,6 +10,18 @@
 #include "macro.h"
 #include "time-util.h"
 
+/* How the machines of a fleet take turns to switch (updaterd.conf(5), [Fleet]). */
+typedef enum FleetStrategy {
+        FLEET_NONE,      /* a machine switches whenever it commits */
+        FLEET_ETCD,      /* a counting semaphore in an etcd v3 cluster, as Flatcar's locksmith keeps it */
+        FLEET_FLEETLOCK, /* a FleetLock server, as Fedora CoreOS' Zincati asks one */
+        _FLEET_STRATEGY_MAX,
+        _FLEET_STRATEGY_INVALID = -22,
+} FleetStrategy;
+
+const char *fleet_strategy_to_string(FleetStrategy s);
+FleetStrategy fleet_strategy_from_string(const char *s);
+
 typedef struct UpdaterConfig {
         /* [Update] */
         char *server;               /* base URL of the release server */
@@ -31,6 +43,16 @@ typedef struct UpdaterConfig {
         usec_t health_timeout;
         char **health_units;        /* units that must not have failed */
         unsigned boot_tries;        /* boot counting: tries before falling back */
+        /* [Fleet] */
+        FleetStrategy fleet_strategy;
+        char **fleet_endpoints;     /* etcd's client URLs, or FleetLock servers: tried in turn */
+        char *fleet_group;
+        char *fleet_id;             /* NULL: the machine-id */
+        unsigned fleet_slots;       /* etcd: how many machines of the group may switch at once */
+        usec_t fleet_retry;         /* between two asks for a slot, and for giving it back */
+        char *fleet_ca_file;        /* NULL: the system's CAs */
+        char *fleet_cert_file;      /* TLS client certificate and its key, both or neither */
+        char *fleet_key_file;
 } UpdaterConfig;
 
 #define UPDATERD_CONF_PATH "/etc/dreamlink/updaterd.conf"
@@ -42,6 +64,9 @@ typedef struct UpdaterConfig {
 /* Past this, the bound would not bound anything a user waits for. */
 #define STOP_TIMEOUT_MAX USEC_PER_HOUR
 #define HEALTH_TIMEOUT_MAX (10 * USEC_PER_MINUTE)
+#define FLEET_SLOTS_MAX 10000U
+#define FLEET_GROUP_DEFAULT "default"
+#define FLEET_RETRY_MAX USEC_PER_HOUR
 
 void updater_config_init(UpdaterConfig *c);
 void updater_config_done(UpdaterConfig *c);

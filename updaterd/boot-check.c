@@ -132,7 +132,7 @@ static int boot_check_target(BootCheck *b) {
         /* The way back is the same switch, sessions carried again. If even that cannot start,
          * the default entry still names the good slot: a reboot gets there. */
         Reporter none = { .fd = -1 };
-        r = commit_run(b->w.config, TRANSACTION_ROLLBACK, 0, &none);
+        r = commit_run(b->w.config, TRANSACTION_ROLLBACK, COMMIT_FALLBACK, &none);
         if (r < 0) {
                 log_error_errno(r, "Failed to switch back to slot %s, rebooting into it: %m", slot_to_string(from));
                 const char * const argv[] = { "systemctl", "reboot", NULL };

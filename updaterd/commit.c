@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "etc-merge.h"
 #include "fault.h"
 #include "fileio.h"
+#include "fleet.h"
+#include "fleet-turn.h"
 #include "handoff.h"
 #include "handoff-cmdline.h"
 #include "log.h"
@@ -125,6 +128,43 @@ static int commit_check_target(Commit *x) {
         default:
                 return log_error_errno(ENOENT, "Nothing is staged: run updatectl stage first.");
         }
+}
+
+static int on_fleet_wait(const char *why, void *userdata) {
+        Commit *x = userdata;
+        const UpdaterConfig *c = x->w.config;
+
+        reporter_waiting(x->reporter, why);
+        if ((x->flags & COMMIT_AUTO) && c->has_auto_commit_window &&
+            time_window_next(&c->auto_commit_window, now_usec(CLOCK_REALTIME)) > 0)
+                return log_error_errno(ETIME, "AutoCommitWindow= closed while the commit waited for a fleet slot (%s); "
+                                       "it is tried again when the window opens next.", why);
+        return 0;
+}
+
+/* [Fleet]: no switch without a slot of the machine's group, waited for as long as it takes (the
+ * job can be cancelled meanwhile: nothing is touched yet). Taken before the transaction starts,
+ * so a wait cut short leaves no switch open; the turn record then says a slot may be ours, and
+ * updaterd gives it back. */
+static int commit_take_fleet_slot(Commit *x) {
+        _cleanup_(fleet_done) Fleet f = {};
+        _cleanup_free_ char *turn = NULL;
+        int r;
+
+        if (x->w.config->fleet_strategy == FLEET_NONE || (x->flags & COMMIT_FALLBACK))
+                return 0;
+        turn = state_path(x->w.root, x->w.config, FLEET_TURN_FILE);
+        if (!turn)
+                return log_oom();
+        r = fleet_init(&f, x->w.config, x->w.root);
+        if (r >= 0)
+                r = fleet_wait_for_slot(&f, turn, on_fleet_wait, x);
+        if (r < 0)
+                return r; /* logged */
+        /* From here on a cancel is refused; one sent just before is ignored rather than let cut
+         * the switch short in the middle of its dumps. */
+        (void) signal(SIGTERM, SIG_IGN);
+        return 0;
 }
 
 static int commit_plan(Commit *x) {
@@ -764,7 +804,8 @@ int commit_run(const UpdaterConfig *c, TransactionOperation operation, CommitFla
         _cleanup_free_ char *message = NULL;
         int r;
 
-        if ((r = commit_load(&x, c)) < 0 || (r = commit_check_target(&x)) < 0 || (r = commit_plan(&x)) < 0)
+        if ((r = commit_load(&x, c)) < 0 || (r = commit_check_target(&x)) < 0 ||
+            (r = commit_take_fleet_slot(&x)) < 0 || (r = commit_plan(&x)) < 0)
                 return r;
         if (!(flags & COMMIT_REBOOT))
                 commit_check_watchdog(&x);

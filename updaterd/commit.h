@@ -4,7 +4,7 @@
 /* The worker side of commit and rollback (see worker.h): switch the running
  * system to the other slot, reading as the switch path:
  *
- *   check slots → new transaction → merge /etc into the target → load its
+ *   check slots → a fleet slot ([Fleet]) → new transaction → merge /etc into the target → load its
  *   kernel (kexec_file_load) → checkpoint the handed-off services → switch
  *
  * Until the switch nothing is lost: any failure unloads the kernel, brings
@@ -17,6 +17,14 @@
 #include "updater-bus.h" /* CommitFlags */
 #include "updaterd-conf.h"
 #include "worker.h"
+
+/* Not a bus flag (Commit() refuses it): the boot check's way back from a slot that failed its
+ * health check, which never waits for a fleet slot. The switch there holds one already, if the
+ * fleet has a strategy; the slot is given back once the old slot is blessed again. */
+#define COMMIT_FALLBACK ((CommitFlags) (1U << 30))
+/* Nor this: AutoCommit='s commit, which does not switch outside AutoCommitWindow=. A wait for a
+ * fleet slot that outlasts the window ends with -ETIME; the commit is tried in the next one. */
+#define COMMIT_AUTO ((CommitFlags) (1U << 29))
 
 /* operation: TRANSACTION_COMMIT (to the staged slot) or TRANSACTION_ROLLBACK
  * (to the other slot, which must be good). On success the machine is going

@@ -2,39 +2,19 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "curl-util.h"
 #include "fetch.h"
 #include "log.h"
 #include "macro.h"
 #include "manifest.h"
 #include "string-util.h"
 
-#define USER_AGENT "dreamlink/" PACKAGE_VERSION
 #define REDIRECTS_MAX 10L
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init_once(void) {
-        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int curl_setup(void) {
-        (void) pthread_once(&curl_once, curl_init_once);
-        if (curl_init_result != CURLE_OK)
-                return log_error_errno(EIO, "Failed to initialize libcurl: %s", curl_easy_strerror(curl_init_result));
-        return 0;
-}
-
-static inline void curl_easy_cleanupp(CURL **c) {
-        if (*c)
-                curl_easy_cleanup(*c);
-}
 
 static bool url_has_scheme(const char *url, const char *scheme) {
         return strncasecmp(url, scheme, strlen(scheme)) == 0;
@@ -51,59 +31,6 @@ int fetch_check_url(const char *url, const FetchOptions *o) {
         }
         return log_error_errno(EPROTONOSUPPORT,
                                "Refusing to fetch %s: only https://, http:// and file:// URLs are supported.", url);
-}
-
-int fetch_errno_from_curl_code(int code) {
-        switch ((CURLcode) code) {
-        case CURLE_OK:
-                return 0;
-        case CURLE_UNSUPPORTED_PROTOCOL:
-                return -EPROTONOSUPPORT;
-        case CURLE_URL_MALFORMAT:
-                return -EINVAL;
-        case CURLE_FILESIZE_EXCEEDED:
-                return -EFBIG;
-        case CURLE_FILE_COULDNT_READ_FILE:
-        case CURLE_REMOTE_FILE_NOT_FOUND:
-                return -ENOENT;
-        case CURLE_HTTP_RETURNED_ERROR:
-                return -EREMOTEIO;
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-                return -ENXIO;
-        case CURLE_COULDNT_CONNECT:
-                return -ECONNREFUSED;
-        case CURLE_OPERATION_TIMEDOUT:
-                return -ETIMEDOUT;
-        case CURLE_PARTIAL_FILE:
-                return -EPIPE;
-        case CURLE_RECV_ERROR:
-        case CURLE_SEND_ERROR:
-        case CURLE_GOT_NOTHING:
-                return -ECONNRESET;
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_INVALIDCERTSTATUS:
-                return -EKEYREJECTED;
-        case CURLE_SSL_CACERT_BADFILE:
-                return -ENOKEY;
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_ENGINE_NOTFOUND:
-        case CURLE_SSL_ENGINE_SETFAILED:
-        case CURLE_SSL_ENGINE_INITFAILED:
-        case CURLE_SSL_SHUTDOWN_FAILED:
-        case CURLE_SSL_CRL_BADFILE:
-                return -ECONNABORTED;
-        case CURLE_TOO_MANY_REDIRECTS:
-                return -ELOOP;
-        case CURLE_OUT_OF_MEMORY:
-                return -ENOMEM;
-        default:
-                return -EIO;
-        }
 }
 
 usec_t fetch_stall_timeout(const FetchOptions *o) {
@@ -172,7 +99,7 @@ size_t fetch_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
         do {                                                                                         \
                 CURLcode _cc_ = curl_easy_setopt((c), option, value);                                \
                 if (_cc_ != CURLE_OK)                                                                \
-                        return log_error_errno(fetch_errno_from_curl_code(_cc_),                     \
+                        return log_error_errno(curl_errno(_cc_),                     \
                                                "Failed to set libcurl option " #option ": %s",       \
                                                curl_easy_strerror(_cc_));                            \
         } while (0)
@@ -185,7 +112,7 @@ static int setup_handle(CURL *c, const char *url, const FetchOptions *o, Downloa
         SETOPT(c, CURLOPT_ERRORBUFFER, errbuf);
         /* A daemon with its own signal handling: no SIGALRM for DNS timeouts, no SIGPIPE. */
         SETOPT(c, CURLOPT_NOSIGNAL, 1L);
-        SETOPT(c, CURLOPT_USERAGENT, USER_AGENT);
+        SETOPT(c, CURLOPT_USERAGENT, DREAMLINK_USER_AGENT);
         SETOPT(c, CURLOPT_PROTOCOLS_STR, o->allow_http ? "https,http,file" : "https,file");
         /* A server cannot send us to a local file, nor to plain HTTP unless that is allowed. */
         SETOPT(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -234,7 +161,7 @@ static int log_transfer_error(CURL *c, const char *url, const FetchOptions *o, C
         if (d->oom)
                 return log_error_errno(ENOMEM, "Failed to fetch %s: out of memory.", url);
 
-        r = fetch_errno_from_curl_code(cc);
+        r = curl_errno(cc);
         switch (cc) {
         case CURLE_HTTP_RETURNED_ERROR:
                 (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -310,7 +237,7 @@ int fetch_url(const char *url, const FetchOptions *o, char **ret_data, size_t *r
                 return log_error_errno(ETIMEDOUT, "Not fetching %s: the download exceeded its wall-clock limit of %s (DownloadTimeout=).",
                                        url, format_timespan(span, sizeof(span), o->time_limit));
         }
-        r = curl_setup();
+        r = curl_util_init();
         if (r < 0)
                 return r;
         c = curl_easy_init();

@@ -65,10 +65,6 @@ int fetch_channel_manifest(const char *server, const char *channel, const FetchO
                            char **ret_manifest, size_t *ret_manifest_size,
                            char **ret_signature, size_t *ret_signature_size);
 
-/* The errno for a libcurl error code, as in the list above (for errors reported by libostree's
- * own libcurl fetcher, which only gives the code). */
-int fetch_errno_from_curl_code(int code);
-
 /* What fetch_url() collects; its libcurl callbacks are here for fuzz/fuzz-fetch.c, which feeds
  * them what a hostile server could send. */
 typedef struct Download {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fleet-job.h"
 #include "log.h"
 #include "commit.h"
 #include "manager.h"
@@ -29,6 +30,7 @@ static void manager_reset_job(Manager *m) {
         m->fetched = m->requested = 0;
         m->delta = false;
         m->done_seen = false;
+        m->waiting = false;
         m->done_result = 0;
         m->done_message = mfree(m->done_message);
         m->result_json = mfree(m->result_json);
@@ -44,6 +46,7 @@ Manager *manager_free(Manager *m) {
                 (void) kill(m->worker, SIGKILL);
         manager_reset_job(m);
         sd_event_source_disable_unref(m->auto_commit_source);
+        sd_event_source_disable_unref(m->fleet_release_source);
         sd_bus_message_unref(m->pending_reply);
         updater_config_done(&m->config);
         sd_bus_unref(m->bus);
@@ -79,6 +82,7 @@ static const char *manager_operation(Manager *m) {
                 [JOB_ROLLBACK] = "rolling-back",
                 [JOB_PLAN_COMMIT] = "planning",
                 [JOB_PLAN_ROLLBACK] = "planning",
+                [JOB_FLEET_RELEASE] = "releasing",
         };
         return m->worker > 0 ? table[m->operation] : "idle";
 }
@@ -96,6 +100,7 @@ static void manager_handle_event(Manager *m, WorkerEvent *e) {
                         (void) log_set_transaction_id(m->transaction_id);
                 break;
         case EVENT_STEP:
+                m->waiting = false;
                 if (free_and_strdup(&m->step, e->text) >= 0)
                         emit_changed(m, "Step");
                 break;
@@ -116,6 +121,21 @@ static void manager_handle_event(Manager *m, WorkerEvent *e) {
         case EVENT_RESULT:
                 (void) free_and_strdup(&m->result_json, e->text);
                 break;
+        case EVENT_WAITING: {
+                /* As the step, so that updatectl follows it; the turn record has it too, for
+                 * status to read whether we run or not. */
+                _cleanup_free_ char *step = strprintf("waiting for a fleet slot: %s", e->text);
+                /* Logged once: each try's why is in the step and the record. */
+                if (!m->waiting)
+                        log_info("Job %u (%s) is %s", m->job_id, job_operation_to_string(m->operation), strna(step));
+                m->waiting = true;
+                if (step && !streq_ptr(step, m->step)) {
+                        free(m->step);
+                        m->step = TAKE_PTR(step);
+                        emit_changed(m, "Step");
+                }
+                break;
+        }
         case EVENT_DONE:
                 m->done_seen = true;
                 m->done_result = e->result;
@@ -190,6 +210,8 @@ static void reply_plan(Manager *m, int result, const char *message) {
                 (void) sd_bus_reply_method_return(call, "s", m->result_json);
 }
 
+static void fleet_release_later(Manager *m);
+
 static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Manager *m = userdata;
         const char *op = job_operation_to_string(m->operation);
@@ -207,7 +229,9 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                 message = strdup(strempty(m->done_message));
         } else if (m->cancelled) {
                 result = -ECANCELED;
-                message = strdup("Cancelled; what was downloaded is kept for the next attempt.");
+                message = strdup(IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK) ?
+                                 "Cancelled while waiting for a fleet slot; nothing was switched." :
+                                 "Cancelled; what was downloaded is kept for the next attempt.");
                 /* The worker died of the cancel: its record says so only if we write it. */
                 if (m->operation == JOB_STAGE && m->transaction_id)
                         (void) record_stage_cancelled(m->root, &m->config, m->transaction_id);
@@ -229,7 +253,10 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                 reply_check(m, result, message);
         else if (IN_SET(m->operation, JOB_PLAN_COMMIT, JOB_PLAN_ROLLBACK))
                 reply_plan(m, result, message);
-        bool staged = m->operation == JOB_STAGE && result >= 0;
+        /* Also an automatic commit whose window closed while it waited for a fleet slot: the next one. */
+        bool auto_commit_next = (m->operation == JOB_STAGE && result >= 0) ||
+                                (m->operation == JOB_COMMIT && (m->flags & COMMIT_AUTO) && result == -ETIME);
+        bool released_failed = m->operation == JOB_FLEET_RELEASE && result < 0;
 
         (void) sd_bus_emit_signal(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "JobRemoved", "ussis",
                                   m->job_id, op, strempty(m->transaction_id), result, strempty(message));
@@ -237,8 +264,13 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         /* Step and progress are reset with the job: say so, or clients keep showing the last ones. */
         (void) sd_bus_emit_properties_changed(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE,
                                               "Operation", "Step", "Progress", NULL);
-        if (staged)
+        if (auto_commit_next)
                 manager_schedule_auto_commit(m);
+        /* A release that failed is tried again after RetrySec=, not at once. */
+        if (released_failed)
+                fleet_release_later(m);
+        else
+                manager_schedule_fleet_release(m);
         return 0;
 }
 
@@ -290,6 +322,7 @@ int manager_start_job(Manager *m, JobOperation op, const char *version, uint64_t
 
         m->worker = pid;
         m->operation = op;
+        m->flags = flags;
         m->job_id = ++m->last_job_id;
         log_info("Job %u (%s%s%s) started, worker " PID_FMT ".", m->job_id, job_operation_to_string(op),
                  isempty(version) ? "" : " ", strempty(version), pid);
@@ -303,9 +336,12 @@ int manager_cancel_job(Manager *m) {
         if (m->worker <= 0)
                 return -ESRCH;
         /* A switch is not crash-safe the way a stage is: stopped midway it would leave
-         * services frozen. It ends by itself, switched or with everything put back. A dry run's
-         * dumps freeze services and lock their connections too, and end by themselves. */
-        if (IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK, JOB_PLAN_COMMIT, JOB_PLAN_ROLLBACK))
+         * services frozen. It ends by itself, switched or with everything put back; only while
+         * it waits for a fleet slot has it touched nothing (and from its slot on it ignores
+         * SIGTERM, should this come too late). A dry run's dumps freeze services and lock their
+         * connections too, and end by themselves. */
+        if ((IN_SET(m->operation, JOB_COMMIT, JOB_ROLLBACK) && !m->waiting) ||
+            IN_SET(m->operation, JOB_PLAN_COMMIT, JOB_PLAN_ROLLBACK))
                 return -EBUSY;
         /* The work is crash-safe by design: stopping the worker is all a cancel needs. */
         m->cancelled = true;
@@ -337,7 +373,7 @@ void manager_schedule_auto_commit(Manager *m) {
                 at = now + USEC_PER_MINUTE; /* a job runs (a check, say): after it */
         if (at == 0) {
                 log_info("AutoCommit=yes: committing release %s.", version);
-                r = manager_start_job(m, JOB_COMMIT, NULL, 0, NULL);
+                r = manager_start_job(m, JOB_COMMIT, NULL, COMMIT_AUTO, NULL);
                 if (r >= 0)
                         return;
                 log_warning_errno(r, "Could not start the automatic commit of release %s, trying again in a minute: %m",
@@ -354,6 +390,36 @@ void manager_schedule_auto_commit(Manager *m) {
         m->auto_commit_at = at;
         log_info("AutoCommit=yes: release %s will be committed at %s.", version,
                  format_timestamp_utc(when, sizeof(when), at));
+}
+
+static int on_fleet_release_time(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_schedule_fleet_release(userdata);
+        return 0;
+}
+
+void manager_schedule_fleet_release(Manager *m) {
+        int r;
+
+        m->fleet_release_source = sd_event_source_disable_unref(m->fleet_release_source);
+        if (m->worker > 0 || !fleet_turn_pending(m->root, &m->config))
+                return; /* the job's end calls again */
+        if (!fleet_release_due(m->root, &m->config)) {
+                fleet_release_later(m);
+                return;
+        }
+        r = manager_start_job(m, JOB_FLEET_RELEASE, NULL, 0, NULL);
+        if (r < 0) {
+                log_warning_errno(r, "Could not start giving back the fleet slot: %m");
+                fleet_release_later(m);
+        }
+}
+
+static void fleet_release_later(Manager *m) {
+        m->fleet_release_source = sd_event_source_disable_unref(m->fleet_release_source);
+        int r = sd_event_add_time_relative(m->event, &m->fleet_release_source, CLOCK_MONOTONIC, m->config.fleet_retry,
+                                           USEC_PER_SEC, on_fleet_release_time, m);
+        if (r < 0)
+                log_error_errno(r, "Failed to plan giving back the fleet slot: %m");
 }
 
 /* ---- the bus API --------------------------------------------------------------------------- */

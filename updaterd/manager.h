@@ -28,6 +28,7 @@ typedef struct Manager {
 
         /* The running job, if any. */
         JobOperation operation;     /* valid while worker > 0 */
+        uint64_t flags;             /* the job's: CommitFlags, and commit.h's own */
         uint32_t job_id, last_job_id;
         pid_t worker;
         bool cancelled;
@@ -45,6 +46,9 @@ typedef struct Manager {
         char *result_json;          /* a check's or a dry run's RESULT */
         sd_bus_message *pending_reply; /* Check(), PlanCommit() and PlanRollback() reply when their job ends */
 
+        bool waiting;               /* the switch waits for a fleet slot: it may still be cancelled */
+
+        sd_event_source *fleet_release_source; /* the next try to give back the fleet slot */
         sd_event_source *auto_commit_source; /* AutoCommit=: when the staged release is committed */
         usec_t auto_commit_at;               /* CLOCK_REALTIME, 0 when none is planned */
 } Manager;
@@ -68,6 +72,11 @@ int manager_cancel_job(Manager *m);
 /* AutoCommit=: commits a release staged and not yet tried, now or when
  * AutoCommitWindow= opens next. At start-up and after each stage. */
 void manager_schedule_auto_commit(Manager *m);
+
+/* [Fleet]: gives back the slot a switch took, in a job of its own, once a slot is blessed
+ * healthy (fleet-job.h); tries again every RetrySec= while it cannot. At start-up and after each
+ * job. */
+void manager_schedule_fleet_release(Manager *m);
 
 /* The whole state as JSON (Describe, updatectl status --json). */
 int manager_describe(Manager *m, char **ret);

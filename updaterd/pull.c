@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "curl-util.h"
 #include "fetch.h"
 #include "fileio.h"
 #include "log.h"
@@ -89,7 +90,7 @@ static int pull_errno(const GError *e, PullBound bound) {
                 return code == 404 || code == 410 ? -ENOENT : -EREMOTEIO;
         p = strstr(e->message, "While fetching ");
         if (p && (p = strstr(p, ": [")) && sscanf(p, ": [%u]", &code) == 1)
-                return fetch_errno_from_curl_code((int) code);
+                return curl_errno((int) code);
         if (message_has(e, "Corrupted") || message_has(e, "corrupt") || message_has(e, "Checksum mismatch") ||
             message_has(e, "Invalid checksum"))
                 return -EBADMSG;

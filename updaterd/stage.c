@@ -21,6 +21,7 @@
 #include "context.h"
 #include "commit.h"
 #include "fetch.h"
+#include "fleet-job.h"
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
@@ -643,6 +644,8 @@ int updater_worker_main(JobOperation op, const UpdaterConfig *c, const char *ver
                 return commit_plan_run(c, TRANSACTION_COMMIT, (CommitFlags) flags, r);
         case JOB_PLAN_ROLLBACK:
                 return commit_plan_run(c, TRANSACTION_ROLLBACK, (CommitFlags) flags, r);
+        case JOB_FLEET_RELEASE:
+                return fleet_release_run(c, r);
         default:
                 return -EINVAL;
         }

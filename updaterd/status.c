@@ -8,6 +8,7 @@
 
 #include "conf-parser.h"
 #include "fileio.h"
+#include "fleet-turn.h"
 #include "handoff-config.h"
 #include "log.h"
 #include "os-release.h"
@@ -118,6 +119,32 @@ bool status_auto_commit_pending(const char *root, const UpdaterConfig *c, char *
         return true;
 }
 
+/* [Fleet] and this machine's turn in it (fleet-turn.h): whether a switch waits for a slot, and why. */
+static sd_json_variant *describe_fleet(const char *root, const UpdaterConfig *c) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *turn = NULL;
+        _cleanup_(fleet_turn_done) FleetTurn t = {};
+        _cleanup_free_ char *path = state_path(root, c, FLEET_TURN_FILE);
+
+        if (path && fleet_turn_load(path, &t) >= 0 &&
+            sd_json_buildo(&turn,
+                           SD_JSON_BUILD_PAIR_STRING("state", fleet_turn_state_to_string(t.state)),
+                           SD_JSON_BUILD_PAIR_STRING("strategy", fleet_strategy_to_string(t.strategy)),
+                           SD_JSON_BUILD_PAIR_STRING("group", t.group),
+                           SD_JSON_BUILD_PAIR_STRING("id", t.id),
+                           SD_JSON_BUILD_PAIR_UNSIGNED("since_usec", t.since),
+                           SD_JSON_BUILD_PAIR_CONDITION(!!t.why, "why", SD_JSON_BUILD_STRING(t.why))) < 0)
+                return NULL;
+        if (sd_json_buildo(&v,
+                           SD_JSON_BUILD_PAIR_STRING("strategy", fleet_strategy_to_string(c->fleet_strategy)),
+                           SD_JSON_BUILD_PAIR_STRING("group", c->fleet_group),
+                           SD_JSON_BUILD_PAIR_CONDITION(!!c->fleet_id, "id", SD_JSON_BUILD_STRING(c->fleet_id)),
+                           SD_JSON_BUILD_PAIR_UNSIGNED("slots", c->fleet_slots),
+                           SD_JSON_BUILD_PAIR_STRV("endpoints", c->fleet_endpoints),
+                           SD_JSON_BUILD_PAIR_CONDITION(!!turn, "turn", SD_JSON_BUILD_VARIANT(turn))) < 0)
+                return NULL;
+        return TAKE_PTR(v);
+}
+
 int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *job, char **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *slots = NULL, *txn = NULL, *check = NULL;
         _cleanup_free_ char *slots_path = state_path(root, c, SLOT_TABLE_FILE),
@@ -141,6 +168,7 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                 (void) sd_json_parse(txn_json, 0, &txn, NULL, NULL);
         check = load_json_file(check_path);
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *history = load_history(root, c);
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *fleet = describe_fleet(root, c);
 
         /* The services a commit would carry over (whether CRIU can take them now is
          * `dreamlink-handoff list`'s business: finding out freezes them). */
@@ -174,6 +202,7 @@ int status_describe(const char *root, const UpdaterConfig *c, const StatusJob *j
                                 SD_JSON_BUILD_PAIR_CONDITION(job->auto_commit_at > 0, "next_usec",
                                                              SD_JSON_BUILD_UNSIGNED(job->auto_commit_at))),
                         SD_JSON_BUILD_PAIR_CONDITION(!!c->server, "server", SD_JSON_BUILD_STRING(c->server)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!fleet, "fleet", SD_JSON_BUILD_VARIANT(fleet)),
                         SD_JSON_BUILD_PAIR_OBJECT("booted",
                                 SD_JSON_BUILD_PAIR_CONDITION(!!b.slot, "slot", SD_JSON_BUILD_STRING(b.slot)),
                                 SD_JSON_BUILD_PAIR_CONDITION(!!b.version, "version", SD_JSON_BUILD_STRING(b.version)),

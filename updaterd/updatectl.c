@@ -13,6 +13,9 @@
 #include <systemd/sd-json.h>
 #include <unistd.h>
 
+#include "fleet.h"
+#include "fleet-etcd.h"
+#include "fleet-turn.h"
 #include "log.h"
 #include "paths.h"
 #include "string-util.h"
@@ -43,7 +46,10 @@ static int help(void) {
                "  commit           Switch to the staged slot with kexec, carrying the\n"
                "                   opted-in services and their sessions across\n"
                "  rollback         The same switch back to the other, known good slot\n"
-               "  cancel           Stop the running job\n\n"
+               "  cancel           Stop the running job\n"
+               "  fleet            Show the fleet's slots ([Fleet] in updaterd.conf)\n"
+               "  fleet release ID...\n"
+               "                   Give back the slots these machines hold\n\n"
                "Options:\n"
                "  -h --help        Show this help\n"
                "     --version     Show package version\n"
@@ -100,6 +106,33 @@ static uint64_t json_u64(sd_json_variant *v, const char *key) {
         return f && sd_json_variant_is_unsigned(f) ? sd_json_variant_unsigned(f) : 0;
 }
 
+/* "Fleet: etcd, group web, 2 at once; waiting for a fleet slot since ...: all 2 slots of ..." */
+static void print_fleet(sd_json_variant *fleet, const char *operation) {
+        char t[FORMAT_TIMESTAMP_MAX];
+        sd_json_variant *turn = fleet ? sd_json_variant_by_key(fleet, "turn") : NULL;
+        const char *strategy = json_str(fleet, "strategy");
+
+        if (!turn && (!strategy || streq(strategy, "none")))
+                return;
+        printf("Fleet:      %s, group %s", strna(strategy), strna(json_str(fleet, "group")));
+        if (streq_ptr(strategy, "etcd"))
+                printf(", %" PRIu64 " at once", json_u64(fleet, "slots"));
+        if (!turn)
+                printf("; no slot held\n");
+        else if (streq_ptr(json_str(turn, "state"), "held"))
+                printf("; holds a slot of group %s as %s since %s (given back once a slot is blessed healthy)\n",
+                       strna(json_str(turn, "group")), strna(json_str(turn, "id")),
+                       format_timestamp_utc(t, sizeof(t), json_u64(turn, "since_usec")));
+        else if (!streq_ptr(operation, "committing") && !streq_ptr(operation, "rolling-back"))
+                /* Asked for by a switch that was cancelled or cut short: it may have been given. */
+                printf("; giving back the slot asked for as %s by a switch that did not happen\n",
+                       strna(json_str(turn, "id")));
+        else
+                printf("; waiting for a fleet slot since %s: %s\n",
+                       format_timestamp_utc(t, sizeof(t), json_u64(turn, "since_usec")),
+                       json_str(turn, "why") ?: "asking");
+}
+
 static void print_status(sd_json_variant *v) {
         char t[FORMAT_TIMESTAMP_MAX];
         sd_json_variant *booted = sd_json_variant_by_key(v, "booted");
@@ -121,6 +154,7 @@ static void print_status(sd_json_variant *v) {
                                format_timestamp_utc(t, sizeof(t), json_u64(ac, "next_usec")));
                 putchar('\n');
         }
+        print_fleet(sd_json_variant_by_key(v, "fleet"), json_str(v, "operation"));
         if (check && sd_json_variant_is_object(check)) {
                 const char *result = json_str(check, "result");
                 printf("Last check: %s, %s", format_timestamp_utc(t, sizeof(t), json_u64(check, "time_usec")),
@@ -706,6 +740,79 @@ static int verb_cancel(sd_bus **busp, char **args) {
         return 0;
 }
 
+/* ---- the fleet ---------------------------------------------------------------------------- */
+
+/* Straight to the fleet's servers with updaterd.conf's settings, not through updaterd: an admin
+ * looks at and frees slots from any machine, also one whose updaterd is down. */
+static int fleet_show(Fleet *f, const UpdaterConfig *c) {
+        _cleanup_(fleet_semaphore_done) FleetSemaphore s = {};
+        _cleanup_free_ char *error = NULL, *list = NULL;
+        int r;
+
+        if (c->fleet_strategy != FLEET_ETCD) {
+                printf("Strategy %s, group %s: a FleetLock server does not say who holds its slots; ask it "
+                       "(airlock: its status endpoint).\n", fleet_strategy_to_string(c->fleet_strategy), safe(c->fleet_group));
+                return 0;
+        }
+        r = fleet_etcd_status(&f->etcd, c->fleet_group, &s, &error);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the slots of fleet group %s: %s", c->fleet_group,
+                                       safe(error ?: strerror(-r)));
+        if (arg_json) {
+                _cleanup_free_ char *json = NULL;
+                if (fleet_semaphore_format(&s, &json) < 0)
+                        return log_oom();
+                printf("%s\n", json);
+                return 0;
+        }
+        list = strv_join(s.holders, " ");
+        if (!list)
+                return log_oom();
+        printf("Group %s: %zu of %u slot%s taken%s%s\n", safe(c->fleet_group), strv_length(s.holders),
+               s.max > 0 ? s.max : c->fleet_slots, (s.max > 0 ? s.max : c->fleet_slots) == 1 ? "" : "s",
+               s.holders ? " by " : "", safe(list));
+        return 0;
+}
+
+static int verb_fleet(sd_bus **bus, char **args) {
+        _cleanup_(updater_config_done) UpdaterConfig c;
+        _cleanup_(fleet_done) Fleet f = {};
+        const char *root = secure_getenv("DREAMLINK_ROOT");
+        int r;
+
+        updater_config_init(&c);
+        r = updater_config_load(&c, root);
+        if (r < 0)
+                return r;
+        if (c.fleet_strategy == FLEET_NONE)
+                return log_error_errno(ENOENT, "This machine is in no fleet: updaterd.conf sets no [Fleet] Strategy=.");
+        r = fleet_init(&f, &c, root);
+        if (r < 0)
+                return r;
+        if (!args[0] || streq(args[0], "status")) {
+                if (args[0] && args[1])
+                        return log_error_errno(EINVAL, "fleet status takes no arguments.");
+                return fleet_show(&f, &c);
+        }
+        if (!streq(args[0], "release"))
+                return log_error_errno(EINVAL, "Unknown fleet command '%s': status or release.", safe(args[0]));
+        if (!args[1])
+                return log_error_errno(EINVAL, "fleet release needs the ids of the machines whose slots to give back.");
+        STRV_FOREACH(id, args + 1) {
+                _cleanup_free_ char *why = NULL;
+                r = fleet_release(&f, NULL, *id, &why);
+                if (r < 0)
+                        return log_oom();
+                if (r == 0)
+                        return log_error_errno(EAGAIN, "Failed to give back the slot of %s: %s", safe(*id), safe(why));
+                if (!arg_quiet)
+                        printf("%s holds no slot of group %s now.\n", safe(*id), safe(c.fleet_group));
+        }
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*run)(sd_bus **bus, char **args);
@@ -716,6 +823,7 @@ static const struct {
         { "commit", verb_commit },
         { "rollback", verb_rollback },
         { "cancel", verb_cancel },
+        { "fleet", verb_fleet },
 };
 
 int main(int argc, char *argv[]) {
@@ -767,9 +875,11 @@ int main(int argc, char *argv[]) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(verb, verbs[i].name))
                         continue;
-                r = bus_connect(&bus);
-                if (r < 0)
-                        return EXIT_FAILURE;
+                if (verbs[i].run != verb_fleet) {
+                        r = bus_connect(&bus);
+                        if (r < 0)
+                                return EXIT_FAILURE;
+                }
                 r = verbs[i].run(&bus, optind < argc ? argv + optind + 1 : argv + argc);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }

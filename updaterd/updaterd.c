@@ -80,6 +80,7 @@ static int run(void) {
         log_info("updaterd %s ready: channel %s, server %s.", PACKAGE_VERSION, m->config.channel,
                  m->config.server ?: "(none configured)");
         manager_schedule_auto_commit(m);
+        manager_schedule_fleet_release(m);
 
         r = sd_event_loop(event);
         if (r < 0)

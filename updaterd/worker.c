@@ -15,6 +15,7 @@ static const char * const job_operation_table[_JOB_OPERATION_MAX] = {
         [JOB_ROLLBACK] = "rollback",
         [JOB_PLAN_COMMIT] = "plan-commit",
         [JOB_PLAN_ROLLBACK] = "plan-rollback",
+        [JOB_FLEET_RELEASE] = "fleet-release",
 };
 
 const char *job_operation_to_string(JobOperation o) {
@@ -55,6 +56,10 @@ void reporter_progress(Reporter *r, uint64_t bytes, uint64_t total, unsigned fet
 
 void reporter_result(Reporter *r, const char *json) {
         report(r, "RESULT", json);
+}
+
+void reporter_waiting(Reporter *r, const char *why) {
+        report(r, "WAITING", why);
 }
 
 void reporter_done(Reporter *r, int result, const char *message) {
@@ -105,6 +110,9 @@ int worker_event_parse(char *line, WorkerEvent *ret) {
                 e.text = rest;
         } else if (streq(line, "RESULT")) {
                 e.type = EVENT_RESULT;
+                e.text = rest;
+        } else if (streq(line, "WAITING")) {
+                e.type = EVENT_WAITING;
                 e.text = rest;
         } else if (streq(line, "PROGRESS")) {
                 /* Exactly what reporter_progress() writes: a sign, an overflow or trailing junk is

@@ -9,6 +9,7 @@
  *   STEP <name>                          a step completed (transaction step names)
  *   PROGRESS <bytes> <total> <fetched> <requested> <delta>
  *   RESULT <json>                        the outcome of a check, the plan of a dry run
+ *   WAITING <why>                        a switch waits for a fleet slot (until the next STEP)
  *   DONE <errno> <message>               last line: 0 or a negative errno (down to -ERRNO_MAX), and why
  *
  * A worker that dies without DONE (killed, crashed, power cut) leaves the
@@ -24,6 +25,7 @@ typedef enum JobOperation {
         JOB_ROLLBACK,
         JOB_PLAN_COMMIT,   /* the dry runs of commit and rollback: RESULT is the plan */
         JOB_PLAN_ROLLBACK,
+        JOB_FLEET_RELEASE, /* gives back the fleet slot a switch took, once a slot is blessed */
         _JOB_OPERATION_MAX,
         _JOB_OPERATION_INVALID = -22,
 } JobOperation;
@@ -38,11 +40,12 @@ void reporter_transaction(Reporter *r, const char *id);
 void reporter_step(Reporter *r, const char *step);
 void reporter_progress(Reporter *r, uint64_t bytes, uint64_t total, unsigned fetched, unsigned requested, bool delta);
 void reporter_result(Reporter *r, const char *json);
+void reporter_waiting(Reporter *r, const char *why);
 void reporter_done(Reporter *r, int result, const char *message);
 
 typedef struct WorkerEvent {
-        enum { EVENT_TRANSACTION, EVENT_STEP, EVENT_PROGRESS, EVENT_RESULT, EVENT_DONE } type;
-        const char *text;          /* id, step, json or message: points into the parsed line */
+        enum { EVENT_TRANSACTION, EVENT_STEP, EVENT_PROGRESS, EVENT_RESULT, EVENT_WAITING, EVENT_DONE } type;
+        const char *text;          /* id, step, json, why or message: points into the parsed line */
         uint64_t bytes, total;
         unsigned fetched, requested;
         bool delta;

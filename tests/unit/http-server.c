@@ -27,6 +27,7 @@
 #define REQUEST_MAX 8192
 #define CHUNK_SIZE (16U * 1024U)
 #define IO_TIMEOUT_SEC 10
+#define POST_BODY_MAX (64U * 1024U)
 
 typedef struct Worker Worker;
 
@@ -55,6 +56,8 @@ struct HttpServer {
         unsigned requests;
         PathEntry *paths;
         size_t n_paths;
+        http_post_handler_t post_handler;
+        void *post_userdata;
 };
 
 struct Worker {
@@ -96,8 +99,9 @@ static ssize_t conn_read(Conn *c, void *buf, size_t size) {
         return recv(c->fd, buf, size, 0);
 }
 
-/* Reads up to the end of the request headers; the request line is what we need. */
-static int read_request(Conn *c, char *buf, size_t size) {
+/* Reads up to the end of the request headers (and what came with them of the body); returns how
+ * much was read. */
+static ssize_t read_request(Conn *c, char *buf, size_t size) {
         size_t n = 0;
 
         while (n + 1 < size) {
@@ -107,7 +111,7 @@ static int read_request(Conn *c, char *buf, size_t size) {
                 n += (size_t) k;
                 buf[n] = 0;
                 if (strstr(buf, "\r\n\r\n"))
-                        return 0;
+                        return (ssize_t) n;
         }
         return -E2BIG;
 }
@@ -238,6 +242,58 @@ static bool path_is_safe(const char *path) {
         return path[0] == '/';
 }
 
+/* The body of a POST, by its Content-Length, part of which read_request() may have read. */
+static char *read_body(Conn *c, char *req, size_t n, size_t *ret_size) {
+        char *end = strstr(req, "\r\n\r\n"), *body;
+        size_t length = 0, have;
+
+        for (char *l = strstr(req, "\r\n"); l && l < end; l = strstr(l + 2, "\r\n"))
+                if (strncasecmp(l + 2, "Content-Length:", 15) == 0)
+                        length = strtoul(l + 2 + 15, NULL, 10);
+        if (length > POST_BODY_MAX)
+                return NULL;
+        body = malloc(length + 1);
+        if (!body)
+                return NULL;
+        have = MIN(n - (size_t) (end + 4 - req), length);
+        memcpy(body, end + 4, have);
+        while (have < length) {
+                ssize_t k = conn_read(c, body + have, length - have);
+                if (k <= 0) {
+                        free(body);
+                        return NULL;
+                }
+                have += (size_t) k;
+        }
+        body[length] = 0;
+        *ret_size = length;
+        return body;
+}
+
+static void serve_post(HttpServer *s, Conn *c, const char *target, char *req, size_t n) {
+        _cleanup_free_ char *body = NULL, *reply = NULL, *head = NULL;
+        unsigned status = 500;
+        size_t size = 0;
+
+        body = read_body(c, req, n, &size);
+        if (!body)
+                return respond_status(c, 400);
+        *strstr(req, "\r\n\r\n") = 0; /* the headers, for the handler */
+        /* One request at a time: the handler's state needs no lock of its own. */
+        pthread_mutex_lock(&s->lock);
+        s->post_handler(target, strchr(req, '\n') + 1, body, size, &status, &reply, s->post_userdata);
+        pthread_mutex_unlock(&s->lock);
+        int k = asprintf(&head, "HTTP/1.1 %u X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\n\r\n", status, strlen(strempty(reply)));
+        if (k < 0) {
+                head = NULL;
+                return;
+        }
+        if (conn_write(c, head, (size_t) k) >= 0)
+                (void) conn_write(c, strempty(reply), strlen(strempty(reply)));
+        record(s, target, strlen(strempty(reply)), true);
+}
+
 static void serve(HttpServer *s, Conn *c) {
         char req[REQUEST_MAX], method[16], target[4096];
         _cleanup_free_ char *file = NULL;
@@ -246,12 +302,14 @@ static void serve(HttpServer *s, Conn *c) {
         bool complete = false, head;
         uint64_t sent = 0;
 
-        if (read_request(c, req, sizeof(req)) < 0)
+        ssize_t got = read_request(c, req, sizeof(req));
+        if (got < 0)
                 return;
         if (sscanf(req, "%15s %4095s", method, target) != 2)
                 return respond_status(c, 400);
         head = streq(method, "HEAD");
-        if (!head && !streq(method, "GET"))
+        bool post = streq(method, "POST") && s->post_handler;
+        if (!head && !post && !streq(method, "GET"))
                 return respond_status(c, 400);
         target[strcspn(target, "?#")] = 0;
         if (!path_is_safe(target))
@@ -269,6 +327,8 @@ static void serve(HttpServer *s, Conn *c) {
                 record(s, target, 0, false);
                 return;
         }
+        if (post)
+                return serve_post(s, c, target, req, (size_t) got);
 
         if (asprintf(&file, "%s%s", s->root, target) < 0) {
                 file = NULL;
@@ -568,4 +628,11 @@ bool http_server_make_certificate(const char *dir, char **ret_cert, char **ret_k
                      ">/dev/null 2>&1", *ret_key, *ret_cert) < 0)
                 abort();
         return system(cmd) == 0;
+}
+
+void http_server_set_post_handler(HttpServer *s, http_post_handler_t handler, void *userdata) {
+        pthread_mutex_lock(&s->lock);
+        s->post_handler = handler;
+        s->post_userdata = userdata;
+        pthread_mutex_unlock(&s->lock);
 }

@@ -5,7 +5,8 @@
  * (an ephemeral port), optionally over TLS. GET and HEAD, with Content-Length (or chunked), one
  * request per connection ("Connection: close"), each connection in a thread of its own. No Range
  * requests, If-None-Match or the like: libostree's libcurl fetcher asks only plain GETs, and
- * a 200 with the whole file is a valid answer to those anyway. Knobs make it misbehave. */
+ * a 200 with the whole file is a valid answer to those anyway. Knobs make it misbehave. POST goes to
+ * a handler the test sets (a protocol server's, FleetLock's say), one request at a time. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,3 +54,9 @@ void http_server_reset_stats(HttpServer *s);
 uint64_t http_server_bytes_sent(HttpServer *s);
 unsigned http_server_requests(HttpServer *s);
 char **http_server_paths(HttpServer *s, bool complete_only);
+
+/* POST PATH: HEADERS (the request's header lines, "\r\n"-separated) and BODY in; the status and a
+ * JSON body (malloc'ed, may stay NULL) out. Called with the server's lock held. */
+typedef void (*http_post_handler_t)(const char *path, const char *headers, const char *body, size_t size,
+                                    unsigned *ret_status, char **ret_body, void *userdata);
+void http_server_set_post_handler(HttpServer *s, http_post_handler_t handler, void *userdata);

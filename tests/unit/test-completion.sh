@@ -35,7 +35,7 @@ expect_offers() {
 }
 
 expect "registered for $name" "yes" "$(complete -p "$name" >/dev/null 2>&1 && echo yes)"
-expect "the verbs" "status check stage commit rollback cancel" "$(complete_line '')"
+expect "the verbs" "status check stage commit rollback cancel fleet" "$(complete_line '')"
 expect_offers "'$name ' offers commit" commit "$(complete_line '')"
 expect "verbs by prefix" "check commit cancel" "$(complete_line c)"
 expect_offers "'$name commit --' offers --no-handoff" --no-handoff "$(complete_line commit --)"
@@ -50,6 +50,8 @@ expect "options before the verb, as in updatectl(8)" "--no-handoff" "$(complete_
 expect "--json before the verb" "--json" "$(complete_line --js)"
 expect "a verb after options" "commit" "$(complete_line -q --reboot com)"
 expect "nothing after a verb" "" "$(complete_line commit '')"
+expect "fleet's subcommands" "status release" "$(complete_line fleet '')"
+expect "fleet release takes ids, not words" "" "$(complete_line fleet release '')"
 # Counted with the cmocka suites (tools/check-unit.sh reads these lines).
 printf '[  PASSED  ] %d test(s).\n' "$passed"
 [ "$failed" -eq 0 ] || printf '[  FAILED  ] test-completion: %d test(s)\n' "$failed"

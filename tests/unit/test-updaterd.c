@@ -15,6 +15,11 @@
 #include <time.h>
 
 #include "tests.h"
+#include "etcd-cluster.h"
+#include "fleet-etcd.h"
+#include "fleetlock.h"
+#include "fleetlock-server.h"
+#include "http-server.h"
 #include "log.h"
 #include "manifest.h"
 #include "ostree-image.h" /* a real release to pull */
@@ -74,7 +79,7 @@ typedef struct Changed {
         bool progress;
 } Changed;
 
-#define CHANGED_MAX 32
+#define CHANGED_MAX 256 /* a wait for a fleet slot changes the step with each try's why */
 
 typedef struct Fixture {
         char *dir;              /* the temporary directory, holding: */
@@ -682,22 +687,33 @@ static const JobRemoved *wait_job_removed(Fixture *f, uint32_t id) {
         }
 }
 
-/* Waits for a PropertiesChanged that sets Operation to OPERATION. */
-static const Changed *wait_operation_changed(Fixture *f, const char *operation) {
+/* Waits for a PropertiesChanged that sets Operation to VALUE (step: Step to something starting with
+ * VALUE). */
+static const Changed *wait_changed(Fixture *f, bool step, const char *value) {
         usec_t end = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT;
 
         for (;;) {
-                for (size_t i = 0; i < f->n_changed; i++)
-                        if (streq_ptr(f->changed[i].operation, operation))
-                                return &f->changed[i];
+                for (size_t i = 0; i < f->n_changed; i++) {
+                        const Changed *c = &f->changed[i];
+                        if (step ? c->step && startswith(c->step, value) : streq_ptr(c->operation, value))
+                                return c;
+                }
                 usec_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= end)
-                        fail_msg("Operation did not change to \"%s\"", operation);
+                        fail_msg("%s did not change to \"%s%s\"", step ? "Step" : "Operation", value, step ? "..." : "");
                 int r = sd_bus_process(f->bus, NULL);
                 assert_true(r >= 0);
                 if (r == 0)
                         assert_true(sd_bus_wait(f->bus, end - now) >= 0);
         }
+}
+
+static const Changed *wait_operation_changed(Fixture *f, const char *operation) {
+        return wait_changed(f, false, operation);
+}
+
+static const Changed *wait_step_changed(Fixture *f, const char *prefix) {
+        return wait_changed(f, true, prefix);
 }
 
 static uint32_t call_stage(Fixture *f, const char *version, sd_bus_error *error) {
@@ -1436,8 +1452,191 @@ static void test_auto_commit_window(void **state) {
         assert_contains(status.out, "(local time); the staged release is committed at ");
 }
 
+/* [Fleet] Strategy=fleetlock against a FleetLock server where another machine holds the only
+ * slot: the automatic commit waits, saying why, switches nothing and can be cancelled; the slot
+ * it may have been given meanwhile is given back; once the slot is free the commit goes on, and
+ * its slot is given back when it fails here. */
+static void test_commit_waits_for_fleet_slot(void **state) {
+        Fixture *f = *state;
+        _cleanup_http_server_ HttpServer *server = NULL;
+        _cleanup_free_ char *url = NULL, *conf = NULL, *turn = path_join2(f->state, FLEET_TURN_FILE);
+        _cleanup_free_ char *error = NULL;
+        LockServer lock = { .max = 1, .group = (char *) "web" };
+
+        assert_int_equal(strv_extend(&lock.holders, "other"), 0);
+        assert_int_equal(http_server_start(f->dir, NULL, NULL, &server), 0);
+        http_server_set_post_handler(server, fleetlock_server_handler, &lock);
+        url = http_server_url(server, "");
+        assert_true(asprintf(&conf, "[Fleet]\nStrategy=fleetlock\nEndpoints=%s\nGroup=web\nID=m1\n", url) > 0);
+        staged_and_restarted(f, conf);
+
+        /* AutoCommit=yes started the commit: it waits, and says why. */
+        wait_step_changed(f, "waiting for a fleet slot: the FleetLock server said no: ");
+        assert_operation(f, "committing");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "State:      committing, step waiting for a fleet slot: the FleetLock server said no: ");
+        assert_contains(status.out, "failed_lock: semaphore currently held by other");
+        assert_contains(status.out, "Fleet:      fleetlock, group web; waiting for a fleet slot since ");
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(f);
+        assert_str(json_string(v, "transaction", "operation"), "stage"); /* no switch started */
+        assert_str(json_string(sd_json_variant_by_key(v, "fleet"), "turn", "state"), "waiting");
+
+        /* Nothing is touched yet: the wait can be cancelled. */
+        _cleanup_(output_done) Output cancel = updatectl(f, 0, "cancel", NULL);
+        assert_int_equal(cancel.status, 0);
+        const JobRemoved *j = wait_job_removed(f, 1);
+        assert_str(j->operation, "commit");
+        assert_int_equal(j->result, -ECANCELED);
+        assert_str(j->message, "Cancelled while waiting for a fleet slot; nothing was switched.");
+        /* An answer lost with the worker may have given it the slot: it is given back. */
+        j = wait_job_removed(f, 2);
+        assert_str(j->operation, "fleet-release");
+        assert_int_equal(j->result, 0);
+        assert_int_equal(access(turn, F_OK), -1);
+        assert_true(lock.steady_state >= 1);
+
+        /* The other machine is done: the commit takes the slot and goes on, fails here (no disks),
+         * and its slot is given back. */
+        char *servers[] = { url, NULL };
+        assert_int_equal(fleetlock_steady_state(servers, &(HttpJsonOptions) {}, "web", "other", &error), 1);
+        unsigned asked = lock.pre_reboot;
+        _cleanup_(output_done) Output commit = updatectl(f, 0, "commit", NULL);
+        assert_int_equal(commit.status, 1);
+        assert_true(lock.pre_reboot == asked + 1);
+        j = wait_job_removed(f, 4);
+        assert_str(j->operation, "fleet-release");
+        assert_int_equal(j->result, 0);
+        assert_null(lock.holders[0]);
+        assert_int_equal(access(turn, F_OK), -1);
+        assert_int_equal(lock.bad_requests, 0);
+        http_server_stop(TAKE_PTR(server));
+        strv_free(lock.holders);
+}
+
+/* A slot held by a switch whose boot check has not run yet is kept; once a slot is blessed (here
+ * the old one, after the target never came up) it is given back. */
+static void test_fleet_slot_kept_until_blessed(void **state) {
+        Fixture *f = *state;
+        _cleanup_http_server_ HttpServer *server = NULL;
+        _cleanup_free_ char *url = NULL, *conf = NULL, *turn = path_join2(f->state, FLEET_TURN_FILE),
+                            *txn_path = path_join2(f->state, "transaction.json");
+        _cleanup_(transaction_freep) Transaction *txn = NULL;
+        LockServer lock = { .max = 1, .group = (char *) "web" };
+
+        assert_int_equal(strv_extend(&lock.holders, "m1"), 0);
+        assert_int_equal(http_server_start(f->dir, NULL, NULL, &server), 0);
+        http_server_set_post_handler(server, fleetlock_server_handler, &lock);
+        url = http_server_url(server, "");
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        _cleanup_free_ char *conf_path = path_join2(f->root, "etc/dreamlink/updaterd.conf"), *old = read_all(conf_path),
+                            *etc = path_join2(f->root, "etc/dreamlink");
+        assert_true(asprintf(&conf, "%s[Handoff]\nEnabled=no\n[Fleet]\nStrategy=fleetlock\nEndpoints=%s\nGroup=web\nID=m1\n"
+                             "RetrySec=1h\n", old, url) > 0);
+        write_test_file(etc, "updaterd.conf", conf);
+
+        /* Power cut after the switch to slot b: the record is at step switching, the slot held. */
+        assert_int_equal(write_string_file_atomic(turn, "{\"version\":1,\"state\":\"held\",\"strategy\":\"fleetlock\","
+                                                        "\"group\":\"web\",\"id\":\"m1\",\"since\":1}", 0644), 0);
+        assert_int_equal(transaction_new(TRANSACTION_COMMIT, SLOT_A, SLOT_B, &txn), 0);
+        assert_int_equal(transaction_set_step(txn, STEP_SWITCHING), 0);
+        assert_int_equal(transaction_save(txn, txn_path), 0);
+        assert_int_equal(start_updaterd(f), 0);
+        /* Decided before the daemon answers its first call: nothing is given back. */
+        assert_operation(f, "idle");
+        _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+        assert_contains(status.out, "holds a slot of group web as m1 since ");
+        assert_int_equal(lock.steady_state, 0);
+
+        /* Slot b never came up; back on slot a, the boot check closed the switch. */
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        assert_int_equal(transaction_finish(txn, OUTCOME_FAILED, "slot b did not come up"), 0);
+        assert_int_equal(transaction_save(txn, txn_path), 0);
+        assert_int_equal(start_updaterd(f), 0);
+        const JobRemoved *j = wait_job_removed(f, 1);
+        assert_str(j->operation, "fleet-release");
+        assert_int_equal(j->result, 0);
+        assert_int_equal(lock.steady_state, 1);
+        assert_null(lock.holders[0]);
+        assert_int_equal(access(turn, F_OK), -1);
+        http_server_stop(TAKE_PTR(server));
+        strv_free(lock.holders);
+}
+
+/* A rollout through a real etcd cluster: MACHINES machines, each its own updaterd on its own bus
+ * and test root with a release staged and AutoCommit=yes, in a group of 2 slots. While etcd has no
+ * quorum nobody switches; while two other machines hold both slots nobody switches; then each
+ * takes a slot, commits (which fails here, without disks), and gives it back, never more than 2
+ * at a time (etcd's history of the key says so). */
+#define ROLLOUT_MACHINES 5
+#define ROLLOUT_SLOTS 2
+
+static void test_fleet_rollout_etcd(void **state) {
+        EtcdCluster cluster = {};
+        Fixture *machines[ROLLOUT_MACHINES] = {};
+        _cleanup_free_ char *error = NULL;
+        const char *blockers[] = { "machine-5", "machine-6" }; /* ids the history check counts */
+
+        assert_int_equal(etcd_cluster_start(&cluster, getenv("ETCD")), 0);
+        EtcdClient e = etcd_cluster_client(&cluster);
+        for (size_t i = 0; i < ELEMENTSOF(blockers); i++)
+                assert_int_equal(fleet_etcd_acquire(&e, "rollout", blockers[i], ROLLOUT_SLOTS, NULL, &error), 1);
+        etcd_cluster_member_kill(&cluster, 1);
+        etcd_cluster_member_kill(&cluster, 2);
+
+        for (int i = 0; i < ROLLOUT_MACHINES; i++) {
+                _cleanup_free_ char *conf = NULL;
+                void *st = NULL;
+                assert_int_equal(setup(&st), 0);
+                machines[i] = st;
+                assert_true(asprintf(&conf, "[Fleet]\nStrategy=etcd\nEndpoints=%s %s %s\nGroup=rollout\nID=machine-%d\n"
+                                     "Slots=%d\nRetrySec=1s\n", cluster.endpoints[0], cluster.endpoints[1],
+                                     cluster.endpoints[2], i, ROLLOUT_SLOTS) > 0);
+                staged_and_restarted(machines[i], conf);
+        }
+        /* No quorum: every commit waits, none has started a switch. */
+        for (int i = 0; i < ROLLOUT_MACHINES; i++) {
+                wait_step_changed(machines[i], "waiting for a fleet slot: etcd does not answer: ");
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(machines[i]);
+                assert_str(json_string(v, "transaction", "operation"), "stage");
+        }
+        assert_int_equal(etcd_cluster_member_start(&cluster, 1), 0);
+        assert_int_equal(etcd_cluster_member_start(&cluster, 2), 0);
+        assert_int_equal(etcd_cluster_wait_for_quorum(&cluster), 0);
+        /* Quorum again, and both slots held by others: still nobody switches. */
+        for (int i = 0; i < ROLLOUT_MACHINES; i++) {
+                wait_step_changed(machines[i], "waiting for a fleet slot: all 2 slots of group rollout are taken: machine-5, machine-6");
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(machines[i]);
+                assert_str(json_string(v, "transaction", "operation"), "stage");
+        }
+        for (size_t i = 0; i < ELEMENTSOF(blockers); i++)
+                assert_int_equal(fleet_etcd_release(&e, "rollout", blockers[i], NULL, &error), 1);
+
+        /* Each commits in turn and gives its slot back. */
+        for (int i = 0; i < ROLLOUT_MACHINES; i++) {
+                const JobRemoved *commit = wait_job_removed(machines[i], 1), *release = wait_job_removed(machines[i], 2);
+                assert_str(commit->operation, "commit");
+                assert_contains(commit->message, "Failed to mount slot b");
+                assert_str(release->operation, "fleet-release");
+                assert_int_equal(release->result, 0);
+        }
+        _cleanup_(etcd_history_done) EtcdHistory history = {};
+        assert_int_equal(etcd_cluster_history(&cluster, "rollout", &history), 0);
+        assert_true(etcd_history_is_rollout(&history, ROLLOUT_MACHINES + (int) ELEMENTSOF(blockers), ROLLOUT_SLOTS));
+
+        for (int i = 0; i < ROLLOUT_MACHINES; i++) {
+                void *st = machines[i];
+                assert_int_equal(teardown(&st), 0);
+        }
+        etcd_cluster_stop(&cluster);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_fleet_rollout_etcd),
+                cmocka_unit_test_setup_teardown(test_commit_waits_for_fleet_slot, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fleet_slot_kept_until_blessed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_auto_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_auto_commit_window, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_and_rollback_refused, setup, teardown),
