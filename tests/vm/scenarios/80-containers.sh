@@ -61,11 +61,13 @@ guest 'set -e
         printf "[Container]\nImage=localhost/dl-redis\nExec=/usr/bin/redis-server --protected-mode no --port 6390\n[Install]\nWantedBy=default.target\n" \
                 >~dl/.config/containers/systemd/dl-rootless.container
         chown -R dl: ~dl/.config
+        # Rootless podman enters its user namespace in the working directory: not root'"'"'s home (0700).
+        cd /
         zstd -dc /var/lib/dreamlink-test/redis-container.tar.zst |
                 runuser -u dl -- env XDG_RUNTIME_DIR=/run/user/$(id -u dl) podman import -q - localhost/dl-redis >/dev/null'
 user_systemctl daemon-reload
 user_systemctl start dl-rootless.service
-rootless_id() { guest 'runuser -u dl -- env XDG_RUNTIME_DIR=/run/user/$(id -u dl) podman ps -q --no-trunc'; }
+rootless_id() { guest 'cd / && runuser -u dl -- env XDG_RUNTIME_DIR=/run/user/$(id -u dl) podman ps -q --no-trunc'; }
 expect_eq "the rootless quadlet unit runs" active "$(user_systemctl is-active dl-rootless.service)"
 rootless_cid=$(rootless_id)
 expect_match "the rootless unit runs its container" '^[0-9a-f]{64}$' "$rootless_cid"
