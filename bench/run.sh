@@ -5,7 +5,8 @@
 #      the full tree;
 #   2. checkpoint throughput (a redis holding ~200 MiB, PreDump=no and yes)
 #      against the guest disk's sequential write bandwidth (dd, fsync);
-#   3. idle updaterd: CPU over a minute, RSS;
+#   3. idle updaterd: gone after its idle time, and how long a call takes
+#      that starts it again (D-Bus activation); its RSS while it ran;
 #   5. a fleet rollout of 100 simulated machines through a real 3-member etcd
 #      cluster ([Fleet] Strategy=etcd): total time, the most machines
 #      switching at once, etcd requests per machine (no VM: fleet-rollout);
@@ -79,17 +80,27 @@ put dd_bytes "$(awk '{ print $1 }' <<<"$dd_out")"
 put dd_s "$(sed -n 's/.*copied, \([0-9.]*\) s.*/\1/p' <<<"$dd_out")"
 
 # --- 3. idle updaterd ---------------------------------------------------------
-step "idle updaterd: a minute"
+# updaterd exits when it has nothing to do (--exit-idle-time, 30 s); a call starts it again
+# through D-Bus activation. Measured: its RSS and PSS while it answers, how long after the last
+# call it is gone, and how long `updatectl status` takes when it has to start it first.
+step "idle updaterd: exit and activation"
 updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service')"
-guest 'updatectl status' >/dev/null
-idle=$(guest 'pid=$(systemctl show -P MainPID updaterd.service); [ "$pid" -gt 0 ] || exit 1
-        t0=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat); sleep 60
-        t1=$(awk "{ print \$14 + \$15 }" /proc/$pid/stat)
-        echo "$((t1 - t0)) $(getconf CLK_TCK) $(awk "/^VmRSS/ { print \$2 }" /proc/$pid/status) $(awk "/^Pss:/ { print \$2 }" /proc/$pid/smaps_rollup)"') || die "updaterd.service is not running in the guest"
-read -r ticks hz rss pss <<<"$idle"
-put idle_cpu_percent "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", 100 * t / hz / 60 }')"
+idle=$(guest 'set -e
+        updatectl status >/dev/null
+        pid=$(systemctl show -P MainPID updaterd.service); [ "$pid" -gt 0 ]
+        rss=$(awk "/^VmRSS/ { print \$2 }" /proc/$pid/status); pss=$(awk "/^Pss:/ { print \$2 }" /proc/$pid/smaps_rollup)
+        t0=$(date +%s.%N)
+        for i in $(seq 600); do [ "$(systemctl show -P ActiveState updaterd.service)" = inactive ] && break; sleep 0.2; done
+        [ "$(systemctl show -P ActiveState updaterd.service)" = inactive ]
+        t1=$(date +%s.%N)
+        updatectl status >/dev/null
+        t2=$(date +%s.%N)
+        echo "$rss $pss $(awk -v a="$t0" -v b="$t1" -v c="$t2" "BEGIN { printf \"%.2f %.2f\", b - a, c - b }")"') || die "updaterd did not exit when idle, or did not answer after"
+read -r rss pss gone activation <<<"$idle"
 put idle_rss_kib "$rss"
 put idle_pss_kib "$pss"
+put idle_exit_s "$gone"
+put idle_activation_s "$activation"
 
 # --- 4. blackouts -------------------------------------------------------------
 step "staging v2"
@@ -226,8 +237,9 @@ rows = [
     ("Service stopped, PreDump=yes", "frozen %s (dump %s after a pre-dump of %s while it ran, restore %s)" % (
         fmt(f("cycle_predump_yes_frozen_s"), " s", 2), fmt(f("cycle_predump_yes_dump_s"), " s", 2), fmt(f("cycle_predump_yes_pre_s"), " s", 2),
         fmt(f("cycle_predump_yes_restore_s"), " s", 2))),
-    ("Idle updaterd", "%s CPU, RSS %s, PSS %s" % (fmt(f("idle_cpu_percent"), " %", 3), fmt(f("idle_rss_kib", 0) / 1024, " MiB"),
-                                                fmt(f("idle_pss_kib", 0) / 1024, " MiB"))),
+    ("Idle updaterd", "no process %s after the last call (RSS %s, PSS %s while it ran); status starting it again: %s" % (
+        fmt(f("idle_exit_s"), " s"), fmt(f("idle_rss_kib", 0) / 1024, " MiB"), fmt(f("idle_pss_kib", 0) / 1024, " MiB"),
+        fmt(f("idle_activation_s"), " s", 2))),
 ]
 rows.append(("Fleet rollout (etcd, 3 members)", "%d machines, %d groups of %d slots, %s s switch each: %s, at most %d switching at once (%d in a group), %s etcd requests per machine (max %d), history %s" % (
     f("fleet_machines", 0), f("fleet_groups", 0), f("fleet_slots", 0), fmt(f("fleet_switch_s"), "", 1), fmt(f("fleet_total_s"), " s"),

@@ -422,6 +422,52 @@ static void fleet_release_later(Manager *m) {
                 log_error_errno(r, "Failed to plan giving back the fleet slot: %m");
 }
 
+/* ---- idle exit ------------------------------------------------------------------------------ */
+
+bool manager_busy(Manager *m) {
+        return m->worker > 0 || m->auto_commit_source || m->fleet_release_source || m->pending_reply;
+}
+
+static int on_name_request(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        if (sd_bus_message_is_method_error(reply, NULL))
+                log_error("Failed to take the bus name %s back: %s", UPDATER_BUS_NAME,
+                          sd_bus_message_get_error(reply)->message);
+        return 0;
+}
+
+/* The name is ours no more: calls from now on start a new updaterd. A call that came in meanwhile
+ * may have started a job: then the name is taken back and the work goes on. */
+static int on_name_released(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        m->releasing_name = false;
+        if (!manager_busy(m))
+                return sd_event_exit(m->event, 0);
+        return sd_bus_request_name_async(m->bus, NULL, UPDATER_BUS_NAME, 0, on_name_request, m);
+}
+
+int manager_run(Manager *m, usec_t exit_idle) {
+        int r;
+
+        for (;;) {
+                if (sd_event_get_state(m->event) == SD_EVENT_FINISHED)
+                        return 0;
+                r = sd_event_run(m->event, exit_idle == USEC_INFINITY ? UINT64_MAX : exit_idle);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed: %m");
+                if (r > 0 || m->releasing_name || manager_busy(m))
+                        continue;
+                /* exit_idle without a single event, and nothing to wait for. */
+                char span[FORMAT_TIMESPAN_MAX];
+                log_info("Nothing to do for %s, exiting: the next call starts updaterd again.",
+                         format_timespan(span, sizeof(span), exit_idle));
+                r = sd_bus_release_name_async(m->bus, NULL, UPDATER_BUS_NAME, on_name_released, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to give up the bus name %s: %m", UPDATER_BUS_NAME);
+                m->releasing_name = true;
+        }
+}
+
 /* ---- the bus API --------------------------------------------------------------------------- */
 
 /* Mutating calls are root's (the D-Bus policy says so too). */

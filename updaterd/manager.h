@@ -49,6 +49,7 @@ typedef struct Manager {
         bool waiting;               /* the switch waits for a fleet slot: it may still be cancelled */
 
         sd_event_source *fleet_release_source; /* the next try to give back the fleet slot */
+        bool releasing_name;        /* idle: giving up the bus name before exiting */
         sd_event_source *auto_commit_source; /* AutoCommit=: when the staged release is committed */
         usec_t auto_commit_at;               /* CLOCK_REALTIME, 0 when none is planned */
 } Manager;
@@ -77,6 +78,15 @@ void manager_schedule_auto_commit(Manager *m);
  * healthy (fleet-job.h); tries again every RetrySec= while it cannot. At start-up and after each
  * job. */
 void manager_schedule_fleet_release(Manager *m);
+
+/* Whether updaterd has anything to do or wait for: a job, a planned automatic commit, a fleet slot
+ * to give back, a call to answer. When not, it may exit: D-Bus activation (and updaterd.service at
+ * boot) starts it again, and all it knows is on disk. */
+bool manager_busy(Manager *m);
+
+/* Runs the event loop; with nothing to do for EXIT_IDLE (USEC_INFINITY: never), gives up the bus
+ * name and returns. */
+int manager_run(Manager *m, usec_t exit_idle);
 
 /* The whole state as JSON (Describe, updatectl status --json). */
 int manager_describe(Manager *m, char **ret);

@@ -17,12 +17,20 @@
 #include "string-util.h"
 
 
+/* As systemd's own bus services (hostnamed, sysupdated) do: a daemon for a few jobs a month costs
+ * nothing the rest of the time. */
+#define EXIT_IDLE_DEFAULT (30 * USEC_PER_SEC)
+
+static usec_t arg_exit_idle = EXIT_IDLE_DEFAULT;
+
 static int help(void) {
         printf("%s [OPTIONS...]\n\n"
                "The dreamlink update service: stages signed OS releases into the passive slot.\n"
                "Controlled over D-Bus (org.dreamlink.Updater1), usually with updatectl.\n\n"
-               "  -h --help     Show this help\n"
-               "     --version  Show package version\n\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show package version\n"
+               "     --exit-idle-time=T  Exit after T with nothing to do (default 30s;\n"
+               "                         infinity: never)\n\n"
                "See the updaterd(8) man page for details.\n",
                program_invocation_short_name);
         return 0;
@@ -82,18 +90,17 @@ static int run(void) {
         manager_schedule_auto_commit(m);
         manager_schedule_fleet_release(m);
 
-        r = sd_event_loop(event);
-        if (r < 0)
-                return log_error_errno(r, "Event loop failed: %m");
+        r = manager_run(m, arg_exit_idle);
         (void) sd_notify(false, "STOPPING=1");
-        return 0;
+        return r;
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
+        enum { ARG_VERSION = 0x100, ARG_EXIT_IDLE };
         static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "help",           no_argument,       NULL, 'h' },
+                { "version",        no_argument,       NULL, ARG_VERSION },
+                { "exit-idle-time", required_argument, NULL, ARG_EXIT_IDLE },
                 {}
         };
         int c;
@@ -107,6 +114,14 @@ int main(int argc, char *argv[]) {
                 case ARG_VERSION:
                         printf("updaterd (dreamlink) %s\n", PACKAGE_VERSION);
                         return EXIT_SUCCESS;
+                case ARG_EXIT_IDLE:
+                        if (streq(optarg, "infinity"))
+                                arg_exit_idle = USEC_INFINITY;
+                        else if (parse_timespan(optarg, &arg_exit_idle) < 0 || arg_exit_idle == 0) {
+                                log_error("--exit-idle-time= expects a time span above 0 or \"infinity\", got '%s'.", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
                 default:
                         return EXIT_FAILURE;
                 }

@@ -200,6 +200,7 @@ static void make_root(Fixture *f, const Options *o) {
                              "<busconfig>\n"
                              "  <type>system</type>\n"
                              "  <listen>unix:path=%s/bus</listen>\n"
+                             "  <servicedir>%s/services</servicedir>\n"
                              "  <auth>EXTERNAL</auth>\n"
                              "  <policy context=\"default\">\n"
                              "    <allow user=\"*\"/>\n"
@@ -207,8 +208,18 @@ static void make_root(Fixture *f, const Options *o) {
                              "    <allow eavesdrop=\"true\"/>\n"
                              "    <allow own=\"*\"/>\n"
                              "  </policy>\n"
-                             "</busconfig>\n", f->dir) > 0);
+                             "</busconfig>\n", f->dir, f->dir) > 0);
         write_test_file(f->dir, "bus.conf", bus_config);
+
+        /* D-Bus activation, as the system bus does it with org.dreamlink.Updater1.service: an
+         * updaterd that exits when idle, on this bus and root. */
+        _cleanup_free_ char *services = path_join2(f->dir, "services"), *activation = NULL;
+        assert_int_equal(mkdir_p(services, 0755), 0);
+        assert_true(asprintf(&activation, "[D-BUS Service]\nName=org.dreamlink.Updater1\n"
+                             "Exec=/usr/bin/env DBUS_SYSTEM_BUS_ADDRESS=unix:path=%s/bus DREAMLINK_ROOT=%s "
+                             "DREAMLINK_LOG_TARGET=console %s --exit-idle-time=1s\nUser=root\n",
+                             f->dir, f->root, getenv("UPDATERD")) > 0);
+        write_test_file(services, "org.dreamlink.Updater1.service", activation);
         f->bus_config = path_join2(f->dir, "bus.conf");
 }
 
@@ -409,7 +420,8 @@ static int start_updaterd(Fixture *f) {
         if (r < 0)
                 return r;
 
-        const char * const argv[] = { exe, NULL };
+        /* Not the default 30 s: a test may well be idle that long. test_exit_idle() has its own. */
+        const char * const argv[] = { exe, "--exit-idle-time=infinity", NULL };
         f->updaterd_pid = spawn(argv, env, 0, -1, -1, -1);
         if (f->updaterd_pid < 0)
                 return -errno;
@@ -1632,8 +1644,38 @@ static void test_fleet_rollout_etcd(void **state) {
         etcd_cluster_stop(&cluster);
 }
 
+/* Idle, updaterd exits; the next call starts it again through D-Bus activation, and it answers from
+ * what is on disk: `updatectl status` works whether it runs or not. */
+static void wait_name_gone(Fixture *f) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT;
+        int has = 1;
+
+        while (name_has_owner(f, &has) >= 0 && has) {
+                if (now_usec(CLOCK_MONOTONIC) >= end)
+                        fail_msg("updaterd did not exit when idle");
+                (void) usleep(50 * 1000);
+        }
+}
+
+static void test_exit_idle(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        wait_name_gone(f);
+        for (int i = 0; i < 2; i++) {
+                _cleanup_(output_done) Output status = updatectl(f, 0, "status", NULL);
+                assert_int_equal(status.status, 0);
+                assert_contains(status.out, "State:      idle\n");
+                assert_contains(status.out, "●"); /* the booted slot, read from disk */
+                /* Activated with --exit-idle-time=1s: it goes by itself. */
+                wait_name_gone(f);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_exit_idle, setup, teardown),
                 cmocka_unit_test(test_fleet_rollout_etcd),
                 cmocka_unit_test_setup_teardown(test_commit_waits_for_fleet_slot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fleet_slot_kept_until_blessed, setup, teardown),
