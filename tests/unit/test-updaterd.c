@@ -1578,9 +1578,9 @@ static void test_fleet_slot_kept_until_blessed(void **state) {
 
 /* A rollout through a real etcd cluster: MACHINES machines, each its own updaterd on its own bus
  * and test root with a release staged and AutoCommit=yes, in a group of 2 slots. While etcd has no
- * quorum nobody switches; while two other machines hold both slots nobody switches; then each
- * takes a slot, commits (which fails here, without disks), and gives it back, never more than 2
- * at a time (etcd's history of the key says so). */
+ * quorum nobody switches; while two other machines hold both slots nobody switches; then, with the
+ * leader killed as the slots come free, each takes a slot, commits (which fails here, without
+ * disks), and gives it back, never more than 2 at a time (etcd's history of the key says so). */
 #define ROLLOUT_MACHINES 5
 #define ROLLOUT_SLOTS 2
 
@@ -1622,6 +1622,10 @@ static void test_fleet_rollout_etcd(void **state) {
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = describe(machines[i]);
                 assert_str(json_string(v, "transaction", "operation"), "stage");
         }
+        /* The leader dies as the slots come free: two members are a quorum, the rollout goes on. */
+        int leader = etcd_cluster_leader(&cluster);
+        assert_true(leader >= 0);
+        etcd_cluster_member_kill(&cluster, leader);
         for (size_t i = 0; i < ELEMENTSOF(blockers); i++)
                 assert_int_equal(fleet_etcd_release(&e, "rollout", blockers[i], NULL, &error), 1);
 
