@@ -274,10 +274,29 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
+/* Giving back a fleet slot is idempotent and tried again after every job: it makes way for the job
+ * asked for rather than have it refused as busy while etcd or a FleetLock server is slow. */
+static void fleet_release_yield(Manager *m, JobOperation op) {
+        pid_t pid = m->worker;
+        uint32_t id = m->job_id;
+
+        if (pid <= 0 || m->operation != JOB_FLEET_RELEASE || op == JOB_FLEET_RELEASE)
+                return;
+        (void) kill(pid, SIGKILL);
+        manager_reset_job(m); /* its exit is ours to reap now */
+        (void) waitpid(pid, NULL, 0);
+        log_info("Job %u (fleet-release) stopped for a %s job; the slot is given back after it.", id,
+                 job_operation_to_string(op));
+        (void) sd_bus_emit_signal(m->bus, UPDATER_BUS_PATH, UPDATER_BUS_INTERFACE, "JobRemoved", "ussis", id,
+                                  job_operation_to_string(JOB_FLEET_RELEASE), "", -EINTR,
+                                  "Stopped for another job; the fleet slot is given back after it.");
+}
+
 int manager_start_job(Manager *m, JobOperation op, const char *version, uint64_t flags, uint32_t *ret_id) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
         int fds[2], r;
 
+        fleet_release_yield(m, op);
         if (m->worker > 0)
                 return -EBUSY;
 

@@ -1677,8 +1677,50 @@ static void test_exit_idle(void **state) {
         }
 }
 
+/* A fleet-release job makes way for a job asked for: the release waits on a server that accepts
+ * connections and never answers, and a stage is started all the same, not refused as busy. */
+static void test_fleet_release_yields(void **state) {
+        Fixture *f = *state;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_free_ char *conf = NULL, *turn = path_join2(f->state, FLEET_TURN_FILE),
+                            *conf_path = path_join2(f->root, "etc/dreamlink/updaterd.conf"), *old = read_all(conf_path),
+                            *etc = path_join2(f->root, "etc/dreamlink");
+        _cleanup_(bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(listen(fd, 16), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        assert_int_equal(stop_process(f->updaterd_pid), 0);
+        f->updaterd_pid = 0;
+        assert_true(asprintf(&conf, "%s[Fleet]\nStrategy=fleetlock\nEndpoints=http://127.0.0.1:%u\nID=m1\n", old,
+                             ntohs(sa.sin_port)) > 0);
+        write_test_file(etc, "updaterd.conf", conf);
+        assert_int_equal(write_string_file_atomic(turn, "{\"version\":1,\"state\":\"waiting\",\"strategy\":\"fleetlock\","
+                                                        "\"group\":\"default\",\"id\":\"m1\",\"since\":1}", 0644), 0);
+        assert_int_equal(start_updaterd(f), 0);
+        /* Started before the daemon answers its first call. */
+        assert_operation(f, "releasing");
+
+        uint32_t id = call_stage(f, "", &error);
+        if (id == 0)
+                fail_msg("Stage was refused: %s", error.message);
+        const JobRemoved *j = wait_job_removed(f, 1);
+        assert_str(j->operation, "fleet-release");
+        assert_int_equal(j->result, -EINTR);
+        assert_int_equal(id, 2);
+        j = wait_job_removed(f, 2);
+        assert_str(j->operation, "stage");
+        /* And after the stage, in the same turn of the daemon's loop, the release is asked again. */
+        assert_operation(f, "releasing");
+        assert_int_equal(access(turn, F_OK), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_fleet_release_yields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_idle, setup, teardown),
                 cmocka_unit_test(test_fleet_rollout_etcd),
                 cmocka_unit_test_setup_teardown(test_commit_waits_for_fleet_slot, setup, teardown),
