@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-bus.h>
 
 #include "boot-check.h"
 #include "boot-entry.h"
@@ -9,6 +10,7 @@
 #include "commit.h"
 #include "fault.h"
 #include "fileio.h"
+#include "fleet-job.h"
 #include "handoff.h"
 #include "handoff-cmdline.h"
 #include "health.h"
@@ -141,53 +143,83 @@ static int boot_check_target(BootCheck *b) {
         return -EBADE;
 }
 
+/* updaterd gives back the fleet slot a switch took once a slot is blessed (fleet-job.h), and runs
+ * on demand only: with the switch closed, start it rather than wait for someone to call it. */
+static void fleet_release_kick(const BootCheck *b) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!b->w.config || !fleet_turn_pending(b->w.root, b->w.config))
+                return;
+        r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                       "org.freedesktop.systemd1.Manager", "StartUnit", &error, NULL, "ss",
+                                       "updaterd.service", "replace");
+        if (r < 0)
+                log_warning_errno(r, "Failed to start updaterd.service to give back the fleet slot (the next call "
+                                  "to updaterd does): %s", error.message ?: strerror(-r));
+}
+
+/* Finishes the switch that led to this boot, if one is open. */
+static int boot_check_switch(BootCheck *b, const UpdaterConfig *c);
+
 int boot_check_run(const UpdaterConfig *c) {
         _cleanup_(boot_check_done) BootCheck b = {};
         int r;
 
-        r = worker_context_load(&b.w, c);
+        r = boot_check_switch(&b, c);
+        fleet_release_kick(&b);
+        return r;
+}
+
+static int boot_check_switch(BootCheck *b, const UpdaterConfig *c) {
+        int r;
+
+        r = worker_context_load(&b->w, c);
         if (r < 0)
                 return r;
 
-        r = transaction_load(b.w.txn_path, &b.txn);
+        r = transaction_load(b->w.txn_path, &b->txn);
         if (r < 0 && r != -ENOENT)
                 return r; /* logged: a record we cannot read is not guessed at */
-        if (!b.txn || b.txn->outcome != OUTCOME_IN_PROGRESS || b.txn->operation == TRANSACTION_STAGE) {
-                b.txn = transaction_free(b.txn);
-                finish_handoff(&b); /* a handoff boot with its record already closed: still report */
+        if (!b->txn || b->txn->outcome != OUTCOME_IN_PROGRESS || b->txn->operation == TRANSACTION_STAGE) {
+                b->txn = transaction_free(b->txn);
+                finish_handoff(b); /* a handoff boot with its record already closed: still report */
                 return 0;
         }
-        (void) log_set_transaction_id(b.txn->id);
-        r = slot_table_load(b.w.slots_path, &b.slots);
+        (void) log_set_transaction_id(b->txn->id);
+        r = slot_table_load(b->w.slots_path, &b->slots);
         if (r < 0)
                 return r;
 
-        if (b.txn->step < STEP_SWITCHING) {
+        if (b->txn->step < STEP_SWITCHING) {
                 /* Cut short before its switch (power cut, crash): nothing changed but the
                  * checkpoints, whose services started fresh in this boot. */
                 log_warning("Transaction %s was interrupted at step %s, before the switch: slot %s keeps running.",
-                            b.txn->id, transaction_step_to_string(b.txn->step), slot_to_string(b.w.booted));
+                            b->txn->id, transaction_step_to_string(b->txn->step), slot_to_string(b->w.booted));
                 _cleanup_(handoff_freep) Handoff *h = NULL;
                 if (handoff_new(&h) >= 0)
                         (void) handoff_gc(h, NULL);
-                return record_finish(b.txn, b.w.txn_path, OUTCOME_FAILED, "interrupted before the switch", b.w.root, c);
+                return record_finish(b->txn, b->w.txn_path, OUTCOME_FAILED, "interrupted before the switch", b->w.root, c);
         }
 
-        if (b.w.booted == b.txn->to_slot)
-                return boot_check_target(&b);
+        if (b->w.booted == b->txn->to_slot)
+                return boot_check_target(b);
 
         /* Back on the slot we came from: the target never came up healthy (kernel panic,
          * watchdog, power cut), and the firmware booted the default entry. */
         _cleanup_free_ char *error = strprintf("slot %s did not come up; the machine restarted on slot %s",
-                                               slot_to_string(b.txn->to_slot), slot_to_string(b.w.booted));
-        log_error("Transaction %s: %s. Services started fresh.", b.txn->id, strna(error));
+                                               slot_to_string(b->txn->to_slot), slot_to_string(b->w.booted));
+        log_error("Transaction %s: %s. Services started fresh.", b->txn->id, strna(error));
         _cleanup_(handoff_freep) Handoff *h = NULL;
         if (handoff_new(&h) >= 0)
                 (void) handoff_gc(h, NULL);
         /* A new release that booted and then died is not offered again; a rollback's target
          * was good before and keeps its state. */
-        if (b.txn->operation == TRANSACTION_COMMIT && b.txn->step >= STEP_BOOTED &&
-            slot_mark_bad(&b.slots, b.txn->to_slot) >= 0)
-                (void) slots_save(&b);
-        return record_finish(b.txn, b.w.txn_path, OUTCOME_FAILED, error, b.w.root, c);
+        if (b->txn->operation == TRANSACTION_COMMIT && b->txn->step >= STEP_BOOTED &&
+            slot_mark_bad(&b->slots, b->txn->to_slot) >= 0)
+                (void) slots_save(b);
+        return record_finish(b->txn, b->w.txn_path, OUTCOME_FAILED, error, b->w.root, c);
 }
