@@ -28,7 +28,7 @@ static int json_int64(sd_json_variant *object, const char *field, int64_t *ret) 
                 return 0;
         }
         if (sd_json_variant_is_string(v)) {
-                if (parse_uint64(sd_json_variant_string(v), &u) < 0 || u > INT64_MAX)
+                if (parse_uint64(sd_json_variant_string(v), &u) < 0)
                         return -EBADMSG;
         } else if (sd_json_variant_is_unsigned(v))
                 u = sd_json_variant_unsigned(v);

@@ -39,7 +39,7 @@ bool fleet_release_due(const char *root, const UpdaterConfig *c) {
 
 int fleet_release_run(const UpdaterConfig *c, Reporter *rep) {
         _cleanup_(fleet_done) Fleet f = {};
-        _cleanup_free_ char *why = NULL, *message = NULL;
+        _cleanup_free_ char *why = NULL;
         const char *root = strempty(secure_getenv("DREAMLINK_ROOT"));
         _cleanup_free_ char *turn = state_path(root, c, FLEET_TURN_FILE);
         int r;
