@@ -67,11 +67,13 @@ typedef struct Checkpoint {
         char **tmp_dirs;           /* systemd's per-unit directories the service's mount namespace binds
                                     * (PrivateTmp=, /run/systemd/propagate/UNIT): gone with the unit,
                                     * recreated before the restore */
-        char **runtime_mounts;     /* mount points of other units' and users' runtime mounts that
-                                    * propagated into the service's namespace (/run/credentials/…,
-                                    * /run/user/…): created empty before the restore */
-        char **skipped_mounts;     /* containers' mounts that propagated into it, left out of the dump
-                                    * (criu --skip-mnt): the restored namespace lacks them */
+        char **runtime_mounts;     /* only from a dreamlink-handoff older than SkippedMounts= for
+                                    * /run/credentials/… and /run/user/… recorded, the mount points it
+                                    * dumped as binds, created empty before the restore of its
+                                    * checkpoint (the old slot dumps, the new one restores) */
+        char **skipped_mounts;     /* other units', users' and containers' mounts that propagated into
+                                    * it, left out of the dump (criu --skip-mnt, mounts.c): the restored
+                                    * namespace lacks them */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID

@@ -103,7 +103,7 @@ int handoff_try_dump(Handoff *h, const HandoffUnit *u, char **ret_reason) {
                 r = files_matching(info.control_group, is_dev_null, &ext.null_files);
         /* The same mounts left out as the dump would leave out. */
         if (r >= 0 && has_own_mount_namespace(info.root_pid))
-                r = foreign_runtime_mounts(info.root_pid, u->unit, &ext.runtime_mounts, &ext.skipped_mounts);
+                r = foreign_runtime_mounts(info.root_pid, u->unit, &ext.skipped_mounts);
         if (r < 0)
                 return asprintf(ret_reason, "cannot list its sockets, files and mounts: %s", strerror(-r)) < 0 ? -ENOMEM : r;
 
@@ -417,7 +417,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
         if (r >= 0)
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
-                r = foreign_runtime_mounts(info.root_pid, u->unit, &c.runtime_mounts, &c.skipped_mounts);
+                r = foreign_runtime_mounts(info.root_pid, u->unit, &c.skipped_mounts);
         if (r >= 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;

@@ -100,12 +100,14 @@ int private_tmp_dirs(const char *unit, char ***ret);
  * the way is refused, logged, and fails the restore: the unit starts fresh. */
 int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs);
 bool has_own_mount_namespace(pid_t pid);
-int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_points, char ***ret_skipped);
+/* The mounts of other units, users and containers in PID's namespace, to leave out of its dump. */
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped);
 /* The same, from the text of a mountinfo file. */
-int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_points, char ***ret_skipped);
-/* The mount points of foreign runtime mounts, created empty (0700) where missing; one already
- * there (the user's own /run/user/UID) is left as it is. A refusal is logged: criu then fails
- * the restore on that mount point. */
+int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_skipped);
+/* For a checkpoint an older dreamlink-handoff wrote (RuntimeMounts=): the mount points it dumped
+ * as binds, created empty (0700) where missing; one already there (the user's own
+ * /run/user/UID) is left as it is. A refusal is logged: criu then fails the restore on that
+ * mount point. */
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points);
 void umount_criu_leftovers(void);
 int join_machine_mount_namespace(const char *unit);

@@ -87,8 +87,8 @@ bool has_own_mount_namespace(pid_t pid) {
 /* Container runtimes' mounts, made in the machine's namespace after a service started, that
  * propagate into the service's namespace: podman's network namespace files (/run/netns, an nsfs
  * bind on a file each) and its storage (the graph root's bind on itself, each container's shm
- * tmpfs in its userdata). Only the container's own restore makes them again, under names and at
- * a time the service's restore cannot wait for. */
+ * tmpfs in its userdata). A mount point of ours among them would be a stray in podman's
+ * storage. */
 static const char * const container_mount_prefixes[] = {
         "/run/netns",
         "/run/containers/storage",
@@ -100,24 +100,20 @@ static bool path_is_at_or_below(const char *path, const char *prefix) {
         return rest && (*rest == 0 || *rest == '/');
 }
 
-/* A service's mount namespace receives the runtime mounts that other units
- * and users make later (/run/credentials/OTHER.service, /run/user/UID): they
- * propagate in, usually under systemd's inaccessible overmount of their
- * parent, where they cannot even be unmounted by path. criu dumps them as
- * external binds of the machine's same paths, and a new boot lacks those
- * until the other unit or user comes (restore: "mnt-v2: Can't stat
- * mountpoint …"). Their mount points are recorded (ret_points), and the
- * restore creates them empty first: the binds then hold nothing, as the
- * service never saw anything there.
- *
- * Containers' mounts (ret_skipped, with everything below them) are left out
- * of the dump instead (criu --skip-mnt): their mount points would be files as
- * well as directories, inside podman's storage, which must not find strays of
- * ours there. A service that has a file open in one still fails its dump, so
- * a dry run says so. */
-int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_points, char ***ret_skipped) {
+/* A service's mount namespace receives the mounts that other units, users and containers make
+ * later: /run/credentials/OTHER.service, /run/user/UID, podman's /run/netns/… and storage. They
+ * propagate in, usually under systemd's inaccessible overmount of their parent, where the service
+ * cannot reach them. criu would dump them as external binds of the machine's same paths, which a
+ * new boot lacks until their owner comes back, at a time the service's restore cannot wait for
+ * ("mnt-v2: Can't stat mountpoint …"); and with an empty directory in their place, a mount that
+ * was shared fails criu's copy of its sharing group ("Failed to copy sharing from …: Invalid
+ * argument"). So they are left out of the dump (criu --skip-mnt), with everything below them:
+ * the service never saw anything there, and the restore needs no mount point of ours in another
+ * unit's, a user's or podman's directories. A service that has a file open in one still fails
+ * its dump, so a dry run says so. */
+int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_skipped) {
         _cleanup_free_ char *text = strdup(mountinfo), *own = strprintf("/run/credentials/%s", unit);
-        _cleanup_strv_free_ char **points = NULL, **skipped = NULL;
+        _cleanup_strv_free_ char **skipped = NULL;
 
         if (!text || !own)
                 return -ENOMEM;
@@ -128,25 +124,19 @@ int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***re
                         *e++ = 0;
                 if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
                         continue;
-                bool container = false;
+                bool foreign = (startswith(mnt, "/run/credentials/") && !path_is_at_or_below(mnt, own)) ||
+                               startswith(mnt, "/run/user/");
                 for (size_t i = 0; i < ELEMENTSOF(container_mount_prefixes); i++)
-                        container = container || path_is_at_or_below(mnt, container_mount_prefixes[i]);
+                        foreign = foreign || path_is_at_or_below(mnt, container_mount_prefixes[i]);
                 /* mountinfo escapes blanks (\040), criu compares unescaped paths: never ours. */
-                if (container && !strchr(mnt, '\\')) {
-                        if (!strv_contains(skipped, mnt) && strv_extend(&skipped, mnt) < 0)
-                                return -ENOMEM;
-                        continue;
-                }
-                if (((startswith(mnt, "/run/credentials/") && !path_is_at_or_below(mnt, own)) || startswith(mnt, "/run/user/")) &&
-                    runtime_mount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                if (foreign && !strchr(mnt, '\\') && !strv_contains(skipped, mnt) && strv_extend(&skipped, mnt) < 0)
                         return -ENOMEM;
         }
-        *ret_points = TAKE_PTR(points);
         *ret_skipped = TAKE_PTR(skipped);
         return 0;
 }
 
-int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_points, char ***ret_skipped) {
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         int r;
 
@@ -155,7 +145,7 @@ int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_points, char
         r = read_file_limited(path, 4U << 20, &text, NULL);
         if (r < 0)
                 return r;
-        return mountinfo_foreign_mounts(text, unit, ret_points, ret_skipped);
+        return mountinfo_foreign_mounts(text, unit, ret_skipped);
 }
 
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {

@@ -862,21 +862,20 @@ static void test_foreign_mounts(void **state) {
                 "48 25 0:52 / /var/lib/containers-of-mine rw - tmpfs tmpfs rw\n"
                 "49 30 0:53 / /run/netnsx rw - tmpfs tmpfs rw\n"
                 "50 30 0:4 net:[4026532301] /run/netns/with\\040blank rw - nsfs nsfs rw\n";
-        _cleanup_strv_free_ char **points = NULL, **skipped = NULL;
+        _cleanup_strv_free_ char **skipped = NULL;
 
         (void) state;
-        assert_int_equal(mountinfo_foreign_mounts(mountinfo, "redis-server.service", &points, &skipped), 0);
-        /* Other units' credentials and users' runtime directories: created empty at the restore. */
-        assert_int_equal(strv_length(points), 2);
-        assert_string_equal(points[0], "/run/credentials/systemd-journald.service");
-        assert_string_equal(points[1], "/run/user/1000");
-        /* Containers' mounts, with all below them, left out; lookalike names are not theirs. */
-        assert_int_equal(strv_length(skipped), 5);
-        assert_string_equal(skipped[0], "/run/netns");
-        assert_string_equal(skipped[1], "/run/netns/netns-d408a1c2");
-        assert_string_equal(skipped[2], "/var/lib/containers/storage/overlay");
-        assert_string_equal(skipped[3], "/var/lib/containers/storage/overlay-containers/f51d/userdata/shm");
-        assert_string_equal(skipped[4], "/run/containers/storage/overlay-containers/f51d/userdata/x");
+        assert_int_equal(mountinfo_foreign_mounts(mountinfo, "redis-server.service", &skipped), 0);
+        /* Other units' credentials (not its own), users' runtime directories and containers'
+         * mounts, with all below them, left out; lookalike names are not theirs. */
+        assert_int_equal(strv_length(skipped), 7);
+        assert_string_equal(skipped[0], "/run/credentials/systemd-journald.service");
+        assert_string_equal(skipped[1], "/run/user/1000");
+        assert_string_equal(skipped[2], "/run/netns");
+        assert_string_equal(skipped[3], "/run/netns/netns-d408a1c2");
+        assert_string_equal(skipped[4], "/var/lib/containers/storage/overlay");
+        assert_string_equal(skipped[5], "/var/lib/containers/storage/overlay-containers/f51d/userdata/shm");
+        assert_string_equal(skipped[6], "/run/containers/storage/overlay-containers/f51d/userdata/x");
 }
 
 static void test_apparmor_label_profile(void **state) {
