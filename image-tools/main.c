@@ -15,6 +15,9 @@
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
+#include "oci-export.h"
+#include "oci-image.h"
+#include "os-tree.h"
 #include "ostree-image.h"
 #include "sign.h"
 #include "string-util.h"
@@ -27,15 +30,21 @@ static int help(void) {
                "Build, sign and publish dreamlink OS releases and A/B disk images.\n\n"
                "Commands:\n"
                "  keygen --output DIR [--name NAME]        Make an ed25519 release key pair\n"
-               "  commit --root DIR --tree TREE [--overlay DIR] --branch B --version V [--os NAME] [--cmdline ARGS]\n"
-               "                                           Commit an OS tree to the release repository\n"
+               "  commit --root DIR --tree TREE|--from-oci REF [--overlay DIR] --branch B --version V [--os NAME]\n"
+               "         [--cmdline ARGS] [--workdir DIR]\n"
+               "                                           Commit an OS tree, or an OCI image\n"
+               "                                           (oci:DIR[:NAME], oci-archive:FILE[:NAME]),\n"
+               "                                           to the release repository\n"
                "  publish --root DIR --key KEY --channel C [--os NAME] [--rev REV] [--counter N]\n"
                "          [--expires-in SPAN] [--min-from-version V] [--delta-bases N] [--delta-from REV]\n"
                "                                           Sign a release manifest, make deltas, update summary\n"
                "  verify --keys DIR [--channel C] [--now TIME] MANIFEST\n"
                "                                           Check a manifest and its signature offline\n"
                "  disk --root DIR --rev REV --output IMAGE [--root-size SIZE] [--var-size SIZE]\n"
-               "                                           Build a bootable A/B disk image\n\n"
+               "                                           Build a bootable A/B disk image\n"
+               "  export --tree TREE --output REF [--workdir DIR]\n"
+               "                                           Write an OS tree as an OCI base image\n"
+               "                                           (oci:DIR[:NAME], oci-archive:FILE[:NAME])\n\n"
                "Options:\n"
                "  -h --help     Show this help\n"
                "     --version  Show package version\n\n"
@@ -47,7 +56,7 @@ static int help(void) {
 /* Options shared by the verbs; each verb checks the ones it needs. */
 typedef struct Args {
         const char *root, *tree, *branch, *version, *os, *cmdline, *output, *name;
-        const char *key, *channel, *rev, *min_from_version, *keys, *workdir, *overlay, *delta_from;
+        const char *key, *channel, *rev, *min_from_version, *keys, *workdir, *overlay, *delta_from, *from_oci;
         uint64_t counter;
         usec_t expires_in, now;
         unsigned delta_bases;
@@ -59,6 +68,7 @@ enum {
         ARG_VERSION = 0x100, ARG_ROOT, ARG_TREE, ARG_BRANCH, ARG_OS_VERSION, ARG_OS, ARG_CMDLINE, ARG_OUTPUT,
         ARG_NAME, ARG_KEY, ARG_CHANNEL, ARG_REV, ARG_COUNTER, ARG_EXPIRES_IN, ARG_MIN_FROM, ARG_DELTA_BASES,
         ARG_KEYS, ARG_NOW, ARG_ROOT_SIZE, ARG_VAR_SIZE, ARG_ESP_SIZE, ARG_WORKDIR, ARG_OVERLAY, ARG_DELTA_FROM,
+        ARG_FROM_OCI,
 };
 
 static int parse_args(int argc, char *argv[], Args *a) {
@@ -87,6 +97,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "workdir",          required_argument, NULL, ARG_WORKDIR },
                 { "overlay",          required_argument, NULL, ARG_OVERLAY },
                 { "delta-from",       required_argument, NULL, ARG_DELTA_FROM },
+                { "from-oci",         required_argument, NULL, ARG_FROM_OCI },
                 {}
         };
         int c, r;
@@ -121,6 +132,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case ARG_MIN_FROM: a->min_from_version = optarg; break;
                 case ARG_KEYS: a->keys = optarg; break;
                 case ARG_WORKDIR: a->workdir = optarg; break;
+                case ARG_FROM_OCI: a->from_oci = optarg; break;
                 case ARG_OVERLAY: a->overlay = optarg; break;
                 case ARG_DELTA_FROM: a->delta_from = optarg; break;
                 case ARG_COUNTER:
@@ -216,22 +228,54 @@ static int open_release_repo(const char *root, bool create, OstreeRepo **ret) {
         return image_repo_open(path, create, ret);
 }
 
+/* An OCI image becomes a tree in a temporary directory below WORKDIR (default /var/tmp: the
+ * tree of an OS does not fit a tmpfs /tmp), made a slot by os_tree_prepare(). */
+static int tree_from_oci(const Args *a, char **ret_tree) {
+        _cleanup_(rm_rf_and_freep) char *tree = NULL;
+        _cleanup_free_ char *tmp = strprintf("%s/dreamlink-tree.XXXXXX", a->workdir ?: "/var/tmp");
+        int r;
+
+        if (!tmp)
+                return log_oom();
+        if (!mkdtemp(tmp))
+                return log_error_errno(errno, "Failed to create a directory in %s: %m", a->workdir ?: "/var/tmp");
+        tree = TAKE_PTR(tmp);
+        r = oci_image_unpack(a->from_oci, tree, a->workdir);
+        if (r == -EPERM && geteuid() != 0)
+                return log_error_errno(r, "Unpacking %s keeps its files' owners: run as root, or in a user namespace that maps them (podman unshare).",
+                                       a->from_oci);
+        if (r < 0)
+                return r;
+        r = os_tree_prepare(tree);
+        if (r < 0)
+                return log_error_errno(r, "%s is not a dreamlink OS: %m", a->from_oci);
+        *ret_tree = TAKE_PTR(tree);
+        return 0;
+}
+
 static int verb_commit(const char *verb, const Args *a) {
         _cleanup_repo_ OstreeRepo *repo = NULL;
+        _cleanup_(rm_rf_and_freep) char *unpacked = NULL;
         _cleanup_free_ char *checksum = NULL;
         int r;
 
         REQUIRE(a, root, "root");
-        REQUIRE(a, tree, "tree");
         REQUIRE(a, branch, "branch");
         REQUIRE(a, version, "version");
+        if (!a->tree == !a->from_oci)
+                return log_error_errno(EINVAL, "%s: give either --tree or --from-oci.", verb);
 
         r = open_release_repo(a->root, true, &repo);
         if (r < 0)
                 return r;
+        if (a->from_oci) {
+                r = tree_from_oci(a, &unpacked);
+                if (r < 0)
+                        return r;
+        }
         const char * const overlays[] = { a->overlay, NULL };
         ImageCommit c = {
-                .tree = a->tree, .branch = a->branch, .version = a->version,
+                .tree = a->tree ?: unpacked, .branch = a->branch, .version = a->version,
                 .os_name = a->os, .cmdline = a->cmdline, .overlays = overlays,
         };
         r = image_repo_commit(repo, &c, &checksum);
@@ -480,6 +524,12 @@ static int verb_verify(const char *verb, const Args *a) {
         return 0;
 }
 
+static int verb_export(const char *verb, const Args *a) {
+        REQUIRE(a, tree, "tree");
+        REQUIRE(a, output, "output");
+        return oci_export(a->tree, a->output, a->workdir);
+}
+
 static int verb_disk(const char *verb, const Args *a) {
         REQUIRE(a, root, "root");
         REQUIRE(a, rev, "rev");
@@ -506,6 +556,7 @@ static const struct {
         { "publish", verb_publish },
         { "verify", verb_verify },
         { "disk", verb_disk },
+        { "export", verb_export },
 };
 
 int main(int argc, char *argv[]) {

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "ostree-image.h"
+#include "os-tree.h"
 #include "ostree-repo.h"
 #include "string-util.h"
 
@@ -101,17 +102,6 @@ static gboolean throw_errno(GError **error, int err, const char *what, const cha
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, isempty(path) ? "/" : path,
                     g_strerror(err));
         return FALSE;
-}
-
-/* Runtime mounts on a live system: their directories are part of the OS, whatever the build left
- * in them is not (and /dev may hold device nodes, which ostree cannot store). */
-static bool is_runtime_dir(const char *path) {
-        static const char * const runtime_dirs[] = { "/dev", "/proc", "/sys", "/run", "/tmp" };
-
-        for (size_t i = 0; i < ELEMENTSOF(runtime_dirs); i++)
-                if (streq(path, runtime_dirs[i]))
-                        return true;
-        return false;
 }
 
 static GFileInfo *file_info_from_stat(const struct stat *st) {
@@ -262,7 +252,7 @@ static gboolean commit_dir(OstreeRepo *repo, int parent_fd, const char *name, co
         /* A directory an overlay shares with the base tree keeps the base's owner and mode. */
         if (!ostree_mutable_tree_get_metadata_checksum(mtree) && !write_dirmeta(repo, &st, mtree, error))
                 return FALSE;
-        if (is_runtime_dir(path))
+        if (os_tree_is_runtime_dir(path))
                 return TRUE;
         return commit_dir_contents(repo, d, path, mtree, error);
 }

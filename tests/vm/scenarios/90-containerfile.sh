@@ -1,0 +1,106 @@
+# suite: full
+# A release built from a Containerfile, as docs/quickstart.md (3b) says:
+#  1. The host writes release 1's tree as a base image (dreamlink-image export).
+#  2. The guest's podman loads it and builds a Containerfile FROM it that
+#     installs a package (a .deb made here: no registry or mirror is reachable)
+#     and adds a config file; podman saves the image as an oci-archive.
+#  3. The host commits the archive (dreamlink-image commit --from-oci) as
+#     version 3 and publishes it, in a copy of the release directory (the
+#     shared one stays as the other scenarios expect it).
+#  4. The guest stages and commits it like any release, redis carried with a
+#     client connection counting: after the kexec the package, the config file
+#     and the package's /var directory (seeded from the factory copy) are there.
+
+export VM_SMP=1 VM_FWD=6379
+server=$top/tests/vm/release-server.sh
+dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
+# Below the cache, which the build environment (tools/env.sh) sees too.
+work=$DREAMLINK_CACHE/vm/containerfile
+rm -rf "$work"
+mkdir -p "$work/ctx"
+trap '"$server" stop; rm -rf "$work"; vm_cleanup' EXIT
+
+# --- 1. the base image: release 1 as the machines run it --------------------
+"$top/tools/env.sh" ostree checkout --repo="$RELEASE_ROOT/repo" "$V1_COMMIT" "$work/v1"
+check "release 1 is written as a base image" dli export --tree="$work/v1" --output="oci-archive:$work/base.tar:dreamlink-base"
+rm -rf "$work/v1"
+
+# --- 2. podman build in the guest -------------------------------------------
+disk=$(vm_disk_from containerfile "$DISK_V1")
+vm_start "$disk" || return 1
+
+# A package of our own: a program, and state in /var/lib that must reach the machine's /var.
+pkg=$work/pkg
+mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/var/lib/dreamlink-hello"
+printf 'Package: dreamlink-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: dreamlink tests <tests@dreamlink.invalid>\nDescription: says hello from a Containerfile\n' >"$pkg/DEBIAN/control"
+printf '#!/bin/sh\necho "hello from a Containerfile"\n' >"$pkg/usr/bin/dreamlink-hello"
+chmod 0755 "$pkg/usr/bin/dreamlink-hello"
+echo "seeded" >"$pkg/var/lib/dreamlink-hello/state"
+dpkg-deb --root-owner-group --build "$pkg" "$work/ctx/dreamlink-hello.deb" >/dev/null
+echo "Welcome to release 3, built from a Containerfile." >"$work/ctx/motd"
+cat >"$work/ctx/Containerfile" <<'EOF'
+FROM localhost/dreamlink-base
+COPY dreamlink-hello.deb /tmp/
+RUN dpkg -i /tmp/dreamlink-hello.deb && rm /tmp/dreamlink-hello.deb
+COPY motd /etc/motd
+EOF
+
+t0=$SECONDS
+loaded=$(guest 'podman load' <"$work/base.tar" 2>&1)
+rm -f "$work/base.tar"
+image=$(printf '%s\n' "$loaded" | sed -n 's/^Loaded image: //p' | tail -n1)
+expect_match "podman loads the base image" '.' "$image"
+guest "podman tag '$image' localhost/dreamlink-base"
+tar -C "$work/ctx" -c . | guest 'rm -rf /var/tmp/ctx && mkdir /var/tmp/ctx && tar -C /var/tmp/ctx -x'
+out=$(guest 'cd /var/tmp/ctx && podman build --pull=never --network=none -t localhost/dreamlink-os:3 . 2>&1')
+expect_eq "podman builds the Containerfile" 0 "$?"
+printf '%s\n' "$out" | tail -n 5 | sed 's/^/        /'
+guest 'podman save --format=oci-archive localhost/dreamlink-os:3' >"$work/os-3.tar"
+expect_eq "podman saves it as an oci-archive" 0 "$?"
+guest 'podman rmi -f localhost/dreamlink-os:3 localhost/dreamlink-base >/dev/null; podman image prune -f >/dev/null; rm -rf /var/tmp/ctx' || true
+printf '  ..    load, build and save in the guest: %d s, archive %s\n' $((SECONDS - t0)) "$(du -h "$work/os-3.tar" | cut -f1)"
+
+# --- 3. commit and publish -----------------------------------------------------
+cmdline=$("$top/tools/env.sh" ostree show --repo="$RELEASE_ROOT/repo" --print-metadata-key=dreamlink.boot "$V1_COMMIT" |
+        python3 -c 'import re, sys; print(re.search(r"'"'"'cmdline'"'"': '"'"'([^'"'"']*)'"'"'", sys.stdin.read()).group(1))')
+expect_match "release 1's kernel command line is read" 'panic=' "$cmdline"
+cp -al "$RELEASE_ROOT" "$work/release"
+out=$(dli commit --root="$work/release" --from-oci="oci-archive:$work/os-3.tar" --branch=dreamlink/demo/x86_64/stable \
+        --version=3 --cmdline="$cmdline" --workdir="$work" 2>&1)
+expect_eq "dreamlink-image commits the image" 0 "$?"
+printf '%s\n' "$out" | tail -n 3 | sed 's/^/        /'
+rm -f "$work/os-3.tar"
+check "and publishes it as release 3" dli publish --root="$work/release" --key="$RELEASE_KEYS/release.key" --channel=stable \
+        --rev=dreamlink/demo/x86_64/stable --delta-bases=0 --delta-from="$V1_COMMIT"
+port=$("$server" start "$work/release")
+
+# --- 4. stage and commit on the machine -------------------------------------
+updaterd_use_test_server "$port" stable "$(printf '[Health]\nRequiredUnits=redis-server.service ssh.service')"
+redis_handoff_setup
+out=$(guest updatectl stage 2>&1)
+expect_eq "release 3 is staged" 0 "$?"
+printf '%s\n' "$out" | tail -n 2 | sed 's/^/        /'
+
+client_log=$VM_RUN_DIR/containerfile-client.log
+stop_file=$VM_RUN_DIR/containerfile-client.stop
+redis_client_start "$client_log" "$stop_file"
+sleep 5
+redis_pid=$(guest systemctl show -P MainPID redis-server.service)
+old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
+guest 'systemd-run --unit=dl-commit --collect --quiet updatectl commit'
+check "the machine switched (a new boot answers)" wait_new_boot "$old_boot"
+wait_boot_check
+status=$(guest updatectl status 2>&1)
+printf '%s\n' "$status" | sed 's/^/        /'
+expect_match "slot b runs release 3, good" 'b  +booted +good +3 ' "$status"
+expect_match "redis was restored across the switch" '"redis-server.service" : "restored"' "$(guest cat /var/lib/dreamlink/transaction.json)"
+expect_eq "the Containerfile's package is installed" "ii" "$(guest "dpkg-query -W -f='\${db:Status-Abbrev}' dreamlink-hello" | cut -c1-2)"
+expect_eq "its program runs" "hello from a Containerfile" "$(guest dreamlink-hello)"
+expect_eq "the Containerfile's config file is there" "Welcome to release 3, built from a Containerfile." "$(guest cat /etc/motd)"
+expect_eq "the package's /var state reached the machine's /var" "seeded" "$(guest cat /var/lib/dreamlink-hello/state)"
+expect_eq "redis kept its PID" "$redis_pid" "$(guest systemctl show -P MainPID redis-server.service)"
+touch "$stop_file"
+wait "$client" 2>/dev/null
+expect_eq "the client's connection counted through the switch" 0 "$(client_skips "$client_log")"
+check "and never failed" bash -c "! grep -q ERROR '$client_log'"
+printf '  ..    client gap %s s\n' "$(client_gap "$client_log")"
