@@ -260,6 +260,9 @@ static int apply_whiteouts(int tree_fd, const char *name, const Whiteouts *w) {
                 _cleanup_close_ int fd = open_beneath(tree_fd, *d, O_PATH | O_DIRECTORY);
                 if (fd == -ENOENT || fd == -ENOTDIR)
                         continue; /* nothing below to hide */
+                if (fd == -EXDEV)
+                        return log_error_errno(fd, "Layer %s: the opaque directory /%s leads out of the tree through a link, refusing the layer.",
+                                               name, *d);
                 if (fd < 0)
                         return log_error_errno(fd, "Layer %s: cannot hide what is below /%s: %m", name, *d);
                 r = remove_children(fd);
@@ -274,6 +277,9 @@ static int apply_whiteouts(int tree_fd, const char *name, const Whiteouts *w) {
                 _cleanup_close_ int fd = open_beneath(tree_fd, streq(dir, ".") ? "" : dir, O_PATH | O_DIRECTORY);
                 if (fd == -ENOENT || fd == -ENOTDIR)
                         continue;
+                if (fd == -EXDEV)
+                        return log_error_errno(fd, "Layer %s: the whiteout of /%s leads out of the tree through a link, refusing the layer.",
+                                               name, *p);
                 if (fd < 0)
                         return log_error_errno(fd, "Layer %s: cannot remove /%s: %m", name, *p);
                 r = rm_rf_at(fd, base);
