@@ -465,16 +465,18 @@ static int write_archive(const char *dir, const char *file) {
 int oci_export(const char *tree, const char *ref, const char *workdir) {
         _cleanup_free_ char *path = NULL, *name = NULL, *tmp = NULL;
         _cleanup_(rm_rf_and_freep) char *layout = NULL;
-        bool archive;
+        OciTransport transport;
         int r;
 
         assert(tree);
         assert(ref);
 
-        r = oci_ref_parse(ref, &archive, &path, &name);
+        r = oci_ref_parse(ref, &transport, &path, &name);
         if (r < 0)
                 return r;
-        if (!archive)
+        if (transport == OCI_CONTAINERS_STORAGE)
+                return log_error_errno(EINVAL, "%s: an image is written as oci: or oci-archive:; `podman load` reads the archive.", ref);
+        if (transport == OCI_LAYOUT)
                 return write_layout(tree, path, name);
 
         tmp = strprintf("%s/dreamlink-oci.XXXXXX", workdir ?: "/var/tmp");

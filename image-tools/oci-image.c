@@ -19,6 +19,7 @@
 #include "macro.h"
 #include "oci-image.h"
 #include "oci-layer.h"
+#include "process-util.h"
 #include "string-util.h"
 
 #define JSON_BLOB_MAX (4U << 20)
@@ -342,29 +343,55 @@ finish:
         return r;
 }
 
-int oci_ref_parse(const char *ref, bool *ret_archive, char **ret_path, char **ret_name) {
+int oci_ref_parse(const char *ref, OciTransport *ret_transport, char **ret_path, char **ret_name) {
         _cleanup_free_ char *path = NULL, *name = NULL;
+        OciTransport transport;
         const char *rest;
-        bool archive;
 
         if ((rest = startswith(ref, "oci:")))
-                archive = false;
+                transport = OCI_LAYOUT;
         else if ((rest = startswith(ref, "oci-archive:")))
-                archive = true;
+                transport = OCI_ARCHIVE;
+        else if ((rest = startswith(ref, "containers-storage:")))
+                transport = OCI_CONTAINERS_STORAGE;
         else
-                return log_error_errno(EINVAL, "Unsupported image reference '%s': use oci:DIR[:NAME] or oci-archive:FILE[:NAME].", ref);
-        /* As containers/image reads them: the path ends at the first colon. */
-        const char *colon = strchr(rest, ':');
+                return log_error_errno(EINVAL, "Unsupported image reference '%s': use oci:DIR[:NAME], oci-archive:FILE[:NAME] "
+                                       "or containers-storage:IMAGE.", ref);
+        const char *colon = transport == OCI_CONTAINERS_STORAGE ? NULL : strchr(rest, ':');
         path = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
         if (!path || (colon && !(name = strdup(colon + 1))))
                 return log_oom();
         if (isempty(path))
-                return log_error_errno(EINVAL, "Image reference '%s' names no path.", ref);
+                return log_error_errno(EINVAL, "Image reference '%s' names no %s.", ref,
+                                       transport == OCI_CONTAINERS_STORAGE ? "image" : "path");
         if (name && isempty(name))
                 return log_error_errno(EINVAL, "Image reference '%s' has an empty name after the colon.", ref);
-        *ret_archive = archive;
+        /* It goes to podman's command line as one argument: never an option. */
+        if (transport == OCI_CONTAINERS_STORAGE && path[0] == '-')
+                return log_error_errno(EINVAL, "Image reference '%s' names no image.", ref);
+        *ret_transport = transport;
         *ret_path = TAKE_PTR(path);
         *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
+/* podman's local storage has no stable on-disk format for others to read: podman writes the
+ * image as an archive, read as any other. */
+static int save_from_storage(const char *ref, const char *image, const char *dir, char **ret_file) {
+        _cleanup_free_ char *file = strprintf("%s/image.tar", dir), *output = NULL;
+        int r;
+
+        if (!file)
+                return log_oom();
+        output = strprintf("--output=%s", file);
+        if (!output)
+                return log_oom();
+        const char * const argv[] = { "podman", "image", "save", "--format=oci-archive", output, image, NULL };
+        r = run_command(argv);
+        if (r < 0)
+                return log_error_errno(r, "%s: podman could not save the image (is podman installed, and the image in the "
+                                       "storage of the user running this?).", ref);
+        *ret_file = TAKE_PTR(file);
         return 0;
 }
 
@@ -379,15 +406,15 @@ static int tree_is_empty(const char *tree) {
 }
 
 int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {
-        _cleanup_free_ char *location = NULL, *name = NULL, *tmp = NULL;
-        _cleanup_(rm_rf_and_freep) char *unpacked = NULL;
-        bool archive;
+        _cleanup_free_ char *location = NULL, *name = NULL, *tmp = NULL, *saved = NULL, *layout = NULL;
+        _cleanup_(rm_rf_and_freep) char *scratch = NULL;
+        OciTransport transport;
         int r;
 
         assert(ref);
         assert(tree);
 
-        r = oci_ref_parse(ref, &archive, &location, &name);
+        r = oci_ref_parse(ref, &transport, &location, &name);
         if (r < 0)
                 return r;
 
@@ -397,7 +424,7 @@ int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {
         if (r == 0)
                 return log_error_errno(ENOTEMPTY, "%s is not empty: an image is unpacked into an empty directory.", tree);
 
-        if (!archive)
+        if (transport == OCI_LAYOUT)
                 return unpack_layout(ref, location, name, tree);
 
         tmp = strprintf("%s/dreamlink-oci.XXXXXX", workdir ?: "/var/tmp");
@@ -405,9 +432,19 @@ int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {
                 return log_oom();
         if (!mkdtemp(tmp))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", workdir ?: "/var/tmp");
-        unpacked = TAKE_PTR(tmp);
-        r = extract_layout(ref, location, unpacked);
+        scratch = TAKE_PTR(tmp);
+        if (transport == OCI_CONTAINERS_STORAGE) {
+                r = save_from_storage(ref, location, scratch, &saved);
+                if (r < 0)
+                        return r;
+        }
+        layout = strprintf("%s/layout", scratch);
+        if (!layout)
+                return log_oom();
+        if (mkdir(layout, 0700) < 0)
+                return log_error_errno(errno, "Failed to create %s: %m", layout);
+        r = extract_layout(ref, saved ?: location, layout);
         if (r < 0)
                 return r;
-        return unpack_layout(ref, unpacked, name, tree);
+        return unpack_layout(ref, layout, name, tree);
 }

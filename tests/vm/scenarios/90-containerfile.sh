@@ -1,5 +1,7 @@
 # suite: full
 # A release built from a Containerfile, as docs/quickstart.md (3b) says:
+#  0. The guest commits a tiny image straight from podman's storage
+#     (--from-oci=containers-storage:IMAGE).
 #  1. The host writes release 1's tree as a base image (dreamlink-image export).
 #  2. The guest's podman loads it and builds a Containerfile FROM it that
 #     installs a package (a .deb made here: no registry or mirror is reachable)
@@ -28,6 +30,22 @@ rm -rf "$work/v1"
 # --- 2. podman build in the guest -------------------------------------------
 disk=$(vm_disk_from containerfile "$DISK_V1")
 vm_start "$disk" || return 1
+
+# podman's storage as a source (containers-storage:), with the guest's own dreamlink-image and
+# podman: a tiny tree that follows the rules, imported as an image, committed from there.
+out=$(guest 'set -e
+        rm -rf /var/tmp/mini /var/tmp/mini-rel
+        mkdir -p /var/tmp/mini/usr/lib/systemd /var/tmp/mini/boot /var/tmp/mini/var
+        echo init >/var/tmp/mini/usr/lib/systemd/systemd
+        echo kernel >/var/tmp/mini/boot/vmlinuz-1.0
+        echo initrd >/var/tmp/mini/boot/initrd.img-1.0
+        tar -C /var/tmp/mini -c . | podman import - localhost/dl-mini:1 >/dev/null
+        dreamlink-image commit --root=/var/tmp/mini-rel --from-oci=containers-storage:localhost/dl-mini:1 \
+                --branch=mini/x86_64/stable --version=1 --os=mini 2>&1
+        podman rmi -f localhost/dl-mini:1 >/dev/null
+        rm -rf /var/tmp/mini /var/tmp/mini-rel')
+expect_eq "an image of podman's storage commits (containers-storage:)" 0 "$?"
+expect_contains "with its kernel found" "(version 1, kernel 1.0)" "$out"
 
 # A package of our own: a program, and state in /var/lib that must reach the machine's /var.
 pkg=$work/pkg
