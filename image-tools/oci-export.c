@@ -76,25 +76,6 @@ static int archive_fail(struct archive *a, const char *what, const char *path) {
                                archive_error_string(a) ?: strerror(err));
 }
 
-static int sorted_entries(int dir_fd, char ***ret) {
-        _cleanup_strv_free_ char **names = NULL;
-        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF; /* owned by d */
-        for (struct dirent *de; (errno = 0, de = readdir(d));)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && strv_extend(&names, de->d_name) < 0)
-                        return -ENOMEM;
-        if (errno > 0)
-                return -errno;
-        strv_sort(names);
-        *ret = TAKE_PTR(names);
-        return 0;
-}
-
 static const char *hardlink_of(Exporter *x, const struct stat *st) {
         for (size_t i = 0; i < x->n_links; i++)
                 if (x->links[i].dev == st->st_dev && x->links[i].ino == st->st_ino)
@@ -164,7 +145,7 @@ static int export_dir(Exporter *x, int dir_fd, const char *path) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
 
-        r = sorted_entries(dir_fd, &names);
+        r = readdir_names(dir_fd, ".", &names);
         if (r < 0)
                 return log_error_errno(r, "Cannot read /%s: %m", path);
         STRV_FOREACH(name, names) {
@@ -322,7 +303,7 @@ static int write_layout(const char *tree, const char *dir, const char *name) {
                 return log_error_errno(errno, "Cannot open %s: %m", dir);
         /* Another layout's index would be replaced, and its images lost. */
         _cleanup_strv_free_ char **present = NULL;
-        r = sorted_entries(dir_fd, &present);
+        r = readdir_names(dir_fd, ".", &present);
         if (r < 0)
                 return log_error_errno(r, "Cannot read %s: %m", dir);
         if (present)
@@ -405,7 +386,7 @@ static int write_archive(const char *dir, const char *file) {
         blobs_fd = dir_fd < 0 ? -EBADF : openat(dir_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (blobs_fd < 0)
                 return log_error_errno(errno, "Cannot open %s: %m", dir);
-        r = sorted_entries(blobs_fd, &blobs);
+        r = readdir_names(blobs_fd, ".", &blobs);
         if (r < 0)
                 return log_error_errno(r, "Cannot read %s/blobs/sha256: %m", dir);
 

@@ -396,13 +396,9 @@ static int save_from_storage(const char *ref, const char *image, const char *dir
 }
 
 static int tree_is_empty(const char *tree) {
-        _cleanup_(closedirp) DIR *d = opendir(tree);
-        if (!d)
-                return -errno;
-        for (struct dirent *de; (errno = 0, de = readdir(d));)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        return 0;
-        return errno > 0 ? -errno : 1;
+        _cleanup_strv_free_ char **names = NULL;
+        int r = readdir_names(AT_FDCWD, tree, &names);
+        return r < 0 ? r : !names;
 }
 
 int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {

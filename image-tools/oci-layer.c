@@ -130,22 +130,12 @@ static int open_dir_creating(int root_fd, const char *path) {
 }
 
 static int remove_children(int dir_fd) {
-        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF; /* owned by d */
-
-        for (struct dirent *de; (errno = 0, de = readdir(d));) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                int r = rm_rf_at(dirfd(d), de->d_name);
-                if (r < 0)
-                        return r;
-        }
-        return -errno;
+        _cleanup_strv_free_ char **names = NULL;
+        int r = readdir_names(dir_fd, ".", &names);
+        STRV_FOREACH(n, names)
+                if (r >= 0)
+                        r = rm_rf_at(dir_fd, *n);
+        return r;
 }
 
 /* What the first pass learns: the layer's whiteouts, checked names, and the blob's digest. */

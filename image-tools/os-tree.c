@@ -146,25 +146,6 @@ static int tmpfiles_line(int factory_fd, const char *path, char ***lines) {
         return line ? strv_push(lines, line) : -ENOMEM;
 }
 
-static int list_dir(int dir_fd, const char *path, char ***ret) {
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_strv_free_ char **names = NULL;
-
-        if (fd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF;
-        for (struct dirent *de; (errno = 0, de = readdir(d));)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && strv_extend(&names, de->d_name) < 0)
-                        return -ENOMEM;
-        if (errno > 0)
-                return -errno;
-        *ret = TAKE_PTR(names);
-        return 0;
-}
-
 int os_tree_factory_tmpfiles(const char *tree, char **ret) {
         _cleanup_strv_free_ char **top = NULL, **paths = NULL, **lines = NULL;
         _cleanup_free_ char *factory = strprintf("%s/" FACTORY_VAR, tree);
@@ -175,7 +156,7 @@ int os_tree_factory_tmpfiles(const char *tree, char **ret) {
         _cleanup_close_ int factory_fd = open(factory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (factory_fd < 0)
                 return -errno;
-        r = list_dir(factory_fd, ".", &top);
+        r = readdir_names(factory_fd, ".", &top);
         if (r < 0)
                 return r;
         STRV_FOREACH(t, top) {
@@ -192,7 +173,7 @@ int os_tree_factory_tmpfiles(const char *tree, char **ret) {
                 if (!S_ISDIR(st.st_mode))
                         continue;
                 _cleanup_strv_free_ char **sub = NULL;
-                r = list_dir(factory_fd, *t, &sub);
+                r = readdir_names(factory_fd, *t, &sub);
                 if (r < 0)
                         return r;
                 STRV_FOREACH(n, sub) {
@@ -201,7 +182,8 @@ int os_tree_factory_tmpfiles(const char *tree, char **ret) {
                                 return -ENOMEM;
                 }
         }
-        /* By path, so that a version's file reads the same each time it is made. */
+        /* Names come sorted, but "lib/x" must come after "lib2": by path, so that a version's file
+         * reads the same each time it is made. */
         strv_sort(paths);
         STRV_FOREACH(p, paths) {
                 r = tmpfiles_line(factory_fd, *p, &lines);

@@ -185,6 +185,33 @@ int rm_rf(const char *path) {
         return rm_rf_at(AT_FDCWD, path);
 }
 
+int readdir_names(int dir_fd, const char *path, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -EBADF; /* owned by d */
+
+        int r = 0;
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && strv_extend(&names, de->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+        if (r == 0 && errno > 0)
+                r = -errno;
+        closedir(d);
+        if (r < 0)
+                return r;
+        strv_sort(names);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
 ssize_t loop_read(int fd, void *buf, size_t size) {
         size_t n = 0;
         while (n < size) {

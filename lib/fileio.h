@@ -28,6 +28,11 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 int rm_rf_at(int dfd, const char *name);
 
+/* The names in the directory PATH ("." for DIR_FD itself) below DIR_FD, without "." and "..",
+ * sorted (strcmp), so that what is made of them does not depend on the file system's order. A
+ * link as PATH is not followed (-ENOTDIR or -ELOOP). An empty directory gives NULL. */
+int readdir_names(int dir_fd, const char *path, char ***ret);
+
 /* read() until size bytes or end of file: the byte count, or -errno. */
 ssize_t loop_read(int fd, void *buf, size_t size);
 /* write() all of buf, or -errno. */

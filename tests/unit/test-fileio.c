@@ -155,6 +155,28 @@ static void test_rm_rf(void **state) {
         assert_int_equal(rm_rf(top), 0); /* missing is fine */
 }
 
+static void test_readdir_names(void **state) {
+        _cleanup_free_ char *dir = path_join2(*state, "d"), *link = path_join2(*state, "link");
+        _cleanup_strv_free_ char **names = NULL;
+
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        assert_int_equal(readdir_names(AT_FDCWD, dir, &names), 0);
+        assert_null(names);
+        write_test_file(dir, "b", "");
+        write_test_file(dir, "a", "");
+        write_test_file(dir, "c", "");
+        assert_int_equal(readdir_names(AT_FDCWD, dir, &names), 0);
+        assert_int_equal(strv_length(names), 3);
+        assert_string_equal(names[0], "a");
+        assert_string_equal(names[2], "c");
+        /* A link to a directory is not read through. */
+        assert_int_equal(symlink(dir, link), 0);
+        strv_free(names);
+        names = NULL;
+        assert_true(readdir_names(AT_FDCWD, link, &names) < 0);
+        assert_int_equal(readdir_names(AT_FDCWD, "/nonexistent-dreamlink", &names), -ENOENT);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_write_atomic_creates_with_mode, tmpdir_setup, tmpdir_teardown),
@@ -166,6 +188,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_limited_large_file, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_read_empty_and_missing, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_readdir_names, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests_name("fileio", tests, NULL, NULL);
