@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* OCI layers as a base image from elsewhere could hold them: the input is up to three layer blobs
- * (tar, plain or compressed), "----"-separated, applied in order onto an empty tree. Next to the
- * tree lies a file that no entry, link, hard link or whiteout may lead the layers to touch, and
- * nothing may appear beside the tree. */
+ * (tar, plain or compressed), "----"-separated, applied in order onto an empty tree, which is then
+ * made a slot (os_tree_prepare(), the /var split). Next to the tree lies a file that no entry,
+ * link, hard link or whiteout may lead either to touch, and nothing may appear beside the tree. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "fuzz.h"
 #include "macro.h"
 #include "oci-layer.h"
+#include "os-tree.h"
 #include "string-util.h"
 
 #define LAYERS_MAX 3
@@ -62,6 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (oci_layer_apply(tree_fd, fd, name, NULL) < 0)
                         break;
         }
+        /* What the commit does next with the tree: its links must not lead there either. */
+        (void) os_tree_prepare(tree);
 
         /* Nothing beside the tree, the victim as it was. */
         fuzz_assert(entries_of(root) == 2);

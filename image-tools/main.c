@@ -241,14 +241,11 @@ static int tree_from_oci(const Args *a, char **ret_tree) {
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", a->workdir ?: "/var/tmp");
         tree = TAKE_PTR(tmp);
         r = oci_image_unpack(a->from_oci, tree, a->workdir);
-        if (r == -EPERM && geteuid() != 0)
-                return log_error_errno(r, "Unpacking %s keeps its files' owners: run as root, or in a user namespace that maps them (podman unshare).",
-                                       a->from_oci);
         if (r < 0)
                 return r;
         r = os_tree_prepare(tree);
         if (r < 0)
-                return log_error_errno(r, "%s is not a dreamlink OS: %m", a->from_oci);
+                return r;
         *ret_tree = TAKE_PTR(tree);
         return 0;
 }

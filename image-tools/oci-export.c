@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #define CAPABILITY_XATTR "security.capability"
 #define COPY_BUFFER_SIZE (256U * 1024U)
 #define LAYER_TMP ".layer.tmp"
+#define FACTORY_VAR "usr/share/factory/var"
 
 typedef struct HardLink {
         dev_t dev;
@@ -40,18 +42,29 @@ typedef struct Exporter {
         EVP_MD_CTX *md;
         int out_fd;
         uint64_t size;
-        HardLink *links; /* files with more than one link, by the path first written */
-        size_t n_links;
+        void *links; /* tsearch() tree of HardLink: files with more than one link, by the path first written */
         uint8_t *buf;
 } Exporter;
+
+static int hardlink_compare(const void *a, const void *b) {
+        const HardLink *x = a, *y = b;
+        if (x->dev != y->dev)
+                return x->dev < y->dev ? -1 : 1;
+        return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void hardlink_free(void *p) {
+        HardLink *l = p;
+        if (l)
+                free(l->path);
+        free(l);
+}
 
 static void exporter_done(Exporter *x) {
         if (x->a)
                 archive_write_free(x->a);
         EVP_MD_CTX_free(x->md);
-        for (size_t i = 0; i < x->n_links; i++)
-                free(x->links[i].path);
-        free(x->links);
+        tdestroy(x->links, hardlink_free);
         free(x->buf);
 }
 
@@ -77,21 +90,20 @@ static int archive_fail(struct archive *a, const char *what, const char *path) {
 }
 
 static const char *hardlink_of(Exporter *x, const struct stat *st) {
-        for (size_t i = 0; i < x->n_links; i++)
-                if (x->links[i].dev == st->st_dev && x->links[i].ino == st->st_ino)
-                        return x->links[i].path;
-        return NULL;
+        HardLink key = { .dev = st->st_dev, .ino = st->st_ino };
+        HardLink **found = tfind(&key, &x->links, hardlink_compare);
+        return found ? (*found)->path : NULL;
 }
 
 static int remember_link(Exporter *x, const struct stat *st, const char *path) {
-        HardLink *l = reallocarray(x->links, x->n_links + 1, sizeof(HardLink));
+        HardLink *l = calloc(1, sizeof(HardLink));
         if (!l)
                 return -ENOMEM;
-        x->links = l;
-        x->links[x->n_links] = (HardLink) { .dev = st->st_dev, .ino = st->st_ino, .path = strdup(path) };
-        if (!x->links[x->n_links].path)
+        *l = (HardLink) { .dev = st->st_dev, .ino = st->st_ino, .path = strdup(path) };
+        if (!l->path || !tsearch(l, &x->links, hardlink_compare)) {
+                hardlink_free(l);
                 return -ENOMEM;
-        x->n_links++;
+        }
         return 0;
 }
 
@@ -140,8 +152,9 @@ static int export_file(Exporter *x, int dir_fd, const char *name, const char *pa
         return 0;
 }
 
-/* The entries of DIR_FD, at PATH ("" for the root), sorted, depth first. */
-static int export_dir(Exporter *x, int dir_fd, const char *path) {
+/* The entries of DIR_FD, at PATH ("" for the root), sorted, depth first. With MIRROR, the
+ * directory is a second copy of MIRROR, written earlier: its files become hard links to MIRROR's. */
+static int export_dir(Exporter *x, int dir_fd, const char *path, const char *mirror) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
 
@@ -150,10 +163,11 @@ static int export_dir(Exporter *x, int dir_fd, const char *path) {
                 return log_error_errno(r, "Cannot read /%s: %m", path);
         STRV_FOREACH(name, names) {
                 _cleanup_(archive_entry_freep) struct archive_entry *e = archive_entry_new();
-                _cleanup_free_ char *child = isempty(path) ? strdup(*name) : strprintf("%s/%s", path, *name);
+                _cleanup_free_ char *child = isempty(path) ? strdup(*name) : strprintf("%s/%s", path, *name),
+                                    *mirror_child = mirror ? strprintf("%s/%s", mirror, *name) : NULL;
                 struct stat st;
 
-                if (!e || !child)
+                if (!e || !child || (mirror && !mirror_child))
                         return log_oom();
                 if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return log_error_errno(errno, "Cannot stat /%s: %m", child);
@@ -162,17 +176,26 @@ static int export_dir(Exporter *x, int dir_fd, const char *path) {
                         continue;
                 }
                 archive_entry_copy_stat(e, &st);
+                /* ostree keeps no times: two checkouts of one commit must give the same layer. */
+                archive_entry_set_mtime(e, 0, 0);
                 archive_entry_unset_atime(e);
                 archive_entry_unset_ctime(e);
                 archive_entry_set_pathname(e, child);
 
                 if (S_ISLNK(st.st_mode)) {
                         char target[PATH_MAX];
-                        ssize_t n = readlinkat(dir_fd, *name, target, sizeof(target) - 1);
+                        ssize_t n = readlinkat(dir_fd, *name, target, sizeof(target));
                         if (n < 0)
                                 return log_error_errno(errno, "Cannot read the link /%s: %m", child);
+                        if (n >= (ssize_t) sizeof(target))
+                                return log_error_errno(ENAMETOOLONG, "Cannot read the link /%s: %m", child);
                         target[n] = 0;
                         archive_entry_set_symlink(e, target);
+                        if (archive_write_header(x->a, e) != ARCHIVE_OK)
+                                return archive_fail(x->a, "the header", child);
+                } else if (S_ISREG(st.st_mode) && mirror) {
+                        archive_entry_set_hardlink(e, mirror_child);
+                        archive_entry_set_size(e, 0);
                         if (archive_write_header(x->a, e) != ARCHIVE_OK)
                                 return archive_fail(x->a, "the header", child);
                 } else if (S_ISREG(st.st_mode)) {
@@ -190,7 +213,24 @@ static int export_dir(Exporter *x, int dir_fd, const char *path) {
                         _cleanup_close_ int sub = openat(dir_fd, *name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0)
                                 return log_error_errno(errno, "Cannot open /%s: %m", child);
-                        r = export_dir(x, sub, child);
+                        /* A split slot's /var is empty and its content is the factory copy: the image
+                         * has it in /var too, where a Containerfile's package manager looks
+                         * (/var/lib/dpkg), as hard links ("usr" comes before "var"). */
+                        if (isempty(path) && streq(*name, "var") && !mirror) {
+                                _cleanup_strv_free_ char **in_var = NULL;
+                                r = readdir_names(sub, ".", &in_var);
+                                if (r < 0)
+                                        return log_error_errno(r, "Cannot read /var: %m");
+                                _cleanup_close_ int factory = in_var ? -EBADF :
+                                        openat(dir_fd, FACTORY_VAR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                if (factory >= 0) {
+                                        r = export_dir(x, factory, child, FACTORY_VAR);
+                                        if (r < 0)
+                                                return r;
+                                        continue;
+                                }
+                        }
+                        r = export_dir(x, sub, child, mirror_child);
                         if (r < 0)
                                 return r;
                 }
@@ -205,9 +245,7 @@ static int digest_hex(EVP_MD_CTX *md, char **ret) {
 
         if (EVP_DigestFinal_ex(md, d, &len) != 1)
                 return -EIO;
-        for (unsigned i = 0; i < len; i++)
-                sprintf(hex + 2 * i, "%02x", d[i]);
-        *ret = strprintf("sha256:%s", hex);
+        *ret = strprintf("sha256:%s", hex_encode(d, len, hex));
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -236,7 +274,7 @@ static int write_layer(const char *tree, int blobs_fd, char **ret_digest, uint64
         if (archive_write_set_format_pax_restricted(x.a) != ARCHIVE_OK || archive_write_add_filter_none(x.a) != ARCHIVE_OK ||
             archive_write_open(x.a, &x, NULL, export_write, NULL) != ARCHIVE_OK)
                 return log_error_errno(EIO, "Cannot start the layer: %s", archive_error_string(x.a) ?: "libarchive failed");
-        r = export_dir(&x, tree_fd, "");
+        r = export_dir(&x, tree_fd, "", NULL);
         if (r < 0)
                 return r;
         if (archive_write_close(x.a) != ARCHIVE_OK)
@@ -269,8 +307,7 @@ static int write_json_blob(int blobs_fd, sd_json_variant **v, char **ret_digest,
                 return r;
         if (EVP_Digest(text, strlen(text), d, &len, EVP_sha256(), NULL) != 1)
                 return -EIO;
-        for (unsigned i = 0; i < len; i++)
-                sprintf(hex + 2 * i, "%02x", d[i]);
+        hex_encode(d, len, hex);
         _cleanup_close_ int fd = openat(blobs_fd, hex, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
@@ -436,7 +473,8 @@ static int write_archive(const char *dir, const char *file) {
         archive_write_free(a);
         if (r < 0)
                 return log_error_errno(r, "Cannot write %s: %m", file);
-        if (fsync(out) < 0 || rename(tmp, file) < 0)
+        /* mkostemp() made it 0600: an image is for everyone's podman to read. */
+        if (fchmod(out, 0644) < 0 || fsync(out) < 0 || rename(tmp, file) < 0)
                 return log_error_errno(errno, "Cannot write %s: %m", file);
         free(tmp);
         tmp = NULL; /* renamed: nothing to unlink */

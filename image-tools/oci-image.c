@@ -92,6 +92,9 @@ static int blob_open(int layout_fd, const Descriptor *d) {
                 return -errno;
         if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != d->size)
                 return -EBADMSG;
+        /* It is read more than once after its digest is checked: nobody else may change it. */
+        if ((st.st_mode & 0022) || (st.st_uid != 0 && st.st_uid != geteuid()))
+                return -EPERM;
         return TAKE_FD(fd);
 }
 
@@ -101,8 +104,7 @@ static int sha256_hex(const void *data, size_t size, char ret[static 65]) {
 
         if (EVP_Digest(data, size, md, &len, EVP_sha256(), NULL) != 1 || len != sizeof(md))
                 return -EIO;
-        for (unsigned i = 0; i < len; i++)
-                sprintf(ret + 2 * i, "%02x", md[i]);
+        hex_encode(md, len, ret);
         return 0;
 }
 
@@ -119,6 +121,8 @@ static int blob_read_json(int layout_fd, const char *ref, const Descriptor *d, c
         _cleanup_close_ int fd = blob_open(layout_fd, d);
         if (fd == -EBADMSG)
                 return log_error_errno(fd, "%s: the %s %s is not a file of %" PRIu64 " bytes.", ref, what, d->digest, d->size);
+        if (fd == -EPERM)
+                return log_error_errno(fd, "%s: the %s %s may be changed by another user, refusing it.", ref, what, d->digest);
         if (fd < 0)
                 return log_error_errno(fd, "%s: cannot open the %s %s: %m", ref, what, d->digest);
         r = read_fd_limited(fd, JSON_BLOB_MAX, &text, &size);
@@ -245,9 +249,13 @@ static int unpack_layout(const char *ref, const char *dir, const char *name, con
         r = blob_read_json(layout_fd, ref, &cd, "config", &config);
         if (r < 0)
                 return r;
-        sd_json_variant *os = sd_json_variant_by_key(config, "os");
-        if (sd_json_variant_is_string(os) && !streq(sd_json_variant_string(os), "linux"))
-                return log_error_errno(EMEDIUMTYPE, "%s: the image is for %s, not linux.", ref, sd_json_variant_string(os));
+        /* dreamlink's releases are x86-64 (the branches say so, the boot loader and kernels are). */
+        sd_json_variant *os = sd_json_variant_by_key(config, "os"), *arch = sd_json_variant_by_key(config, "architecture");
+        if (!sd_json_variant_is_string(os) || !sd_json_variant_is_string(arch) ||
+            !streq(sd_json_variant_string(os), "linux") || !streq(sd_json_variant_string(arch), "amd64"))
+                return log_error_errno(EMEDIUMTYPE, "%s: the image is for %s/%s, not linux/amd64.", ref,
+                                       sd_json_variant_is_string(os) ? sd_json_variant_string(os) : "?",
+                                       sd_json_variant_is_string(arch) ? sd_json_variant_string(arch) : "?");
 
         sd_json_variant *layers = sd_json_variant_by_key(manifest, "layers");
         if (!sd_json_variant_is_array(layers) || sd_json_variant_elements(layers) == 0)
@@ -274,6 +282,8 @@ static int unpack_layout(const char *ref, const char *dir, const char *name, con
                 _cleanup_close_ int fd = blob_open(layout_fd, &ld);
                 if (fd == -EBADMSG)
                         return log_error_errno(fd, "Layer %s: its blob is not a file of %" PRIu64 " bytes.", layer_name, ld.size);
+                if (fd == -EPERM)
+                        return log_error_errno(fd, "Layer %s: its blob may be changed by another user, refusing it.", layer_name);
                 if (fd < 0)
                         return log_error_errno(fd, "Layer %s: cannot open its blob: %m", layer_name);
                 r = oci_layer_apply(tree_fd, fd, layer_name, ld.digest);
@@ -287,30 +297,30 @@ static int unpack_layout(const char *ref, const char *dir, const char *name, con
 /* The layout files of an oci-archive, and nothing else, into DIR: "oci-layout", "index.json",
  * "blobs/sha256/HEX". The archive's other entries are ignored, so none of its names can reach
  * outside DIR. */
+static void archive_read_freep(struct archive **a) {
+        if (*a)
+                archive_read_free(*a);
+}
+
 static int extract_layout(const char *ref, const char *file, const char *dir) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
         _cleanup_close_ int dir_fd = -EBADF, blobs_fd = -EBADF;
-        struct archive *a = archive_read_new();
         struct archive_entry *e;
         int r;
 
         if (!a)
                 return log_oom();
         dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0) {
-                r = log_error_errno(errno, "Cannot open %s: %m", dir);
-                goto finish;
-        }
+        if (dir_fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", dir);
         if (mkdirat(dir_fd, "blobs", 0700) < 0 || mkdirat(dir_fd, "blobs/sha256", 0700) < 0 ||
-            (blobs_fd = openat(dir_fd, "blobs/sha256", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-                r = log_error_errno(errno, "Cannot create the blob directory in %s: %m", dir);
-                goto finish;
-        }
-        if (archive_read_support_filter_all(a) != ARCHIVE_OK || archive_read_support_format_tar(a) != ARCHIVE_OK ||
-            archive_read_open_filename(a, file, 256U * 1024U) != ARCHIVE_OK) {
-                r = log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "%s: cannot read %s: %s", ref, file,
-                                    archive_error_string(a) ?: "not a tar file");
-                goto finish;
-        }
+            (blobs_fd = openat(dir_fd, "blobs/sha256", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                return log_error_errno(errno, "Cannot create the blob directory in %s: %m", dir);
+        /* Plain, or compressed by libarchive itself: no external decompressor runs (ARCHIVE_WARN). */
+        if (archive_read_support_filter_gzip(a) != ARCHIVE_OK || archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+            archive_read_support_format_tar(a) != ARCHIVE_OK || archive_read_open_filename(a, file, 256U * 1024U) != ARCHIVE_OK)
+                return log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "%s: cannot read %s: %s", ref, file,
+                                       archive_error_string(a) ?: "not a tar file");
         while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 const char *name = archive_entry_pathname(e), *hex;
                 int at = dir_fd;
@@ -323,24 +333,16 @@ static int extract_layout(const char *ref, const char *file, const char *dir) {
                 } else if (!streq(name, "index.json") && !streq(name, "oci-layout"))
                         continue;
                 _cleanup_close_ int fd = openat(at, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (fd < 0) {
-                        r = log_error_errno(errno, "%s: cannot write %s from the archive: %m", ref, name);
-                        goto finish;
-                }
-                if (archive_read_data_into_fd(a, fd) != ARCHIVE_OK) {
-                        r = log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EIO, "%s: failed to unpack %s: %s",
-                                            ref, name, archive_error_string(a) ?: "short archive");
-                        goto finish;
-                }
+                if (fd < 0)
+                        return log_error_errno(errno, "%s: cannot write %s from the archive: %m", ref, name);
+                if (archive_read_data_into_fd(a, fd) != ARCHIVE_OK)
+                        return log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EIO, "%s: failed to unpack %s: %s",
+                                               ref, name, archive_error_string(a) ?: "short archive");
         }
         if (r != ARCHIVE_EOF)
-                r = log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "%s: failed to read %s: %s", ref, file,
-                                    archive_error_string(a) ?: "not a tar file");
-        else
-                r = 0;
-finish:
-        archive_read_free(a);
-        return r;
+                return log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "%s: failed to read %s: %s", ref,
+                                       file, archive_error_string(a) ?: "not a tar file");
+        return 0;
 }
 
 int oci_ref_parse(const char *ref, OciTransport *ret_transport, char **ret_path, char **ret_name) {
@@ -378,7 +380,7 @@ int oci_ref_parse(const char *ref, OciTransport *ret_transport, char **ret_path,
 /* podman's local storage has no stable on-disk format for others to read: podman writes the
  * image as an archive, read as any other. */
 static int save_from_storage(const char *ref, const char *image, const char *dir, char **ret_file) {
-        _cleanup_free_ char *file = strprintf("%s/image.tar", dir), *output = NULL;
+        _cleanup_free_ char *file = strprintf("%s/image.tar", dir), *output = NULL, *out = NULL, *err = NULL;
         int r;
 
         if (!file)
@@ -387,10 +389,12 @@ static int save_from_storage(const char *ref, const char *image, const char *dir
         if (!output)
                 return log_oom();
         const char * const argv[] = { "podman", "image", "save", "--format=oci-archive", output, image, NULL };
-        r = run_command(argv);
-        if (r < 0)
+        r = run_command_output(argv, 4096, &out, &err);
+        if (r < 0) {
+                char *why = err ?: out;
                 return log_error_errno(r, "%s: podman could not save the image (is podman installed, and the image in the "
-                                       "storage of the user running this?).", ref);
+                                       "storage of the user running this?): %s", ref, why ? strstrip(why) : strerror(-r));
+        }
         *ret_file = TAKE_PTR(file);
         return 0;
 }

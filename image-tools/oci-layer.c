@@ -20,17 +20,15 @@
 #include "log.h"
 #include "macro.h"
 #include "oci-layer.h"
+#include "sign.h"
 #include "string-util.h"
 
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
 #define READ_BUFFER_SIZE (256U * 1024U)
 
-/* The blob as libarchive reads it, hashed on the way: no skip or seek callback, so every byte
- * passes through here in order. */
 typedef struct LayerReader {
         int fd;
-        EVP_MD_CTX *md; /* NULL: no digest to check */
         uint8_t *buf;
 } LayerReader;
 
@@ -43,10 +41,6 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
         while (n < 0 && errno == EINTR);
         if (n < 0) {
                 archive_set_error(a, errno, "read failed");
-                return -1;
-        }
-        if (l->md && n > 0 && EVP_DigestUpdate(l->md, l->buf, (size_t) n) != 1) {
-                archive_set_error(a, EIO, "digest failed");
                 return -1;
         }
         *ret = l->buf;
@@ -65,8 +59,10 @@ static int layer_open(LayerReader *l, const char *name, struct archive **ret) {
                 return log_oom();
         if (lseek(l->fd, 0, SEEK_SET) < 0)
                 return log_error_errno(errno, "Failed to rewind layer %s: %m", name);
-        /* A layer is a tar stream (any of its dialects), compressed or not, never another format. */
-        if (archive_read_support_filter_all(a) != ARCHIVE_OK || archive_read_support_format_tar(a) != ARCHIVE_OK ||
+        /* A layer is a tar stream (any of its dialects), plain or compressed as the image-spec allows,
+         * never another format. ARCHIVE_WARN would mean an external decompressor: none is run. */
+        if (archive_read_support_filter_gzip(a) != ARCHIVE_OK || archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+            archive_read_support_format_tar(a) != ARCHIVE_OK ||
             archive_read_open(a, l, NULL, layer_read, NULL) != ARCHIVE_OK)
                 return log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "Failed to read layer %s: %s",
                                        name, archive_error_string(a) ?: "not a tar stream");
@@ -100,35 +96,6 @@ static int layer_path(const char *name, char **ret) {
         return 0;
 }
 
-static int open_beneath(int root_fd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t) (flags | O_CLOEXEC),
-                /* Links are followed only while they stay below the root: an absolute one, or one
-                 * with more ".." than depth, fails with EXDEV. */
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof(how));
-        return fd < 0 ? -errno : (int) fd;
-}
-
-/* The directory PATH below the root, created (0755) with its missing parents. */
-static int open_dir_creating(int root_fd, const char *path) {
-        int fd = open_beneath(root_fd, path, O_PATH | O_DIRECTORY);
-        if (fd != -ENOENT || isempty(path))
-                return fd;
-
-        _cleanup_free_ char *up = NULL;
-        const char *name = path_split_last(path, &up);
-        if (!up)
-                return -ENOMEM;
-        _cleanup_close_ int up_fd = open_dir_creating(root_fd, streq(up, ".") ? "" : up);
-        if (up_fd < 0)
-                return up_fd;
-        if (mkdirat(up_fd, name, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return open_beneath(root_fd, path, O_PATH | O_DIRECTORY);
-}
-
 static int remove_children(int dir_fd) {
         _cleanup_strv_free_ char **names = NULL;
         int r = readdir_names(dir_fd, ".", &names);
@@ -149,33 +116,38 @@ static void whiteouts_done(Whiteouts *w) {
         strv_free(w->opaque);
 }
 
-static int digest_finish(LayerReader *l, const char *name, const char *digest) {
-        uint8_t md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
+/* The whole blob against its digest, before libarchive parses any of it. */
+static int layer_verify(LayerReader *l, const char *name, const char *digest) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint8_t d[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
         char hex[2 * EVP_MAX_MD_SIZE + 1];
 
-        /* libarchive stops at the end-of-archive blocks; the digest covers the whole blob. */
-        for (;;) {
-                ssize_t n = loop_read(l->fd, l->buf, READ_BUFFER_SIZE);
+        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+                return log_error_errno(EIO, "Failed to set up the digest of layer %s.", name);
+        for (off_t offset = 0;;) {
+                ssize_t n = pread(l->fd, l->buf, READ_BUFFER_SIZE, offset);
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n < 0)
-                        return log_error_errno(n, "Failed to read layer %s: %m", name);
+                        return log_error_errno(errno, "Failed to read layer %s: %m", name);
                 if (n == 0)
                         break;
-                if (EVP_DigestUpdate(l->md, l->buf, (size_t) n) != 1)
+                if (EVP_DigestUpdate(md, l->buf, (size_t) n) != 1)
                         return log_error_errno(EIO, "Failed to hash layer %s.", name);
+                offset += n;
         }
-        if (EVP_DigestFinal_ex(l->md, md, &md_len) != 1)
+        if (EVP_DigestFinal_ex(md, d, &len) != 1)
                 return log_error_errno(EIO, "Failed to hash layer %s.", name);
-        for (unsigned i = 0; i < md_len; i++)
-                sprintf(hex + 2 * i, "%02x", md[i]);
+        hex_encode(d, len, hex);
         if (!streq(hex, digest + strlen("sha256:")))
                 return log_error_errno(EBADMSG, "Layer %s does not match its digest %s (it has sha256:%s), refusing it.",
                                        name, digest, hex);
         return 0;
 }
 
-/* Pass one: every name checked, the whiteouts listed, the digest verified; nothing changed. */
-static int layer_scan(LayerReader *l, const char *name, const char *digest, Whiteouts *ret) {
+/* Pass one: every name checked, the whiteouts listed; nothing changed. */
+static int layer_scan(LayerReader *l, const char *name, Whiteouts *ret) {
         _cleanup_(archive_freep) struct archive *a = NULL;
         _cleanup_(whiteouts_done) Whiteouts w = {};
         struct archive_entry *e;
@@ -233,26 +205,21 @@ static int layer_scan(LayerReader *l, const char *name, const char *digest, Whit
         if (r != ARCHIVE_EOF)
                 return log_error_errno(archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "Failed to read layer %s: %s",
                                        name, archive_error_string(a) ?: "not a tar stream");
-        if (l->md) {
-                r = digest_finish(l, name, digest);
-                if (r < 0)
-                        return r;
-        }
         *ret = w;
         w = (Whiteouts) {};
         return 0;
 }
 
+/* A whiteout's directory is one of its own layer (overlayfs never makes one below a link): where
+ * a lower layer has a link, or no directory, there is nothing to hide. So no link is followed,
+ * inside the tree or out of it. */
 static int apply_whiteouts(int tree_fd, const char *name, const Whiteouts *w) {
         int r;
 
         STRV_FOREACH(d, w->opaque) {
-                _cleanup_close_ int fd = open_beneath(tree_fd, *d, O_PATH | O_DIRECTORY);
-                if (fd == -ENOENT || fd == -ENOTDIR)
-                        continue; /* nothing below to hide */
-                if (fd == -EXDEV)
-                        return log_error_errno(fd, "Layer %s: the opaque directory /%s leads out of the tree through a link, refusing the layer.",
-                                               name, *d);
+                _cleanup_close_ int fd = openat_beneath(tree_fd, *d, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+                if (IN_SET(fd, -ENOENT, -ENOTDIR, -ELOOP))
+                        continue;
                 if (fd < 0)
                         return log_error_errno(fd, "Layer %s: cannot hide what is below /%s: %m", name, *d);
                 r = remove_children(fd);
@@ -264,12 +231,10 @@ static int apply_whiteouts(int tree_fd, const char *name, const Whiteouts *w) {
                 const char *base = path_split_last(*p, &dir);
                 if (!dir)
                         return log_oom();
-                _cleanup_close_ int fd = open_beneath(tree_fd, streq(dir, ".") ? "" : dir, O_PATH | O_DIRECTORY);
-                if (fd == -ENOENT || fd == -ENOTDIR)
+                _cleanup_close_ int fd = openat_beneath(tree_fd, streq(dir, ".") ? "" : dir, O_PATH | O_DIRECTORY,
+                                                        RESOLVE_NO_SYMLINKS);
+                if (IN_SET(fd, -ENOENT, -ENOTDIR, -ELOOP))
                         continue;
-                if (fd == -EXDEV)
-                        return log_error_errno(fd, "Layer %s: the whiteout of /%s leads out of the tree through a link, refusing the layer.",
-                                               name, *p);
                 if (fd < 0)
                         return log_error_errno(fd, "Layer %s: cannot remove /%s: %m", name, *p);
                 r = rm_rf_at(fd, base);
@@ -346,7 +311,7 @@ static int hardlink_entry(int tree_fd, const char *target, int dir_fd, const cha
         r = layer_path(target, &target_path);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = open_beneath(tree_fd, target_path, O_PATH | O_NOFOLLOW);
+        _cleanup_close_ int fd = openat_beneath(tree_fd, target_path, O_PATH | O_NOFOLLOW, 0);
         if (fd < 0)
                 return fd;
         if (fstat(fd, &st) < 0)
@@ -368,13 +333,13 @@ static int entry_create(struct archive *a, struct archive_entry *e, int tree_fd,
         int r;
 
         if (isempty(path)) {
-                fd = open_beneath(tree_fd, "", O_RDONLY | O_DIRECTORY);
+                fd = openat_beneath(tree_fd, "", O_RDONLY | O_DIRECTORY, 0);
                 return fd < 0 ? fd : set_owner_mode(e, fd);
         }
         const char *base = path_split_last(path, &dir);
         if (!dir)
                 return -ENOMEM;
-        dir_fd = open_dir_creating(tree_fd, streq(dir, ".") ? "" : dir);
+        dir_fd = mkdir_p_beneath(tree_fd, streq(dir, ".") ? "" : dir, 0755, 0);
         if (dir_fd < 0)
                 return dir_fd;
         if (archive_entry_hardlink(e))
@@ -415,7 +380,9 @@ static int entry_create(struct archive *a, struct archive_entry *e, int tree_fd,
                 return 0;
         }
         default:
-                return 1; /* skipped */
+                /* Not kept, but what a lower layer had there is gone all the same. */
+                r = clear_way(dir_fd, base, type);
+                return r < 0 ? r : 1;
         }
 }
 
@@ -432,9 +399,9 @@ static int layer_extract(LayerReader *l, int tree_fd, const char *name) {
                 _cleanup_free_ char *path = NULL;
                 const char *entry_name = archive_entry_pathname(e);
 
-                r = layer_path(entry_name, &path);
-                if (r < 0)
-                        return log_oom(); /* the scan refused the rest */
+                /* The scan saw this blob refuse nothing: it changed between the passes. */
+                if (!entry_name || layer_path(entry_name, &path) < 0)
+                        return log_error_errno(EBADMSG, "Layer %s changed while it was read, refusing it.", name);
                 const char *slash = strrchr(path, '/');
                 if (startswith(slash ? slash + 1 : path, WHITEOUT_PREFIX))
                         continue;
@@ -444,7 +411,8 @@ static int layer_extract(LayerReader *l, int tree_fd, const char *name) {
                                                name, entry_name, archive_entry_hardlink(e) ? " linking to " : "",
                                                strempty(archive_entry_hardlink(e)));
                 if (r < 0)
-                        return log_error_errno(r, "Layer %s: failed to create /%s: %m", name, path);
+                        return log_error_errno(r, "Layer %s: failed to create /%s: %m%s", name, path,
+                                               r == -EPERM ? " (its owners are kept: run as root, or in podman unshare)" : "");
                 if (r > 0)
                         log_warning("Layer %s: skipping /%s: ostree cannot hold device nodes, FIFOs or sockets.", name, path);
         }
@@ -454,12 +422,8 @@ static int layer_extract(LayerReader *l, int tree_fd, const char *name) {
         return 0;
 }
 
-static void evp_md_ctx_freep(EVP_MD_CTX **p) {
-        EVP_MD_CTX_free(*p);
-}
 
 int oci_layer_apply(int tree_fd, int layer_fd, const char *name, const char *digest) {
-        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *md = NULL;
         _cleanup_(whiteouts_done) Whiteouts w = {};
         _cleanup_free_ uint8_t *buf = malloc(READ_BUFFER_SIZE);
         int r;
@@ -470,20 +434,18 @@ int oci_layer_apply(int tree_fd, int layer_fd, const char *name, const char *dig
 
         if (!buf)
                 return log_oom();
+        LayerReader l = { .fd = layer_fd, .buf = buf };
         if (digest) {
                 const char *hex = startswith(digest, "sha256:");
                 if (!hex || !string_is_lower_hex(hex, 64))
                         return log_error_errno(EBADMSG, "Layer %s: unsupported digest '%s' (only sha256).", name, digest);
-                md = EVP_MD_CTX_new();
-                if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-                        return log_oom();
+                r = layer_verify(&l, name, digest);
+                if (r < 0)
+                        return r;
         }
-
-        LayerReader l = { .fd = layer_fd, .md = md, .buf = buf };
-        r = layer_scan(&l, name, digest, &w);
+        r = layer_scan(&l, name, &w);
         if (r < 0)
                 return r;
-        l.md = NULL;
         r = apply_whiteouts(tree_fd, name, &w);
         if (r < 0)
                 return r;

@@ -14,7 +14,9 @@
  *
  * Nothing is ever written, removed or linked outside the tree: a name with a ".." component, or
  * whose parent leads out of the tree through a symlink (absolute, or with too many ".."), or a
- * hard link to such a path, fails the layer with -EXDEV. A directory entry for the root itself
+ * hard link to such a path, fails the layer with -EXDEV. A whiteout's directory is one of its own
+ * layer, never reached through a link: below a link (or a file) of a lower layer it hides
+ * nothing. A directory entry for the root itself
  * ("./", as `tar -C DIR .` writes it) sets the tree's owner and mode; any other entry naming the
  * root (or an empty name) fails the layer with -EBADMSG. Links inside the tree are followed as
  * the image would resolve them, except the last component, which is always replaced, never

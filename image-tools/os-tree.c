@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +11,15 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "os-tree.h"
 #include "string-util.h"
 
-#define FACTORY_VAR "usr/share/factory/var"
-#define FACTORY_TMPFILES "usr/lib/tmpfiles.d/dreamlink-factory-var.conf"
+#define FACTORY_DIR "usr/share/factory"
+#define TMPFILES_DIR "usr/lib/tmpfiles.d"
+#define FACTORY_TMPFILES "dreamlink-factory-var.conf"
 
 /* Local state lives in the shared /var: these are links into it in every slot. */
 static const struct {
@@ -29,92 +31,111 @@ static const struct {
         { "srv", "var/srv", "what the machine serves is local state, shared by both slots" },
 };
 
+/* The tree came from an image: none of the paths this file reads or writes may pass a link, or
+ * an image could make it read or write the publisher's own files (usr/share/factory -> /). */
+static int open_in_slot(int tree_fd, const char *path, int flags) {
+        return openat_beneath(tree_fd, path, flags, RESOLVE_NO_SYMLINKS);
+}
+
+static int refuse_link(const char *tree, const char *path) {
+        return log_error_errno(EMEDIUMTYPE, "%s/%s goes through a symbolic link, where a slot has directories.", tree, path);
+}
+
+static int read_link(int fd, const char *name, char buf[static PATH_MAX]) {
+        ssize_t n = readlinkat(fd, name, buf, PATH_MAX);
+        if (n < 0)
+                return -errno;
+        if (n >= PATH_MAX)
+                return -ENAMETOOLONG;
+        buf[n] = 0;
+        return 0;
+}
+
 static int check_link(int tree_fd, const char *tree, const char *path, const char *target, const char *why) {
         char buf[PATH_MAX];
         struct stat st;
 
-        if (fstatat(tree_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                if (errno == ENOENT)
-                        return 0;
+        _cleanup_close_ int fd = open_in_slot(tree_fd, path, O_PATH | O_NOFOLLOW);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd == -ELOOP)
+                return refuse_link(tree, path);
+        if (fd < 0)
+                return log_error_errno(fd, "Cannot open %s/%s: %m", tree, path);
+        if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Cannot stat %s/%s: %m", tree, path);
-        }
-        ssize_t n = S_ISLNK(st.st_mode) ? readlinkat(tree_fd, path, buf, sizeof(buf) - 1) : -1;
-        if (n >= 0)
-                buf[n] = 0;
-        if (n < 0 || !streq(buf, target))
+        if (!S_ISLNK(st.st_mode) || read_link(fd, "", buf) < 0 || !streq(buf, target))
                 return log_error_errno(EMEDIUMTYPE,
-                                       "%s/%s must be a link to %s (%s): build FROM a dreamlink base image, "
-                                       "or split /var as docs/quickstart.md says.",
+                                       "%s/%s must be a link to %s (%s): build FROM a dreamlink base image "
+                                       "(dreamlink-image export).",
                                        tree, path, target, why);
         return 0;
 }
 
-static int check_rules(int tree_fd, const char *tree) {
+static int check_kind(int tree_fd, const char *tree, const char *path, mode_t kind, const char *why) {
         struct stat st;
+
+        _cleanup_close_ int fd = open_in_slot(tree_fd, path, O_PATH | O_NOFOLLOW);
+        if (fd == -ELOOP)
+                return refuse_link(tree, path);
+        if (fd == -ENOENT || (fd >= 0 && fstat(fd, &st) >= 0 && (st.st_mode & S_IFMT) != kind))
+                return log_error_errno(EMEDIUMTYPE, "%s is not a dreamlink OS: it has no %s /%s (%s).", tree,
+                                       kind == S_IFDIR ? "directory" : "file", path, why);
+        if (fd < 0)
+                return log_error_errno(fd, "Cannot open %s/%s: %m", tree, path);
+        return 0;
+}
+
+static int check_rules(int tree_fd, const char *tree) {
         int r;
 
-        if (fstatat(tree_fd, "usr/lib/systemd/systemd", &st, 0) < 0 || !S_ISREG(st.st_mode))
-                return log_error_errno(EMEDIUMTYPE, "%s is not an OS: it has no /usr/lib/systemd/systemd "
-                                       "(systemd runs a dreamlink slot).", tree);
+        r = check_kind(tree_fd, tree, "usr/lib/systemd/systemd", S_IFREG, "systemd runs a dreamlink slot");
+        if (r < 0)
+                return r;
+        r = check_kind(tree_fd, tree, "boot", S_IFDIR, "the kernel and its initrd are found there");
+        if (r < 0)
+                return r;
+        r = check_kind(tree_fd, tree, "var", S_IFDIR, "the shared var partition is mounted there");
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(state_links); i++) {
                 r = check_link(tree_fd, tree, state_links[i].path, state_links[i].target, state_links[i].why);
                 if (r < 0)
                         return r;
         }
-        if (fstatat(tree_fd, "var", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-                return log_error_errno(EMEDIUMTYPE, "%s/var must be a directory: the shared var partition is mounted there.", tree);
         return 0;
 }
 
-/* Moves the entries of FROM_FD into TO_FD: an entry already in TO is replaced, except that a
- * directory met by a directory is merged into it. PATH names FROM in messages. */
-static int merge_into(int from_fd, int to_fd, const char *path) {
-        _cleanup_close_ int fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return log_error_errno(errno, "Cannot open %s: %m", path);
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
-        if (!d)
-                return log_error_errno(errno, "Cannot read %s: %m", path);
-        fd = -EBADF; /* owned by d */
+/* What the image has in /var becomes the factory copy, replacing the base's: it is the base's
+ * /var (dreamlink-image export puts it there) with what the image's RUN lines added, changed and
+ * removed. An image with an empty /var was split already: its factory copy stays. */
+static int split_var(int tree_fd, const char *tree) {
+        _cleanup_strv_free_ char **names = NULL;
+        struct stat st;
+        int r;
 
-        for (struct dirent *de; (errno = 0, de = readdir(d));) {
-                _cleanup_free_ char *child = NULL;
-                struct stat from_st, to_st;
-                int r;
+        r = readdir_names(tree_fd, "var", &names);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s/var: %m", tree);
+        if (!names)
+                return 0;
 
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                child = strprintf("%s/%s", path, de->d_name);
-                if (!child)
-                        return log_oom();
-                if (fstatat(dirfd(d), de->d_name, &from_st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return log_error_errno(errno, "Cannot stat %s: %m", child);
-                if (fstatat(to_fd, de->d_name, &to_st, AT_SYMLINK_NOFOLLOW) >= 0) {
-                        if (S_ISDIR(from_st.st_mode) && S_ISDIR(to_st.st_mode)) {
-                                _cleanup_close_ int sub_from = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-                                                    sub_to = openat(to_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                                if (sub_from < 0 || sub_to < 0)
-                                        return log_error_errno(errno, "Cannot open %s: %m", child);
-                                r = merge_into(sub_from, sub_to, child);
-                                if (r < 0)
-                                        return r;
-                                /* The image's directory, emptied now, carries the owner and mode it wants. */
-                                if (fchown(sub_to, from_st.st_uid, from_st.st_gid) < 0 ||
-                                    fchmod(sub_to, from_st.st_mode & 07777) < 0)
-                                        return log_error_errno(errno, "Cannot set the owner and mode of the factory copy of %s: %m", child);
-                                if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0)
-                                        return log_error_errno(errno, "Cannot remove %s: %m", child);
-                                continue;
-                        }
-                        r = rm_rf_at(to_fd, de->d_name);
-                        if (r < 0)
-                                return log_error_errno(r, "Cannot replace the factory copy of %s: %m", child);
-                } else if (errno != ENOENT)
-                        return log_error_errno(errno, "Cannot stat the factory copy of %s: %m", child);
-                if (renameat(dirfd(d), de->d_name, to_fd, de->d_name) < 0)
-                        return log_error_errno(errno, "Cannot move %s to the factory copy: %m", child);
-        }
-        return errno > 0 ? log_error_errno(errno, "Cannot read %s: %m", path) : 0;
+        _cleanup_close_ int factory_fd = mkdir_p_beneath(tree_fd, FACTORY_DIR, 0755, RESOLVE_NO_SYMLINKS);
+        if (factory_fd == -ELOOP)
+                return refuse_link(tree, FACTORY_DIR);
+        if (factory_fd < 0)
+                return log_error_errno(factory_fd, "Cannot create %s/" FACTORY_DIR ": %m", tree);
+        r = rm_rf_at(factory_fd, "var");
+        if (r < 0)
+                return log_error_errno(r, "Cannot remove the base's %s/" FACTORY_DIR "/var: %m", tree);
+        if (fstatat(tree_fd, "var", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            renameat(tree_fd, "var", factory_fd, "var") < 0 || mkdirat(tree_fd, "var", 0755) < 0)
+                return log_error_errno(errno, "Cannot move %s/var to " FACTORY_DIR "/var: %m", tree);
+        /* The mount point as the image had it. */
+        if (fchownat(tree_fd, "var", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+            fchmodat(tree_fd, "var", st.st_mode & 07777, 0) < 0)
+                return log_error_errno(errno, "Cannot set the owner and mode of %s/var: %m", tree);
+        return 0;
 }
 
 static bool is_systemds(const char *name) {
@@ -125,65 +146,75 @@ static bool is_deeper(const char *name) {
         return streq(name, "lib") || streq(name, "cache") || streq(name, "log") || streq(name, "spool");
 }
 
+/* A tmpfiles.d field is split at blanks and expands "%" specifiers and "\" escapes: such names
+ * would say something else there, so they are not written at all. */
+static bool is_plain_field(const char *s) {
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p <= ' ' || strchr("%\\\"'", *p) || *p == 0x7f)
+                        return false;
+        return !isempty(s);
+}
+
 /* Appends the tmpfiles line for var/PATH in FACTORY_FD. */
 static int tmpfiles_line(int factory_fd, const char *path, char ***lines) {
         char target[PATH_MAX];
         struct stat st;
         char *line;
+        int r;
 
+        if (!is_plain_field(path))
+                return log_error_errno(EMEDIUMTYPE, "/var/%s cannot be written as a tmpfiles.d line, refusing the image.", path);
         if (fstatat(factory_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
+                return log_error_errno(errno, "Cannot stat the factory copy of /var/%s: %m", path);
         if (S_ISLNK(st.st_mode)) {
                 /* tmpfiles' copy would follow the link, and a relative one does not resolve in the
                  * factory copy: the link is made again instead. */
-                ssize_t n = readlinkat(factory_fd, path, target, sizeof(target) - 1);
-                if (n < 0)
-                        return -errno;
-                target[n] = 0;
+                r = read_link(factory_fd, path, target);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the link /var/%s: %m", path);
+                if (!is_plain_field(target))
+                        return log_error_errno(EMEDIUMTYPE, "The link /var/%s -> %s cannot be written as a tmpfiles.d line, "
+                                               "refusing the image.", path, target);
                 line = strprintf("L /var/%s - - - - %s", path, target);
         } else
                 line = strprintf("C /var/%s - - - -", path);
-        return line ? strv_push(lines, line) : -ENOMEM;
+        return line ? strv_push(lines, line) : log_oom();
 }
 
-int os_tree_factory_tmpfiles(const char *tree, char **ret) {
+static int factory_tmpfiles(int factory_fd, char **ret) {
         _cleanup_strv_free_ char **top = NULL, **paths = NULL, **lines = NULL;
-        _cleanup_free_ char *factory = strprintf("%s/" FACTORY_VAR, tree);
         int r;
 
-        if (!factory)
-                return -ENOMEM;
-        _cleanup_close_ int factory_fd = open(factory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (factory_fd < 0)
-                return -errno;
-        r = readdir_names(factory_fd, ".", &top);
-        if (r < 0)
-                return r;
+        if (factory_fd >= 0) {
+                r = readdir_names(factory_fd, ".", &top);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the factory copy of /var: %m");
+        }
         STRV_FOREACH(t, top) {
                 struct stat st;
                 if (is_systemds(*t))
                         continue;
                 if (!is_deeper(*t)) {
                         if (strv_extend(&paths, *t) < 0)
-                                return -ENOMEM;
+                                return log_oom();
                         continue;
                 }
                 if (fstatat(factory_fd, *t, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
+                        return log_error_errno(errno, "Cannot stat the factory copy of /var/%s: %m", *t);
                 if (!S_ISDIR(st.st_mode))
                         continue;
                 _cleanup_strv_free_ char **sub = NULL;
                 r = readdir_names(factory_fd, *t, &sub);
                 if (r < 0)
-                        return r;
+                        return log_error_errno(r, "Cannot read the factory copy of /var/%s: %m", *t);
                 STRV_FOREACH(n, sub) {
                         char *p = strprintf("%s/%s", *t, *n);
                         if (!p || strv_push(&paths, p) < 0)
-                                return -ENOMEM;
+                                return log_oom();
                 }
         }
-        /* Names come sorted, but "lib/x" must come after "lib2": by path, so that a version's file
-         * reads the same each time it is made. */
+        /* By path ("lib/x" sorts before "lib2", which a line-wise sort would not do), so that a
+         * version's file reads the same each time it is made. */
         strv_sort(paths);
         STRV_FOREACH(p, paths) {
                 r = tmpfiles_line(factory_fd, *p, &lines);
@@ -192,16 +223,32 @@ int os_tree_factory_tmpfiles(const char *tree, char **ret) {
         }
         _cleanup_free_ char *body = strv_join(lines, "\n");
         if (!body)
-                return -ENOMEM;
+                return log_oom();
         *ret = strprintf("# Generated by dreamlink-image: seed the shared /var with what this version ships.\n"
                          "d /var/home 0755 root root -\n%s%s",
                          body, isempty(body) ? "" : "\n");
-        return *ret ? 0 : -ENOMEM;
+        return *ret ? 0 : log_oom();
+}
+
+/* The file written beside its final name and renamed over it, all below DIR_FD. */
+static int write_tmpfiles(int dir_fd, const char *text) {
+        static const char tmp[] = "." FACTORY_TMPFILES ".new";
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        r = loop_write(fd, text, strlen(text));
+        if (r >= 0 && (fchmod(fd, 0644) < 0 || renameat(dir_fd, tmp, dir_fd, FACTORY_TMPFILES) < 0))
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dir_fd, tmp, 0);
+        return r;
 }
 
 int os_tree_prepare(const char *tree) {
-        _cleanup_free_ char *factory = NULL, *conf_path = NULL, *conf = NULL;
-        _cleanup_close_ int tree_fd = -EBADF, var_fd = -EBADF, factory_fd = -EBADF;
+        _cleanup_free_ char *conf = NULL;
+        _cleanup_close_ int tree_fd = -EBADF, factory_var_fd = -EBADF, tmpfiles_fd = -EBADF;
         int r;
 
         assert(tree);
@@ -212,32 +259,26 @@ int os_tree_prepare(const char *tree) {
         r = check_rules(tree_fd, tree);
         if (r < 0)
                 return r;
-
-        factory = strprintf("%s/" FACTORY_VAR, tree);
-        if (!factory)
-                return log_oom();
-        r = mkdir_p(factory, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Cannot create %s: %m", factory);
-        var_fd = openat(tree_fd, "var", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        factory_fd = openat(tree_fd, FACTORY_VAR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (var_fd < 0 || factory_fd < 0)
-                return log_error_errno(errno, "Cannot open %s/var or its factory copy: %m", tree);
-        r = merge_into(var_fd, factory_fd, "/var");
+        r = split_var(tree_fd, tree);
         if (r < 0)
                 return r;
-        if (fchmod(var_fd, 0755) < 0 || fchown(var_fd, 0, 0) < 0)
-                return log_error_errno(errno, "Cannot set the mode of %s/var: %m", tree);
 
-        r = os_tree_factory_tmpfiles(tree, &conf);
+        factory_var_fd = open_in_slot(tree_fd, FACTORY_DIR "/var", O_RDONLY | O_DIRECTORY);
+        if (factory_var_fd == -ELOOP)
+                return refuse_link(tree, FACTORY_DIR "/var");
+        if (factory_var_fd < 0 && factory_var_fd != -ENOENT)
+                return log_error_errno(factory_var_fd, "Cannot open %s/" FACTORY_DIR "/var: %m", tree);
+        r = factory_tmpfiles(factory_var_fd, &conf);
         if (r < 0)
-                return log_error_errno(r, "Cannot list the factory copy of /var in %s: %m", tree);
-        conf_path = strprintf("%s/" FACTORY_TMPFILES, tree);
-        if (!conf_path)
-                return log_oom();
-        r = write_string_file_atomic_mkdir(conf_path, conf, 0644);
+                return r;
+        tmpfiles_fd = mkdir_p_beneath(tree_fd, TMPFILES_DIR, 0755, RESOLVE_NO_SYMLINKS);
+        if (tmpfiles_fd == -ELOOP)
+                return refuse_link(tree, TMPFILES_DIR);
+        if (tmpfiles_fd < 0)
+                return log_error_errno(tmpfiles_fd, "Cannot create %s/" TMPFILES_DIR ": %m", tree);
+        r = write_tmpfiles(tmpfiles_fd, conf);
         if (r < 0)
-                return log_error_errno(r, "Cannot write %s: %m", conf_path);
+                return log_error_errno(r, "Cannot write %s/" TMPFILES_DIR "/" FACTORY_TMPFILES ": %m", tree);
         return 0;
 }
 

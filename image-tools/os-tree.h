@@ -9,22 +9,21 @@
  * partition. */
 
 /* Checks the rules an OS tree must follow and refuses, naming the path at fault, one that breaks
- * them: systemd as PID 1 (/usr/lib/systemd/systemd), the dpkg database in the slot
- * (/var/lib/dpkg, when there, a link to /usr/lib/sysimage/dpkg), /home, /root and /srv, when
- * there, links to var/home, var/roothome and var/srv. Kernel and initrd are checked by the commit
- * (boot_info_from_tree()). -EMEDIUMTYPE for a broken rule, logged.
+ * them: systemd as PID 1 (/usr/lib/systemd/systemd), /boot and /var directories, the dpkg
+ * database in the slot (/var/lib/dpkg, when there, a link to /usr/lib/sysimage/dpkg), /home, /root
+ * and /srv, when there, links to var/home, var/roothome and var/srv. Kernel and initrd are checked
+ * by the commit (boot_info_from_tree()). None of the paths read or written here may go through a
+ * symbolic link: the tree is an image's, and its links must not lead this root process to the
+ * publisher's files. -EMEDIUMTYPE for a broken rule, logged.
  *
- * Then splits /var off as the reference OS does: what the tree has in /var moves to
- * /usr/share/factory/var (replacing the factory's entry of the same path, merging directories),
- * /var is left empty, and usr/lib/tmpfiles.d/dreamlink-factory-var.conf is written again from the
- * factory copy, so that a machine's shared /var receives what this version adds ("C" lines, "L"
- * for links). */
+ * Then splits /var off as the reference OS does: when the tree's /var has anything (a base image
+ * from `dreamlink-image export` carries its factory copy there, so that package managers work in
+ * a Containerfile), it replaces /usr/share/factory/var, with what RUN lines added, changed and
+ * removed; /var is left empty, and usr/lib/tmpfiles.d/dreamlink-factory-var.conf is written again
+ * from the factory copy ("C" lines for what a machine's shared /var lacks; "L" for links; the
+ * top-level entries, one level deeper in lib, cache, log and spool, none of systemd's own). A
+ * name that cannot be written in such a line (blanks, "%", "\", quotes) is refused. */
 int os_tree_prepare(const char *tree);
-
-/* The tmpfiles.d lines that seed /var from TREE/usr/share/factory/var: top-level entries other
- * than lib, cache, log, spool (one level deeper for those), home, run, lock, tmp (systemd's
- * own), sorted. */
-int os_tree_factory_tmpfiles(const char *tree, char **ret);
 
 /* Runtime mounts on a live system (PATH "/dev", "/proc", "/sys", "/run", "/tmp"): their
  * directories are part of the OS, whatever a build left in them is not (and /dev may hold device

@@ -2,10 +2,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs-util.h"
@@ -159,4 +161,30 @@ const char *path_split_last(const char *path, char **ret_parent) {
         const char *slash = strrchr(path, '/');
         *ret_parent = !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
         return slash ? slash + 1 : path;
+}
+
+int openat_beneath(int root_fd, const char *path, int flags, uint64_t resolve) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC),
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve,
+        };
+        long fd = syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof(how));
+        return fd < 0 ? -errno : (int) fd;
+}
+
+int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve) {
+        int fd = openat_beneath(root_fd, path, O_PATH | O_DIRECTORY, resolve);
+        if (fd != -ENOENT || isempty(path))
+                return fd;
+
+        _cleanup_free_ char *up = NULL;
+        const char *name = path_split_last(path, &up);
+        if (!up)
+                return -ENOMEM;
+        _cleanup_close_ int up_fd = mkdir_p_beneath(root_fd, streq(up, ".") ? "" : up, mode, resolve);
+        if (up_fd < 0)
+                return up_fd;
+        if (mkdirat(up_fd, name, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return openat_beneath(root_fd, path, O_PATH | O_DIRECTORY, resolve);
 }

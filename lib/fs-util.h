@@ -17,6 +17,7 @@
  *   -EPERM   a directory is owned by another user, or writable by others where it must not be
  *   -EINVAL  the path has a ".." component, or is empty where a name is needed */
 
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -37,6 +38,17 @@ int mkdirat_verified(int dir_fd, const char *name, mode_t mode);
 /* mkdir -p below ROOT_FD: directories on the way must be trusted, missing ones are created 0755;
  * the last one as mkdirat_verified() makes it. */
 int mkdir_p_verified(int root_fd, const char *path, mode_t mode);
+
+/* Trees that hold untrusted content (an OCI image's layers, unpacked by a publisher as root): PATH
+ * is resolved with openat2() below ROOT_FD and never leaves it (RESOLVE_BENEATH: an absolute link,
+ * or one with more ".." than depth, fails with -EXDEV), nor follows a magic link; RESOLVE adds
+ * flags such as RESOLVE_NO_SYMLINKS (-ELOOP at any link). "" is ROOT_FD itself. Returns an fd
+ * opened with FLAGS | O_CLOEXEC, or a negative errno. */
+int openat_beneath(int root_fd, const char *path, int flags, uint64_t resolve);
+
+/* The directory PATH below ROOT_FD, resolved as openat_beneath() does, with its missing
+ * components created (MODE, as the umask leaves it). An O_PATH fd, or a negative errno. */
+int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve);
 
 /* The last component of PATH; the directory it is in goes to *ret_parent, as dirname() has it
  * ("/" for "/x", "." for "x"), or NULL when out of memory. */

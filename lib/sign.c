@@ -18,7 +18,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 int ed25519_generate(EVP_PKEY **ret) {
         EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -93,8 +92,7 @@ int key_get_id(EVP_PKEY *key, char ret[static KEY_ID_LENGTH + 1]) {
                 return -EINVAL;
         if (!EVP_Digest(raw, raw_size, digest, &digest_size, EVP_sha256(), NULL))
                 return -EIO;
-        for (size_t i = 0; i < KEY_ID_LENGTH / 2; i++)
-                sprintf(ret + 2 * i, "%02x", digest[i]);
+        hex_encode(digest, KEY_ID_LENGTH / 2, ret);
         return 0;
 }
 

@@ -15,6 +15,7 @@
 #define KEY_ID_LENGTH 32
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 #define _cleanup_pkey_ _cleanup_(EVP_PKEY_freep)
 
 int ed25519_generate(EVP_PKEY **ret);

@@ -301,6 +301,18 @@ bool filename_is_valid(const char *s) {
         return strlen(s) <= 255;
 }
 
+char *hex_encode(const void *data, size_t size, char *ret) {
+        static const char digits[] = "0123456789abcdef";
+        const uint8_t *p = data;
+
+        for (size_t i = 0; i < size; i++) {
+                ret[2 * i] = digits[p[i] >> 4];
+                ret[2 * i + 1] = digits[p[i] & 15];
+        }
+        ret[2 * size] = 0;
+        return ret;
+}
+
 bool string_is_lower_hex(const char *s, size_t length) {
         if (!s || strlen(s) != length)
                 return false;

@@ -72,6 +72,8 @@ char *format_timespan(char *buf, size_t size, uint64_t usec);
 char *escape_control(const char *s);
 
 bool filename_is_valid(const char *s);
+/* SIZE bytes as lowercase hex into RET (2 * SIZE + 1 bytes); returns RET. */
+char *hex_encode(const void *data, size_t size, char *ret);
 /* Exactly length digits of lowercase hex: checksums, key and transaction ids. */
 bool string_is_lower_hex(const char *s, size_t length);
 
