@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "oci-export.h"
@@ -183,13 +184,10 @@ static int export_dir(Exporter *x, int dir_fd, const char *path, const char *mir
                 archive_entry_set_pathname(e, child);
 
                 if (S_ISLNK(st.st_mode)) {
-                        char target[PATH_MAX];
-                        ssize_t n = readlinkat(dir_fd, *name, target, sizeof(target));
-                        if (n < 0)
-                                return log_error_errno(errno, "Cannot read the link /%s: %m", child);
-                        if (n >= (ssize_t) sizeof(target))
-                                return log_error_errno(ENAMETOOLONG, "Cannot read the link /%s: %m", child);
-                        target[n] = 0;
+                        _cleanup_free_ char *target = NULL;
+                        r = readlinkat_malloc(dir_fd, *name, &target);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot read the link /%s: %m", child);
                         archive_entry_set_symlink(e, target);
                         if (archive_write_header(x->a, e) != ARCHIVE_OK)
                                 return archive_fail(x->a, "the header", child);

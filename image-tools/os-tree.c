@@ -41,18 +41,8 @@ static int refuse_link(const char *tree, const char *path) {
         return log_error_errno(EMEDIUMTYPE, "%s/%s goes through a symbolic link, where a slot has directories.", tree, path);
 }
 
-static int read_link(int fd, const char *name, char buf[static PATH_MAX]) {
-        ssize_t n = readlinkat(fd, name, buf, PATH_MAX);
-        if (n < 0)
-                return -errno;
-        if (n >= PATH_MAX)
-                return -ENAMETOOLONG;
-        buf[n] = 0;
-        return 0;
-}
-
 static int check_link(int tree_fd, const char *tree, const char *path, const char *target, const char *why) {
-        char buf[PATH_MAX];
+        _cleanup_free_ char *buf = NULL;
         struct stat st;
 
         _cleanup_close_ int fd = open_in_slot(tree_fd, path, O_PATH | O_NOFOLLOW);
@@ -64,7 +54,7 @@ static int check_link(int tree_fd, const char *tree, const char *path, const cha
                 return log_error_errno(fd, "Cannot open %s/%s: %m", tree, path);
         if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Cannot stat %s/%s: %m", tree, path);
-        if (!S_ISLNK(st.st_mode) || read_link(fd, "", buf) < 0 || !streq(buf, target))
+        if (!S_ISLNK(st.st_mode) || readlinkat_malloc(fd, "", &buf) < 0 || !streq(buf, target))
                 return log_error_errno(EMEDIUMTYPE,
                                        "%s/%s must be a link to %s (%s): build FROM a dreamlink base image "
                                        "(dreamlink-image export).",
@@ -157,7 +147,7 @@ static bool is_plain_field(const char *s) {
 
 /* Appends the tmpfiles line for var/PATH in FACTORY_FD. */
 static int tmpfiles_line(int factory_fd, const char *path, char ***lines) {
-        char target[PATH_MAX];
+        _cleanup_free_ char *target = NULL;
         struct stat st;
         char *line;
         int r;
@@ -169,7 +159,7 @@ static int tmpfiles_line(int factory_fd, const char *path, char ***lines) {
         if (S_ISLNK(st.st_mode)) {
                 /* tmpfiles' copy would follow the link, and a relative one does not resolve in the
                  * factory copy: the link is made again instead. */
-                r = read_link(factory_fd, path, target);
+                r = readlinkat_malloc(factory_fd, path, &target);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the link /var/%s: %m", path);
                 if (!is_plain_field(target))

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -187,4 +188,18 @@ int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve
         if (mkdirat(up_fd, name, mode) < 0 && errno != EEXIST)
                 return -errno;
         return openat_beneath(root_fd, path, O_PATH | O_DIRECTORY, resolve);
+}
+
+int readlinkat_malloc(int dir_fd, const char *name, char **ret) {
+        _cleanup_free_ char *buf = malloc(PATH_MAX);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = readlinkat(dir_fd, name, buf, PATH_MAX);
+        if (n < 0)
+                return -errno;
+        if (n >= PATH_MAX)
+                return -ENAMETOOLONG;
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
 }

@@ -50,6 +50,10 @@ int openat_beneath(int root_fd, const char *path, int flags, uint64_t resolve);
  * components created (MODE, as the umask leaves it). An O_PATH fd, or a negative errno. */
 int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve);
 
+/* The target of the link NAME in DIR_FD ("" with an O_PATH fd of the link itself), NUL-terminated;
+ * -ENAMETOOLONG for one of PATH_MAX bytes or more. */
+int readlinkat_malloc(int dir_fd, const char *name, char **ret);
+
 /* The last component of PATH; the directory it is in goes to *ret_parent, as dirname() has it
  * ("/" for "/x", "." for "x"), or NULL when out of memory. */
 const char *path_split_last(const char *path, char **ret_parent);

@@ -12,6 +12,7 @@
 
 #include "etc-merge.h"
 #include "fileio.h"
+#include "fs-util.h"
 #include "log.h"
 #include "string-util.h"
 
@@ -79,20 +80,6 @@ static int list_names(int dfd, char ***ret) {
         return 0;
 }
 
-static int readlink_at(int dfd, const char *name, char **ret) {
-        _cleanup_free_ char *buf = malloc(PATH_MAX);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t n = readlinkat(dfd, name, buf, PATH_MAX);
-        if (n < 0)
-                return -errno;
-        if (n >= PATH_MAX)
-                return -ENAMETOOLONG;
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
 static bool meta_equal(const struct stat *a, const struct stat *b) {
         if (a->st_mode != b->st_mode || a->st_uid != b->st_uid || a->st_gid != b->st_gid)
                 return false;
@@ -154,7 +141,7 @@ static int entries_equal(int a_dfd, int b_dfd, const char *name) {
         if (S_ISLNK(sa.st_mode)) {
                 _cleanup_free_ char *la = NULL, *lb = NULL;
                 int r;
-                if ((r = readlink_at(a_dfd, name, &la)) < 0 || (r = readlink_at(b_dfd, name, &lb)) < 0)
+                if ((r = readlinkat_malloc(a_dfd, name, &la)) < 0 || (r = readlinkat_malloc(b_dfd, name, &lb)) < 0)
                         return r;
                 return streq(la, lb);
         }
@@ -246,7 +233,7 @@ static int copy_entry(int src_dfd, int dst_dfd, const char *name) {
                 _cleanup_free_ char *t = NULL;
                 struct timespec ts[2] = { st.st_atim, st.st_mtim };
 
-                r = readlink_at(src_dfd, name, &t);
+                r = readlinkat_malloc(src_dfd, name, &t);
                 if (r < 0)
                         return r;
                 if (symlinkat(t, dst_dfd, name) < 0 ||
