@@ -143,14 +143,23 @@ static int boot_check_target(BootCheck *b) {
         return -EBADE;
 }
 
-/* updaterd gives back the fleet slot a switch took once a slot is blessed (fleet-job.h), and runs
- * on demand only: with the switch closed, start it rather than wait for someone to call it. */
-static void fleet_release_kick(const BootCheck *b) {
+/* updaterd runs on demand only, but has work of its own after a boot: giving back the fleet slot
+ * a switch took once a slot is blessed (fleet-job.h), committing a release staged before the boot
+ * with AutoCommit=. Start it rather than wait for someone to call it; it exits when idle. */
+static void updaterd_kick(const BootCheck *b) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *version = NULL;
+        const char *why;
         int r;
 
-        if (!b->w.config || !fleet_turn_pending(b->w.root, b->w.config))
+        if (!b->w.config)
+                return; /* no A/B system to work on */
+        if (fleet_turn_pending(b->w.root, b->w.config))
+                why = "to give back the fleet slot";
+        else if (b->w.config->auto_commit && status_auto_commit_pending(b->w.root, b->w.config, &version))
+                why = "for AutoCommit=";
+        else
                 return;
         r = sd_bus_open_system(&bus);
         if (r >= 0)
@@ -158,8 +167,8 @@ static void fleet_release_kick(const BootCheck *b) {
                                        "org.freedesktop.systemd1.Manager", "StartUnit", &error, NULL, "ss",
                                        "updaterd.service", "replace");
         if (r < 0)
-                log_warning_errno(r, "Failed to start updaterd.service to give back the fleet slot (the next call "
-                                  "to updaterd does): %s", error.message ?: strerror(-r));
+                log_warning_errno(r, "Failed to start updaterd.service %s (the next call to updaterd does): %s", why,
+                                  error.message ?: strerror(-r));
 }
 
 /* Finishes the switch that led to this boot, if one is open. */
@@ -170,7 +179,7 @@ int boot_check_run(const UpdaterConfig *c) {
         int r;
 
         r = boot_check_switch(&b, c);
-        fleet_release_kick(&b);
+        updaterd_kick(&b);
         return r;
 }
 
