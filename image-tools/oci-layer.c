@@ -2,7 +2,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -11,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -105,7 +103,7 @@ static int remove_children(int dir_fd) {
         return r;
 }
 
-/* What the first pass learns: the layer's whiteouts, checked names, and the blob's digest. */
+/* What the first pass learns: the layer's whiteouts. */
 typedef struct Whiteouts {
         char **removed; /* paths whose lower entries go */
         char **opaque;  /* directories whose lower children go */
