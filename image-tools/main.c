@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <getopt.h>
+#include <locale.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,6 +562,9 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup("dreamlink-image");
+        /* libarchive converts the UTF-8 names of pax headers (what podman writes) to the locale's
+         * charset: one that holds every name. */
+        (void) setlocale(LC_CTYPE, "C.UTF-8");
 
         if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help"))
                 return help() < 0 ? EXIT_FAILURE : (argc < 2 ? EXIT_FAILURE : EXIT_SUCCESS);

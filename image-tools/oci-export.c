@@ -268,8 +268,12 @@ static int write_layer(const char *tree, int blobs_fd, char **ret_digest, uint64
         };
         if (!x.a || !x.md || !x.buf || EVP_DigestInit_ex(x.md, EVP_sha256(), NULL) != 1)
                 return log_oom();
-        /* pax for long names, xattrs and big ids; no uname/gname: numeric owners are what counts. */
-        if (archive_write_set_format_pax_restricted(x.a) != ARCHIVE_OK || archive_write_add_filter_none(x.a) != ARCHIVE_OK ||
+        /* pax for long names, xattrs and big ids; no uname/gname: numeric owners are what counts.
+         * Names are written as the bytes they are (hdrcharset=BINARY), never converted through
+         * the locale: a tree's names need not be valid in it, nor even UTF-8. */
+        if (archive_write_set_format_pax_restricted(x.a) != ARCHIVE_OK ||
+            archive_write_set_format_option(x.a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+            archive_write_add_filter_none(x.a) != ARCHIVE_OK ||
             archive_write_open(x.a, &x, NULL, export_write, NULL) != ARCHIVE_OK)
                 return log_error_errno(EIO, "Cannot start the layer: %s", archive_error_string(x.a) ?: "libarchive failed");
         r = export_dir(&x, tree_fd, "", NULL);

@@ -166,6 +166,10 @@ static void test_export_then_unpack(void **state) {
         make_test_dir(t, "etc/ssl/private", 0710);
         _cleanup_free_ char *private = path_join2(t, "etc/ssl/private");
         assert_int_equal(chown(private, 0, 109), 0);
+        /* Names as ca-certificates makes them: UTF-8, whatever the locale of the export. */
+        make_test_dir(t, "etc/ssl/certs", 0755);
+        make_test_symlink(t, "etc/ssl/certs/988a38cb.0", "NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem");
+        write_test_file(t, "etc/ssl/certs/NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem", "cert\n");
         /* Left by the build in runtime directories: not part of the OS. */
         make_test_dir(t, "run/lock", 0755);
         make_test_dir(t, "tmp", 01777);
@@ -197,6 +201,11 @@ static void test_export_then_unpack(void **state) {
         assert_false(test_exists(out, "tmp/build.log"));
         assert_int_equal(test_mode_of(out, "tmp"), 01777);
         assert_true(test_exists(out, "usr/share/factory/var/lib/dpkg"));
+        _cleanup_free_ char *cert_link = path_join2(out, "etc/ssl/certs/988a38cb.0");
+        char cert_target[128] = {};
+        assert_true(readlink(cert_link, cert_target, sizeof(cert_target) - 1) > 0);
+        assert_string_equal(cert_target, "NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem");
+        assert_true(test_exists(out, "etc/ssl/certs/NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem"));
 
         /* The image's /var holds the factory copy, where a Containerfile's dpkg and apt look, as
          * links to the same files; made a slot again, it is the tree that was exported. */
