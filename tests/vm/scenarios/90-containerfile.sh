@@ -2,7 +2,8 @@
 # A release built from a Containerfile, as docs/quickstart.md (3b) says:
 #  0. The guest commits a tiny image straight from podman's storage
 #     (--from-oci=containers-storage:IMAGE).
-#  1. The host writes release 1's tree as a base image (dreamlink-image export).
+#  1. The host writes release 1's tree as a base image (dreamlink-image export),
+#     which committed as it is gives release 1's tree again.
 #  2. The guest's podman loads it and builds a Containerfile FROM it that
 #     installs a package (a .deb made here: no registry or mirror is reachable)
 #     and adds a config file; podman saves the image as an oci-archive.
@@ -26,6 +27,13 @@ trap '"$server" stop; rm -rf "$work"; vm_cleanup' EXIT
 "$top/tools/env.sh" ostree checkout --repo="$RELEASE_ROOT/repo" "$V1_COMMIT" "$work/v1"
 check "release 1 is written as a base image" dli export --tree="$work/v1" --output="oci-archive:$work/base.tar:dreamlink-base"
 rm -rf "$work/v1"
+# The base image committed as it is gives release 1 again: nothing lost or changed on the way
+# through the image but the generated tmpfiles.d file's first line, which names its writer.
+cp -al "$RELEASE_ROOT" "$work/release"
+dli commit --root="$work/release" --from-oci="oci-archive:$work/base.tar" --branch=dreamlink/demo/x86_64/base \
+        --version=1 --cmdline=unused --workdir="$work" >/dev/null 2>&1
+expect_eq "the base image commits back to release 1's tree" "M    /usr/lib/tmpfiles.d/dreamlink-factory-var.conf" \
+        "$("$top/tools/env.sh" ostree diff --repo="$work/release/repo" "$V1_COMMIT" dreamlink/demo/x86_64/base 2>&1)"
 
 # --- 2. podman build in the guest -------------------------------------------
 disk=$(vm_disk_from containerfile "$DISK_V1")
@@ -82,7 +90,6 @@ printf '  ..    load, build and save in the guest: %d s, archive %s\n' $((SECOND
 cmdline=$("$top/tools/env.sh" ostree show --repo="$RELEASE_ROOT/repo" --print-metadata-key=dreamlink.boot "$V1_COMMIT" |
         python3 -c 'import re, sys; print(re.search(r"'"'"'cmdline'"'"': '"'"'([^'"'"']*)'"'"'", sys.stdin.read()).group(1))')
 expect_match "release 1's kernel command line is read" 'panic=' "$cmdline"
-cp -al "$RELEASE_ROOT" "$work/release"
 out=$(dli commit --root="$work/release" --from-oci="oci-archive:$work/os-3.tar" --branch=dreamlink/demo/x86_64/stable \
         --version=3 --cmdline="$cmdline" --workdir="$work" 2>&1)
 expect_eq "dreamlink-image commits the image" 0 "$?"
