@@ -2,7 +2,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -294,14 +293,14 @@ static int unpack_layout(const char *ref, const char *dir, const char *name, con
         return 0;
 }
 
-/* The layout files of an oci-archive, and nothing else, into DIR: "oci-layout", "index.json",
- * "blobs/sha256/HEX". The archive's other entries are ignored, so none of its names can reach
- * outside DIR. */
 static void archive_read_freep(struct archive **a) {
         if (*a)
                 archive_read_free(*a);
 }
 
+/* The layout files of an oci-archive, and nothing else, into DIR: "oci-layout", "index.json",
+ * "blobs/sha256/HEX". The archive's other entries are ignored, so none of its names can reach
+ * outside DIR. */
 static int extract_layout(const char *ref, const char *file, const char *dir) {
         _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
         _cleanup_close_ int dir_fd = -EBADF, blobs_fd = -EBADF;
