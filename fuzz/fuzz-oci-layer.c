@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_assert(tree_fd >= 0);
         size_t n = fuzz_split(data, size, parts, LAYERS_MAX);
         for (size_t i = 0; i < n; i++) {
-                char name[16];
+                char name[32];
                 snprintf(name, sizeof(name), "layer%zu", i);
                 fuzz_write_file(blobs, name, parts[i].data, parts[i].size);
                 _cleanup_free_ char *path = strprintf("%s/%s", blobs, name);
