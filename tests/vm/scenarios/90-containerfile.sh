@@ -14,7 +14,10 @@
 #     client connection counting: after the kexec the package, the config file
 #     and the package's /var directory (seeded from the factory copy) are there.
 
-export VM_SMP=1 VM_FWD=6379
+# podman copies an archive it loads or saves to its temporary directory, and unpacks it there: with
+# the 1 GiB base image that is twice what the guest's 3 GiB /var has room for beside podman's
+# storage. A bigger guest, and its temporary files in /tmp (a tmpfs of half its memory).
+export VM_SMP=1 VM_FWD=6379 VM_MEM=6144
 server=$top/tests/vm/release-server.sh
 dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
 # Below the cache, which the build environment (tools/env.sh) sees too.
@@ -72,16 +75,17 @@ COPY motd /etc/motd
 EOF
 
 t0=$SECONDS
-loaded=$(guest 'podman load' <"$work/base.tar" 2>&1)
+loaded=$(guest 'TMPDIR=/tmp podman load' <"$work/base.tar" 2>&1)
 rm -f "$work/base.tar"
 image=$(printf '%s\n' "$loaded" | sed -n 's/^Loaded image: //p' | tail -n1)
+[ -n "$image" ] || printf '%s\n' "$loaded" | tail -n 5 | sed 's/^/        /'
 expect_match "podman loads the base image" '.' "$image"
 guest "podman tag '$image' localhost/dreamlink-base"
 tar -C "$work/ctx" -c . | guest 'rm -rf /var/tmp/ctx && mkdir /var/tmp/ctx && tar -C /var/tmp/ctx -x'
-out=$(guest 'cd /var/tmp/ctx && podman build --pull=never --network=none -t localhost/dreamlink-os:3 . 2>&1')
+out=$(guest 'cd /var/tmp/ctx && TMPDIR=/tmp podman build --pull=never --network=none -t localhost/dreamlink-os:3 . 2>&1')
 expect_eq "podman builds the Containerfile" 0 "$?"
 printf '%s\n' "$out" | tail -n 5 | sed 's/^/        /'
-guest 'podman save --format=oci-archive localhost/dreamlink-os:3' >"$work/os-3.tar"
+guest 'TMPDIR=/tmp podman save --format=oci-archive localhost/dreamlink-os:3' >"$work/os-3.tar"
 expect_eq "podman saves it as an oci-archive" 0 "$?"
 guest 'podman rmi -f localhost/dreamlink-os:3 localhost/dreamlink-base >/dev/null; podman image prune -f >/dev/null; rm -rf /var/tmp/ctx' || true
 printf '  ..    load, build and save in the guest: %d s, archive %s\n' $((SECONDS - t0)) "$(du -h "$work/os-3.tar" | cut -f1)"
@@ -92,8 +96,10 @@ cmdline=$("$top/tools/env.sh" ostree show --repo="$RELEASE_ROOT/repo" --print-me
 expect_match "release 1's kernel command line is read" 'panic=' "$cmdline"
 out=$(dli commit --root="$work/release" --from-oci="oci-archive:$work/os-3.tar" --branch=dreamlink/demo/x86_64/stable \
         --version=3 --cmdline="$cmdline" --workdir="$work" 2>&1)
-expect_eq "dreamlink-image commits the image" 0 "$?"
+rc=$?
+expect_eq "dreamlink-image commits the image" 0 "$rc"
 printf '%s\n' "$out" | tail -n 3 | sed 's/^/        /'
+[ "$rc" = 0 ] || return 1
 rm -f "$work/os-3.tar"
 check "and publishes it as release 3" dli publish --root="$work/release" --key="$RELEASE_KEYS/release.key" --channel=stable \
         --rev=dreamlink/demo/x86_64/stable --delta-bases=0 --delta-from="$V1_COMMIT"
