@@ -14,10 +14,11 @@
 #     client connection counting: after the kexec the package, the config file
 #     and the package's /var directory (seeded from the factory copy) are there.
 
-# podman copies an archive it loads or saves to its temporary directory, and unpacks it there: with
-# the 1 GiB base image that is twice what the guest's 3 GiB /var has room for beside podman's
-# storage. A bigger guest, and its temporary files in /tmp (a tmpfs of half its memory).
-export VM_SMP=1 VM_FWD=6379 VM_MEM=6144
+# podman load keeps three copies of an archive in its temporary directory (what it read, that
+# unpacked, each blob again) before its storage has the image: with the 1 GiB base image, far more
+# than the guest's 3 GiB /var has room for. A bigger guest, and podman's temporary files in /tmp (a
+# tmpfs of half its memory).
+export VM_SMP=1 VM_FWD=6379 VM_MEM=10240
 server=$top/tests/vm/release-server.sh
 dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
 # Below the cache, which the build environment (tools/env.sh) sees too.
