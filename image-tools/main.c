@@ -233,14 +233,11 @@ static int open_release_repo(const char *root, bool create, OstreeRepo **ret) {
  * tree of an OS does not fit a tmpfs /tmp), made a slot by os_tree_prepare(). */
 static int tree_from_oci(const Args *a, char **ret_tree) {
         _cleanup_(rm_rf_and_freep) char *tree = NULL;
-        _cleanup_free_ char *tmp = strprintf("%s/dreamlink-tree.XXXXXX", a->workdir ?: "/var/tmp");
         int r;
 
-        if (!tmp)
-                return log_oom();
-        if (!mkdtemp(tmp))
-                return log_error_errno(errno, "Failed to create a directory in %s: %m", a->workdir ?: "/var/tmp");
-        tree = TAKE_PTR(tmp);
+        r = mkdtemp_below(a->workdir, "dreamlink-tree", &tree);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a directory in %s: %m", a->workdir ?: "/var/tmp");
         r = oci_image_unpack(a->from_oci, tree, a->workdir);
         if (r < 0)
                 return r;

@@ -484,7 +484,7 @@ static int write_archive(const char *dir, const char *file) {
 }
 
 int oci_export(const char *tree, const char *ref, const char *workdir) {
-        _cleanup_free_ char *path = NULL, *name = NULL, *tmp = NULL;
+        _cleanup_free_ char *path = NULL, *name = NULL;
         _cleanup_(rm_rf_and_freep) char *layout = NULL;
         OciTransport transport;
         int r;
@@ -500,12 +500,9 @@ int oci_export(const char *tree, const char *ref, const char *workdir) {
         if (transport == OCI_LAYOUT)
                 return write_layout(tree, path, name);
 
-        tmp = strprintf("%s/dreamlink-oci.XXXXXX", workdir ?: "/var/tmp");
-        if (!tmp)
-                return log_oom();
-        if (!mkdtemp(tmp))
-                return log_error_errno(errno, "Failed to create a directory in %s: %m", workdir ?: "/var/tmp");
-        layout = TAKE_PTR(tmp);
+        r = mkdtemp_below(workdir, "dreamlink-oci", &layout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a directory in %s: %m", workdir ?: "/var/tmp");
         r = write_layout(tree, layout, name);
         if (r < 0)
                 return r;

@@ -405,7 +405,7 @@ static int tree_is_empty(const char *tree) {
 }
 
 int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {
-        _cleanup_free_ char *location = NULL, *name = NULL, *tmp = NULL, *saved = NULL, *layout = NULL;
+        _cleanup_free_ char *location = NULL, *name = NULL, *saved = NULL, *layout = NULL;
         _cleanup_(rm_rf_and_freep) char *scratch = NULL;
         OciTransport transport;
         int r;
@@ -426,12 +426,9 @@ int oci_image_unpack(const char *ref, const char *tree, const char *workdir) {
         if (transport == OCI_LAYOUT)
                 return unpack_layout(ref, location, name, tree);
 
-        tmp = strprintf("%s/dreamlink-oci.XXXXXX", workdir ?: "/var/tmp");
-        if (!tmp)
-                return log_oom();
-        if (!mkdtemp(tmp))
-                return log_error_errno(errno, "Failed to create a directory in %s: %m", workdir ?: "/var/tmp");
-        scratch = TAKE_PTR(tmp);
+        r = mkdtemp_below(workdir, "dreamlink-oci", &scratch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a directory in %s: %m", workdir ?: "/var/tmp");
         if (transport == OCI_CONTAINERS_STORAGE) {
                 r = save_from_storage(ref, location, scratch, &saved);
                 if (r < 0)

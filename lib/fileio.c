@@ -212,6 +212,16 @@ int readdir_names(int dir_fd, const char *path, char ***ret) {
         return 0;
 }
 
+int mkdtemp_below(const char *dir, const char *prefix, char **ret) {
+        _cleanup_free_ char *path = strprintf("%s/%s.XXXXXX", dir ?: "/var/tmp", prefix);
+        if (!path)
+                return -ENOMEM;
+        if (!mkdtemp(path))
+                return -errno;
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
 ssize_t loop_read(int fd, void *buf, size_t size) {
         size_t n = 0;
         while (n < size) {

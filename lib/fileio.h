@@ -33,6 +33,10 @@ int rm_rf_at(int dfd, const char *name);
  * link as PATH is not followed (-ENOTDIR or -ELOOP). An empty directory gives NULL. */
 int readdir_names(int dir_fd, const char *path, char ***ret);
 
+/* A new directory DIR/PREFIX.XXXXXX (DIR NULL: /var/tmp, where an OS tree fits, unlike a tmpfs
+ * /tmp), mode 0700; its path in *ret. -errno, not logged. */
+int mkdtemp_below(const char *dir, const char *prefix, char **ret);
+
 /* read() until size bytes or end of file: the byte count, or -errno. */
 ssize_t loop_read(int fd, void *buf, size_t size);
 /* write() all of buf, or -errno. */
