@@ -1584,6 +1584,52 @@ static void test_fleet_slot_kept_until_blessed(void **state) {
 #define ROLLOUT_MACHINES 5
 #define ROLLOUT_SLOTS 2
 
+/* Gives a blocker's slot back while etcd elects a new leader: the members left answer nothing
+ * until it has one, however long that takes on a busy machine. A try whose answer was lost may
+ * have gone through: then the next finds the slot already free. */
+static void etcd_release_until_answered(EtcdClient *e, const char *group, const char *id) {
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_free_ char *error = NULL;
+                int r = fleet_etcd_release(e, group, id, NULL, &error);
+                if (r == 1 || (r == 0 && attempt > 0))
+                        return;
+                if (r == 0)
+                        fail_msg("%s held no slot of group %s", id, group);
+                /* As etcd_cluster_wait_for_quorum(): a cluster that will not come back, not a slow one. */
+                if (attempt >= 600)
+                        fail_msg("etcd did not answer after its leader was killed: %s", strna(error));
+                (void) usleep(200 * 1000);
+        }
+}
+
+/* Until every machine's commit (job 1) and slot release (job 2) are done. The machines go at etcd's
+ * pace, two at a time: the bound is on a stretch without any job ending, not on the whole rollout. */
+static void wait_rollout_done(Fixture **machines, size_t n) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT;
+        size_t done_before = 0;
+
+        for (;;) {
+                size_t done = 0;
+                for (size_t i = 0; i < n; i++) {
+                        int r;
+                        while ((r = sd_bus_process(machines[i]->bus, NULL)) > 0)
+                                ;
+                        assert_true(r >= 0);
+                        done += machines[i]->n_jobs;
+                }
+                if (done >= 2 * n)
+                        return;
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                if (done > done_before) {
+                        done_before = done;
+                        end = now + JOB_TIMEOUT;
+                } else if (now >= end)
+                        fail_msg("The rollout stopped: %zu of %zu jobs ended, none in the last %u s", done, 2 * n,
+                                 (unsigned) (JOB_TIMEOUT / USEC_PER_SEC));
+                (void) usleep(50 * 1000);
+        }
+}
+
 static void test_fleet_rollout_etcd(void **state) {
         EtcdCluster cluster = {};
         Fixture *machines[ROLLOUT_MACHINES] = {};
@@ -1627,9 +1673,10 @@ static void test_fleet_rollout_etcd(void **state) {
         assert_true(leader >= 0);
         etcd_cluster_member_kill(&cluster, leader);
         for (size_t i = 0; i < ELEMENTSOF(blockers); i++)
-                assert_int_equal(fleet_etcd_release(&e, "rollout", blockers[i], NULL, &error), 1);
+                etcd_release_until_answered(&e, "rollout", blockers[i]);
 
         /* Each commits in turn and gives its slot back. */
+        wait_rollout_done(machines, ROLLOUT_MACHINES);
         for (int i = 0; i < ROLLOUT_MACHINES; i++) {
                 const JobRemoved *commit = wait_job_removed(machines[i], 1), *release = wait_job_removed(machines[i], 2);
                 assert_str(commit->operation, "commit");
