@@ -43,6 +43,7 @@ static int help(void) {
                "                                           Check a manifest and its signature offline\n"
                "  disk --root DIR --rev REV --output IMAGE [--root-size SIZE] [--var-size SIZE]\n"
                "                                           Build a bootable A/B disk image\n"
+               "  prepare --tree TREE                      Make an OS root tree a slot: check it, split /var off\n"
                "  export --tree TREE --output REF [--workdir DIR]\n"
                "                                           Write an OS tree as an OCI base image\n"
                "                                           (oci:DIR[:NAME], oci-archive:FILE[:NAME])\n\n"
@@ -519,6 +520,11 @@ static int verb_verify(const char *verb, const Args *a) {
         return 0;
 }
 
+static int verb_prepare(const char *verb, const Args *a) {
+        REQUIRE(a, tree, "tree");
+        return os_tree_prepare(a->tree);
+}
+
 static int verb_export(const char *verb, const Args *a) {
         REQUIRE(a, tree, "tree");
         REQUIRE(a, output, "output");
@@ -551,6 +557,7 @@ static const struct {
         { "publish", verb_publish },
         { "verify", verb_verify },
         { "disk", verb_disk },
+        { "prepare", verb_prepare },
         { "export", verb_export },
 };
 

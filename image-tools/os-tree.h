@@ -3,10 +3,11 @@
 
 #include <stdbool.h>
 
-/* What makes a directory tree a dreamlink slot (docs/design.md, "the /var split"), for trees that
- * come from a container image (--from-oci): a Containerfile FROM a dreamlink base image runs
- * package managers that write to /var, which in a slot is only a mount point of the shared var
- * partition. */
+/* What makes a directory tree a dreamlink slot (docs/design.md, "the /var split"): for trees that
+ * come from a container image (--from-oci: a Containerfile FROM a dreamlink base image runs package
+ * managers that write to /var, which in a slot is only a mount point of the shared var partition),
+ * and for trees built any other way (`dreamlink-image prepare`, which the reference OS's recipe
+ * runs), so that one piece of code owns the split and the tmpfiles.d file it writes. */
 
 /* Checks the rules an OS tree must follow and refuses, naming the path at fault, one that breaks
  * them: systemd as PID 1 (/usr/lib/systemd/systemd), /boot and /var directories, the dpkg

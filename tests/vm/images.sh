@@ -52,18 +52,26 @@ package_files() {
         echo "$1"
         sed -n 's/^@include[[:space:]]*//p' "$1" | while read -r inc; do package_files "$(dirname "$1")/$inc"; done
 }
+dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
+# The guest's dreamlink is a release build installed under /usr (dbus only reads /usr/share).
+"$top/tools/env.sh" bash -c '[ -e build-image/build.ninja ] ||
+        meson setup build-image --prefix=/usr --buildtype=release -Dtests=disabled >/dev/null
+        meson compile -C build-image >/dev/null'
 declare -A tree
 # A tree is made by build-tree.sh from its package lists, and of tools/lib.sh
-# only package_list() shapes it (apt_install and friends do not).
+# only package_list() shapes it (apt_install and friends do not); its /var
+# split by dreamlink-image (os-tree.c).
 for v in v1 v1.1 v2; do
-        key=$(hash_of "$os/build-tree.sh" <(declare -f package_list) $(package_files "$os/packages-$v.txt"))
+        key=$(hash_of "$os/build-tree.sh" <(declare -f package_list) $(package_files "$os/packages-$v.txt") \
+                "$top/image-tools/os-tree.c")
         tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
                 # Left by an interrupted build, maybe with mmdebstrap's mounts still in it.
                 findmnt -rn -o TARGET | { grep "^${tree[$v]}.tmp/" || true; } | sort -r | xargs -r umount -l
                 rm -rf --one-file-system "${tree[$v]}.tmp"
-                "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
+                DREAMLINK_IMAGE="$top/tools/env.sh $top/build-image/image-tools/dreamlink-image" \
+                        "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
                 rm -rf "${tree[$v]}"
                 mv "${tree[$v]}.tmp" "${tree[$v]}"
                 msg "tree $v built in $(timer "$t0") s"
@@ -74,11 +82,6 @@ done
 
 # The test release key: made once, kept with the cache.
 keys=$DREAMLINK_CACHE/vm/keys
-dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
-# The guest's dreamlink is a release build installed under /usr (dbus only reads /usr/share).
-"$top/tools/env.sh" bash -c '[ -e build-image/build.ninja ] ||
-        meson setup build-image --prefix=/usr --buildtype=release -Dtests=disabled >/dev/null
-        meson compile -C build-image >/dev/null'
 [ -f "$keys/release.key" ] || dli keygen --output="$keys" >&2
 
 # dreamlink's own files, installed over each tree.
