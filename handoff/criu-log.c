@@ -55,6 +55,14 @@ static const struct {
           "is made to (its daemons learn the kernel's state again at start)" },
         { "Can't fork for",
           "a process of this boot holds one of the service's PIDs" },
+        /* CRIU's code runs inside the service's main process, under its AppArmor profile (Debian's
+         * tor 0.4.9 ships one, system_tor), and opens /proc and its cgroup file there. */
+        { "get /proc",
+          "CRIU's code inside the service cannot read /proc: the service's AppArmor profile denies it (the "
+          "kernel logs apparmor=\"DENIED\" for /proc/). Allow it in the profile's local additions, "
+          "/etc/apparmor.d/local/PROFILE (PROFILE: what /proc/MAINPID/attr/current names), with the three lines "
+          "'@{PROC}/ r,' '@{PROC}/@{pid}/cgroup r,' '@{PROC}/@{pid}/task/@{tid}/cgroup r,', then "
+          "apparmor_parser -r /etc/apparmor.d/PROFILE" },
 };
 
 const char *criu_error_hint(const char *error) {

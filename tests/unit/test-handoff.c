@@ -531,6 +531,16 @@ static void test_criu_explain(void **state) {
         assert_non_null(strstr(c, "isolate=YES"));
         assert_non_null(strstr(c, "RestrictNamespaces="));
         assert_null(criu_error_hint(NULL));
+
+        /* Both of the parasite's ways of failing to open /proc (an AppArmor profile) say what to add. */
+        static const char *const proc[] = { "can't get /proc fd", "Can't get /proc fd", "can't get /proc/self/cgroup fd" };
+        for (size_t i = 0; i < ELEMENTSOF(proc); i++) {
+                const char *hint = criu_error_hint(proc[i]);
+                assert_non_null(hint);
+                assert_non_null(strstr(hint, "AppArmor profile"));
+                assert_non_null(strstr(hint, "/etc/apparmor.d/local/PROFILE"));
+                assert_non_null(strstr(hint, "'@{PROC}/@{pid}/cgroup r,'"));
+        }
 }
 
 static void test_directory_size(void **state) {

@@ -1,6 +1,7 @@
 # suite: full
 # The classic update targets (the DSU survey's list) as Debian 13 ships them, each
-# opted in with the one handoff.d line a user writes and nothing else, each with a
+# opted in with the one handoff.d line a user writes and nothing else (tor also needs three
+# lines in its AppArmor profile's local additions, which list names), each with a
 # client on the host holding one connection: redis (INCR), nginx (a download in
 # flight), an interactive SSH login, PostgreSQL (an open transaction), memcached
 # (incr), vsftpd (a passive download in flight), tor (its control port) and FRR.
@@ -46,6 +47,16 @@ guest "set -e
         systemctl daemon-reload
         systemctl restart nginx memcached vsftpd tor@default frr"
 units="redis-server.service nginx.service postgresql@17-main.service memcached.service vsftpd.service tor@default.service frr.service"
+
+# tor 0.4.9 runs under its AppArmor profile, which keeps CRIU's code in it from /proc: list says so
+# and what to add; the admin adds it, as docs/services.md says, and reloads the profile.
+expect_match "list: tor needs its AppArmor profile to allow /proc, and says how" \
+        "can be checkpointed now: no, .*AppArmor profile.*/etc/apparmor.d/local/PROFILE" \
+        "$(guest dreamlink-handoff list 2>&1 | sed -n '/^tor@default.service: /,/on dump failure/p' | tr '\n' ' ')"
+check "the three lines go into system_tor's local additions" guest 'set -e
+        printf "%s\n" "@{PROC}/ r," "@{PROC}/@{pid}/cgroup r," "@{PROC}/@{pid}/task/@{tid}/cgroup r," \
+                >>/etc/apparmor.d/local/system_tor
+        apparmor_parser -r /etc/apparmor.d/system_tor'
 for u in $units; do
         expect_eq "$u runs" active "$(guest systemctl is-active $u)"
 done
