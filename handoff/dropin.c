@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -172,12 +173,13 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->skipped_mounts);
         strv_free(c->run_dirs);
         strv_free(c->run_files);
+        strv_free(c->addresses);
         *c = (Checkpoint) {};
 }
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *skipped = NULL, *run_dirs = NULL, *run_files = NULL;
+                            *skipped = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -192,7 +194,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         skipped = strv_join(c->skipped_mounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
         run_files = strv_join(c->run_files, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !run_dirs || !run_files)
+        addresses = strv_join(c->addresses, " ");
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !run_dirs || !run_files || !addresses)
                 return -ENOMEM;
 
         char *s;
@@ -216,6 +219,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "SkippedMounts=%s\n"
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
+                     "Addresses=%s\n"
                      "LockTable=%s\n"
                      "Container=%s\n"
                      "ContainerIDFile=%s\n"
@@ -229,7 +233,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     skipped, run_dirs, run_files, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     skipped, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -311,6 +315,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "SkippedMounts", config_parse_strv, offsetof(Checkpoint, skipped_mounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
+        { "Checkpoint", "Addresses", config_parse_strv, offsetof(Checkpoint, addresses) },
         { "Checkpoint", "LockTable", config_parse_string, offsetof(Checkpoint, lock_table) },
         { "Checkpoint", "Container", config_parse_string, offsetof(Checkpoint, container_id) },
         { "Checkpoint", "ContainerIDFile", config_parse_string, offsetof(Checkpoint, container_id_file) },
@@ -399,6 +404,15 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                                 r = log_error_errno(EBADMSG, "%s: RunFiles= lists '%s', refusing.", path, *f);
                                 break;
                         }
+        if (r >= 0)
+                /* Looked up by name among the machine's. */
+                STRV_FOREACH(a, c.addresses) {
+                        struct in6_addr buf;
+                        if (inet_pton(AF_INET, *a, &buf) != 1 && inet_pton(AF_INET6, *a, &buf) != 1) {
+                                r = log_error_errno(EBADMSG, "%s: Addresses= lists '%s', not an IP address, refusing.", path, *a);
+                                break;
+                        }
+                }
         /* The ID goes to podman; the file is written as root. */
         if (r >= 0 && c.container_id && !container_id_is_valid(c.container_id))
                 r = log_error_errno(EBADMSG, "%s: Container= is not a container ID, refusing.", path);

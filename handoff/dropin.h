@@ -78,6 +78,8 @@ typedef struct Checkpoint {
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID
                                     * file (runfiles.c): written again after the restore */
+        char **addresses;          /* the machine's addresses its TCP and UDP sockets are bound to
+                                    * (addresses.c): the restore waits for them */
         char *lock_table;          /* the nftables table criu locked the connections with, or the one
                                     * holding a container's ports */
         char *container_id;        /* a quadlet unit's podman container, checkpointed by podman: the

@@ -153,6 +153,25 @@ static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint
         return 0;
 }
 
+/* The local addresses of the connections criu locked, after the freeze: one accepted since
+ * socket_addresses() ran may be on an address none of the others had. The lock holds both ends of
+ * each connection; the machine's own are the local ones. */
+static void add_locked_addresses(const char *unit, const char *lock_text, char ***addresses) {
+        _cleanup_strv_free_ char **locked = NULL, **missing = NULL;
+        int r;
+
+        r = lock_table_addresses(lock_text, &locked);
+        if (r >= 0)
+                r = addresses_missing(locked, &missing);
+        STRV_FOREACH(a, locked)
+                if (r >= 0 && !strv_contains(missing, *a) && !strv_contains(*addresses, *a))
+                        r = strv_extend(addresses, *a);
+        if (r < 0)
+                log_unit_warning_errno(unit, r, "Failed to read the addresses of the connections of %s, its restore may "
+                                       "not wait for all of them: %m", unit);
+        strv_sort(*addresses);
+}
+
 /* The dump proper, of the tree rooted at pid into dir, and what goes with it into c: its
  * times, the network lock criu left (saved for a new boot), the size of the synced images. */
 int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
@@ -179,10 +198,13 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
                                 break;
                         }
         if (c->lock_table) {
-                r = save_lock_table(dir, c->lock_table);
+                _cleanup_free_ char *text = NULL;
+                r = save_lock_table(dir, c->lock_table, &text);
                 if (r < 0)
                         log_unit_warning_errno(u->unit, r, "Failed to save the network lock %s of %s, its connections "
                                                "may be reset across a reboot: %m", c->lock_table, u->unit);
+                else
+                        add_locked_addresses(u->unit, text, &c->addresses);
         }
         if (syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
@@ -424,6 +446,8 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = cgroup_pids(info.control_group, &pids, &n);
                 if (r >= 0)
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
+                if (r >= 0)
+                        r = socket_addresses(pids, n, &c.addresses);
                 if (r >= 0 && apparmor_save(u->unit, pids, n, dir) < 0)
                         return dump_skipped(u, dir, &c, "cannot save its AppArmor profiles");
         }

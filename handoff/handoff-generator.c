@@ -275,10 +275,16 @@ static int run(const char *normal_dir) {
                 r = restore_dropin_text(&d, &text);
                 if (r < 0)
                         return log_error_errno(r, "Failed to format the restore drop-in of %s: %m", *u);
-                /* TCP sockets come back on their addresses: the network must be configured, and
-                 * their peers' packets held by the lock until then. */
-                if (asprintf(&full, "%s\n[Unit]\nWants=network-online.target\nAfter=network-online.target " LOCK_UNIT "\n"
-                             "RequiresMountsFor=" HANDOFF_STATE_DIR "\n", text) < 0)
+                /* The peers' packets are held by the lock from early in the boot on. A service
+                 * comes back as early as its own unit's ordering allows, the rest of the boot
+                 * going on beside it: restore-exec waits for the addresses its sockets are bound
+                 * to, not for the whole network (network-online.target). A quadlet container
+                 * still does: podman sets up its network itself, from the host's. */
+                _cleanup_free_ char *quadlet = NULL;
+                bool container = unit_quadlet_source(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u, &quadlet) > 0;
+                if (asprintf(&full, "%s\n[Unit]\n%sAfter=%s" LOCK_UNIT "\nRequiresMountsFor=" HANDOFF_STATE_DIR "\n", text,
+                             container ? "Wants=network-online.target\n" : "",
+                             container ? "network-online.target " : "") < 0)
                         return log_oom();
                 r = write_in(normal_dir, *u, RESTORE_DROPIN_NAME, full);
                 if (r < 0)

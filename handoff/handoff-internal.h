@@ -13,6 +13,7 @@
  *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again for its restore
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
  *   netlock.c         criu's nftables lock: find, save, load, remove
+ *   addresses.c       the addresses the tree's sockets are bound to, waited for before a restore
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
  *   precheck.c        why criu could not take a service, told before it runs
  *   criu-log.c        what criu's logs say went wrong, in a user's terms
@@ -34,6 +35,7 @@
 #include <sys/types.h>
 
 #include "handoff.h"
+#include "time-util.h"
 
 /* unit.c */
 /* systemctl VERB UNIT, and systemctl daemon-reload. */
@@ -112,6 +114,22 @@ void create_runtime_mount_points(int root_fd, const char *unit, char * const *po
 void umount_criu_leftovers(void);
 int join_machine_mount_namespace(const char *unit);
 
+/* addresses.c */
+/* The machine's addresses (not wildcards, not loopback) that the TCP and UDP sockets open in pids
+ * are bound to, sorted; sockets in another network namespace than ours are left out. */
+int socket_addresses(const pid_t *pids, size_t n, char ***ret);
+/* Adds to addresses those of the sockets among inodes (sorted) in TEXT, a /proc/net/{tcp,udp}[6]
+ * table of FAMILY; -EBADMSG for a line that is not one. */
+int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t n_inodes, char ***addresses);
+/* Adds to addresses those of the connections in the text of a criu lock table (nft list table:
+ * its sets hold each connection both ways, so local and remote ones) that need a wait. */
+int lock_table_addresses(const char *text, char ***addresses);
+/* Those of addresses the machine does not have, or has but cannot send from yet (tentative). */
+int addresses_missing(char * const *addresses, char ***ret);
+/* Until the machine has all of addresses, at most timeout: -ETIMEDOUT then, or the netlink error.
+ * Logged; the restore goes on either way, and criu says what it could not bind. */
+int addresses_wait(const char *unit, char * const *addresses, usec_t timeout);
+
 /* netlock.c */
 #define NETLOCK_FILE "netlock.nft" /* beside the images: the lock, for a new boot */
 /* The name of the table that holds a container's ports (container.c); NULL if out of memory. */
@@ -120,7 +138,7 @@ char *netlock_table_name(const char *unit);
 void netlock_lift(const Checkpoint *c);
 /* The tables criu made ("inet CRIU-…"): the one a dump added is its lock. */
 int nft_criu_tables(char ***ret);
-int save_lock_table(const char *dir, const char *table);
+int save_lock_table(const char *dir, const char *table, char **ret_text);
 int netlock_load(const char *dir, const Checkpoint *c);
 void netlock_remove(const Checkpoint *c);
 

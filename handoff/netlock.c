@@ -74,8 +74,9 @@ void netlock_remove(const Checkpoint *c) {
 
 /* The lock criu leaves after a dump drops the peers' packets until the
  * restore lifts it. A new boot starts without it: NETLOCK_FILE brings it back
- * before the network is up, so the peers are not answered with resets. */
-int save_lock_table(const char *dir, const char *table) {
+ * before the network is up, so the peers are not answered with resets. Its text in *ret_text
+ * (optional). */
+int save_lock_table(const char *dir, const char *table, char **ret_text) {
         _cleanup_free_ char *family = strdup(table), *out = NULL, *path = NULL;
         if (!family || asprintf(&path, "%s/" NETLOCK_FILE, dir) < 0)
                 return -ENOMEM;
@@ -87,7 +88,10 @@ int save_lock_table(const char *dir, const char *table) {
         int r = run_command_output(argv, 1 << 20, &out, NULL);
         if (r < 0)
                 return r;
-        return write_string_file_atomic(path, out, 0600);
+        r = write_string_file_atomic(path, out, 0600);
+        if (r >= 0 && ret_text)
+                *ret_text = TAKE_PTR(out);
+        return r;
 }
 
 /* Loads the lock saved beside the checkpoint in dir (save_lock_table()): 1 if it did, 0 if

@@ -19,6 +19,10 @@
 #include "string-util.h"
 #include "time-util.h"
 
+/* How long a restore waits for the addresses of its sockets: as systemd-networkd-wait-online does
+ * for the whole network by default, and more, for a TCG guest's or a slow DHCP server's boot. */
+#define ADDRESSES_TIMEOUT (5 * USEC_PER_MINUTE)
+
 /* A restore that failed (error): why, from criu's log; the checkpoint's connections closed;
  * the unit started fresh. 1, or <0 if it could not be started either. */
 static int restore_failed(Handoff *h, const char *unit, const char *log, const Checkpoint *c, int error,
@@ -171,6 +175,9 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                 return r;
         if (c.container_id)
                 return restore_container_exec(&c, images_dir, pidfile);
+        /* The unit starts as early as the boot allows, not after network-online.target
+         * (handoff-generator.c): its sockets need their addresses, nothing more. */
+        (void) addresses_wait(unit, c.addresses, ADDRESSES_TIMEOUT);
         r = recreate_tmp_dirs(AT_FDCWD, unit, c.tmp_dirs);
         if (r < 0)
                 return r;

@@ -276,6 +276,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *run_dirs[] = { (char *) "2755:106:113:/run/tor", NULL };
         char *skipped[] = { (char *) "/run/netns", (char *) "/run/netns/netns-d408a1c2", NULL };
         char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
+        char *addresses[] = { (char *) "10.0.2.15", (char *) "2001:db8::5", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -292,6 +293,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .skipped_mounts = skipped,
                 .run_dirs = run_dirs,
                 .run_files = run_files,
+                .addresses = addresses,
                 .lock_table = (char *) "inet CRIU-4f2a",
                 .pre_dump_usec = 1312000,
                 .pre_dump_bytes = 5 << 20,
@@ -327,6 +329,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_int_equal(strv_length(back.run_files), 2);
         assert_string_equal(back.run_files[1], "640:106:113:/run/tor/control.authcookie");
+        assert_int_equal(strv_length(back.addresses), 2);
+        assert_string_equal(back.addresses[1], "2001:db8::5");
         assert_true(back.pre_dump_usec == 1312000);
         assert_true(back.pre_dump_bytes == 5 << 20);
         assert_true(back.dump_usec == 812000);
@@ -374,6 +378,14 @@ static void test_checkpoint_round_trip(void **state) {
         }
 
         c.run_files = run_files;
+        /* The restore waits for the addresses, by name: IP addresses only. */
+        static const char *const bad_addresses[] = { "10.0.2", "eth0", "10.0.2.15/24", "[::1]" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_addresses); i++) {
+                char *evil_addresses[] = { (char *) bad_addresses[i], NULL };
+                c.addresses = evil_addresses;
+                assert_record_refused(*state, &c);
+        }
+        c.addresses = NULL;
 
         /* A quadlet unit's container: its ID goes to podman, its ID file is written as root. */
         const char *id = "5f2c0d8e9a7b61c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b";
