@@ -10,11 +10,13 @@
 #   5. a fleet rollout of 100 simulated machines through a real 3-member etcd
 #      cluster ([Fleet] Strategy=etcd): total time, the most machines
 #      switching at once, etcd requests per machine (no VM: fleet-rollout);
-#   4. the client-observed blackout of redis (a client that reconnects) for
+#   4. the client-observed blackout of redis (a client that reconnects),
+#      still holding the ~200 MiB of 2., saved as RDB, for
 #      (a) a commit with handoff (v1 → v2, kernel 6.12 → 7.3), (b) a plain
 #      kexec without handoff (commit --no-handoff), (c) a firmware reboot
-#      (commit --reboot), each from v1 into v2, with their phases; and the
-#      way back to v1 with and without handoff.
+#      (commit --reboot), each from v1 into v2, with their phases (the new
+#      kernel's start → redis answering, → multi-user.target); and the way
+#      back to v1 with and without handoff.
 #
 # Prints a table and writes bench/results/YYYYMMDD-HHMMSS.json. Times are
 # under TCG emulation on the machine that runs it: compare the ratios.
@@ -73,7 +75,9 @@ for pre in no yes; do
         put "cycle_predump_${pre}_restore_s" "$(sed -n 's/.*, restore \([0-9.]*\) s.*/\1/p' <<<"$line")"
         put "cycle_predump_${pre}_pre_s" "$(sed -n 's/.*, pre-dump \([0-9.]*\) s.*/\1/p' <<<"$line")"
 done
-guest 'sed -i "/^PreDump=/d" /etc/dreamlink/handoff.d/redis.conf; redis-cli FLUSHALL >/dev/null'
+# The data stays for the blackouts, persisted as Debian's redis.conf does it (RDB): a fresh start
+# loads it again, a restore has it in memory.
+guest 'sed -i "/^PreDump=/d" /etc/dreamlink/handoff.d/redis.conf; redis-cli SAVE >/dev/null'
 # The same filesystem the images go to (VAR), synced like them.
 dd_out=$(guest 'dd if=/dev/zero of=/var/lib/dreamlink/bench.dd bs=1M count=256 conv=fsync 2>&1; rm -f /var/lib/dreamlink/bench.dd' | tail -n1)
 put dd_bytes "$(awk '{ print $1 }' <<<"$dd_out")"
@@ -131,6 +135,11 @@ switch() {
         put "${name}_analyze" "$(guest 'systemd-analyze time 2>/dev/null | head -n1')"
         put "${name}_boot_check_s" "$(guest 'echo $(( ($(systemctl show -P ExecMainExitTimestampMonotonic dreamlink-boot-check.service) - $(systemctl show -P ExecMainStartTimestampMonotonic dreamlink-boot-check.service)) / 1000 ))' | awk '{ printf "%.1f", $1 / 1000 }')"
         put "${name}_os" "$(guest '. /etc/os-release; echo "$IMAGE_VERSION $(uname -r)"')"
+        # From the new kernel's start: redis answering (restored, or started and its data loaded:
+        # Type=notify, ready once loaded), against the end of the boot.
+        put "${name}_redis_ready_s" "$(guest 'systemctl show -P ActiveEnterTimestampMonotonic redis-server.service' | awk '{ printf "%.1f", $1 / 1e6 }')"
+        put "${name}_multi_user_s" "$(guest 'systemctl show -P ActiveEnterTimestampMonotonic multi-user.target' | awk '{ printf "%.1f", $1 / 1e6 }')"
+        put "${name}_redis_keys" "$(guest 'redis-cli DBSIZE' | tr -d '\r')"
 }
 
 # The dumps of (a) are in the journal of the boot before it.
@@ -253,6 +262,10 @@ for name, label in (("a_handoff", "(a) commit, kexec + handoff"), ("b_kexec", "(
         fmt((f(name + "_kernel_s") or 0) + (f(name + "_initrd_s") or 0), " s"),
         fmt(f(name + "_userspace_s"), " s"), fmt(f(name + "_boot_check_s"), " s"),
         (", dump %s, restore %s" % (fmt(f("a_handoff_dump_s"), " s", 2), fmt(f("a_handoff_restore_s"), " s", 2))) if name == "a_handoff" else "", r.get(name + "_os", "?"))))
+for name, label in (("a_handoff", "(a) kernel start → redis"), ("b_kexec", "(b) kernel start → redis"), ("c_reboot", "(c) kernel start → redis")):
+    ready, mu = f(name + "_redis_ready_s"), f(name + "_multi_user_s")
+    rows.append((label, "answering after %s (%s keys), multi-user.target after %s: ratio %s" % (
+        fmt(ready, " s"), r.get(name + "_redis_keys", "?"), fmt(mu, " s"), fmt(ready / mu if ready and mu else None, "", 2))))
 rows.append(("back to v1 (6.12)", "with handoff %s (connection kept: %s), kexec without %s" % (
     fmt(f("a_back_blackout_s"), " s"), r.get("a_back_connection_kept", "?"), fmt(f("b_back_blackout_s"), " s"))))
 a, b, c = f("a_handoff_blackout_s"), f("b_kexec_blackout_s"), f("c_reboot_blackout_s")
