@@ -97,13 +97,14 @@ static int parse_address(const char *hex, int family, void *ret) {
 }
 
 static bool address_needs_wait(int family, const void *a) {
+        /* A multicast group or the broadcast address is joined or sent to, never configured. */
         if (family == AF_INET) {
                 const struct in_addr *in = a;
                 uint32_t host = ntohl(in->s_addr);
-                return host != INADDR_ANY && (host >> 24) != 127;
+                return host != INADDR_ANY && host != INADDR_BROADCAST && (host >> 24) != 127 && !IN_MULTICAST(host);
         }
         const struct in6_addr *in6 = a;
-        if (IN6_IS_ADDR_UNSPECIFIED(in6) || IN6_IS_ADDR_LOOPBACK(in6))
+        if (IN6_IS_ADDR_UNSPECIFIED(in6) || IN6_IS_ADDR_LOOPBACK(in6) || IN6_IS_ADDR_MULTICAST(in6))
                 return false;
         /* An IPv4 socket of a dual-stack listener: its address is an IPv4 one. */
         if (IN6_IS_ADDR_V4MAPPED(in6)) {
@@ -115,7 +116,7 @@ static bool address_needs_wait(int family, const void *a) {
 }
 
 int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t n_inodes, char ***addresses) {
-        int r;
+        int r = 0;
 
         assert(text);
         assert(family == AF_INET || family == AF_INET6);
@@ -136,15 +137,20 @@ int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t
                 if (!l)
                         return -ENOMEM;
                 /* sl local:port remote:port st tx:rx tr:when retrnsmt uid timeout inode ... */
+                /* A line this does not know is skipped, not fatal: the addresses are what the
+                 * restore waits for, and criu says what it could not bind. */
                 if (sscanf(l, " %*u: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*u %*u %llu",
-                           local, &port, remote, &rport, &state, &ino) != 6)
-                        return -EBADMSG;
+                           local, &port, remote, &rport, &state, &ino) != 6) {
+                        r = -EBADMSG;
+                        continue;
+                }
                 ino_t key = (ino_t) ino;
                 if (ino == 0 || !bsearch(&key, inodes, n_inodes, sizeof(ino_t), compare_ino))
                         continue;
-                r = parse_address(local, family, &a);
-                if (r < 0)
-                        return r;
+                if (parse_address(local, family, &a) < 0) {
+                        r = -EBADMSG;
+                        continue;
+                }
                 if (!address_needs_wait(family, &a))
                         continue;
                 char s[INET6_ADDRSTRLEN];
@@ -155,10 +161,10 @@ int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t
                 if (!strv_contains(*addresses, name) && strv_extend(addresses, name) < 0)
                         return -ENOMEM;
         }
-        return 0;
+        return r;
 }
 
-int socket_addresses(const pid_t *pids, size_t n, char ***ret) {
+int socket_addresses(const char *unit, const pid_t *pids, size_t n, char ***ret) {
         static const struct {
                 const char *path;
                 int family;
@@ -173,21 +179,33 @@ int socket_addresses(const pid_t *pids, size_t n, char ***ret) {
         size_t n_inodes = 0;
         int r;
 
+        /* What cannot be read is warned about, not fatal: the restore waits for fewer addresses,
+         * and criu still says what it could not bind. */
         r = socket_inodes(pids, n, &inodes, &n_inodes);
-        if (r < 0)
+        if (r == -ENOMEM)
                 return r;
         for (size_t i = 0; n_inodes > 0 && i < ELEMENTSOF(tables); i++) {
                 _cleanup_free_ char *text = NULL;
                 size_t size;
-                r = read_file_limited(tables[i].path, 64U << 20, &text, &size);
+                r = read_file_limited(tables[i].path, 256U << 20, &text, &size);
                 if (r == -ENOENT)
                         continue; /* no IPv6 in this kernel */
-                if (r < 0)
+                if (r >= 0)
+                        r = proc_net_addresses(text, tables[i].family, inodes, n_inodes, &addresses);
+                if (r == -ENOMEM)
                         return r;
-                r = proc_net_addresses(text, tables[i].family, inodes, n_inodes, &addresses);
                 if (r < 0)
-                        return r;
+                        log_unit_warning_errno(unit, r, "Failed to read all of %s, the restore of %s may not wait for "
+                                               "every address its sockets are bound to: %m", tables[i].path, unit);
         }
+        /* Only the machine's own: a socket bound to an address the machine lacks (IP_FREEBIND,
+         * ip_nonlocal_bind: a load balancer's floating address) or to a temporary IPv6 address
+         * (another one in the next boot) would hold its restore back for nothing. */
+        r = addresses ? addresses_on_machine(&addresses) : 0;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                log_unit_warning_errno(unit, r, "Failed to list the machine's addresses: %m");
         strv_sort(addresses);
         *ret = TAKE_PTR(addresses);
         return 0;
@@ -220,74 +238,122 @@ int lock_table_addresses(const char *text, char ***addresses) {
         return 0;
 }
 
-/* The configured addresses that can be used now: a tentative IPv6 address (duplicate detection
- * not over) or one whose detection failed sends nothing. */
-static int usable_addresses(int fd, char ***ret) {
-        _cleanup_strv_free_ char **usable = NULL;
-        struct {
-                struct nlmsghdr h;
-                struct ifaddrmsg m;
-        } req = {
-                .h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
-                .h.nlmsg_type = RTM_GETADDR,
-                .h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-                .h.nlmsg_seq = 1,
-                .m.ifa_family = AF_UNSPEC,
-        };
-        _Alignas(struct nlmsghdr) char buf[32768];
+int rtnl_addresses_parse(const void *buf, size_t len, const uint32_t exclude[2], char ***addresses) {
+        assert(buf);
+        assert(addresses);
 
-        if (send(fd, &req, req.h.nlmsg_len, 0) < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k = recv(fd, buf, sizeof(buf), 0);
-                if (k < 0)
-                        return -errno;
-                size_t len = (size_t) k;
-                for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-                        if (h->nlmsg_type == NLMSG_DONE) {
-                                *ret = TAKE_PTR(usable);
-                                return 0;
-                        }
-                        if (h->nlmsg_type == NLMSG_ERROR) {
-                                const struct nlmsgerr *e = NLMSG_DATA(h);
-                                return e->error < 0 ? e->error : -EIO;
-                        }
-                        if (h->nlmsg_type != RTM_NEWADDR)
-                                continue;
-                        const struct ifaddrmsg *m = NLMSG_DATA(h);
-                        uint32_t flags = m->ifa_flags;
-                        const void *local = NULL, *address = NULL;
-                        int alen = (int) IFA_PAYLOAD(h);
-                        for (const struct rtattr *a = IFA_RTA(m); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-                                if (a->rta_type == IFA_LOCAL)
-                                        local = RTA_DATA(a);
-                                else if (a->rta_type == IFA_ADDRESS)
-                                        address = RTA_DATA(a);
-                                else if (a->rta_type == IFA_FLAGS && RTA_PAYLOAD(a) >= sizeof(uint32_t))
-                                        memcpy(&flags, RTA_DATA(a), sizeof(flags));
-                        /* IFA_LOCAL is the machine's end of a point-to-point link, IFA_ADDRESS its peer. */
-                        const void *mine = local ?: address;
-                        if (!mine || (m->ifa_family != AF_INET && m->ifa_family != AF_INET6) ||
-                            (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
-                                continue;
-                        char s[INET6_ADDRSTRLEN];
-                        if (!inet_ntop(m->ifa_family, mine, s, sizeof(s)))
-                                continue;
-                        if (strv_extend(&usable, s) < 0)
-                                return -ENOMEM;
+        for (const struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+                /* The addresses changed while the kernel was listing them. */
+                if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+                        return -EAGAIN;
+                if (h->nlmsg_type == NLMSG_DONE)
+                        return 1;
+                if (h->nlmsg_type == NLMSG_ERROR) {
+                        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+                                return -EBADMSG;
+                        const struct nlmsgerr *e = NLMSG_DATA(h);
+                        return e->error < 0 ? e->error : -EBADMSG;
                 }
+                if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+                        continue;
+                const struct ifaddrmsg *m = NLMSG_DATA(h);
+                if (m->ifa_family != AF_INET && m->ifa_family != AF_INET6)
+                        continue;
+                uint32_t flags = m->ifa_flags;
+                const void *local = NULL, *address = NULL;
+                size_t want = m->ifa_family == AF_INET ? 4 : 16;
+                int alen = (int) IFA_PAYLOAD(h);
+                for (const struct rtattr *a = IFA_RTA(m); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+                        if (a->rta_type == IFA_LOCAL && RTA_PAYLOAD(a) == want)
+                                local = RTA_DATA(a);
+                        else if (a->rta_type == IFA_ADDRESS && RTA_PAYLOAD(a) == want)
+                                address = RTA_DATA(a);
+                        else if (a->rta_type == IFA_FLAGS && RTA_PAYLOAD(a) >= sizeof(uint32_t))
+                                memcpy(&flags, RTA_DATA(a), sizeof(flags));
+                /* IFA_LOCAL is the machine's end of a point-to-point link, IFA_ADDRESS its peer. */
+                const void *mine = local ?: address;
+                if (!mine || (flags & exclude[m->ifa_family == AF_INET6]))
+                        continue;
+                char name[INET6_ADDRSTRLEN];
+                if (!inet_ntop(m->ifa_family, mine, name, sizeof(name)))
+                        return -errno;
+                if (!strv_contains(*addresses, name) && strv_extend(addresses, name) < 0)
+                        return -ENOMEM;
         }
+        return 0;
+}
+
+/* The machine's addresses but those with any of exclude[0] (IPv4) or exclude[1] (IPv6) flags. */
+static int machine_addresses(const uint32_t exclude[2], char ***ret) {
+        /* A listing the kernel says was interrupted (addresses come and go in a boot's first
+         * seconds) is asked for again, on a new socket: the rest of it goes with the old one. */
+        for (unsigned attempt = 0; attempt < 10; attempt++) {
+                _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+                _cleanup_strv_free_ char **list = NULL;
+                struct {
+                        struct nlmsghdr h;
+                        struct ifaddrmsg m;
+                } req = {
+                        .h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+                        .h.nlmsg_type = RTM_GETADDR,
+                        .h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                        .h.nlmsg_seq = 1,
+                        .m.ifa_family = AF_UNSPEC,
+                };
+                /* The kernel's chunks of a listing are at most 32 KiB. */
+                _Alignas(struct nlmsghdr) char buf[32768];
+                int r = 0;
+
+                if (fd < 0)
+                        return -errno;
+                if (send(fd, &req, req.h.nlmsg_len, 0) < 0)
+                        return -errno;
+                while (r == 0) {
+                        ssize_t k = recv(fd, buf, sizeof(buf), 0);
+                        if (k < 0)
+                                return -errno;
+                        if (k == 0)
+                                return -EBADMSG;
+                        r = rtnl_addresses_parse(buf, (size_t) k, exclude, &list);
+                }
+                if (r == -EAGAIN)
+                        continue;
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(list);
+                return 0;
+        }
+        return -EAGAIN;
+}
+
+int addresses_on_machine(char ***addresses) {
+        /* A temporary (privacy) IPv6 address is another one in the next boot. IFA_F_SECONDARY,
+         * the same bit, is a plain IPv4 address. */
+        static const uint32_t exclude[2] = { IFA_F_DADFAILED, IFA_F_DADFAILED | IFA_F_TEMPORARY };
+        _cleanup_strv_free_ char **machine = NULL;
+        int r;
+
+        r = machine_addresses(exclude, &machine);
+        if (r < 0)
+                return r;
+        char **to = *addresses;
+        STRV_FOREACH(a, *addresses)
+                if (strv_contains(machine, *a))
+                        *to++ = *a;
+                else
+                        free(*a);
+        if (to)
+                *to = NULL;
+        return 0;
 }
 
 int addresses_missing(char * const *addresses, char ***ret) {
-        _cleanup_close_ int fd = -EBADF;
+        /* A tentative IPv6 address sends nothing until its duplicate detection is over. */
+        static const uint32_t exclude[2] = { IFA_F_DADFAILED, IFA_F_DADFAILED | IFA_F_TENTATIVE };
         _cleanup_strv_free_ char **usable = NULL, **missing = NULL;
         int r;
 
-        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (fd < 0)
-                return -errno;
-        r = usable_addresses(fd, &usable);
+        r = machine_addresses(exclude, &usable);
         if (r < 0)
                 return r;
         STRV_FOREACH(a, addresses)
@@ -304,9 +370,17 @@ int addresses_wait(const char *unit, char * const *addresses, usec_t timeout) {
         bool said = false;
         int r;
 
+        if (!addresses || !*addresses)
+                return 0;
         for (;;) {
                 _cleanup_strv_free_ char **missing = NULL;
                 r = addresses_missing(addresses, &missing);
+                /* Changing too fast to be listed: not there yet. */
+                for (char * const *a = addresses; r == -EAGAIN && *a; a++)
+                        if (strv_extend(&missing, *a) < 0)
+                                return log_oom();
+                if (r == -EAGAIN)
+                        r = 0;
                 if (r < 0)
                         return log_unit_warning_errno(unit, r, "Failed to list the machine's addresses, restoring %s "
                                                       "without waiting for them: %m", unit);

@@ -157,14 +157,14 @@ static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint
  * socket_addresses() ran may be on an address none of the others had. The lock holds both ends of
  * each connection; the machine's own are the local ones. */
 static void add_locked_addresses(const char *unit, const char *lock_text, char ***addresses) {
-        _cleanup_strv_free_ char **locked = NULL, **missing = NULL;
+        _cleanup_strv_free_ char **locked = NULL;
         int r;
 
         r = lock_table_addresses(lock_text, &locked);
-        if (r >= 0)
-                r = addresses_missing(locked, &missing);
+        if (r >= 0 && locked)
+                r = addresses_on_machine(&locked);
         STRV_FOREACH(a, locked)
-                if (r >= 0 && !strv_contains(missing, *a) && !strv_contains(*addresses, *a))
+                if (r >= 0 && !strv_contains(*addresses, *a))
                         r = strv_extend(addresses, *a);
         if (r < 0)
                 log_unit_warning_errno(unit, r, "Failed to read the addresses of the connections of %s, its restore may "
@@ -447,7 +447,7 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 if (r >= 0)
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
                 if (r >= 0)
-                        r = socket_addresses(pids, n, &c.addresses);
+                        r = socket_addresses(u->unit, pids, n, &c.addresses);
                 if (r >= 0 && apparmor_save(u->unit, pids, n, dir) < 0)
                         return dump_skipped(u, dir, &c, "cannot save its AppArmor profiles");
         }

@@ -278,12 +278,17 @@ static int run(const char *normal_dir) {
                 /* The peers' packets are held by the lock from early in the boot on. A service
                  * comes back as early as its own unit's ordering allows, the rest of the boot
                  * going on beside it: restore-exec waits for the addresses its sockets are bound
-                 * to, not for the whole network (network-online.target). A quadlet container
-                 * still does: podman sets up its network itself, from the host's. */
+                 * to, not for the whole network (network-online.target). Its files may be on a
+                 * network file system (remote-fs.target: at once when there is none). A quadlet
+                 * container still waits for the network: podman sets up the container's from the
+                 * host's. */
                 _cleanup_free_ char *quadlet = NULL;
-                bool container = unit_quadlet_source(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u, &quadlet) > 0;
-                if (asprintf(&full, "%s\n[Unit]\n%sAfter=%s" LOCK_UNIT "\nRequiresMountsFor=" HANDOFF_STATE_DIR "\n", text,
-                             container ? "Wants=network-online.target\n" : "",
+                r = unit_quadlet_source(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u, &quadlet);
+                if (r == -ENOMEM)
+                        return log_oom();
+                bool container = r > 0;
+                if (asprintf(&full, "%s\n[Unit]\n%sAfter=%s" LOCK_UNIT " remote-fs.target\nRequiresMountsFor=" HANDOFF_STATE_DIR "\n",
+                             text, container ? "Wants=network-online.target\n" : "",
                              container ? "network-online.target " : "") < 0)
                         return log_oom();
                 r = write_in(normal_dir, *u, RESTORE_DROPIN_NAME, full);

@@ -31,6 +31,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -115,15 +116,25 @@ void umount_criu_leftovers(void);
 int join_machine_mount_namespace(const char *unit);
 
 /* addresses.c */
-/* The machine's addresses (not wildcards, not loopback) that the TCP and UDP sockets open in pids
- * are bound to, sorted; sockets in another network namespace than ours are left out. */
-int socket_addresses(const pid_t *pids, size_t n, char ***ret);
+/* How long a restore waits for the addresses of its sockets: as systemd-networkd-wait-online does
+ * for the whole network by default, and more, for a TCG guest's or a slow DHCP server's boot. */
+#define ADDRESSES_TIMEOUT (5 * USEC_PER_MINUTE)
+/* The machine's own addresses (not wildcards, loopback, multicast; not temporary IPv6 ones) that
+ * the TCP and UDP sockets open in pids are bound to, sorted; sockets in another network namespace
+ * than ours are left out. What cannot be read is warned about: only -ENOMEM fails. */
+int socket_addresses(const char *unit, const pid_t *pids, size_t n, char ***ret);
 /* Adds to addresses those of the sockets among inodes (sorted) in TEXT, a /proc/net/{tcp,udp}[6]
- * table of FAMILY; -EBADMSG for a line that is not one. */
+ * table of FAMILY; the lines it cannot read are skipped, and then it returns -EBADMSG. */
 int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t n_inodes, char ***addresses);
 /* Adds to addresses those of the connections in the text of a criu lock table (nft list table:
  * its sets hold each connection both ways, so local and remote ones) that need a wait. */
 int lock_table_addresses(const char *text, char ***addresses);
+/* Adds to addresses those in a chunk of an RTM_GETADDR listing without any of the flags
+ * exclude[0] (IPv4) or exclude[1] (IPv6): 1 at its end, 0 when more chunks follow, -EAGAIN when
+ * the kernel says the listing was interrupted, the kernel's error, or -EBADMSG. */
+int rtnl_addresses_parse(const void *buf, size_t len, const uint32_t exclude[2], char ***addresses);
+/* Keeps of addresses those the machine has (tentative ones too, not temporary IPv6 ones). */
+int addresses_on_machine(char ***addresses);
 /* Those of addresses the machine does not have, or has but cannot send from yet (tentative). */
 int addresses_missing(char * const *addresses, char ***ret);
 /* Until the machine has all of addresses, at most timeout: -ETIMEDOUT then, or the netlink error.

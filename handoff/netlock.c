@@ -85,7 +85,8 @@ int save_lock_table(const char *dir, const char *table, char **ret_text) {
                 return -EINVAL;
         *name++ = 0;
         const char * const argv[] = { "nft", "list", "table", family, name, NULL };
-        int r = run_command_output(argv, 1 << 20, &out, NULL);
+        /* Two set elements a connection, about 130 bytes: room for a busy server's. */
+        int r = run_command_output(argv, 64 << 20, &out, NULL);
         if (r < 0)
                 return r;
         r = write_string_file_atomic(path, out, 0600);

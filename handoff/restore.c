@@ -19,10 +19,6 @@
 #include "string-util.h"
 #include "time-util.h"
 
-/* How long a restore waits for the addresses of its sockets: as systemd-networkd-wait-online does
- * for the whole network by default, and more, for a TCG guest's or a slow DHCP server's boot. */
-#define ADDRESSES_TIMEOUT (5 * USEC_PER_MINUTE)
-
 /* A restore that failed (error): why, from criu's log; the checkpoint's connections closed;
  * the unit started fresh. 1, or <0 if it could not be started either. */
 static int restore_failed(Handoff *h, const char *unit, const char *log, const Checkpoint *c, int error,

@@ -215,6 +215,9 @@ int handoff_restore_session_exec(const char *images_dir) {
                 return r;
         if (!c.session)
                 return log_error_errno(EINVAL, "%s holds a service's checkpoint, not a session's.", images_dir);
+        /* The boot check restores sessions after the services, and nothing orders it after the
+         * network: the addresses of its connection, as for a service (restore.c). */
+        (void) addresses_wait(c.unit, c.addresses, ADDRESSES_TIMEOUT);
         r = restore_images(&c, images_dir, &pid);
         if (r < 0)
                 return r;

@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -40,6 +41,8 @@ static void test_proc_net_addresses(void **state) {
         assert_int_equal(strv_push(&lines, table_line(AF_INET, "127.0.0.1", 11211, 0x0A, 102)), 0); /* loopback */
         assert_int_equal(strv_push(&lines, table_line(AF_INET, "192.0.2.7", 80, 0x0A, 200)), 0);    /* not ours */
         assert_int_equal(strv_push(&lines, table_line(AF_INET, "10.0.2.15", 6379, 0x01, 103)), 0); /* again */
+        assert_int_equal(strv_push(&lines, table_line(AF_INET, "239.255.255.250", 1900, 0x07, 104)), 0); /* a group */
+        assert_int_equal(strv_push(&lines, table_line(AF_INET, "255.255.255.255", 68, 0x07, 104)), 0); /* broadcast */
         _cleanup_free_ char *text = table(AF_INET, lines);
         assert_int_equal(proc_net_addresses(text, AF_INET, ours, ELEMENTSOF(ours), &got), 0);
         assert_int_equal(strv_length(got), 1);
@@ -57,8 +60,12 @@ static void test_proc_net_addresses(void **state) {
         assert_true(strv_contains(got, "10.0.2.16"));
         assert_true(strv_contains(got, "2001:db8::5"));
 
-        /* Not a table: refused, not half read. */
-        assert_int_equal(proc_net_addresses("header\n   0: not a line\n", AF_INET, ours, ELEMENTSOF(ours), &got), -EBADMSG);
+        /* A line it does not know is skipped, and said to be. */
+        _cleanup_free_ char *odd = strprintf("header\n   0: not a line\n%s", lines[0]);
+        _cleanup_strv_free_ char **some = NULL;
+        assert_int_equal(proc_net_addresses(odd, AF_INET, ours, ELEMENTSOF(ours), &some), -EBADMSG);
+        assert_int_equal(strv_length(some), 1);
+        assert_string_equal(some[0], "10.0.2.15");
 }
 
 /* nft list table of a criu lock: each connection is in its set both ways. */
@@ -93,62 +100,165 @@ static void test_lock_table_addresses(void **state) {
         assert_string_equal(got[3], "2001:db8::9");
 }
 
+/* One RTM_NEWADDR message as the kernel lists it. */
+static size_t newaddr(void *buf, int family, const char *local, const char *peer, uint32_t flags, uint16_t nlflags) {
+        struct nlmsghdr *h = buf;
+        struct ifaddrmsg *m = NLMSG_DATA(h);
+        size_t alen = family == AF_INET ? 4 : 16, len = NLMSG_LENGTH(sizeof(*m));
+        const char *values[] = { local, peer };
+        unsigned short types[] = { IFA_LOCAL, IFA_ADDRESS };
+
+        memset(buf, 0, NLMSG_SPACE(sizeof(*m)) + 3 * RTA_SPACE(16));
+        *m = (struct ifaddrmsg) { .ifa_family = family, .ifa_prefixlen = 24, .ifa_index = 2 };
+        for (int i = 0; i < 2; i++) {
+                if (!values[i])
+                        continue;
+                struct rtattr *a = (struct rtattr *) ((char *) buf + NLMSG_ALIGN(len));
+                a->rta_type = types[i];
+                a->rta_len = RTA_LENGTH(alen);
+                assert_int_equal(inet_pton(family, values[i], RTA_DATA(a)), 1);
+                len = NLMSG_ALIGN(len) + RTA_SPACE(alen);
+        }
+        struct rtattr *a = (struct rtattr *) ((char *) buf + NLMSG_ALIGN(len));
+        a->rta_type = IFA_FLAGS;
+        a->rta_len = RTA_LENGTH(sizeof(uint32_t));
+        memcpy(RTA_DATA(a), &flags, sizeof(flags));
+        len = NLMSG_ALIGN(len) + RTA_SPACE(sizeof(uint32_t));
+        *h = (struct nlmsghdr) { .nlmsg_len = len, .nlmsg_type = RTM_NEWADDR, .nlmsg_flags = NLM_F_MULTI | nlflags };
+        return NLMSG_ALIGN(len);
+}
+
+static size_t done(void *buf, uint16_t nlflags) {
+        struct nlmsghdr *h = buf;
+        *h = (struct nlmsghdr) { .nlmsg_len = NLMSG_LENGTH(sizeof(int)), .nlmsg_type = NLMSG_DONE,
+                                 .nlmsg_flags = NLM_F_MULTI | nlflags };
+        memset(NLMSG_DATA(h), 0, sizeof(int));
+        return NLMSG_ALIGN(h->nlmsg_len);
+}
+
+static void test_rtnl_addresses_parse(void **state) {
+        _Alignas(struct nlmsghdr) char buf[4096];
+        static const uint32_t restore_mask[2] = { IFA_F_DADFAILED, IFA_F_DADFAILED | IFA_F_TENTATIVE };
+        static const uint32_t dump_mask[2] = { IFA_F_DADFAILED, IFA_F_DADFAILED | IFA_F_TEMPORARY };
+        size_t n = 0;
+
+        n += newaddr(buf + n, AF_INET, "10.0.2.15", "10.0.2.15", 0, 0);
+        n += newaddr(buf + n, AF_INET, "10.0.2.16", NULL, IFA_F_SECONDARY, 0);       /* a second IPv4 address */
+        n += newaddr(buf + n, AF_INET, "192.168.9.1", "192.168.9.2", 0, 0);          /* point-to-point: ours is LOCAL */
+        n += newaddr(buf + n, AF_INET6, NULL, "2001:db8::5", IFA_F_TENTATIVE, 0);    /* duplicate detection running */
+        n += newaddr(buf + n, AF_INET6, NULL, "2001:db8::6", 0, 0);
+        n += newaddr(buf + n, AF_INET6, NULL, "2001:db8::77", IFA_F_TEMPORARY, 0);   /* privacy address */
+        n += newaddr(buf + n, AF_INET6, NULL, "2001:db8::8", IFA_F_DADFAILED, 0);
+        size_t more = n;
+        n += done(buf + n, 0);
+
+        /* What a restore may bind to and send from now. */
+        _cleanup_strv_free_ char **usable = NULL;
+        assert_int_equal(rtnl_addresses_parse(buf, more, restore_mask, &usable), 0); /* no end yet: more follows */
+        assert_int_equal(rtnl_addresses_parse(buf + more, n - more, restore_mask, &usable), 1);
+        strv_sort(usable);
+        assert_int_equal(strv_length(usable), 5);
+        assert_string_equal(usable[0], "10.0.2.15");
+        assert_string_equal(usable[1], "10.0.2.16");
+        assert_string_equal(usable[2], "192.168.9.1");
+        assert_string_equal(usable[3], "2001:db8::6");
+        assert_string_equal(usable[4], "2001:db8::77");
+
+        /* What a dump records: tentative ones will be there, temporary ones will not. */
+        _cleanup_strv_free_ char **recorded = NULL;
+        assert_int_equal(rtnl_addresses_parse(buf, n, dump_mask, &recorded), 1);
+        assert_true(strv_contains(recorded, "2001:db8::5"));
+        assert_false(strv_contains(recorded, "2001:db8::77"));
+        assert_true(strv_contains(recorded, "10.0.2.16"));
+        assert_false(strv_contains(recorded, "2001:db8::8"));
+
+        /* Interrupted: the caller asks again. */
+        _cleanup_strv_free_ char **partial = NULL;
+        n = newaddr(buf, AF_INET, "10.0.2.15", NULL, 0, NLM_F_DUMP_INTR);
+        n += done(buf + n, NLM_F_DUMP_INTR);
+        assert_int_equal(rtnl_addresses_parse(buf, n, restore_mask, &partial), -EAGAIN);
+
+        /* The kernel's error. */
+        struct nlmsghdr *h = (struct nlmsghdr *) buf;
+        *h = (struct nlmsghdr) { .nlmsg_len = NLMSG_LENGTH(sizeof(struct nlmsgerr)), .nlmsg_type = NLMSG_ERROR };
+        ((struct nlmsgerr *) NLMSG_DATA(h))->error = -EPERM;
+        assert_int_equal(rtnl_addresses_parse(buf, h->nlmsg_len, restore_mask, &partial), -EPERM);
+}
+
+/* In the child of in_own_network(): a failure ends the child, and so fails the test, rather than
+ * going back into cmocka's copy of the test runner. */
+#define child_assert(expr)                                                                          \
+        do {                                                                                        \
+                if (!(expr)) {                                                                      \
+                        fprintf(stderr, "%s:%d: %s failed (%m)\n", __FILE__, __LINE__, #expr);      \
+                        _exit(1);                                                                   \
+                }                                                                                   \
+        } while (0)
+
 static void set_lo_up(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct ifreq ifr = {};
 
-        assert_true(fd >= 0);
+        child_assert(fd >= 0);
         strcpy(ifr.ifr_name, "lo");
-        assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+        child_assert(ioctl(fd, SIOCGIFFLAGS, &ifr) == 0);
         ifr.ifr_flags |= IFF_UP;
-        assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+        child_assert(ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
 }
 
-/* ip address add ADDRESS/32 dev lo, over rtnetlink. */
+/* ip address add ADDRESS dev lo (a host address, IPv6 without duplicate detection), over rtnetlink. */
 static void add_address(const char *address) {
         _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        int family = strchr(address, ':') ? AF_INET6 : AF_INET;
+        size_t alen = family == AF_INET ? 4 : 16;
         struct {
                 struct nlmsghdr h;
                 struct ifaddrmsg m;
-                char attrs[2 * RTA_SPACE(4)];
+                char attrs[2 * RTA_SPACE(16)];
         } req = {
-                .h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(4),
+                .h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(alen),
                 .h.nlmsg_type = RTM_NEWADDR,
                 .h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                .m.ifa_family = AF_INET,
-                .m.ifa_prefixlen = 32,
+                .m.ifa_family = family,
+                .m.ifa_prefixlen = family == AF_INET ? 32 : 128,
+                .m.ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0,
                 .m.ifa_scope = RT_SCOPE_UNIVERSE,
         };
-        struct in_addr a;
+        unsigned char a[16];
 
-        assert_true(fd >= 0);
+        child_assert(fd >= 0);
         req.m.ifa_index = if_nametoindex("lo");
-        assert_true(req.m.ifa_index > 0);
-        assert_int_equal(inet_pton(AF_INET, address, &a), 1);
+        child_assert(req.m.ifa_index > 0);
+        child_assert(inet_pton(family, address, a) == 1);
         unsigned short types[] = { IFA_LOCAL, IFA_ADDRESS };
         for (int i = 0; i < 2; i++) {
-                struct rtattr *rta = (struct rtattr *) (req.attrs + i * RTA_SPACE(4));
+                struct rtattr *rta = (struct rtattr *) (req.attrs + i * RTA_SPACE(alen));
                 rta->rta_type = types[i];
-                rta->rta_len = RTA_LENGTH(4);
-                memcpy(RTA_DATA(rta), &a, 4);
+                rta->rta_len = RTA_LENGTH(alen);
+                memcpy(RTA_DATA(rta), a, alen);
         }
-        assert_true(send(fd, &req, req.h.nlmsg_len, 0) == (ssize_t) req.h.nlmsg_len);
-        char buf[4096];
+        child_assert(send(fd, &req, req.h.nlmsg_len, 0) == (ssize_t) req.h.nlmsg_len);
+        _Alignas(struct nlmsghdr) char buf[4096];
         ssize_t k = recv(fd, buf, sizeof(buf), 0);
-        assert_true(k > 0);
+        child_assert(k > 0);
         struct nlmsghdr *h = (struct nlmsghdr *) buf;
-        assert_int_equal(h->nlmsg_type, NLMSG_ERROR);
-        assert_int_equal(((struct nlmsgerr *) NLMSG_DATA(h))->error, 0);
+        child_assert(h->nlmsg_type == NLMSG_ERROR);
+        child_assert(((struct nlmsgerr *) NLMSG_DATA(h))->error == 0);
 }
 
 static int bound_socket(int type, const char *address, uint16_t port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
         int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
-        assert_true(fd >= 0);
-        assert_int_equal(inet_pton(AF_INET, address, &sa.sin_addr), 1);
-        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        child_assert(fd >= 0);
+        child_assert(inet_pton(AF_INET, address, &sa.sin_addr) == 1);
+        child_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
         return fd;
+}
+
+static int write_proc(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        return fd >= 0 && write(fd, text, strlen(text)) == (ssize_t) strlen(text) ? 0 : -1;
 }
 
 /* In a network namespace of its own: what the machine has is what the test gave it. */
@@ -156,9 +266,22 @@ static void in_own_network(void (*test)(void)) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                if (unshare(CLONE_NEWNET) < 0) {
-                        fprintf(stderr, "unshare(CLONE_NEWNET): %m (the test needs root)\n");
-                        _exit(2);
+                /* Not root: a user namespace gives the network namespace's powers. */
+                uid_t uid = getuid();
+                gid_t gid = getgid();
+                if (unshare(uid == 0 ? CLONE_NEWNET : CLONE_NEWUSER | CLONE_NEWNET) < 0) {
+                        fprintf(stderr, "No network namespace of the test's own (%m): run it as root.\n");
+                        _exit(77);
+                }
+                if (uid != 0) {
+                        char map[64];
+                        snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+                        if (write_proc("/proc/self/uid_map", map) < 0 ||
+                            write_proc("/proc/self/setgroups", "deny") < 0)
+                                _exit(3);
+                        snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+                        if (write_proc("/proc/self/gid_map", map) < 0)
+                                _exit(3);
                 }
                 set_lo_up();
                 test();
@@ -167,52 +290,89 @@ static void in_own_network(void (*test)(void)) {
         int status;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
+        /* Only where a user may not make namespaces: make check runs as root. */
+        if (WEXITSTATUS(status) == 77)
+                skip();
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void *add_later(void *arg) {
+        /* While the wait below is under way: whenever it asks next, the address is there. */
+        (void) usleep(300 * 1000);
+        add_address(arg);
+        return NULL;
+}
+
 static void missing_then_there(void) {
-        char *want[] = { (char *) "192.0.2.1", (char *) "127.0.0.1", NULL };
+        char *want[] = { (char *) "192.0.2.1", (char *) "2001:db8::1", NULL };
         _cleanup_strv_free_ char **missing = NULL, **after = NULL;
+        pthread_t t;
 
-        assert_int_equal(addresses_missing(want, &missing), 0);
-        assert_int_equal(strv_length(missing), 1);
-        assert_string_equal(missing[0], "192.0.2.1");
+        child_assert(addresses_missing(want, &missing) == 0);
+        child_assert(strv_length(missing) == 2);
         /* Not there: the wait gives up at its bound, here at once. */
-        assert_int_equal(addresses_wait("test.service", want, 0), -ETIMEDOUT);
+        child_assert(addresses_wait("test.service", want, 0) == -ETIMEDOUT);
 
-        add_address("192.0.2.1");
-        assert_int_equal(addresses_missing(want, &after), 0);
-        assert_null(after);
-        assert_int_equal(addresses_wait("test.service", want, 0), 0);
+        add_address("2001:db8::1");
+        child_assert(pthread_create(&t, NULL, add_later, (void *) "192.0.2.1") == 0);
+        /* The bound only catches a wait that never ends. */
+        child_assert(addresses_wait("test.service", want, 60 * USEC_PER_SEC) == 0);
+        child_assert(pthread_join(t, NULL) == 0);
+        child_assert(addresses_missing(want, &after) == 0);
+        child_assert(!after);
 }
 
 static void test_addresses_missing(void **state) {
         in_own_network(missing_then_there);
 }
 
+static int bound_socket6(int type, const char *address, uint16_t port) {
+        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+        int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+
+        child_assert(fd >= 0);
+        child_assert(inet_pton(AF_INET6, address, &sa.sin6_addr) == 1);
+        child_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        return fd;
+}
+
 static void sockets_of_a_service(void) {
         add_address("192.0.2.1");
         add_address("192.0.2.2");
+        add_address("2001:db8::1");
         _cleanup_close_ int listener = bound_socket(SOCK_STREAM, "192.0.2.1", 6379),
                             wildcard = bound_socket(SOCK_STREAM, "0.0.0.0", 6380),
                             loopback = bound_socket(SOCK_DGRAM, "127.0.0.1", 0),
                             datagram = bound_socket(SOCK_DGRAM, "192.0.2.2", 0),
+                            six = bound_socket6(SOCK_STREAM, "2001:db8::1", 443),
+                            mapped = bound_socket6(SOCK_DGRAM, "::ffff:192.0.2.1", 0),
+                            group = bound_socket(SOCK_DGRAM, "239.255.255.250", 1900),
+                            floating = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
                             client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_int_equal(listen(listener, 1), 0);
-        assert_int_equal(listen(wildcard, 1), 0);
+        child_assert(listen(listener, 1) == 0);
+        child_assert(listen(wildcard, 1) == 0);
+        child_assert(listen(six, 1) == 0);
+        /* A load balancer's floating address, not the machine's (IP_FREEBIND): never waited for. */
+        int on = 1;
+        struct sockaddr_in fl = { .sin_family = AF_INET, .sin_port = htons(8080) };
+        child_assert(inet_pton(AF_INET, "198.51.100.7", &fl.sin_addr) == 1);
+        child_assert(setsockopt(floating, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on)) == 0);
+        child_assert(bind(floating, (struct sockaddr *) &fl, sizeof(fl)) == 0);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(6380) };
-        assert_int_equal(inet_pton(AF_INET, "192.0.2.2", &sa.sin_addr), 1);
+        child_assert(inet_pton(AF_INET, "192.0.2.2", &sa.sin_addr) == 1);
         /* A connection accepted on a wildcard listener is bound to the address it came to. */
-        assert_int_equal(connect(client, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        child_assert(connect(client, (struct sockaddr *) &sa, sizeof(sa)) == 0);
         _cleanup_close_ int accepted = accept4(wildcard, NULL, NULL, SOCK_CLOEXEC);
-        assert_true(accepted >= 0);
+        child_assert(accepted >= 0);
         /* The client end is ours too here: only its address counts, the same. */
         pid_t self = getpid();
         _cleanup_strv_free_ char **got = NULL;
-        assert_int_equal(socket_addresses(&self, 1, &got), 0);
-        assert_int_equal(strv_length(got), 2);
-        assert_string_equal(got[0], "192.0.2.1");
-        assert_string_equal(got[1], "192.0.2.2");
+        child_assert(socket_addresses("test.service", &self, 1, &got) == 0);
+        /* The kernel's own tables: IPv6 as written there, the v4-mapped socket as its IPv4 address. */
+        child_assert(strv_length(got) == 3);
+        child_assert(streq(got[0], "192.0.2.1"));
+        child_assert(streq(got[1], "192.0.2.2"));
+        child_assert(streq(got[2], "2001:db8::1"));
 }
 
 static void test_socket_addresses(void **state) {
@@ -223,6 +383,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_proc_net_addresses),
                 cmocka_unit_test(test_lock_table_addresses),
+                cmocka_unit_test(test_rtnl_addresses_parse),
                 cmocka_unit_test(test_addresses_missing),
                 cmocka_unit_test(test_socket_addresses),
         };

@@ -60,7 +60,7 @@ static void test_handoff_boot(void **state) {
         assert_non_null(strstr(redis, "\nRestart=no\n"));
         /* …once the lock holds its peers off, as early as its own unit allows: not after the whole
          * network (restore-exec waits for the addresses its sockets need). */
-        assert_non_null(strstr(redis, "\n[Unit]\nAfter=dreamlink-handoff-lock.service\n"
+        assert_non_null(strstr(redis, "\n[Unit]\nAfter=dreamlink-handoff-lock.service remote-fs.target\n"
                                       "RequiresMountsFor=/var/lib/dreamlink/handoff\n"));
         assert_null(strstr(redis, "network-online.target"));
         nginx = read_in(*state, "nginx.service.d/zz-dreamlink-restore.conf");
@@ -193,7 +193,7 @@ static void test_quadlet_no_opt_in(void **state) {
         assert_non_null(strstr(restore, " restore-exec --unit=web.service "));
         /* Podman sets up the container's network from the host's: that waits for all of it. */
         assert_non_null(strstr(restore, "\n[Unit]\nWants=network-online.target\n"
-                                        "After=network-online.target dreamlink-handoff-lock.service\n"));
+                                        "After=network-online.target dreamlink-handoff-lock.service remote-fs.target\n"));
         /* The quadlet units that start fresh wait for the restored container, which needs its old
          * address; a template, a rootless user's and the restored unit itself are not ordered. */
         _cleanup_free_ char *cache = read_in(out, "cache.service.d/zz-dreamlink-after-restored-containers.conf");
