@@ -48,13 +48,8 @@ static int socket_inodes(const pid_t *pids, size_t n, ino_t **ret, size_t *ret_n
                         continue; /* gone meanwhile */
                 struct dirent *de;
                 while ((de = readdir(d))) {
-                        char target[64];
-                        unsigned long long ino;
-                        ssize_t k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-                        if (k < 0)
-                                continue;
-                        target[k] = 0;
-                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                        unsigned long long ino = fd_socket_inode(dirfd(d), de->d_name);
+                        if (ino == 0)
                                 continue;
                         if (n_inodes == allocated) {
                                 allocated = MAX(allocated * 2, (size_t) 64);

@@ -57,15 +57,8 @@ static int unix_peers_walk(const char *cgroup, unix_peer_fn fn, void *userdata) 
                         continue; /* gone meanwhile */
                 struct dirent *de;
                 while (r == 0 && (de = readdir(d))) {
-                        char target[64];
-                        unsigned long long ino;
-                        if (de->d_name[0] == '.')
-                                continue;
-                        ssize_t k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-                        if (k < 0)
-                                continue;
-                        target[k] = 0;
-                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                        unsigned long long ino = fd_socket_inode(dirfd(d), de->d_name);
+                        if (ino == 0)
                                 continue;
                         const UnixSocket *sk = unix_sockets_find(socks, nsocks, ino);
                         if (!sk || sk->peer == 0)

@@ -59,6 +59,8 @@ int pid_cgroup(pid_t pid, char **ret);
 bool pid_has_own_namespace(pid_t pid, const char *ns);
 /* Whether a and b (0: ourselves) are in the same namespace of that kind. */
 bool pids_share_namespace(pid_t a, pid_t b, const char *ns);
+/* The inode of the socket that the entry NAME of fd_dir (a /proc/PID/fd) is, 0 if it is none. */
+unsigned long long fd_socket_inode(int fd_dir, const char *name);
 
 /* apparmor.c */
 #define APPARMOR_DIR "apparmor" /* beside the images: N.name and N.policy, a profile and its policy */

@@ -148,6 +148,17 @@ bool pid_has_own_namespace(pid_t pid, const char *ns) {
         return !pids_share_namespace(pid, 0, ns);
 }
 
+unsigned long long fd_socket_inode(int fd_dir, const char *name) {
+        char target[64];
+        unsigned long long ino;
+
+        ssize_t k = readlinkat(fd_dir, name, target, sizeof(target) - 1);
+        if (k < 0)
+                return 0;
+        target[k] = 0;
+        return sscanf(target, "socket:[%llu]", &ino) == 1 ? ino : 0;
+}
+
 int pid_cgroup(pid_t pid, char **ret) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         int r;

@@ -107,13 +107,8 @@ int run_dirs_collect(pid_t root, const pid_t *pids, size_t n, char ***ret) {
                         continue; /* gone meanwhile */
                 struct dirent *de;
                 while (r >= 0 && (de = readdir(fds))) {
-                        char target[64];
-                        unsigned long long ino;
-                        ssize_t k = readlinkat(dirfd(fds), de->d_name, target, sizeof(target) - 1);
-                        if (k < 0)
-                                continue;
-                        target[k] = 0;
-                        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+                        unsigned long long ino = fd_socket_inode(dirfd(fds), de->d_name);
+                        if (ino == 0)
                                 continue;
                         const UnixSocket *sk = unix_sockets_find(socks, nsocks, ino);
                         if (sk && sk->name && sk->name[0] == '/')
