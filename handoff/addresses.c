@@ -131,8 +131,8 @@ int proc_net_addresses(const char *text, int family, const ino_t *inodes, size_t
                 line = strchr(line, '\n');
                 if (!l)
                         return -ENOMEM;
-                /* sl local:port remote:port st tx:rx tr:when retrnsmt uid timeout inode ... */
-                /* A line this does not know is skipped, not fatal: the addresses are what the
+                /* "sl local:port remote:port st tx:rx tr:when retrnsmt uid timeout inode ...". A
+                 * line this does not know is skipped, not fatal: the addresses are what the
                  * restore waits for, and criu says what it could not bind. */
                 if (sscanf(l, " %*u: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*u %*u %llu",
                            local, &port, remote, &rport, &state, &ino) != 6) {
