@@ -74,6 +74,10 @@ for pre in no yes; do
         put "cycle_predump_${pre}_frozen_s" "$(sed -n 's/.*, frozen \([0-9.]*\) s.*/\1/p' <<<"$line")"
         put "cycle_predump_${pre}_restore_s" "$(sed -n 's/.*, restore \([0-9.]*\) s.*/\1/p' <<<"$line")"
         put "cycle_predump_${pre}_pre_s" "$(sed -n 's/.*, pre-dump \([0-9.]*\) s.*/\1/p' <<<"$line")"
+        # criu's share: the pages it collected and how long writing them took.
+        put "cycle_predump_${pre}_memory_mib" "$(sed -n 's/.*, memory \([0-9.]*\) MiB in.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_memory_s" "$(sed -n 's/.*, memory [0-9.]* MiB in \([0-9.]*\) s.*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_memory_write_s" "$(sed -n 's/.*(written in \([0-9.]*\) s).*/\1/p' <<<"$line")"
 done
 # The data stays for the blackouts, persisted as Debian's redis.conf does it (RDB): a fresh start
 # loads it again, a restore has it in memory.
@@ -224,6 +228,8 @@ full = f("cycle_predump_no_images_mib") / f("cycle_predump_no_dump_s") if f("cyc
 out["dd_mib_s"] = dd
 out["checkpoint_mib_s"] = full
 out["checkpoint_vs_dd"] = full / dd if full and dd else None
+write = f("cycle_predump_no_memory_mib") / f("cycle_predump_no_memory_write_s") if f("cycle_predump_no_memory_write_s") else None
+out["memory_write_mib_s"] = write
 out["delta_vs_tree"] = f("delta_bytes") / f("tree_bytes") if f("tree_bytes") else None
 out["delta_vs_objects"] = f("delta_bytes") / f("objects_bytes") if f("objects_bytes") and f("delta_bytes") else None
 out["delta_vs_full"] = f("delta_bytes") / f("full_pull_bytes") if f("full_pull_bytes") and f("delta_bytes") else None
@@ -241,6 +247,10 @@ rows = [
     ("Checkpoint, PreDump=no", "%s of images in %s: %s (dd: %s, ratio %s)" % (
         fmt(f("cycle_predump_no_images_mib"), " MiB"), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(full, " MiB/s"),
         fmt(dd, " MiB/s"), fmt(out["checkpoint_vs_dd"], "", 2))),
+    ("  where the dump went", "criu: %s of memory in %s, of which writing %s (%s); the rest of the tree and the sync %s" % (
+        fmt(f("cycle_predump_no_memory_mib"), " MiB"), fmt(f("cycle_predump_no_memory_s"), " s", 2),
+        fmt(f("cycle_predump_no_memory_write_s"), " s", 2), fmt(write, " MiB/s"),
+        fmt(f("cycle_predump_no_dump_s") - f("cycle_predump_no_memory_s") if f("cycle_predump_no_dump_s") and f("cycle_predump_no_memory_s") else None, " s", 2))),
     ("Service stopped, PreDump=no", "frozen %s (dump %s, restore %s)" % (
         fmt(f("cycle_predump_no_frozen_s"), " s", 2), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(f("cycle_predump_no_restore_s"), " s", 2))),
     ("Service stopped, PreDump=yes", "frozen %s (dump %s after a pre-dump of %s while it ran, restore %s)" % (

@@ -138,6 +138,14 @@ static int verb_list(Handoff *h) {
         return 0;
 }
 
+/* criu's share of the dump, when it said: what the images' size over the dump's time does not
+ * tell apart (collecting the pages, writing them, the rest of the tree's state, the sync). */
+static void print_memory(const DumpStats *s) {
+        if (s->memory_usec > 0)
+                printf(", memory %.1f MiB in %.2f s (written in %.2f s)", s->memory_bytes / 1048576.0,
+                       s->memory_usec / 1e6, s->memory_write_usec / 1e6);
+}
+
 static int verb_dump(Handoff *h, char **names, const char *images, DumpStats *stats) {
         HandoffUnit **config = NULL, **units = NULL;
         int r, ret = 0;
@@ -158,6 +166,7 @@ static int verb_dump(Handoff *h, char **names, const char *images, DumpStats *st
                                s.image_bytes / 1048576.0);
                         if (s.pre_dump_usec > 0)
                                 printf(" (pre-dump %.2f s, %.1f MiB)", s.pre_dump_usec / 1e6, s.pre_dump_bytes / 1048576.0);
+                        print_memory(&s);
                         printf("\n");
                 }
                 else if (r > 0)
@@ -189,6 +198,8 @@ static int verb_restore(Handoff *h, char **names, const char *images, const Dump
                                 printf(", dump %.2f s, images %.1f MiB", d->dump_usec / 1e6, d->image_bytes / 1048576.0);
                         if (d && d->pre_dump_usec > 0)
                                 printf(", pre-dump %.2f s, %.1f MiB", d->pre_dump_usec / 1e6, d->pre_dump_bytes / 1048576.0);
+                        if (d)
+                                print_memory(d);
                         printf("\n");
                 } else if (r > 0)
                         printf("%s: started fresh, main PID " PID_FMT "\n", *n, s.main_pid);

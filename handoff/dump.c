@@ -186,8 +186,6 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
         bool parent = u->pre_dump && pre_dump(u, pid, dir, c) >= 0;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = criu_dump_to(u, pid, fd, c, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
-        c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
-        c->dumped_at_usec = now_usec(CLOCK_REALTIME);
         if (r < 0)
                 return r;
 
@@ -208,6 +206,10 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
         }
         if (syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        /* The tree is gone since criu's kill, and the images count only once on disk: the
+         * service's time without a process runs on until here. */
+        c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        c->dumped_at_usec = now_usec(CLOCK_REALTIME);
         c->image_bytes = directory_size(dir);
         c->result = CHECKPOINT_DUMPED;
         return 0;
@@ -269,6 +271,15 @@ static int dump_done(Handoff *h, const HandoffUnit *u, const char *dir, const Ch
         }
         *ret = (DumpStats) { .pre_dump_usec = c->pre_dump_usec, .pre_dump_bytes = c->pre_dump_bytes,
                              .dump_usec = c->dump_usec, .image_bytes = c->image_bytes };
+        CriuDumpStats cs;
+        if (!c->container_id && criu_dump_stats(dir, &cs) >= 0) {
+                ret->memory_bytes = cs.pages_written_bytes;
+                ret->memory_usec = cs.memdump_usec;
+                ret->memory_write_usec = cs.memwrite_usec;
+                log_unit_debug(u->unit, "criu on %s: frozen %.2f s, %.1f MiB of memory in %.2f s, written in %.2f s.",
+                               u->unit, cs.frozen_usec / 1e6, cs.pages_written_bytes / 1048576.0, cs.memdump_usec / 1e6,
+                               cs.memwrite_usec / 1e6);
+        }
         if (c->container_id)
                 log_unit_info(u->unit, "Checkpointed the container %.12s of %s with podman in %.2f s, %.1f MiB of images.",
                               c->container_id, u->unit, c->dump_usec / 1e6, c->image_bytes / 1048576.0);

@@ -179,6 +179,18 @@ int criu_explain(const char *error, char **ret);
 /* criu's first error in log, explained, or where to look; NULL if out of memory. */
 void criu_failure_reason(const char *log, char **ret);
 
+/* criu-stats.c: criu's figures of a dump (its stats-dump image). */
+typedef struct CriuDumpStats {
+        uint64_t frozen_usec;          /* criu's own: from the freeze to the kill */
+        uint64_t memdump_usec;         /* collecting the pages from the tree and writing them */
+        uint64_t memwrite_usec;        /* writing them, part of memdump_usec */
+        uint64_t pages_scanned_bytes;
+        uint64_t pages_written_bytes;  /* not those left to a pre-dump (parent images) */
+} CriuDumpStats;
+/* data: a stats-dump image. -EBADMSG when it is none, -ENODATA when it has no dump's figures. */
+int criu_stats_parse(const void *data, size_t size, CriuDumpStats *ret);
+int criu_dump_stats(const char *images_dir, CriuDumpStats *ret);
+
 /* criu.c (directory_size() is in handoff.h) */
 
 typedef enum DumpMode {

@@ -52,8 +52,13 @@ bool pid_in_tree(pid_t pid, pid_t ancestor);
 typedef struct DumpStats {
         uint64_t pre_dump_usec;   /* PreDump=: the copy while it ran; 0 without one */
         uint64_t pre_dump_bytes;
-        uint64_t dump_usec;       /* the final dump, the service stopped */
+        uint64_t dump_usec;       /* the final dump, the service stopped, until its images are on disk */
         uint64_t image_bytes;     /* all images, the pre-dump's included */
+        /* criu's share of dump_usec (0 when criu did not say): the pages it collected and
+         * wrote, and how long the writing took. */
+        uint64_t memory_bytes;
+        uint64_t memory_usec;
+        uint64_t memory_write_usec;
 } DumpStats;
 
 /* Dry run: dump, leaving the service running, into a temporary directory

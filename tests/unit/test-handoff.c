@@ -563,6 +563,86 @@ static void test_directory_size(void **state) {
         assert_true(directory_size(*state) == 8);
 }
 
+/* ---- criu's stats-dump image ----------------------------------------------------------- */
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+        size_t n = 0;
+        do {
+                p[n++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+                v >>= 7;
+        } while (v);
+        return n;
+}
+
+static size_t put_field(uint8_t *p, unsigned field, uint64_t v) {
+        size_t n = put_varint(p, field << 3);
+        return n + put_varint(p + n, v);
+}
+
+/* As criu 4.x writes it after a dump: the two magics, the size, stats_entry { dump { … } }. */
+static size_t stats_dump_image(uint8_t *buf, bool with_restore) {
+        uint8_t dump[128], msg[160];
+        size_t d = 0, m = 0;
+        d += put_field(dump + d, 1, 12345);         /* freezing_time */
+        d += put_field(dump + d, 2, 2500000);       /* frozen_time */
+        d += put_field(dump + d, 3, 1800000);       /* memdump_time */
+        d += put_field(dump + d, 4, 900000);        /* memwrite_time */
+        d += put_field(dump + d, 5, 51200);         /* pages_scanned */
+        d += put_field(dump + d, 6, 0);             /* pages_skipped_parent */
+        d += put_field(dump + d, 7, 51000);         /* pages_written */
+        d += put_field(dump + d, 9, 0);             /* pages_lazy */
+        d += put_field(dump + d, 10, 17);           /* page_pipes */
+        d += put_field(dump + d, 11, 1ULL << 40);   /* page_pipe_bufs: a wide varint, skipped */
+        if (with_restore) {
+                m += put_varint(msg + m, (2 << 3) | 2);  /* a restore's entry first, skipped */
+                m += put_varint(msg + m, 2);
+                m += put_field(msg + m, 1, 7);
+        }
+        m += put_varint(msg + m, (1 << 3) | 2);
+        m += put_varint(msg + m, d);
+        memcpy(msg + m, dump, d);
+        m += d;
+        uint32_t head[3] = { 0x55105940, 0x57093306, m };
+        memcpy(buf, head, sizeof(head));
+        memcpy(buf + sizeof(head), msg, m);
+        return sizeof(head) + m;
+}
+
+static void test_criu_stats(void **state) {
+        uint8_t buf[256];
+        size_t n = stats_dump_image(buf, false);
+        long page = sysconf(_SC_PAGESIZE);
+        CriuDumpStats s;
+
+        assert_int_equal(criu_stats_parse(buf, n, &s), 0);
+        assert_true(s.frozen_usec == 2500000);
+        assert_true(s.memdump_usec == 1800000);
+        assert_true(s.memwrite_usec == 900000);
+        assert_true(s.pages_scanned_bytes == 51200ULL * page);
+        assert_true(s.pages_written_bytes == 51000ULL * page);
+
+        n = stats_dump_image(buf, true);
+        assert_int_equal(criu_stats_parse(buf, n, &s), 0);
+        assert_true(s.memwrite_usec == 900000);
+
+        /* From the images directory, where criu leaves it. */
+        _cleanup_free_ char *path = path_join2(*state, "stats-dump");
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, n), (ssize_t) n);
+        assert_int_equal(criu_dump_stats(*state, &s), 0);
+        assert_true(s.pages_written_bytes == 51000ULL * page);
+
+        /* Anything else is no figure at all: cut short anywhere, another image, a restore's. */
+        for (size_t k = 0; k < n; k++)
+                assert_true(criu_stats_parse(buf, k, &s) < 0);
+        buf[4] ^= 1;
+        assert_int_equal(criu_stats_parse(buf, n, &s), -EBADMSG);
+        uint8_t restore[] = { 0x40, 0x59, 0x10, 0x55, 0x06, 0x33, 0x09, 0x57, 4, 0, 0, 0, (2 << 3) | 2, 2, 0x08, 7 };
+        assert_int_equal(criu_stats_parse(restore, sizeof(restore), &s), -ENODATA);
+        assert_int_equal(criu_dump_stats("/nonexistent", &s), -ENOENT);
+}
+
 static void test_pid_in_tree(void **state) {
         assert_true(pid_in_tree(getpid(), getpid()));
         assert_true(pid_in_tree(getpid(), getppid()));
@@ -999,6 +1079,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_criu_log_reason, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_criu_explain, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_criu_stats, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_run_dir_prefixes),
