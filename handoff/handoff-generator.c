@@ -276,20 +276,36 @@ static int run(const char *normal_dir) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to format the restore drop-in of %s: %m", *u);
                 /* The peers' packets are held by the lock from early in the boot on. A service
-                 * comes back as early as its own unit's ordering allows, the rest of the boot
-                 * going on beside it: restore-exec waits for the addresses its sockets are bound
-                 * to, not for the whole network (network-online.target). Its files may be on a
-                 * network file system (remote-fs.target: at once when there is none). A quadlet
-                 * container still waits for the network: podman sets up the container's from the
+                 * comes back as early as its resources allow, the rest of the boot going on
+                 * beside it: not after basic.target (the AppArmor profiles compiled and loaded,
+                 * udev's coldplug, timers, D-Bus: most of a boot's userspace, and nothing a
+                 * restored process asks for: apparmor.c loads its own profiles), only after the
+                 * file systems, the sysctls and the directories systemd-tmpfiles makes, with its
+                 * own unit's ordering on top (network.target, say). restore-exec waits for the
+                 * addresses its sockets are bound to, not for the whole network
+                 * (network-online.target). Its files may be on a network file system
+                 * (remote-fs.target: at once when there is none). Until the boot check's reload
+                 * takes this drop-in away, it is stopped before shutdown as with its default
+                 * dependencies. A unit that fails to restore starts fresh from the boot check,
+                 * after basic.target, as on any boot. A quadlet container keeps its default
+                 * dependencies and waits for the network: podman sets up the container's from the
                  * host's. */
                 _cleanup_free_ char *quadlet = NULL;
                 r = unit_quadlet_source(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u, &quadlet);
                 if (r == -ENOMEM)
                         return log_oom();
                 bool container = r > 0;
-                if (asprintf(&full, "%s\n[Unit]\n%sAfter=%s" LOCK_UNIT " remote-fs.target\nRequiresMountsFor=" HANDOFF_STATE_DIR "\n",
-                             text, container ? "Wants=network-online.target\n" : "",
-                             container ? "network-online.target " : "") < 0)
+                if (container)
+                        r = asprintf(&full, "%s\n[Unit]\nWants=network-online.target\n"
+                                     "After=network-online.target " LOCK_UNIT " remote-fs.target\n"
+                                     "RequiresMountsFor=" HANDOFF_STATE_DIR "\n", text);
+                else
+                        r = asprintf(&full, "%s\n[Unit]\nDefaultDependencies=no\n"
+                                     "After=local-fs.target systemd-sysctl.service systemd-tmpfiles-setup.service "
+                                     LOCK_UNIT " remote-fs.target\n"
+                                     "Conflicts=shutdown.target\nBefore=shutdown.target\n"
+                                     "RequiresMountsFor=" HANDOFF_STATE_DIR "\n", text);
+                if (r < 0)
                         return log_oom();
                 r = write_in(normal_dir, *u, RESTORE_DROPIN_NAME, full);
                 if (r < 0)

@@ -58,11 +58,16 @@ static void test_handoff_boot(void **state) {
                                       "/redis-server.service --pidfile="));
         assert_non_null(strstr(redis, "\nType=forking\n"));
         assert_non_null(strstr(redis, "\nRestart=no\n"));
-        /* …once the lock holds its peers off, as early as its own unit allows: not after the whole
-         * network (restore-exec waits for the addresses its sockets need). */
-        assert_non_null(strstr(redis, "\n[Unit]\nAfter=dreamlink-handoff-lock.service remote-fs.target\n"
+        /* …once the lock holds its peers off, as early as its resources allow: not after
+         * basic.target, nor after the whole network (restore-exec waits for the addresses its
+         * sockets need); stopped before shutdown all the same. */
+        assert_non_null(strstr(redis, "\n[Unit]\nDefaultDependencies=no\n"
+                                      "After=local-fs.target systemd-sysctl.service systemd-tmpfiles-setup.service "
+                                      "dreamlink-handoff-lock.service remote-fs.target\n"
+                                      "Conflicts=shutdown.target\nBefore=shutdown.target\n"
                                       "RequiresMountsFor=/var/lib/dreamlink/handoff\n"));
         assert_null(strstr(redis, "network-online.target"));
+        assert_null(strstr(redis, "basic.target"));
         nginx = read_in(*state, "nginx.service.d/zz-dreamlink-restore.conf");
         assert_non_null(nginx);
         assert_non_null(strstr(nginx, "--images=/var/lib/dreamlink/handoff/" SET "/nginx.service "));
