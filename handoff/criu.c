@@ -17,6 +17,7 @@
 #include "handoff-internal.h"
 #include "log.h"
 #include "string-util.h"
+#include "time-util.h"
 
 #define CRIU_LOG_LEVEL 4
 
@@ -103,6 +104,24 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
                 r = mode == DUMP_PRE ? criu_local_pre_dump(opts) : criu_local_dump(opts);
         criu_local_free_opts(opts);
         return r < 0 ? r : 0;
+}
+
+int handoff_probe_kernel(void) {
+        struct criu_feature_check features = { .mem_track = true };
+        criu_opts *opts = NULL;
+        int r;
+
+        r = criu_local_init_opts(&opts);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up libcriu: %m");
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        r = criu_local_feature_check(opts, &features, sizeof(features));
+        criu_local_free_opts(opts);
+        if (r < 0)
+                return log_error_errno(r, "criu could not probe the kernel; the first restore will try again: %m");
+        log_info("criu probed the kernel in %.2f s (dirty memory tracking: %s).",
+                 (now_usec(CLOCK_MONOTONIC) - t0) / 1e6, features.mem_track ? "yes" : "no");
+        return 0;
 }
 
 int open_images_dir(const char *dir) {

@@ -31,6 +31,8 @@ static int help(void) {
                "  gc                      Remove abandoned checkpoints and restore drop-ins\n"
                "  lock-network            Load the network locks of a checkpoint set (--images,\n"
                "                          or the one the kernel command line names)\n"
+               "  probe-kernel            Have criu probe the kernel and cache what it found\n"
+               "                          for this boot (before the restores)\n"
                "  reap CMD...             Run CMD, collecting the daemons it starts into one\n"
                "                          process tree (the ExecStart= of Type=forking services)\n\n"
                "Options:\n"
@@ -382,6 +384,10 @@ int main(int argc, char *argv[]) {
                 umask(0022);
                 return handoff_restore_session_exec(arg_images) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
+
+        if (streq(verb, "probe-kernel"))
+                /* Early in the boot a handoff switched into (dreamlink-handoff-probe.service). */
+                return handoff_probe_kernel() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         if (streq(verb, "lock-network")) {
                 /* Early in the boot a handoff switched into: no bus yet. */

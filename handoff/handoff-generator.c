@@ -29,6 +29,7 @@
 #include "unit-file.h"
 
 #define LOCK_UNIT "dreamlink-handoff-lock.service"
+#define PROBE_UNIT "dreamlink-handoff-probe.service"
 #define FINISH_UNIT "dreamlink-boot-check.service"
 #define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
 
@@ -257,6 +258,11 @@ static int run(const char *normal_dir) {
         r = add_wants(normal_dir, "sysinit.target", LOCK_UNIT);
         if (r < 0)
                 return r;
+        /* criu's probes of the kernel, once, from the start of the boot: the restores (and the
+         * boot check's of sessions) find them cached. */
+        r = add_wants(normal_dir, "sysinit.target", PROBE_UNIT);
+        if (r < 0)
+                return r;
         if (!c.units)
                 return 0; /* only sessions: the boot check restores them */
 
@@ -280,7 +286,8 @@ static int run(const char *normal_dir) {
                  * beside it: not after basic.target (the AppArmor profiles compiled and loaded,
                  * udev's coldplug, timers, D-Bus: most of a boot's userspace, and nothing a
                  * restored process asks for: apparmor.c loads its own profiles), only after the
-                 * file systems, the sysctls and the directories systemd-tmpfiles makes, with its
+                 * file systems, the sysctls, the directories systemd-tmpfiles makes and criu's
+                 * probes of the kernel (which start with the boot), with its
                  * own unit's ordering on top (network.target, say). restore-exec waits for the
                  * addresses its sockets are bound to, not for the whole network
                  * (network-online.target). Its files may be on a network file system
@@ -302,7 +309,7 @@ static int run(const char *normal_dir) {
                 else
                         r = asprintf(&full, "%s\n[Unit]\nDefaultDependencies=no\n"
                                      "After=local-fs.target systemd-sysctl.service systemd-tmpfiles-setup.service "
-                                     LOCK_UNIT " remote-fs.target\n"
+                                     LOCK_UNIT " " PROBE_UNIT " remote-fs.target\n"
                                      "Conflicts=shutdown.target\nBefore=shutdown.target\n"
                                      "RequiresMountsFor=" HANDOFF_STATE_DIR "\n", text);
                 if (r < 0)

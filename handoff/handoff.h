@@ -120,6 +120,11 @@ int handoff_gc(Handoff *h, const char *root_dir);
 /* Loads the network locks saved with the checkpoints of set_dir; run before
  * the network comes up in the new boot. */
 int handoff_lock_network(const char *set_dir);
+/* criu's first run in a boot probes the kernel (loads the socket diagnostics modules, tries
+ * features in a scratch network namespace: seconds under emulation) and caches what it found
+ * in /run/criu. Run early in the new boot, beside the rest of it, so that the restores find
+ * that done. */
+int handoff_probe_kernel(void);
 /* After the units of set_dir were started (restored by their generated
  * drop-ins): reports what became of each (UNIT, RESULT pairs: "restored",
  * "restarted" when the restore failed and the unit was started fresh,

@@ -63,7 +63,7 @@ static void test_handoff_boot(void **state) {
          * sockets need); stopped before shutdown all the same. */
         assert_non_null(strstr(redis, "\n[Unit]\nDefaultDependencies=no\n"
                                       "After=local-fs.target systemd-sysctl.service systemd-tmpfiles-setup.service "
-                                      "dreamlink-handoff-lock.service remote-fs.target\n"
+                                      "dreamlink-handoff-lock.service dreamlink-handoff-probe.service remote-fs.target\n"
                                       "Conflicts=shutdown.target\nBefore=shutdown.target\n"
                                       "RequiresMountsFor=/var/lib/dreamlink/handoff\n"));
         assert_null(strstr(redis, "network-online.target"));
@@ -77,6 +77,13 @@ static void test_handoff_boot(void **state) {
         assert_true(n > 0);
         target[n] = 0;
         assert_string_equal(target, UNITDIR "/dreamlink-handoff-lock.service");
+        /* criu's probes of the kernel run from the start of the boot, not in the first restore. */
+        free(link);
+        link = path_join2(*state, "sysinit.target.wants/dreamlink-handoff-probe.service");
+        n = readlink(link, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = 0;
+        assert_string_equal(target, UNITDIR "/dreamlink-handoff-probe.service");
 
         /* The units run again even if nothing else would start them. */
         _cleanup_free_ char *wants = path_join2(*state, "multi-user.target.wants/nginx.service");
