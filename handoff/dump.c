@@ -139,6 +139,10 @@ static int pre_dump(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint
         fd = open_images_dir(pre);
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = fd < 0 ? fd : criu_dump_to(u, pid, fd, c, DUMP_PRE, NULL);
+        /* On disk while the tree still runs: the sync after the final dump, with the tree
+         * stopped, is then only that dump's. */
+        if (r >= 0 && syncfs(fd) < 0)
+                (void) log_unit_warning_errno(u->unit, errno, "Failed to sync the pre-dump of %s: %m", u->unit);
         c->pre_dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
         if (r < 0) {
                 criu_failure_reason(log, &reason);
@@ -185,7 +189,12 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
                 return fd;
         bool parent = u->pre_dump && pre_dump(u, pid, dir, c) >= 0;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        Writeback *w = NULL;
+        if (writeback_start(fd, &w) < 0)
+                log_unit_debug(u->unit, "No writeback of the images of %s during the dump: the sync at its end writes them.",
+                               u->unit);
         r = criu_dump_to(u, pid, fd, c, DUMP_FINAL, parent ? PRE_DUMP_DIR : NULL);
+        w = writeback_stop(w);
         if (r < 0)
                 return r;
 

@@ -179,6 +179,12 @@ int criu_explain(const char *error, char **ret);
 /* criu's first error in log, explained, or where to look; NULL if out of memory. */
 void criu_failure_reason(const char *log, char **ret);
 
+/* writeback.c: the pages images written back to disk while criu makes them. */
+typedef struct Writeback Writeback;
+int writeback_start(int dir_fd, Writeback **ret);
+/* Ends the thread; returns NULL. */
+Writeback *writeback_stop(Writeback *w);
+
 /* criu-stats.c: criu's figures of a dump (its stats-dump image). */
 typedef struct CriuDumpStats {
         uint64_t frozen_usec;          /* criu's own: from the freeze to the kill */

@@ -643,6 +643,24 @@ static void test_criu_stats(void **state) {
         assert_int_equal(criu_dump_stats("/nonexistent", &s), -ENOENT);
 }
 
+/* The writeback thread comes and goes around a dump, whatever the directory holds. */
+static void test_writeback(void **state) {
+        write_test_file(*state, "pages-1.img", "memory");
+        write_test_file(*state, "core-1.img", "registers");
+        _cleanup_close_ int fd = open(*state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < 3; i++) {
+                Writeback *w = NULL;
+                assert_int_equal(writeback_start(fd, &w), 0);
+                assert_non_null(w);
+                write_test_file(*state, "pages-2.img", "more memory");
+                assert_null(writeback_stop(w));
+        }
+        assert_null(writeback_stop(NULL));
+        /* Its own descriptor: the caller's stays open. */
+        assert_true(fcntl(fd, F_GETFD) >= 0);
+}
+
 static void test_pid_in_tree(void **state) {
         assert_true(pid_in_tree(getpid(), getpid()));
         assert_true(pid_in_tree(getpid(), getppid()));
@@ -1080,6 +1098,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_criu_explain, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_criu_stats, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_writeback, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_run_dir_prefixes),
