@@ -109,20 +109,34 @@ static int foreach_checkpoint(const char *set_dir, int (*f)(const char *dir, Che
         return r;
 }
 
+typedef struct LockState {
+        char **paths;
+        char **units;
+} LockState;
+
 static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
-        unsigned *n = userdata;
-        int r = netlock_load(dir, c);
-        if (r > 0)
-                (*n)++;
-        return r < 0 ? r : 0;
+        LockState *st = userdata;
+        _cleanup_free_ char *path = NULL;
+        int r = netlock_file(dir, c, &path);
+        if (r <= 0)
+                return r;
+        if (strv_extend(&st->paths, path) < 0 || strv_extend(&st->units, c->unit) < 0)
+                return log_oom();
+        return 0;
 }
 
 int handoff_lock_network(const char *set_dir) {
-        unsigned n = 0;
-        int r = foreach_checkpoint(set_dir, lock_one, &n);
+        _cleanup_strv_free_ char **paths = NULL, **units = NULL;
+        LockState st = {};
+        int r = foreach_checkpoint(set_dir, lock_one, &st);
+        paths = st.paths;
+        units = st.units;
         if (r == -ENOENT)
                 return log_warning_errno(r, "No checkpoint set %s: nothing to lock.", set_dir);
+        unsigned n = netlock_load_files(paths, units);
         log_info("Loaded %u network lock%s from %s.", n, n == 1 ? "" : "s", set_dir);
+        if (r >= 0 && n < strv_length(paths))
+                r = -EIO;
         return r;
 }
 

@@ -152,7 +152,8 @@ void netlock_lift(const Checkpoint *c);
 /* The tables criu made ("inet CRIU-…"): the one a dump added is its lock. */
 int nft_criu_tables(char ***ret);
 int save_lock_table(const char *dir, const char *table, char **ret_text);
-int netlock_load(const char *dir, const Checkpoint *c);
+int netlock_file(const char *dir, const Checkpoint *c, char **ret_path);
+unsigned netlock_load_files(char * const *paths, char * const *units);
 void netlock_remove(const Checkpoint *c);
 
 /* externals.c */

@@ -4,6 +4,7 @@
  * images for a new boot (NETLOCK_FILE), loaded there before the network is up, removed
  * when the checkpoint will not be restored. */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -95,9 +96,9 @@ int save_lock_table(const char *dir, const char *table, char **ret_text) {
         return r;
 }
 
-/* Loads the lock saved beside the checkpoint in dir (save_lock_table()): 1 if it did, 0 if
- * the checkpoint has none. */
-int netlock_load(const char *dir, const Checkpoint *c) {
+/* The lock saved beside the checkpoint in dir (save_lock_table()): 1 with its path, 0 if the
+ * checkpoint has none. */
+int netlock_file(const char *dir, const Checkpoint *c, char **ret_path) {
         _cleanup_free_ char *path = NULL;
 
         if (c->result != CHECKPOINT_DUMPED || !c->lock_table)
@@ -106,9 +107,49 @@ int netlock_load(const char *dir, const Checkpoint *c) {
                 return log_oom();
         if (access(path, F_OK) < 0)
                 return log_unit_warning_errno(c->unit, errno, "No saved network lock for %s (%s): %m", c->unit, path);
-        const char * const argv[] = { "nft", "-f", path, NULL };
-        int r = run_command(argv);
-        if (r < 0)
-                return log_unit_error_errno(c->unit, r, "Failed to load the network lock %s of %s: %m", c->lock_table, c->unit);
+        *ret_path = TAKE_PTR(path);
         return 1;
+}
+
+/* One nft for all the locks of a set: one transaction, and one start of nft instead of one per
+ * lock, which an emulated machine measures in seconds, all of them on the way to
+ * network-pre.target. When nft refuses the batch, each lock is loaded on its own, so that one
+ * bad file does not leave the others' peers unheld. Returns how many were loaded. */
+unsigned netlock_load_files(char * const *paths, char * const *units) {
+        _cleanup_free_ char *batch = NULL;
+        size_t n = strv_length((char **) paths);
+        unsigned loaded = 0;
+        int r;
+
+        assert(strv_length((char **) units) == n);
+        if (n == 0)
+                return 0;
+        /* nft's own include: the files are read by nft, never copied into one. A path nft's
+         * quoting cannot carry (a unit name with a "\x2d" escape) is loaded on its own. */
+        bool quotable = true;
+        for (size_t i = 0; i < n; i++)
+                quotable = quotable && !strpbrk(paths[i], "\"\\");
+        if (n > 1 && quotable) {
+                for (size_t i = 0; i < n; i++) {
+                        char *b = strprintf("%sinclude \"%s\"\n", strempty(batch), paths[i]);
+                        batch = mfree(batch);
+                        if (!b)
+                                break;
+                        batch = b;
+                }
+                const char * const argv[] = { "nft", "-f", "-", NULL };
+                if (batch && run_command_input(argv, batch) >= 0)
+                        return n;
+                log_warning("nft refused the network locks as one batch; loading them one by one.");
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char * const argv[] = { "nft", "-f", paths[i], NULL };
+                r = run_command(argv);
+                if (r < 0)
+                        log_unit_error_errno(units[i], r, "Failed to load the network lock of %s (%s): %m", units[i],
+                                             paths[i]);
+                else
+                        loaded++;
+        }
+        return loaded;
 }

@@ -643,6 +643,62 @@ static void test_criu_stats(void **state) {
         assert_int_equal(criu_dump_stats("/nonexistent", &s), -ENOENT);
 }
 
+/* ---- the network locks of a set, loaded in the new boot ------------------------------------ */
+
+/* nft as the test's own (first in PATH): its arguments and what it read on stdin go to calls;
+ * with a file "refuse" beside it, it refuses a batch on stdin as nft refuses a bad ruleset. */
+static const char fake_nft[] =
+        "#!/bin/sh\n"
+        "d=$(dirname \"$0\")\n"
+        "echo \"nft $*\" >>\"$d/calls\"\n"
+        "if [ \"$2\" = - ]; then cat >>\"$d/calls\"; [ ! -e \"$d/refuse\" ] || exit 1; fi\n";
+
+static void test_netlock_load_files(void **state) {
+        _cleanup_free_ char *nft = path_join2(*state, "nft"), *calls = path_join2(*state, "calls");
+        _cleanup_free_ char *saved_path = strdup(getenv("PATH")), *text = NULL;
+        write_test_file(*state, "nft", fake_nft);
+        assert_int_equal(chmod(nft, 0755), 0);
+        _cleanup_free_ char *path = strprintf("%s:%s", (char *) *state, saved_path);
+        setenv("PATH", path, 1);
+
+        char *paths[] = { (char *) "/var/lib/dreamlink/handoff/s/redis-server.service/netlock.nft",
+                          (char *) "/var/lib/dreamlink/handoff/s/nginx.service/netlock.nft", NULL };
+        char *units[] = { (char *) "redis-server.service", (char *) "nginx.service", NULL };
+
+        /* All in one nft, which reads each file itself. */
+        assert_int_equal(netlock_load_files(paths, units), 2);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_string_equal(text, "nft -f -\n"
+                                  "include \"/var/lib/dreamlink/handoff/s/redis-server.service/netlock.nft\"\n"
+                                  "include \"/var/lib/dreamlink/handoff/s/nginx.service/netlock.nft\"\n");
+
+        /* Refused as a batch: each on its own. */
+        assert_int_equal(unlink(calls), 0);
+        write_test_file(*state, "refuse", "");
+        assert_int_equal(netlock_load_files(paths, units), 2);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_true(endswith(text, "\nnft -f /var/lib/dreamlink/handoff/s/redis-server.service/netlock.nft\n"
+                                   "nft -f /var/lib/dreamlink/handoff/s/nginx.service/netlock.nft\n"));
+
+        /* A path nft's quotes cannot carry never goes into a batch; one lock needs none. */
+        assert_int_equal(unlink(calls), 0);
+        char *escaped[] = { (char *) "/var/lib/dreamlink/handoff/s/a\\x2db.service/netlock.nft", paths[1], NULL };
+        assert_int_equal(netlock_load_files(escaped, units), 2);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_null(strstr(text, "include"));
+        assert_int_equal(unlink(calls), 0);
+        char *one[] = { paths[0], NULL }, *one_unit[] = { units[0], NULL };
+        assert_int_equal(netlock_load_files(one, one_unit), 1);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_string_equal(text, "nft -f /var/lib/dreamlink/handoff/s/redis-server.service/netlock.nft\n");
+        assert_int_equal(netlock_load_files((char *[]) { NULL }, (char *[]) { NULL }), 0);
+
+        setenv("PATH", saved_path, 1);
+}
+
 /* The writeback thread comes and goes around a dump, whatever the directory holds. */
 static void test_writeback(void **state) {
         write_test_file(*state, "pages-1.img", "memory");
@@ -1098,6 +1154,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_criu_explain, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_criu_stats, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_netlock_load_files, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_writeback, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
