@@ -281,7 +281,7 @@ for name, label in (("a_handoff", "(a) commit, kexec + handoff"), ("b_kexec", "(
 for name, label in (("a_handoff", "(a) kernel start → redis"), ("b_kexec", "(b) kernel start → redis"), ("c_reboot", "(c) kernel start → redis")):
     ready, mu = f(name + "_redis_ready_s"), f(name + "_multi_user_s")
     rows.append((label, "answering after %s (%s keys), multi-user.target after %s: ratio %s" % (
-        fmt(ready, " s"), r.get(name + "_redis_keys", "?"), fmt(mu, " s"), fmt(ready / mu if ready and mu else None, "", 2))))
+        fmt(ready, " s"), fmt(f(name + "_redis_keys"), "", 0), fmt(mu, " s"), fmt(ready / mu if ready and mu else None, "", 2))))
 rows.append(("back to v1 (6.12)", "with handoff %s (connection kept: %s), kexec without %s" % (
     fmt(f("a_back_blackout_s"), " s"), r.get("a_back_connection_kept", "?"), fmt(f("b_back_blackout_s"), " s"))))
 a, b, c = f("a_handoff_blackout_s"), f("b_kexec_blackout_s"), f("c_reboot_blackout_s")
