@@ -25,6 +25,7 @@
 #include "handoff-internal.h"
 #include "log.h"
 #include "string-util.h"
+#include "time-util.h"
 
 #define APPARMOR_FS "/sys/kernel/security/apparmor"
 #define APPARMOR_POLICY_MAX (64U << 20)
@@ -202,7 +203,29 @@ static int load_policy(const char *fs, const char *policy_file) {
         return (size_t) k == size ? 0 : -EIO;
 }
 
-int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir) {
+/* The kernel refused the saved policy (one compiled for another kernel's features, say): the
+ * restore may run before this boot's apparmor.service has loaded its own profile of that name,
+ * so wait for it, polling, at most wait_usec. 1 once it is there. */
+static int wait_for_profile(const char *fs, const char *unit, const char *name, usec_t wait_usec) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + wait_usec;
+        bool said = false;
+
+        for (;;) {
+                int r = profile_is_loaded(fs, name);
+                if (r != 0)
+                        return r;
+                if (now_usec(CLOCK_MONOTONIC) >= end)
+                        return 0;
+                if (!said) {
+                        log_unit_info(unit, "Waiting for this boot to load the AppArmor profile %s of %s (apparmor.service).",
+                                      name, unit);
+                        said = true;
+                }
+                (void) usleep(250 * 1000);
+        }
+}
+
+int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir, usec_t wait_usec) {
         int r;
 
         for (unsigned i = 0;; i++) {
@@ -229,7 +252,9 @@ int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir) {
                 if (r > 0)
                         continue;
                 r = load_policy(fs, policy_file);
-                if (r < 0)
+                if (r < 0 && wait_for_profile(fs, unit, name, wait_usec) > 0)
+                        log_unit_info(unit, "This boot loaded its own AppArmor profile %s for %s.", name, unit);
+                else if (r < 0)
                         /* CRIU's own failure then says which task it could not label. */
                         log_unit_warning_errno(unit, r, "Failed to load %s's AppArmor profile %s again from %s: %m",
                                                unit, name, policy_file);
@@ -240,5 +265,5 @@ int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir) {
 }
 
 int apparmor_load_saved(const char *unit, const char *dir) {
-        return apparmor_load_saved_at(APPARMOR_FS, unit, dir);
+        return apparmor_load_saved_at(APPARMOR_FS, unit, dir, APPARMOR_PROFILE_TIMEOUT);
 }

@@ -112,14 +112,17 @@ static int foreach_checkpoint(const char *set_dir, int (*f)(const char *dir, Che
 typedef struct LockState {
         char **paths;
         char **units;
+        int error;       /* a lock that cannot be loaded: the others are, all the same */
 } LockState;
 
 static int lock_one(const char *dir, Checkpoint *c, void *userdata) {
         LockState *st = userdata;
         _cleanup_free_ char *path = NULL;
         int r = netlock_file(dir, c, &path);
+        if (r < 0 && st->error >= 0)
+                st->error = r; /* logged */
         if (r <= 0)
-                return r;
+                return 0;
         if (strv_extend(&st->paths, path) < 0 || strv_extend(&st->units, c->unit) < 0)
                 return log_oom();
         return 0;
@@ -135,6 +138,8 @@ int handoff_lock_network(const char *set_dir) {
                 return log_warning_errno(r, "No checkpoint set %s: nothing to lock.", set_dir);
         unsigned n = netlock_load_files(paths, units);
         log_info("Loaded %u network lock%s from %s.", n, n == 1 ? "" : "s", set_dir);
+        if (r >= 0)
+                r = st.error;
         if (r >= 0 && n < strv_length(paths))
                 r = -EIO;
         return r;

@@ -82,7 +82,8 @@ static int parse_dump_stats(const uint8_t *p, const uint8_t *end, CriuDumpStats 
                 case 3: s.memdump_usec = v; break;
                 case 4: s.memwrite_usec = v; break;
                 case 5: s.pages_scanned_bytes = v * page; break;
-                case 7: s.pages_written_bytes = v * page; break;
+                case 7: s.pages_written_bytes += v * page; break;
+                case 14: s.pages_written_bytes += v * page; break; /* shared memory's (shpages_written) */
                 }
         }
         *ret = s;

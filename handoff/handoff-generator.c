@@ -285,7 +285,8 @@ static int run(const char *normal_dir) {
                  * comes back as early as its resources allow, the rest of the boot going on
                  * beside it: not after basic.target (the AppArmor profiles compiled and loaded,
                  * udev's coldplug, timers, D-Bus: most of a boot's userspace, and nothing a
-                 * restored process asks for: apparmor.c loads its own profiles), only after the
+                 * restored process asks for: apparmor.c loads its own profiles, or waits for
+                 * apparmor.service's when the kernel refuses the saved ones), only after the
                  * file systems, the sysctls, the directories systemd-tmpfiles makes and criu's
                  * probes of the kernel (which start with the boot), with its
                  * own unit's ordering on top (network.target, say). restore-exec waits for the

@@ -71,10 +71,13 @@ int apparmor_label_profile(const char *label, char **ret);
  * tests). A policy the kernel does not give is only warned about: the new boot may load it. */
 int apparmor_save(const char *unit, const pid_t *pids, size_t n, const char *dir);
 int apparmor_save_profiles_at(const char *fs, const char *unit, char * const *names, const char *dir);
-/* Loads each profile saved in dir that is not loaded; one that fails is only warned about,
- * as CRIU's failure then says which task it could not label. */
+/* Loads each profile saved in dir that is not loaded. One the kernel refuses is waited for, at
+ * most wait_usec: the restore runs early in the boot, maybe before apparmor.service loads the
+ * new release's profile of that name. One still missing is only warned about, as CRIU's failure
+ * then says which task it could not label. */
+#define APPARMOR_PROFILE_TIMEOUT (5 * USEC_PER_MINUTE)
 int apparmor_load_saved(const char *unit, const char *dir);
-int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir);
+int apparmor_load_saved_at(const char *fs, const char *unit, const char *dir, usec_t wait_usec);
 
 /* rundirs.c */
 /* The directories below /run the tree rooted at root (its processes: pids) uses by path: working
@@ -192,7 +195,7 @@ typedef struct CriuDumpStats {
         uint64_t memdump_usec;         /* collecting the pages from the tree and writing them */
         uint64_t memwrite_usec;        /* writing them, part of memdump_usec */
         uint64_t pages_scanned_bytes;
-        uint64_t pages_written_bytes;  /* not those left to a pre-dump (parent images) */
+        uint64_t pages_written_bytes;  /* private and shared; not those left to a pre-dump (parent images) */
 } CriuDumpStats;
 /* data: a stats-dump image. -EBADMSG when it is none, -ENODATA when it has no dump's figures. */
 int criu_stats_parse(const void *data, size_t size, CriuDumpStats *ret);

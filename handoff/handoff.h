@@ -52,7 +52,8 @@ bool pid_in_tree(pid_t pid, pid_t ancestor);
 typedef struct DumpStats {
         uint64_t pre_dump_usec;   /* PreDump=: the copy while it ran; 0 without one */
         uint64_t pre_dump_bytes;
-        uint64_t dump_usec;       /* the final dump, the service stopped, until its images are on disk */
+        uint64_t dump_usec;       /* the final dump, the service stopped, until its images and its
+                                   * network lock are saved and on disk */
         uint64_t image_bytes;     /* all images, the pre-dump's included */
         /* criu's share of dump_usec (0 when criu did not say): the pages it collected and
          * wrote, and how long the writing took. */

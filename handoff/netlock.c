@@ -124,12 +124,14 @@ unsigned netlock_load_files(char * const *paths, char * const *units) {
         assert(strv_length((char **) units) == n);
         if (n == 0)
                 return 0;
-        /* nft's own include: the files are read by nft, never copied into one. A path nft's
-         * quoting cannot carry (a unit name with a "\x2d" escape) is loaded on its own. */
-        bool quotable = true;
+        /* nft's own include: the files are read by nft, never copied into one. Only absolute
+         * paths nft takes literally: not one its quotes cannot carry (a unit name's "\x2d"
+         * escape), nor one it would read as a glob, which matching nothing is no error to
+         * nft. Otherwise each is loaded on its own. */
+        bool literal = true;
         for (size_t i = 0; i < n; i++)
-                quotable = quotable && !strpbrk(paths[i], "\"\\");
-        if (n > 1 && quotable) {
+                literal = literal && paths[i][0] == '/' && !strpbrk(paths[i], "\"\\*?[");
+        if (n > 1 && literal) {
                 for (size_t i = 0; i < n; i++) {
                         char *b = strprintf("%sinclude \"%s\"\n", strempty(batch), paths[i]);
                         batch = mfree(batch);

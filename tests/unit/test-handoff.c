@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pure parts of the handoff engine: its configuration, the restore
  * drop-in it writes, the checkpoint record, reading criu's logs. */
+#include <pthread.h>
+
 #include "tests.h"
 #include "dropin.h"
 #include "handoff-config.h"
@@ -593,6 +595,7 @@ static size_t stats_dump_image(uint8_t *buf, bool with_restore) {
         d += put_field(dump + d, 9, 0);             /* pages_lazy */
         d += put_field(dump + d, 10, 17);           /* page_pipes */
         d += put_field(dump + d, 11, 1ULL << 40);   /* page_pipe_bufs: a wide varint, skipped */
+        d += put_field(dump + d, 14, 100);          /* shpages_written: shared memory's */
         if (with_restore) {
                 m += put_varint(msg + m, (2 << 3) | 2);  /* a restore's entry first, skipped */
                 m += put_varint(msg + m, 2);
@@ -619,7 +622,7 @@ static void test_criu_stats(void **state) {
         assert_true(s.memdump_usec == 1800000);
         assert_true(s.memwrite_usec == 900000);
         assert_true(s.pages_scanned_bytes == 51200ULL * page);
-        assert_true(s.pages_written_bytes == 51000ULL * page);
+        assert_true(s.pages_written_bytes == 51100ULL * page);
 
         n = stats_dump_image(buf, true);
         assert_int_equal(criu_stats_parse(buf, n, &s), 0);
@@ -631,7 +634,7 @@ static void test_criu_stats(void **state) {
         assert_true(fd >= 0);
         assert_int_equal(write(fd, buf, n), (ssize_t) n);
         assert_int_equal(criu_dump_stats(*state, &s), 0);
-        assert_true(s.pages_written_bytes == 51000ULL * page);
+        assert_true(s.pages_written_bytes == 51100ULL * page);
 
         /* Anything else is no figure at all: cut short anywhere, another image, a restore's. */
         for (size_t k = 0; k < n; k++)
@@ -685,6 +688,15 @@ static void test_netlock_load_files(void **state) {
         assert_int_equal(unlink(calls), 0);
         char *escaped[] = { (char *) "/var/lib/dreamlink/handoff/s/a\\x2db.service/netlock.nft", paths[1], NULL };
         assert_int_equal(netlock_load_files(escaped, units), 2);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_null(strstr(text, "include"));
+        /* Nor one nft would read as a glob, or search for in its include path. */
+        char *globbed[] = { (char *) "/var/lib/dreamlink/handoff/s/a[1].service/netlock.nft", paths[1], NULL };
+        char *relative[] = { (char *) "s/redis-server.service/netlock.nft", paths[1], NULL };
+        assert_int_equal(unlink(calls), 0);
+        assert_int_equal(netlock_load_files(globbed, units), 2);
+        assert_int_equal(netlock_load_files(relative, units), 2);
         text = mfree(text);
         assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
         assert_null(strstr(text, "include"));
@@ -1099,6 +1111,15 @@ static void make_apparmor_fs(const char *root, const char *profiles) {
         write_test_file(root, "fs/.load", "");
 }
 
+/* apparmor.service's part: this boot's own profile, loaded while a restore waits. */
+static void *load_profiles_later(void *fs) {
+        _cleanup_free_ char *tmp = path_join2(fs, "profiles.new"), *path = path_join2(fs, "profiles");
+        static const char text[] = "system_tor (enforce)\ncontainers-default-0.62.2 (enforce)\n";
+        if (write_file_atomic(tmp, text, sizeof(text) - 1, 0644) < 0 || rename(tmp, path) < 0)
+                abort();
+        return NULL;
+}
+
 static void test_apparmor_save_and_load(void **state) {
         const char *root = *state;
         _cleanup_free_ char *fs = path_join2(root, "fs"), *images = path_join2(root, "images");
@@ -1117,7 +1138,7 @@ static void test_apparmor_save_and_load(void **state) {
         assert_int_equal(access(name1, F_OK), -1);
 
         /* A boot that has it loads nothing. */
-        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images, 0), 0);
         assert_int_equal(read_file_limited(load_path, 4096, &load, &size), 0);
         assert_int_equal(size, 0);
         free(load);
@@ -1125,14 +1146,29 @@ static void test_apparmor_save_and_load(void **state) {
         /* A boot that lacks it is given the saved policy, in one piece; a profile whose name
          * merely starts the same does not count. */
         write_test_file(root, "fs/profiles", "containers-default-0.62.2x (enforce)\nsystem_tor (enforce)\n");
-        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images, 0), 0);
         assert_int_equal(read_file_limited(load_path, 4096, &load, &size), 0);
         assert_int_equal(size, sizeof(POLICY) - 1);
         assert_memory_equal(load, POLICY, size);
 
+        /* A saved policy the kernel refuses (here: no .load to write to) is waited for, until
+         * this boot's apparmor.service loads its own of that name (here: a thread). */
+        assert_int_equal(unlink(load_path), 0);
+        write_test_file(root, "fs/profiles", "system_tor (enforce)\n");
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, load_profiles_later, fs), 0);
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images, 600 * USEC_PER_SEC), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        _cleanup_free_ char *profiles_path = path_join2(fs, "profiles"), *profiles = NULL;
+        assert_int_equal(read_file_limited(profiles_path, 4096, &profiles, NULL), 0);
+        assert_non_null(strstr(profiles, "containers-default-0.62.2 (enforce)"));
+        /* Not waited for without a bound. */
+        write_test_file(root, "fs/profiles", "system_tor (enforce)\n");
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images, 0), 0);
+
         /* A boot without AppArmor: said, and the restore goes on to find out. */
         assert_int_equal(rm_rf(fs), 0);
-        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images), 0);
+        assert_int_equal(apparmor_load_saved_at(fs, "c.service", images, 0), 0);
 }
 
 int main(void) {
