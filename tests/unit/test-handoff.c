@@ -708,6 +708,27 @@ static void test_netlock_load_files(void **state) {
         assert_string_equal(text, "nft -f /var/lib/dreamlink/handoff/s/redis-server.service/netlock.nft\n");
         assert_int_equal(netlock_load_files((char *[]) { NULL }, (char *[]) { NULL }), 0);
 
+        /* A set in which one checkpoint lost its lock file: the others' locks load all the same,
+         * and the lock unit fails, saying so. */
+        char *units2[] = { (char *) "a.service", (char *) "b.service", NULL };
+        for (char **u = units2; *u; u++) {
+                _cleanup_free_ char *dir = strprintf("set/%s", *u), *rec = NULL, *record = NULL;
+                make_test_dir(*state, dir, 0700);
+                Checkpoint c = { .unit = *u, .result = CHECKPOINT_DUMPED, .lock_table = (char *) "inet CRIU-1" };
+                assert_int_equal(checkpoint_to_text(&c, &rec), 0);
+                free(dir);
+                dir = strprintf("set/%s/" CHECKPOINT_STATE_FILE, *u);
+                write_test_file(*state, dir, rec);
+        }
+        write_test_file(*state, "set/b.service/" NETLOCK_FILE, "table inet CRIU-1 {\n}\n");
+        _cleanup_free_ char *set = path_join2(*state, "set");
+        assert_int_equal(unlink(calls), 0);
+        assert_int_equal(handoff_lock_network(set), -ENOENT);
+        text = mfree(text);
+        assert_int_equal(read_file_limited(calls, 4096, &text, NULL), 0);
+        assert_non_null(strstr(text, "b.service/netlock.nft"));
+        assert_null(strstr(text, "a.service/netlock.nft"));
+
         setenv("PATH", saved_path, 1);
 }
 
