@@ -68,6 +68,8 @@ static void test_handoff_boot(void **state) {
                                       "RequiresMountsFor=/var/lib/dreamlink/handoff\n"));
         assert_null(strstr(redis, "network-online.target"));
         assert_null(strstr(redis, "basic.target"));
+        /* Its clients wait for it: it comes before the units starting fresh for CPU and disk. */
+        assert_non_null(strstr(redis, "\n[Service]\nStartupCPUWeight=1000\nStartupIOWeight=1000\n"));
         nginx = read_in(*state, "nginx.service.d/zz-dreamlink-restore.conf");
         assert_non_null(nginx);
         assert_non_null(strstr(nginx, "--images=/var/lib/dreamlink/handoff/" SET "/nginx.service "));
@@ -206,6 +208,7 @@ static void test_quadlet_no_opt_in(void **state) {
         /* Podman sets up the container's network from the host's: that waits for all of it. */
         assert_non_null(strstr(restore, "\n[Unit]\nWants=network-online.target\n"
                                         "After=network-online.target dreamlink-handoff-lock.service remote-fs.target\n"));
+        assert_non_null(strstr(restore, "\n[Service]\nStartupCPUWeight=1000\nStartupIOWeight=1000\n"));
         /* The quadlet units that start fresh wait for the restored container, which needs its old
          * address; a template, a rootless user's and the restored unit itself are not ordered. */
         _cleanup_free_ char *cache = read_in(out, "cache.service.d/zz-dreamlink-after-restored-containers.conf");
