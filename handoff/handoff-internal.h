@@ -183,6 +183,12 @@ int criu_explain(const char *error, char **ret);
 /* criu's first error in log, explained, or where to look; NULL if out of memory. */
 void criu_failure_reason(const char *log, char **ret);
 
+/* readahead.c: the pages images read into the page cache ahead of the restore's criu. What was
+ * asked for (at most budget bytes, the pre-dumps' parents included); the second in a thread of
+ * its own, half of MemAvailable at most, best effort. */
+uint64_t images_readahead_at(int dir_fd, uint64_t budget);
+void images_readahead_start(const char *unit, const char *images_dir);
+
 /* writeback.c: the pages images written back to disk while criu makes them. */
 typedef struct Writeback Writeback;
 int writeback_start(int dir_fd, Writeback **ret);

@@ -171,6 +171,8 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                 return r;
         if (c.container_id)
                 return restore_container_exec(&c, images_dir, pidfile);
+        /* The disk reads the memory while we wait for the addresses and set the rest up. */
+        images_readahead_start(unit, images_dir);
         /* The unit starts as early as the boot allows, not after network-online.target
          * (handoff-generator.c): its sockets need their addresses, nothing more. */
         (void) addresses_wait(unit, c.addresses, ADDRESSES_TIMEOUT);

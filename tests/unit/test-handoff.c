@@ -750,6 +750,34 @@ static void test_writeback(void **state) {
         assert_true(fcntl(fd, F_GETFD) >= 0);
 }
 
+/* What is read ahead of a restore: the pages images, those of the pre-dumps behind "parent"
+ * too, no more than the budget; nothing else, nor the directory's other files. */
+static void test_readahead(void **state) {
+        _cleanup_free_ char *pre = path_join2(*state, "pre"), *parent = path_join2(*state, "final/parent"),
+                            *final = path_join2(*state, "final");
+        assert_int_equal(mkdir(pre, 0700), 0);
+        assert_int_equal(mkdir(final, 0700), 0);
+        assert_int_equal(symlink("../pre", parent), 0);
+        write_test_file(pre, "pages-1.img", "0123456789");       /* 10 */
+        write_test_file(final, "pages-1.img", "01234");          /* 5 */
+        write_test_file(final, "pages-2.img", "0123456789012");  /* 13 */
+        write_test_file(final, "pagemap-1.img", "not memory");
+        write_test_file(final, "core-1.img", "registers");
+        _cleanup_close_ int fd = open(final, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(images_readahead_at(fd, UINT64_MAX), 28);
+        /* A file that would pass the budget is left to criu, smaller ones still fit; the final
+         * dump's own before the pre-dumps'. */
+        assert_int_equal(images_readahead_at(fd, 27), 18);
+        assert_int_equal(images_readahead_at(fd, 12), 5);
+        assert_int_equal(images_readahead_at(fd, 4), 0);
+        /* The caller's descriptor stays open. */
+        assert_true(fcntl(fd, F_GETFD) >= 0);
+        /* The thread's version: best effort, nothing to return, a directory that is not there is none. */
+        images_readahead_start("test.service", final);
+        images_readahead_start("test.service", "/nonexistent/images");
+}
+
 static void test_pid_in_tree(void **state) {
         assert_true(pid_in_tree(getpid(), getpid()));
         assert_true(pid_in_tree(getpid(), getppid()));
@@ -1212,6 +1240,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_directory_size, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_criu_stats, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_netlock_load_files, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_readahead, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_writeback, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_pid_in_tree),
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs, machine_root_setup, tmpdir_teardown),
