@@ -52,7 +52,10 @@ package_files() {
         echo "$1"
         sed -n 's/^@include[[:space:]]*//p' "$1" | while read -r inc; do package_files "$(dirname "$1")/$inc"; done
 }
-dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
+# The build's dreamlink-image, run in the build environment: here and in build-tree.sh.
+DREAMLINK_IMAGE="$top/tools/env.sh $top/build-image/image-tools/dreamlink-image"
+export DREAMLINK_IMAGE
+dli() { $DREAMLINK_IMAGE "$@"; }
 # The guest's dreamlink is a release build installed under /usr (dbus only reads /usr/share).
 "$top/tools/env.sh" bash -c '[ -e build-image/build.ninja ] ||
         meson setup build-image --prefix=/usr --buildtype=release -Dtests=disabled >/dev/null
@@ -70,8 +73,7 @@ for v in v1 v1.1 v2; do
                 # Left by an interrupted build, maybe with mmdebstrap's mounts still in it.
                 findmnt -rn -o TARGET | { grep "^${tree[$v]}.tmp/" || true; } | sort -r | xargs -r umount -l
                 rm -rf --one-file-system "${tree[$v]}.tmp"
-                DREAMLINK_IMAGE="$top/tools/env.sh $top/build-image/image-tools/dreamlink-image" \
-                        "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
+                "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
                 rm -rf "${tree[$v]}"
                 mv "${tree[$v]}.tmp" "${tree[$v]}"
                 msg "tree $v built in $(timer "$t0") s"
