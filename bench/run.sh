@@ -84,6 +84,7 @@ for pre in no yes; do
         put "cycle_predump_${pre}_memory_mib" "$(sed -n 's/.*, memory \([0-9.]*\) MiB in.*/\1/p' <<<"$line")"
         put "cycle_predump_${pre}_memory_s" "$(sed -n 's/.*, memory [0-9.]* MiB in \([0-9.]*\) s.*/\1/p' <<<"$line")"
         put "cycle_predump_${pre}_memory_write_s" "$(sed -n 's/.*(written in \([0-9.]*\) s).*/\1/p' <<<"$line")"
+        put "cycle_predump_${pre}_sync_s" "$(sed -n 's/.*, synced in \([0-9.]*\) s.*/\1/p' <<<"$line")"
 done
 # The data stays for the blackouts, persisted as Debian's redis.conf does it (RDB): a fresh start
 # loads it again, a restore has it in memory.
@@ -259,10 +260,11 @@ rows = [
     ("Checkpoint, PreDump=no", "%s of images in %s: %s (dd: %s, ratio %s)" % (
         fmt(f("cycle_predump_no_images_mib"), " MiB"), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(full, " MiB/s"),
         fmt(dd, " MiB/s"), fmt(out["checkpoint_vs_dd"], "", 2))),
-    ("  where the dump went", "criu: %s of memory in %s, of which writing %s (%s); the rest of the tree and the sync %s" % (
+    ("  where the dump went", "criu: %s of memory in %s, of which writing %s (%s); the rest of the tree %s; the sync %s" % (
         fmt(f("cycle_predump_no_memory_mib"), " MiB"), fmt(f("cycle_predump_no_memory_s"), " s", 2),
         fmt(f("cycle_predump_no_memory_write_s"), " s", 2), fmt(write, " MiB/s"),
-        fmt(f("cycle_predump_no_dump_s") - f("cycle_predump_no_memory_s") if f("cycle_predump_no_dump_s") and f("cycle_predump_no_memory_s") else None, " s", 2))),
+        fmt(f("cycle_predump_no_dump_s") - f("cycle_predump_no_memory_s") - f("cycle_predump_no_sync_s", 0) if f("cycle_predump_no_dump_s") and f("cycle_predump_no_memory_s") else None, " s", 2),
+        fmt(f("cycle_predump_no_sync_s"), " s", 2))),
     ("Service stopped, PreDump=no", "frozen %s (dump %s, restore %s)" % (
         fmt(f("cycle_predump_no_frozen_s"), " s", 2), fmt(f("cycle_predump_no_dump_s"), " s", 2), fmt(f("cycle_predump_no_restore_s"), " s", 2))),
     ("Service stopped, PreDump=yes", "frozen %s (dump %s after a pre-dump of %s while it ran, restore %s)" % (

@@ -140,12 +140,15 @@ static int verb_list(Handoff *h) {
         return 0;
 }
 
-/* criu's share of the dump, when it said: what the images' size over the dump's time does not
- * tell apart (collecting the pages, writing them, the rest of the tree's state, the sync). */
-static void print_memory(const DumpStats *s) {
+/* Where the dump's time went, what the images' size over it does not tell apart: criu's
+ * share, when it said (collecting the pages, writing them; the rest is the tree's other state),
+ * and the sync of the images at the end. */
+static void print_dump_split(const DumpStats *s) {
         if (s->memory_usec > 0)
                 printf(", memory %.1f MiB in %.2f s (written in %.2f s)", s->memory_bytes / 1048576.0,
                        s->memory_usec / 1e6, s->memory_write_usec / 1e6);
+        if (s->sync_usec > 0)
+                printf(", synced in %.2f s", s->sync_usec / 1e6);
 }
 
 static int verb_dump(Handoff *h, char **names, const char *images, DumpStats *stats) {
@@ -168,7 +171,7 @@ static int verb_dump(Handoff *h, char **names, const char *images, DumpStats *st
                                s.image_bytes / 1048576.0);
                         if (s.pre_dump_usec > 0)
                                 printf(" (pre-dump %.2f s, %.1f MiB)", s.pre_dump_usec / 1e6, s.pre_dump_bytes / 1048576.0);
-                        print_memory(&s);
+                        print_dump_split(&s);
                         printf("\n");
                 }
                 else if (r > 0)
@@ -201,7 +204,7 @@ static int verb_restore(Handoff *h, char **names, const char *images, const Dump
                         if (d && d->pre_dump_usec > 0)
                                 printf(", pre-dump %.2f s, %.1f MiB", d->pre_dump_usec / 1e6, d->pre_dump_bytes / 1048576.0);
                         if (d)
-                                print_memory(d);
+                                print_dump_split(d);
                         printf("\n");
                 } else if (r > 0)
                         printf("%s: started fresh, main PID " PID_FMT "\n", *n, s.main_pid);

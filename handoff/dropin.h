@@ -93,6 +93,7 @@ typedef struct Checkpoint {
         uint64_t dump_usec;        /* the final dump: the tree is stopped this long */
         uint64_t image_bytes;
         uint64_t dumped_at_usec;   /* CLOCK_REALTIME at the end of the dump */
+        uint64_t sync_usec;        /* the sync of the images, part of dump_usec; not in the record */
 } Checkpoint;
 
 #define CHECKPOINT_STATE_FILE "handoff.state"

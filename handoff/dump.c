@@ -213,8 +213,10 @@ int dump_into(const HandoffUnit *u, pid_t pid, const char *dir, Checkpoint *c) {
                 else
                         add_locked_addresses(u->unit, text, &c->addresses);
         }
+        usec_t t_sync = now_usec(CLOCK_MONOTONIC);
         if (syncfs(fd) < 0)
                 log_unit_warning_errno(u->unit, errno, "Failed to sync the images of %s: %m", u->unit);
+        c->sync_usec = now_usec(CLOCK_MONOTONIC) - t_sync;
         /* The tree is gone since criu's kill, and the images count only once on disk: the
          * service's time without a process runs on until here. */
         c->dump_usec = now_usec(CLOCK_MONOTONIC) - t0;
@@ -279,7 +281,8 @@ static int dump_done(Handoff *h, const HandoffUnit *u, const char *dir, const Ch
                 return r;
         }
         *ret = (DumpStats) { .pre_dump_usec = c->pre_dump_usec, .pre_dump_bytes = c->pre_dump_bytes,
-                             .dump_usec = c->dump_usec, .image_bytes = c->image_bytes };
+                             .dump_usec = c->dump_usec, .image_bytes = c->image_bytes,
+                             .sync_usec = c->sync_usec };
         CriuDumpStats cs;
         if (!c->container_id && criu_dump_stats(dir, &cs) >= 0) {
                 ret->memory_bytes = cs.pages_written_bytes;

@@ -60,6 +60,8 @@ typedef struct DumpStats {
         uint64_t memory_bytes;
         uint64_t memory_usec;
         uint64_t memory_write_usec;
+        /* The sync of the images at its end, what the writeback during it left to write. */
+        uint64_t sync_usec;
 } DumpStats;
 
 /* Dry run: dump, leaving the service running, into a temporary directory
