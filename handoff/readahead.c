@@ -43,7 +43,6 @@ static int mem_available(uint64_t *ret) {
 #define PARENT_DEPTH_MAX 8
 
 static void readahead_dir(int dir_fd, uint64_t budget, uint64_t *asked, unsigned depth) {
-
         int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return;
