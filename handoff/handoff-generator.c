@@ -46,6 +46,9 @@ static int write_proc(const char *path, const char *value) {
         return r;
 }
 
+/* A restored unit's own ordering after these goes for its restore (restore_fragment). */
+static char * const network_targets[] = { (char *) "network.target", (char *) "network-online.target", NULL };
+
 static int write_in(const char *dir, const char *unit, const char *name, const char *text) {
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/%s.d/%s", dir, unit, name) < 0)
@@ -237,7 +240,38 @@ static int order_fresh_containers(const char *normal_dir, char * const *restored
         return 0;
 }
 
-static int run(const char *normal_dir) {
+/* The restore needs the addresses its sockets are bound to, which restore-exec waits for, not the
+ * network (network.target: systemd-networkd started, after the lock; most services' units order
+ * themselves after it for their start and, in reverse, to stop before the network goes). For
+ * this boot's start of UNIT only, a copy of its fragment without that ordering, in the early
+ * generator directory, which comes before /etc and /usr; the boot check's reload, generating
+ * none, gives the unit its own back. Drop-ins cannot remove a dependency: an ordering a drop-in
+ * adds stays, as does all of a unit another generator makes (no fragment in the unit
+ * directories). Should the machine shut down before the boot check, the unit stops beside the
+ * network rather than before it. */
+static int restore_fragment(const char *early_dir, const char *root, const char *unit) {
+        _cleanup_free_ char *from = NULL, *text = NULL, *path = NULL, *full = NULL;
+
+        int r = unit_fragment_drop_after(root, unit, network_targets, &from, &text);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0 && r != -ENOENT)
+                return log_warning_errno(r, "%s: failed to read its unit file, its restore waits for the network: %m", unit);
+        if (r <= 0)
+                return 0;
+        if (asprintf(&path, "%s/%s", early_dir, unit) < 0 ||
+            asprintf(&full, "# Written by dreamlink-handoff-generator for the restore of %s in this boot\n"
+                            "# (dreamlink-handoff(8), ACROSS A KEXEC): %s without its ordering after\n"
+                            "# network.target and network-online.target. The boot check's reload brings it back.\n%s",
+                     unit, from, text) < 0)
+                return log_oom();
+        r = write_string_file_atomic_mkdir(path, full, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+static int run(const char *normal_dir, const char *early_dir) {
         _cleanup_(handoff_cmdline_done) HandoffCmdline c = {};
         _cleanup_free_ char *after = NULL;
         int r;
@@ -291,24 +325,26 @@ static int run(const char *normal_dir) {
                  * restored process asks for: apparmor.c loads its own profiles, or waits for
                  * apparmor.service's when the kernel refuses the saved ones), only after the
                  * file systems, the sysctls, the directories systemd-tmpfiles makes and criu's
-                 * probes of the kernel (which start with the boot), with its
-                 * own unit's ordering on top (network.target, say). restore-exec waits for the
-                 * addresses its sockets are bound to, not for the whole network
-                 * (network-online.target). Its files may be on a network file system
-                 * (remote-fs.target: at once when there is none). Until the boot check's reload
-                 * takes this drop-in away, it is stopped before shutdown as with its default
-                 * dependencies. A unit that fails to restore starts fresh from the boot check,
-                 * after basic.target, as on any boot. A quadlet container keeps its default
-                 * dependencies and waits for the network: podman sets up the container's from the
-                 * host's. Until the boot is done its clients have more of the CPU and the disk
-                 * than the units starting fresh beside it (StartupCPUWeight=, StartupIOWeight=):
-                 * they are waiting for it, nobody waits yet for a fresh one, and in the first
-                 * boot of a new kernel apparmor.service compiles the whole policy beside it. */
+                 * probes of the kernel (which start with the boot), with its own unit's ordering
+                 * on top but for the network's (restore_fragment): restore-exec waits for the
+                 * addresses its sockets are bound to, not for the network. Its files may be on
+                 * a network file system (remote-fs.target: at once when there is none). Until
+                 * the boot check's reload takes this drop-in away, it is stopped before shutdown
+                 * as with its default dependencies. A unit that fails to restore starts fresh
+                 * from the boot check, after the reload, as on any boot. A quadlet container
+                 * keeps its default dependencies and its own, and waits for the network: podman
+                 * sets up the container's from the host's. Until the boot is done its clients
+                 * have more of the CPU and the disk than the units starting fresh beside it
+                 * (StartupCPUWeight=, StartupIOWeight=): they are waiting for it, nobody waits
+                 * yet for a fresh one, and in the first boot of a new kernel apparmor.service
+                 * compiles the whole policy beside it. */
                 _cleanup_free_ char *quadlet = NULL;
                 r = unit_quadlet_source(secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u, &quadlet);
                 if (r == -ENOMEM)
                         return log_oom();
                 bool container = r > 0;
+                if (!container && early_dir)
+                        (void) restore_fragment(early_dir, secure_getenv("DREAMLINK_HANDOFF_CONFIG_ROOT"), *u);
                 const char *order = container ?
                         "Wants=network-online.target\n"
                         "After=network-online.target " LOCK_UNIT " remote-fs.target\n" :
@@ -354,5 +390,5 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
         umask(0022);
-        return run(argv[1]) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return run(argv[1], argc == 4 ? argv[2] : NULL) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

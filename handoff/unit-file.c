@@ -4,8 +4,9 @@
  * them without the restore drop-in that replaces some for one start. Only what these need: the
  * fragment where systemd finds it first (an instance falls back to its template), then the
  * drop-ins of the unit, its template and all services (service.d), merged by name (an earlier
- * directory hides a later one's file of the same name) and applied in name order. Also whether a
- * unit is a podman quadlet's, from the .container file quadlet makes it of. */
+ * directory hides a later one's file of the same name) and applied in name order. For the
+ * generator also the fragment's text without some of its ordering, and whether a unit is a
+ * podman quadlet's, from the .container file quadlet makes it of. */
 
 #include <assert.h>
 #include <dirent.h>
@@ -100,38 +101,46 @@ static char *template_of(const char *unit) {
         return strprintf("%.*s%s", (int) (at - unit + 1), unit, dot);
 }
 
-int unit_settings_read(const char *root, const char *unit, UnitSettings *ret) {
-        _cleanup_free_ char *template = template_of(unit);
-        _cleanup_strv_free_ char **dropin_dirs = NULL, **dropins = NULL;
-        _cleanup_(unit_settings_done) UnitSettings u = {};
+/* The fragment systemd loads UNIT from: the first file of the unit's name in the unit directories,
+ * else of its template's. *ret NULL when it is masked (linked to /dev/null); -ENOENT when none. */
+static int find_fragment(const char *root, const char *unit, const char *template, char **ret) {
         const char *names[] = { unit, template, NULL };
-        bool found = false;
-        int r;
 
-        assert(unit);
-        root = strempty(root);
-        for (size_t n = 0; names[n] && !found; n++)
-                for (size_t d = 0; d < ELEMENTSOF(unit_dirs) && !found; d++) {
-                        _cleanup_free_ char *path = strprintf("%s%s/%s", root, unit_dirs[d], names[n]), *target = NULL;
+        for (size_t n = 0; names[n]; n++)
+                for (size_t d = 0; d < ELEMENTSOF(unit_dirs); d++) {
+                        _cleanup_free_ char *path = strprintf("%s%s/%s", strempty(root), unit_dirs[d], names[n]), *target = NULL;
                         if (!path)
                                 return -ENOMEM;
                         if (access(path, F_OK) < 0)
                                 continue;
-                        found = true;
-                        /* Masked: systemd will not start it, there is nothing to wrap. */
                         target = realpath(path, NULL);
-                        if (target && streq(target, "/dev/null")) {
-                                u.masked = true;
-                                *ret = u;
-                                u = (UnitSettings) {};
-                                return 0;
-                        }
-                        r = apply_file(path, &u);
-                        if (r < 0)
-                                return r;
+                        *ret = target && streq(target, "/dev/null") ? NULL : TAKE_PTR(path);
+                        return 0;
                 }
-        if (!found)
-                return -ENOENT;
+        return -ENOENT;
+}
+
+int unit_settings_read(const char *root, const char *unit, UnitSettings *ret) {
+        _cleanup_free_ char *template = template_of(unit), *fragment = NULL;
+        _cleanup_strv_free_ char **dropin_dirs = NULL, **dropins = NULL;
+        _cleanup_(unit_settings_done) UnitSettings u = {};
+        int r;
+
+        assert(unit);
+        root = strempty(root);
+        r = find_fragment(root, unit, template, &fragment);
+        if (r < 0)
+                return r;
+        if (!fragment) {
+                /* Masked: systemd will not start it, there is nothing to wrap. */
+                u.masked = true;
+                *ret = u;
+                u = (UnitSettings) {};
+                return 0;
+        }
+        r = apply_file(fragment, &u);
+        if (r < 0)
+                return r;
 
         /* Per directory, most specific first; the merge keeps the first of each name. */
         for (size_t d = 0; d < ELEMENTSOF(unit_dirs); d++)
@@ -157,6 +166,100 @@ int unit_settings_read(const char *root, const char *unit, UnitSettings *ret) {
         *ret = u;
         u = (UnitSettings) {};
         return 0;
+}
+
+/* TEXT, a unit file, without ordering after the units in DROP ([Unit] After=): 1 and *ret the new
+ * text when it had some, 0 otherwise. The rest as written, continuation lines and comments
+ * included; an After= line left empty goes; a quoted one is left as it is. */
+static int drop_after(const char *text, char * const *drop, char **ret) {
+        _cleanup_free_ char *out = NULL;
+        bool in_unit = false, changed = false;
+        size_t size = 0;
+        int r = 0;
+
+        FILE *f = open_memstream(&out, &size);
+        if (!f)
+                return -ENOMEM;
+        for (const char *p = text, *end; *p && r >= 0; p = end) {
+                /* The logical line: physical lines while one ends in a backslash. */
+                for (const char *q = p;;) {
+                        const char *nl = strchr(q, '\n');
+                        if (!nl) {
+                                end = q + strlen(q);
+                                break;
+                        }
+                        if (nl > p && nl[-1] == '\\') {
+                                q = nl + 1;
+                                continue;
+                        }
+                        end = nl + 1;
+                        break;
+                }
+                _cleanup_free_ char *line = strndup(p, end - p);
+                _cleanup_strv_free_ char **words = NULL, **kept = NULL;
+                if (!line) {
+                        r = -ENOMEM;
+                        break;
+                }
+                for (char *c = line; (c = strstr(c, "\\\n"));)
+                        c[0] = c[1] = ' ';
+                char *l = strstrip(line);
+                const char *value = NULL;
+                if (*l == '[')
+                        in_unit = streq(l, "[Unit]");
+                else if (in_unit && (value = startswith(l, "After"))) {
+                        value += strspn(value, " \t");
+                        value = *value == '=' && !strpbrk(value, "\"'") ? value + 1 : NULL;
+                }
+                if (value)
+                        r = strv_split(value, " \t", &words);
+                STRV_FOREACH(w, words)
+                        if (r >= 0 && !strv_contains(drop, *w))
+                                r = strv_extend(&kept, *w);
+                if (r < 0)
+                        break;
+                if (!value || strv_length(kept) == strv_length(words)) {
+                        fwrite(p, 1, end - p, f);
+                        continue;
+                }
+                changed = true;
+                if (kept) {
+                        _cleanup_free_ char *joined = strv_join(kept, " ");
+                        if (!joined)
+                                r = -ENOMEM;
+                        else
+                                fprintf(f, "After=%s\n", joined);
+                }
+        }
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0 || !changed)
+                return r;
+        *ret = TAKE_PTR(out);
+        return 1;
+}
+
+int unit_fragment_drop_after(const char *root, const char *unit, char * const *drop, char **ret_path, char **ret_text) {
+        _cleanup_free_ char *template = template_of(unit), *fragment = NULL, *text = NULL, *changed = NULL;
+        int r;
+
+        assert(unit && ret_path && ret_text);
+        root = strempty(root);
+        r = find_fragment(root, unit, template, &fragment);
+        if (r < 0 || !fragment)
+                return r;
+        r = read_file_limited(fragment, CONFIG_FILE_MAX, &text, NULL);
+        if (r < 0)
+                return r;
+        r = drop_after(text, drop, &changed);
+        if (r <= 0)
+                return r;
+        char *path = strdup(fragment + strlen(root));
+        if (!path)
+                return -ENOMEM;
+        *ret_path = path;
+        *ret_text = TAKE_PTR(changed);
+        return 1;
 }
 
 int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret) {

@@ -17,6 +17,11 @@ typedef struct UnitSettings {
 void unit_settings_done(UnitSettings *u);
 /* From the unit directories below root (NULL: /); -ENOENT when no fragment names the unit. */
 int unit_settings_read(const char *root, const char *unit, UnitSettings *ret);
+/* UNIT's fragment, where unit_settings_read finds it, without ordering after the units in DROP
+ * ([Unit] After=; drop-ins are not read): 1 with *ret_path (on the running system) and
+ * *ret_text, 0 when it orders after none of them or is masked, -ENOENT when no fragment names
+ * the unit. */
+int unit_fragment_drop_after(const char *root, const char *unit, char * const *drop, char **ret_path, char **ret_text);
 /* PIDFile= of UNIT with the specifiers a PID file's path uses expanded (%i %I %n %N %p %P %t %%)
  * and /var/run/ as /run/, as systemd has it; *ret NULL when unset. -EOPNOTSUPP for another specifier. */
 int unit_settings_pid_file(const UnitSettings *u, const char *unit, char **ret);

@@ -11,12 +11,14 @@
 /* Where the generator reads handoff.d from; none by default. */
 static const char *config_root = "/nonexistent";
 
+/* The normal generator directory is DIR, the early one DIR/early. */
 static int run_generator(const char *dir, const char *cmdline) {
+        _cleanup_free_ char *early = path_join2(dir, "early");
         pid_t pid = fork();
         if (pid == 0) {
                 setenv("DREAMLINK_PROC_CMDLINE", cmdline, 1);
                 setenv("DREAMLINK_HANDOFF_CONFIG_ROOT", config_root, 1);
-                execl(getenv("GENERATOR"), "dreamlink-handoff-generator", dir, dir, dir, (char *) NULL);
+                execl(getenv("GENERATOR"), "dreamlink-handoff-generator", dir, early, dir, (char *) NULL);
                 _exit(127);
         }
         int status;
@@ -293,6 +295,59 @@ static void test_forking_reaped(void **state) {
         config_root = "/nonexistent";
 }
 
+/* A restored unit does not wait for the network its own unit orders it after (the restore waits
+ * for its addresses): for this boot, a copy of its fragment without that ordering, in the early
+ * directory, which systemd reads before /etc and /usr. */
+static void test_restore_fragment(void **state) {
+        _cleanup_free_ char *root = path_join2(*state, "root"), *out = path_join2(*state, "out");
+        _cleanup_free_ char *lib = path_join2(root, "usr/lib/systemd/system"), *etc = path_join2(root, "etc/systemd/system");
+
+        assert_int_equal(mkdir_p(lib, 0755), 0);
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        assert_int_equal(mkdir(out, 0755), 0);
+        write_test_file(lib, "redis-server.service", "[Unit]\nDescription=Advanced key-value store\nAfter=network.target\n"
+                                                     "Documentation=man:redis-server(1)\n\n[Service]\nType=notify\n"
+                                                     "ExecStart=/usr/bin/redis-server /etc/redis/redis.conf \\\n    --supervised systemd\n");
+        /* A template's, continuation lines joined; a comment is no ordering. */
+        write_test_file(lib, "pg@.service", "[Unit]\nAfter=network.target \\\n  network-online.target pg-common.service\n"
+                                            "# After=network.target\n[Service]\nExecStart=/usr/bin/pg_ctlcluster %i start\n");
+        /* The admin's copy in /etc is the one systemd loads. */
+        write_test_file(lib, "web.service", "[Unit]\nAfter=syslog.target\n[Service]\nExecStart=/usr/bin/web\n");
+        write_test_file(etc, "web.service", "[Unit]\nAfter = network-online.target nss-lookup.target\n"
+                                            "Wants=network-online.target\n[Service]\nExecStart=/usr/bin/web --admin\n");
+        /* No ordering after the network in [Unit]: left as it is. */
+        write_test_file(lib, "memcached.service", "[Unit]\nAfter=syslog.target\n[Service]\nAfter=network.target\n"
+                                                  "ExecStart=/usr/bin/memcached\n");
+        config_root = root;
+
+        assert_int_equal(run_generator(out, "dreamlink.handoff=" SET " dreamlink.handoff.units=redis-server.service,"
+                                            "pg@17-main.service,web.service,memcached.service,gone.service"), 0);
+        _cleanup_free_ char *redis = read_in(out, "early/redis-server.service");
+        assert_non_null(redis);
+        assert_non_null(strstr(redis, "# Written by dreamlink-handoff-generator for the restore of redis-server.service "));
+        assert_non_null(strstr(redis, " /usr/lib/systemd/system/redis-server.service without "));
+        assert_non_null(strstr(redis, "\n[Unit]\nDescription=Advanced key-value store\nDocumentation=man:redis-server(1)\n\n"
+                                      "[Service]\nType=notify\nExecStart=/usr/bin/redis-server /etc/redis/redis.conf \\\n"
+                                      "    --supervised systemd\n"));
+        /* The restore drop-in is written as before, beside it. */
+        _cleanup_free_ char *dropin = read_in(out, "redis-server.service.d/zz-dreamlink-restore.conf");
+        assert_non_null(dropin);
+        _cleanup_free_ char *pg = read_in(out, "early/pg@17-main.service");
+        assert_non_null(pg);
+        assert_non_null(strstr(pg, "\n[Unit]\nAfter=pg-common.service\n# After=network.target\n[Service]\n"
+                                   "ExecStart=/usr/bin/pg_ctlcluster %i start\n"));
+        _cleanup_free_ char *web = read_in(out, "early/web.service");
+        assert_non_null(web);
+        assert_non_null(strstr(web, " /etc/systemd/system/web.service without "));
+        assert_non_null(strstr(web, "\n[Unit]\nAfter=nss-lookup.target\nWants=network-online.target\n[Service]\n"
+                                    "ExecStart=/usr/bin/web --admin\n"));
+        _cleanup_free_ char *memcached = read_in(out, "early/memcached.service");
+        _cleanup_free_ char *gone = read_in(out, "early/gone.service");
+        assert_null(memcached);
+        assert_null(gone);
+        config_root = "/nonexistent";
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ordinary_boot, tmpdir_setup, tmpdir_teardown),
@@ -302,6 +357,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_opt_in_dropins, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_quadlet_no_opt_in, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_forking_reaped, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_restore_fragment, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests_name("handoff-generator", tests, NULL, NULL);
 }
