@@ -152,6 +152,14 @@ static int apply_root_dirmeta(OstreeRepo *repo, const char *checksum, int dest_f
         return 0;
 }
 
+/* The bytes of a file or a symlink's target; a directory's info from libostree has no size (asking
+ * is a GLib critical). */
+static uint64_t entry_size(GFileInfo *info, GFileType type) {
+        if (type == G_FILE_TYPE_SYMBOLIC_LINK)
+                return strlen(strempty(g_file_info_get_symlink_target(info)));
+        return type == G_FILE_TYPE_REGULAR ? (uint64_t) g_file_info_get_size(info) : 0;
+}
+
 /* Blocks of BLOCK bytes, as a checkout writes them: every path a copy of its own (no hard links),
  * a block per directory, short symlinks inside their inode (as ext4 keeps those under 60 bytes). */
 static int disk_usage_of(GFile *f, GFileType type, uint64_t size, uint64_t block, uint64_t *total, GError **error) {
@@ -186,9 +194,7 @@ static int disk_usage_of(GFile *f, GFileType type, uint64_t size, uint64_t block
                 if (!info)
                         return 0;
                 GFileType t = g_file_info_get_file_type(info);
-                uint64_t sz = t == G_FILE_TYPE_SYMBOLIC_LINK ? strlen(strempty(g_file_info_get_symlink_target(info)))
-                                                             : (uint64_t) g_file_info_get_size(info);
-                if (disk_usage_of(child, t, sz, block, total, error) < 0)
+                if (disk_usage_of(child, t, entry_size(info, t), block, total, error) < 0)
                         return -1;
         }
 }
@@ -214,9 +220,7 @@ int image_repo_disk_usage(OstreeRepo *repo, const char *rev, const char *path, u
         if (!info)
                 return log_gerror(error, "Failed to find %s in %.12s", path, checksum);
         GFileType t = g_file_info_get_file_type(info);
-        uint64_t sz = t == G_FILE_TYPE_SYMBOLIC_LINK ? strlen(strempty(g_file_info_get_symlink_target(info)))
-                                                     : (uint64_t) g_file_info_get_size(info);
-        if (disk_usage_of(f, t, sz, block_size, &total, &error) < 0)
+        if (disk_usage_of(f, t, entry_size(info, t), block_size, &total, &error) < 0)
                 return log_gerror(error, "Failed to measure %s in %.12s", path, checksum);
         *ret = total;
         return 0;
