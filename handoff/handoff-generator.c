@@ -35,6 +35,17 @@
  * (100) of the units starting fresh beside it. */
 #define RESTORE_STARTUP_WEIGHT "1000"
 #define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
+#define RESTORE_PATH_DROPIN_NAME "zz-dreamlink-restores-wait.conf"
+
+/* What the restore drop-in orders the restores after and a boot spends seconds on under load:
+ * systemd-tmpfiles-setup, which starts only once the journal is flushed to /var (the flush is
+ * journald's work). They share the restores' weight (priority inheritance) until the boot is
+ * done, instead of waiting behind apparmor.service's compilation of the policy. */
+static const char *const restore_path_units[] = {
+        "systemd-journald.service",
+        "systemd-journal-flush.service",
+        "systemd-tmpfiles-setup.service",
+};
 
 static int write_proc(const char *path, const char *value) {
         FILE *f = fopen(path, "we");
@@ -372,6 +383,14 @@ static int run(const char *normal_dir, const char *early_dir) {
         }
         if (!after)
                 return 0;
+        for (size_t i = 0; i < ELEMENTSOF(restore_path_units); i++) {
+                r = write_in(normal_dir, restore_path_units[i], RESTORE_PATH_DROPIN_NAME,
+                             "# Written by dreamlink-handoff-generator: this boot's restores wait for this unit.\n"
+                             "[Service]\nStartupCPUWeight=" RESTORE_STARTUP_WEIGHT "\n"
+                             "StartupIOWeight=" RESTORE_STARTUP_WEIGHT "\n");
+                if (r < 0)
+                        return r;
+        }
         r = order_fresh_containers(normal_dir, c.units);
         if (r < 0)
                 return r;

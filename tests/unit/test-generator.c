@@ -100,6 +100,16 @@ static void test_handoff_boot(void **state) {
         check = read_in(*state, "dreamlink-boot-check.service.d/50-handoff.conf");
         assert_non_null(check);
         assert_string_equal(check, "[Unit]\nAfter=redis-server.service nginx.service\n");
+
+        /* What the restores wait for shares their weight: systemd-tmpfiles-setup, and the flush
+         * of the journal before it. */
+        const char *waited[] = { "systemd-journald.service", "systemd-journal-flush.service", "systemd-tmpfiles-setup.service" };
+        for (size_t i = 0; i < ELEMENTSOF(waited); i++) {
+                _cleanup_free_ char *name = strprintf("%s.d/zz-dreamlink-restores-wait.conf", waited[i]);
+                _cleanup_free_ char *w = read_in(*state, name);
+                assert_non_null(w);
+                assert_non_null(strstr(w, "\n[Service]\nStartupCPUWeight=1000\nStartupIOWeight=1000\n"));
+        }
 }
 
 static void test_refuses_bad_input(void **state) {
@@ -128,6 +138,8 @@ static void test_set_without_units(void **state) {
         assert_null(check);
         _cleanup_free_ char *wants = path_join2(*state, "multi-user.target.wants");
         assert_int_equal(access(wants, F_OK) < 0 ? errno : 0, ENOENT);
+        _cleanup_free_ char *tmpfiles = read_in(*state, "systemd-tmpfiles-setup.service.d/zz-dreamlink-restores-wait.conf");
+        assert_null(tmpfiles);
 }
 
 static void test_opt_in_dropins(void **state) {
