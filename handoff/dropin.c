@@ -171,6 +171,7 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->session_refs);
         strv_free(c->runtime_mounts);
         strv_free(c->skipped_mounts);
+        strv_free(c->automounts);
         strv_free(c->run_dirs);
         strv_free(c->run_files);
         strv_free(c->addresses);
@@ -179,7 +180,7 @@ void checkpoint_done(Checkpoint *c) {
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *skipped = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
+                            *skipped = NULL, *automounts = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -192,10 +193,11 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         refs = strv_join(c->session_refs, " ");
         mounts = strv_join(c->runtime_mounts, " ");
         skipped = strv_join(c->skipped_mounts, " ");
+        automounts = strv_join(c->automounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
         run_files = strv_join(c->run_files, " ");
         addresses = strv_join(c->addresses, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !run_dirs || !run_files || !addresses)
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !automounts || !run_dirs || !run_files || !addresses)
                 return -ENOMEM;
 
         char *s;
@@ -217,6 +219,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "TmpDirectories=%s\n"
                      "RuntimeMounts=%s\n"
                      "SkippedMounts=%s\n"
+                     "Automounts=%s\n"
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
                      "Addresses=%s\n"
@@ -233,7 +236,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     skipped, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     skipped, automounts, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -313,6 +316,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "TmpDirectories", config_parse_strv, offsetof(Checkpoint, tmp_dirs) },
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
         { "Checkpoint", "SkippedMounts", config_parse_strv, offsetof(Checkpoint, skipped_mounts) },
+        { "Checkpoint", "Automounts", config_parse_strv, offsetof(Checkpoint, automounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "Addresses", config_parse_strv, offsetof(Checkpoint, addresses) },
@@ -334,16 +338,27 @@ bool runtime_mount_point_is_valid(const char *path) {
         return name && *name && *name != '.' && !strchr(name, '/');
 }
 
-/* Where other code owns the directories: systemd's, users' and credentials' (see mounts.c). */
-bool run_dir_path_is_valid(const char *path) {
-        const char *rest = startswith(path, "/run/");
-        if (!rest || !*rest || startswith(rest, "systemd/") || startswith(rest, "user/") ||
-            startswith(rest, "credentials/") || strpbrk(path, " \t\n\\"))
+/* Absolute, no empty, "." or ".." component, no blank or escape: what it says, nothing else. */
+static bool path_is_plain(const char *path) {
+        if (path[0] != '/' || strpbrk(path, " \t\n\\"))
                 return false;
         for (const char *p = path; (p = strchr(p, '/')); p++)
                 if (p[1] == '/' || startswith(p, "/./") || startswith(p, "/../") || streq(p, "/.") || streq(p, "/.."))
                         return false;
         return true;
+}
+
+/* Where other code owns the directories: systemd's, users' and credentials' (see mounts.c). */
+bool run_dir_path_is_valid(const char *path) {
+        const char *rest = startswith(path, "/run/");
+        if (!rest || !*rest || startswith(rest, "systemd/") || startswith(rest, "user/") ||
+            startswith(rest, "credentials/"))
+                return false;
+        return path_is_plain(path);
+}
+
+bool automount_point_is_valid(const char *path) {
+        return !streq(path, "/") && path_is_plain(path);
 }
 
 const char *run_entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid) {
@@ -388,6 +403,13 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                 STRV_FOREACH(m, c.runtime_mounts)
                         if (!runtime_mount_point_is_valid(*m)) {
                                 r = log_error_errno(EBADMSG, "%s: RuntimeMounts= lists '%s', refusing.", path, *m);
+                                break;
+                        }
+        if (r >= 0)
+                /* These are opened as root. */
+                STRV_FOREACH(m, c.automounts)
+                        if (!automount_point_is_valid(*m)) {
+                                r = log_error_errno(EBADMSG, "%s: Automounts= lists '%s', refusing.", path, *m);
                                 break;
                         }
         if (r >= 0)

@@ -74,6 +74,8 @@ typedef struct Checkpoint {
         char **skipped_mounts;     /* other units', users' and containers' mounts that propagated into
                                     * it, left out of the dump (criu --skip-mnt, mounts.c): the restored
                                     * namespace lacks them */
+        char **automounts;         /* the autofs mount points of its namespace (mounts.c): mounted before
+                                    * the restore, criu cannot cross them from its own namespace */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID
@@ -103,6 +105,8 @@ int checkpoint_to_text(const Checkpoint *c, char **ret);
 int checkpoint_load(const char *path, Checkpoint *ret);
 /* /run/credentials/NAME or /run/user/NAME (one level, no dot names): what RuntimeMounts= may hold. */
 bool runtime_mount_point_is_valid(const char *path);
+/* An absolute path without "." or ".." components, blanks or escapes: what Automounts= may hold. */
+bool automount_point_is_valid(const char *path);
 /* A directory below /run that is none of systemd's, users' or credentials' (and a plain path). */
 bool run_dir_path_is_valid(const char *path);
 /* The PATH of a RunDirectories= or RunFiles= entry "MODE:UID:GID:PATH", the numbers in *ret_*;

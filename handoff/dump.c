@@ -463,6 +463,8 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
                 r = foreign_runtime_mounts(info.root_pid, u->unit, &c.skipped_mounts);
+        if (r >= 0 && c.mount_namespace)
+                r = automount_points(info.root_pid, &c.automounts);
         if (r >= 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;

@@ -112,6 +112,17 @@ bool has_own_mount_namespace(pid_t pid);
 int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped);
 /* The same, from the text of a mountinfo file. */
 int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_skipped);
+/* The autofs mount points in PID's namespace (Automounts= of the record): criu binds the
+ * machine's mounts at the same paths from a mount namespace of its own, and an automount the boot
+ * has not mounted yet cannot be crossed from there ("Unable to statfs …: Too many levels of
+ * symbolic links"). */
+int automount_points(pid_t pid, char ***ret);
+/* The same, from the text of a mountinfo file. */
+int mountinfo_automounts(const char *mountinfo, char ***ret);
+/* Before a restore, in the machine's mount namespace: opens each of points, which has systemd
+ * mount what is behind an automount, as an access of the service's would have. A failure is
+ * logged; criu then says whether the service needed it. */
+void automounts_trigger(const char *unit, char * const *points);
 /* For a checkpoint an older dreamlink-handoff wrote (RuntimeMounts=): the mount points it dumped
  * as binds, created empty (0700) where missing; one already there (the user's own
  * /run/user/UID) is left as it is. A refusal is logged: criu then fails the restore on that

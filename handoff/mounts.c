@@ -136,16 +136,63 @@ int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***re
         return 0;
 }
 
-int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        int r;
+static int read_mountinfo(pid_t pid, char **ret) {
+        _cleanup_free_ char *path = NULL;
 
         if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0)
                 return -ENOMEM;
-        r = read_file_limited(path, 4U << 20, &text, NULL);
+        return read_file_limited(path, 4U << 20, ret, NULL);
+}
+
+int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped) {
+        _cleanup_free_ char *text = NULL;
+
+        int r = read_mountinfo(pid, &text);
         if (r < 0)
                 return r;
         return mountinfo_foreign_mounts(text, unit, ret_skipped);
+}
+
+int mountinfo_automounts(const char *mountinfo, char ***ret) {
+        _cleanup_free_ char *text = strdup(mountinfo);
+        _cleanup_strv_free_ char **points = NULL;
+
+        if (!text)
+                return -ENOMEM;
+        for (char *p = text, *e; p && *p; p = e) {
+                char mnt[4096], fstype[64];
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                /* The file system type follows the optional fields, after " - ". */
+                const char *tail = strstr(p, " - ");
+                if (!tail || sscanf(tail, " - %63s", fstype) != 1 || !streq(fstype, "autofs") ||
+                    sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                        continue;
+                if (automount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(points);
+        return 0;
+}
+
+int automount_points(pid_t pid, char ***ret) {
+        _cleanup_free_ char *text = NULL;
+
+        int r = read_mountinfo(pid, &text);
+        if (r < 0)
+                return r;
+        return mountinfo_automounts(text, ret);
+}
+
+void automounts_trigger(const char *unit, char * const *points) {
+        STRV_FOREACH(p, points) {
+                /* An open, unlike a stat, crosses the mount point: systemd mounts what is behind. */
+                _cleanup_close_ int fd = open(*p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        log_unit_warning_errno(unit, errno, "Failed to open the automount point %s before the restore, "
+                                               "criu may fail to bind it: %m", *p);
+        }
 }
 
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {

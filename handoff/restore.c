@@ -180,6 +180,8 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         create_runtime_mount_points(AT_FDCWD, unit, c.runtime_mounts);
+        /* Restored early in the boot, before anything there used /efi, say. */
+        automounts_trigger(unit, c.automounts);
         r = run_dirs_recreate(AT_FDCWD, unit, c.run_dirs);
         if (r < 0)
                 return r;

@@ -279,6 +279,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *skipped[] = { (char *) "/run/netns", (char *) "/run/netns/netns-d408a1c2", NULL };
         char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
         char *addresses[] = { (char *) "10.0.2.15", (char *) "2001:db8::5", NULL };
+        char *automounts[] = { (char *) "/efi", (char *) "/proc/sys/fs/binfmt_misc", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -293,6 +294,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .tmp_dirs = tmp,
                 .runtime_mounts = mounts,
                 .skipped_mounts = skipped,
+                .automounts = automounts,
                 .run_dirs = run_dirs,
                 .run_files = run_files,
                 .addresses = addresses,
@@ -327,6 +329,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.runtime_mounts[1], "/run/user/0");
         assert_int_equal(strv_length(back.skipped_mounts), 2);
         assert_string_equal(back.skipped_mounts[1], "/run/netns/netns-d408a1c2");
+        assert_int_equal(strv_length(back.automounts), 2);
+        assert_string_equal(back.automounts[1], "/proc/sys/fs/binfmt_misc");
         assert_int_equal(strv_length(back.run_dirs), 1);
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_int_equal(strv_length(back.run_files), 2);
@@ -355,6 +359,16 @@ static void test_checkpoint_round_trip(void **state) {
         write_test_file(*state, CHECKPOINT_STATE_FILE, text);
         assert_int_equal(checkpoint_load(path, &back), -EBADMSG);
         c.runtime_mounts = mounts;
+
+        /* Opened as root: plain absolute paths. */
+        static const char *const bad_automounts[] = { "efi", "/", "/efi/../etc", "/a//b", "/a b", "/x\\040y", "/efi/." };
+        for (size_t i = 0; i < ELEMENTSOF(bad_automounts); i++) {
+                assert_false(automount_point_is_valid(bad_automounts[i]));
+                char *evil_points[] = { (char *) bad_automounts[i], NULL };
+                c.automounts = evil_points;
+                assert_record_refused(*state, &c);
+        }
+        c.automounts = NULL;
 
         /* Created as root with a recorded owner: below /run only, none of systemd's or users'. */
         assert_true(run_dir_entry_is_valid("755:0:0:/run/frr"));
@@ -1115,6 +1129,24 @@ static void test_foreign_mounts(void **state) {
         assert_string_equal(skipped[6], "/run/containers/storage/overlay-containers/f51d/userdata/x");
 }
 
+/* Automounts in a service's namespace: the autofs mount points, not what is mounted on them. */
+static void test_automounts(void **state) {
+        static const char mountinfo[] =
+                "25 1 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
+                "60 25 0:60 / /efi rw,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "61 60 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
+                "62 25 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
+                "63 25 0:62 / /srv/with\\040blank rw - autofs systemd-1 rw,direct\n"
+                "64 25 0:63 / /mnt/autofs-like rw - ext4 /dev/autofs rw\n";
+        _cleanup_strv_free_ char **points = NULL;
+
+        (void) state;
+        assert_int_equal(mountinfo_automounts(mountinfo, &points), 0);
+        assert_int_equal(strv_length(points), 2);
+        assert_string_equal(points[0], "/efi");
+        assert_string_equal(points[1], "/proc/sys/fs/binfmt_misc");
+}
+
 static void test_apparmor_label_profile(void **state) {
         static const struct {
                 const char *label, *profile;
@@ -1252,6 +1284,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_recreate_tmp_dirs_refuses_other_owner, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_foreign_mounts),
+                cmocka_unit_test(test_automounts),
                 cmocka_unit_test(test_apparmor_label_profile),
                 cmocka_unit_test_setup_teardown(test_apparmor_save_and_load, tmpdir_setup, tmpdir_teardown),
         };
