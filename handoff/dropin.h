@@ -74,8 +74,9 @@ typedef struct Checkpoint {
         char **skipped_mounts;     /* other units', users' and containers' mounts that propagated into
                                     * it, left out of the dump (criu --skip-mnt, mounts.c): the restored
                                     * namespace lacks them */
-        char **automounts;         /* the autofs mount points of its namespace (mounts.c): mounted before
-                                    * the restore, criu cannot cross them from its own namespace */
+        char **automounts;         /* its mount points where the machine has an automount (mounts.c):
+                                    * mounted before the restore, criu cannot cross them from its own
+                                    * namespace */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID

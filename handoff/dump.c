@@ -463,8 +463,13 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
                 r = foreign_runtime_mounts(info.root_pid, u->unit, &c.skipped_mounts);
-        if (r >= 0 && c.mount_namespace)
-                r = automount_points(info.root_pid, &c.automounts);
+        if (r >= 0 && c.mount_namespace) {
+                /* A help to the restore, not a condition of the dump. */
+                int k = automount_points(info.root_pid, &c.automounts);
+                if (k < 0)
+                        log_unit_warning_errno(u->unit, k, "Failed to find the automounts in %s's namespace, "
+                                               "its restore may come before they are mounted: %m", u->unit);
+        }
         if (r >= 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;

@@ -112,13 +112,14 @@ bool has_own_mount_namespace(pid_t pid);
 int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped);
 /* The same, from the text of a mountinfo file. */
 int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_skipped);
-/* The autofs mount points in PID's namespace (Automounts= of the record): criu binds the
- * machine's mounts at the same paths from a mount namespace of its own, and an automount the boot
- * has not mounted yet cannot be crossed from there ("Unable to statfs …: Too many levels of
- * symbolic links"). */
+/* The mount points of PID's namespace where the machine has an automount (Automounts= of the
+ * record): criu binds the machine's mounts at the same paths from a mount namespace of its own,
+ * and an automount the boot has not mounted yet cannot be crossed from there ("Unable to statfs
+ * …: Too many levels of symbolic links"). The service may see what was mounted there, or a copy
+ * criu made of it, not the autofs itself. */
 int automount_points(pid_t pid, char ***ret);
-/* The same, from the text of a mountinfo file. */
-int mountinfo_automounts(const char *mountinfo, char ***ret);
+/* The same, from the texts of the machine's and the service's mountinfo. */
+int mountinfo_automounts(const char *machine, const char *service, char ***ret);
 /* Before a restore, in the machine's mount namespace: opens each of points, which has systemd
  * mount what is behind an automount, as an access of the service's would have. A failure is
  * logged; criu then says whether the service needed it. */

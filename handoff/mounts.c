@@ -153,7 +153,8 @@ int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped) {
         return mountinfo_foreign_mounts(text, unit, ret_skipped);
 }
 
-int mountinfo_automounts(const char *mountinfo, char ***ret) {
+/* The mount points in a mountinfo text, all of them or only the autofs ones. */
+static int mountinfo_points(const char *mountinfo, bool autofs_only, char ***ret) {
         _cleanup_free_ char *text = strdup(mountinfo);
         _cleanup_strv_free_ char **points = NULL;
 
@@ -164,25 +165,44 @@ int mountinfo_automounts(const char *mountinfo, char ***ret) {
                 e = strchr(p, '\n');
                 if (e)
                         *e++ = 0;
+                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                        continue;
                 /* The file system type follows the optional fields, after " - ". */
                 const char *tail = strstr(p, " - ");
-                if (!tail || sscanf(tail, " - %63s", fstype) != 1 || !streq(fstype, "autofs") ||
-                    sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                if (autofs_only && (!tail || sscanf(tail, " - %63s", fstype) != 1 || !streq(fstype, "autofs")))
                         continue;
-                if (automount_point_is_valid(mnt) && !strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                if (!strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(points);
         return 0;
 }
 
-int automount_points(pid_t pid, char ***ret) {
-        _cleanup_free_ char *text = NULL;
+int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
+        _cleanup_strv_free_ char **autofs = NULL, **seen = NULL, **points = NULL;
+        int r;
 
-        int r = read_mountinfo(pid, &text);
+        r = mountinfo_points(machine, /* autofs_only= */ true, &autofs);
+        if (r >= 0)
+                r = mountinfo_points(service, /* autofs_only= */ false, &seen);
         if (r < 0)
                 return r;
-        return mountinfo_automounts(text, ret);
+        STRV_FOREACH(a, autofs)
+                if (strv_contains(seen, *a) && automount_point_is_valid(*a) && strv_extend(&points, *a) < 0)
+                        return -ENOMEM;
+        *ret = TAKE_PTR(points);
+        return 0;
+}
+
+int automount_points(pid_t pid, char ***ret) {
+        _cleanup_free_ char *machine = NULL, *service = NULL;
+
+        int r = read_mountinfo(1, &machine);
+        if (r >= 0)
+                r = read_mountinfo(pid, &service);
+        if (r < 0)
+                return r;
+        return mountinfo_automounts(machine, service, ret);
 }
 
 void automounts_trigger(const char *unit, char * const *points) {

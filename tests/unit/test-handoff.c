@@ -1129,19 +1129,28 @@ static void test_foreign_mounts(void **state) {
         assert_string_equal(skipped[6], "/run/containers/storage/overlay-containers/f51d/userdata/x");
 }
 
-/* Automounts in a service's namespace: the autofs mount points, not what is mounted on them. */
+/* The automounts that matter to a restore: where the machine has one and the service a mount,
+ * whether it sees the autofs itself or only what was mounted on it (a copy criu made at an
+ * earlier restore). */
 static void test_automounts(void **state) {
-        static const char mountinfo[] =
-                "25 1 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
-                "60 25 0:60 / /efi rw,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
-                "61 60 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
-                "62 25 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
-                "63 25 0:62 / /srv/with\\040blank rw - autofs systemd-1 rw,direct\n"
-                "64 25 0:63 / /mnt/autofs-like rw - ext4 /dev/autofs rw\n";
+        static const char machine[] =
+                "25 1 254:3 / / ro,relatime shared:1 - ext4 /dev/vda3 rw\n"
+                "60 25 0:60 / /efi rw,relatime shared:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "61 60 254:1 / /efi rw,relatime shared:34 - vfat /dev/vda1 rw\n"
+                "62 25 0:61 / /proc/sys/fs/binfmt_misc rw shared:35 - autofs systemd-1 rw,direct\n"
+                "63 25 0:62 / /srv/nfs rw shared:36 - autofs systemd-1 rw,direct\n"
+                "64 25 0:63 / /srv/with\\040blank rw - autofs systemd-1 rw,direct\n"
+                "65 25 0:64 / /mnt/autofs-like rw - ext4 /dev/autofs rw\n";
+        static const char service[] =
+                "125 124 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
+                "161 125 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
+                "162 125 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
+                "164 125 0:63 / /srv/with\\040blank rw - autofs systemd-1 rw,direct\n"
+                "165 125 0:64 / /mnt/autofs-like rw - ext4 /dev/autofs rw\n";
         _cleanup_strv_free_ char **points = NULL;
 
         (void) state;
-        assert_int_equal(mountinfo_automounts(mountinfo, &points), 0);
+        assert_int_equal(mountinfo_automounts(machine, service, &points), 0);
         assert_int_equal(strv_length(points), 2);
         assert_string_equal(points[0], "/efi");
         assert_string_equal(points[1], "/proc/sys/fs/binfmt_misc");
