@@ -383,14 +383,12 @@ static int run(const char *normal_dir, const char *early_dir) {
         }
         if (!after)
                 return 0;
-        for (size_t i = 0; i < ELEMENTSOF(restore_path_units); i++) {
-                r = write_in(normal_dir, restore_path_units[i], RESTORE_PATH_DROPIN_NAME,
-                             "# Written by dreamlink-handoff-generator: this boot's restores wait for this unit.\n"
-                             "[Service]\nStartupCPUWeight=" RESTORE_STARTUP_WEIGHT "\n"
-                             "StartupIOWeight=" RESTORE_STARTUP_WEIGHT "\n");
-                if (r < 0)
-                        return r;
-        }
+        /* Only sooner restores hang on these: logged, the boot check is ordered all the same. */
+        for (size_t i = 0; i < ELEMENTSOF(restore_path_units); i++)
+                (void) write_in(normal_dir, restore_path_units[i], RESTORE_PATH_DROPIN_NAME,
+                                "# Written by dreamlink-handoff-generator: this boot's restores wait for this unit.\n"
+                                "[Service]\nStartupCPUWeight=" RESTORE_STARTUP_WEIGHT "\n"
+                                "StartupIOWeight=" RESTORE_STARTUP_WEIGHT "\n");
         r = order_fresh_containers(normal_dir, c.units);
         if (r < 0)
                 return r;
