@@ -30,6 +30,7 @@
  */
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -124,6 +125,18 @@ int mountinfo_automounts(const char *machine, const char *service, char ***ret);
  * mount what is behind an automount, as an access of the service's would have. A failure is
  * logged; criu then says whether the service needed it. */
 void automounts_trigger(const char *unit, char * const *points);
+/* The same in a thread, from the start of restore-exec: systemd mounts an ESP behind /efi (its
+ * fsck first) while the restore waits for its addresses and reads its images, not in front of
+ * criu. automounts_trigger_finish() returns when all are mounted (or failed); it is the cleanup
+ * too, so that no thread reads the points after they are freed. */
+typedef struct AutomountsTrigger {
+        const char *unit;
+        char **points;
+        pthread_t thread;
+        bool running;
+} AutomountsTrigger;
+void automounts_trigger_start(AutomountsTrigger *t, const char *unit, char * const *points);
+void automounts_trigger_finish(AutomountsTrigger *t);
 /* For a checkpoint an older dreamlink-handoff wrote (RuntimeMounts=): the mount points it dumped
  * as binds, created empty (0700) where missing; one already there (the user's own
  * /run/user/UID) is left as it is. A refusal is logged: criu then fails the restore on that

@@ -4,9 +4,11 @@
  * propagated into it, criu's leftover mounts, and the machine's namespace the restore
  * runs in. */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +215,45 @@ void automounts_trigger(const char *unit, char * const *points) {
                         log_unit_warning_errno(unit, errno, "Failed to open the automount point %s before the restore, "
                                                "criu may fail to bind it: %m", *p);
         }
+}
+
+static void *automounts_thread(void *p) {
+        AutomountsTrigger *t = p;
+        automounts_trigger(t->unit, t->points);
+        return NULL;
+}
+
+void automounts_trigger_start(AutomountsTrigger *t, const char *unit, char * const *points) {
+        assert(t);
+        assert(!t->running && !t->points);
+
+        t->unit = unit;
+        if (!points || !*points)
+                return;
+        /* Copied: the thread may outlive the record on an error path, until the join. */
+        t->points = strv_copy(points);
+        if (!t->points) {
+                log_oom();
+                return;
+        }
+        int r = -pthread_create(&t->thread, NULL, automounts_thread, t);
+        if (r < 0) {
+                /* automounts_trigger_finish() mounts them itself. */
+                log_debug_errno(r, "%s: failed to start the thread that mounts the automounts: %m", unit);
+                return;
+        }
+        t->running = true;
+}
+
+void automounts_trigger_finish(AutomountsTrigger *t) {
+        assert(t);
+
+        if (t->running)
+                (void) pthread_join(t->thread, NULL);
+        else if (t->points)
+                automounts_trigger(t->unit, t->points);
+        t->running = false;
+        t->points = strv_free(t->points);
 }
 
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {

@@ -171,8 +171,12 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                 return r;
         if (c.container_id)
                 return restore_container_exec(&c, images_dir, pidfile);
-        /* The disk reads the memory while we wait for the addresses and set the rest up. */
+        /* The disk reads the memory, and systemd mounts what the service's namespace needs of
+         * the automounts (restored early in the boot, before anything there used /efi, say),
+         * while we wait for the addresses and set the rest up. */
         images_readahead_start(unit, images_dir);
+        _cleanup_(automounts_trigger_finish) AutomountsTrigger automounts = {};
+        automounts_trigger_start(&automounts, unit, c.automounts);
         /* The unit starts as early as the boot allows, not after network-online.target
          * (handoff-generator.c): its sockets need their addresses, nothing more. */
         (void) addresses_wait(unit, c.addresses, ADDRESSES_TIMEOUT);
@@ -180,8 +184,7 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         create_runtime_mount_points(AT_FDCWD, unit, c.runtime_mounts);
-        /* Restored early in the boot, before anything there used /efi, say. */
-        automounts_trigger(unit, c.automounts);
+        automounts_trigger_finish(&automounts);
         r = run_dirs_recreate(AT_FDCWD, unit, c.run_dirs);
         if (r < 0)
                 return r;

@@ -84,6 +84,16 @@ int strv_extend(char ***l, const char *value) {
         return strv_push(l, v);
 }
 
+char **strv_copy(char * const *l) {
+        _cleanup_strv_free_ char **copy = calloc(strv_length(l) + 1, sizeof(char *));
+        if (!copy)
+                return NULL;
+        for (size_t i = 0; l && l[i]; i++)
+                if (!(copy[i] = strdup(l[i])))
+                        return NULL;
+        return TAKE_PTR(copy);
+}
+
 bool strv_contains(char * const *l, const char *s) {
         STRV_FOREACH(i, l)
                 if (streq(*i, s))

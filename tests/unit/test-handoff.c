@@ -1156,6 +1156,28 @@ static void test_automounts(void **state) {
         assert_string_equal(points[1], "/proc/sys/fs/binfmt_misc");
 }
 
+/* The thread has its own copy of the points: the record may be freed before the join, on an
+ * error path of restore-exec. An empty list starts nothing. */
+static void test_automounts_trigger_thread(void **state) {
+        _cleanup_free_ char *missing = path_join2(*state, "missing");
+        _cleanup_strv_free_ char **points = NULL;
+        AutomountsTrigger t = {}, none = {};
+
+        assert_int_equal(strv_extend(&points, *state), 0);
+        assert_int_equal(strv_extend(&points, missing), 0);
+        automounts_trigger_start(&t, "redis-server.service", points);
+        points = strv_free(points);
+        automounts_trigger_finish(&t);
+        assert_false(t.running);
+        assert_null(t.points);
+        automounts_trigger_finish(&t);
+
+        automounts_trigger_start(&none, "redis-server.service", NULL);
+        assert_false(none.running);
+        assert_null(none.points);
+        automounts_trigger_finish(&none);
+}
+
 static void test_apparmor_label_profile(void **state) {
         static const struct {
                 const char *label, *profile;
@@ -1294,6 +1316,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_foreign_mounts),
                 cmocka_unit_test(test_automounts),
+                cmocka_unit_test_setup_teardown(test_automounts_trigger_thread, root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_apparmor_label_profile),
                 cmocka_unit_test_setup_teardown(test_apparmor_save_and_load, tmpdir_setup, tmpdir_teardown),
         };

@@ -43,6 +43,20 @@ static void test_strv_join(void **state) {
         assert_string_equal(none, "");
 }
 
+static void test_strv_copy(void **state) {
+        (void) state;
+        char *l[] = { (char *) "b", (char *) "a", NULL };
+        _cleanup_strv_free_ char **copy = strv_copy(l), **empty = strv_copy(NULL);
+
+        assert_non_null(copy);
+        assert_int_equal(strv_length(copy), 2);
+        assert_string_equal(copy[0], "b");
+        assert_string_equal(copy[1], "a");
+        assert_ptr_not_equal(copy[0], l[0]);
+        assert_non_null(empty);
+        assert_null(empty[0]);
+}
+
 static void test_strv_extend_contains_sort(void **state) {
         _cleanup_strv_free_ char **l = NULL;
 
@@ -213,6 +227,7 @@ int main(void) {
                 cmocka_unit_test(test_strstrip),
                 cmocka_unit_test(test_strv_split),
                 cmocka_unit_test(test_strv_join),
+                cmocka_unit_test(test_strv_copy),
                 cmocka_unit_test(test_strv_extend_contains_sort),
                 cmocka_unit_test(test_parse_boolean),
                 cmocka_unit_test(test_parse_uint64),
