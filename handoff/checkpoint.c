@@ -97,12 +97,26 @@ int handoff_flush(Handoff *h) {
 }
 
 int handoff_prepare(Handoff *h, HandoffUnit * const *units, const char *images_root) {
+        bool probed = false;
+
         for (HandoffUnit * const *u = units; u && *u; u++) {
                 _cleanup_(unit_info_done) UnitInfo info = {};
                 _cleanup_free_ char *dir = NULL;
                 if (handoff_unit_info(h, (*u)->unit, &info) < 0 || !streq(info.active_state, "active") ||
                     info.main_pid <= 0)
                         continue; /* handoff_dump() says why */
+                /* criu's first run in a boot probes the kernel (seconds under emulation) before
+                 * it freezes anything, all the same inside the first dump's time: done here, once
+                 * for the set, while the services still run. Cached for the boot after that. */
+                if (!probed) {
+                        usec_t t;
+                        int k = criu_probe_kernel(&t, NULL);
+                        if (k < 0)
+                                log_debug_errno(k, "criu could not probe the kernel before the dumps, the first one will: %m");
+                        else
+                                log_debug("criu probed the kernel in %.2f s, before the dumps.", t / 1e6);
+                        probed = true;
+                }
                 if (asprintf(&dir, "%s/%s", images_root, (*u)->unit) < 0)
                         return log_oom();
                 (void) write_restore_dropin(h, (*u)->unit, dir, info.syslog_identifier, /* reload= */ false);

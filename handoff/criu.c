@@ -106,21 +106,33 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
         return r < 0 ? r : 0;
 }
 
-int handoff_probe_kernel(void) {
+int criu_probe_kernel(usec_t *ret_usec, bool *ret_mem_track) {
         struct criu_feature_check features = { .mem_track = true };
         criu_opts *opts = NULL;
-        int r;
 
-        r = criu_local_init_opts(&opts);
+        int r = criu_local_init_opts(&opts);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up libcriu: %m");
+                return r;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         r = criu_local_feature_check(opts, &features, sizeof(features));
         criu_local_free_opts(opts);
         if (r < 0)
+                return r;
+        if (ret_usec)
+                *ret_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        if (ret_mem_track)
+                *ret_mem_track = features.mem_track;
+        return 0;
+}
+
+int handoff_probe_kernel(void) {
+        usec_t t;
+        bool mem_track;
+
+        int r = criu_probe_kernel(&t, &mem_track);
+        if (r < 0)
                 return log_error_errno(r, "criu could not probe the kernel; the first restore will try again: %m");
-        log_info("criu probed the kernel in %.2f s (dirty memory tracking: %s).",
-                 (now_usec(CLOCK_MONOTONIC) - t0) / 1e6, features.mem_track ? "yes" : "no");
+        log_info("criu probed the kernel in %.2f s (dirty memory tracking: %s).", t / 1e6, mem_track ? "yes" : "no");
         return 0;
 }
 

@@ -246,6 +246,9 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
 /* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
 int open_images_dir(const char *dir);
 int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
+/* criu's probe of the kernel (handoff_probe_kernel()), unlogged: the time it took, whether
+ * criu can track dirty memory (pre-dumps). */
+int criu_probe_kernel(usec_t *ret_usec, bool *ret_mem_track);
 
 /* container.c */
 typedef struct ContainerInfo {
