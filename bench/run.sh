@@ -104,7 +104,7 @@ dds=$(for i in 1 2 3; do
         guest 'dd if=/dev/zero of=/var/lib/dreamlink/bench.dd bs=1M count=256 conv=fsync 2>&1; rm -f /var/lib/dreamlink/bench.dd' | tail -n1
 done | sed -n 's/^\([0-9]*\) bytes.*copied, \([0-9.]*\) s.*/\1 \2/p')
 [ "$(wc -l <<<"$dds")" = 3 ] || die "dd did not report three writes: $dds"
-put dd_all_s "$(awk '{ printf "%s%s", NR > 1 ? " " : "", $2 }' <<<"$dds")"
+put dd_all_s "$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $2 }' <<<"$dds")"
 read -r dd_bytes dd_s < <(sort -k2 -n <<<"$dds" | sed -n 2p)
 put dd_bytes "$dd_bytes"
 put dd_s "$dd_s"
