@@ -43,7 +43,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 size_t strv_length(char * const *l);
 int strv_push(char ***l, char *value);         /* takes ownership of value, also on failure */
 int strv_extend(char ***l, const char *value); /* copies value */
-char **strv_copy(char * const *l);                  /* NULL on ENOMEM; of NULL, an empty list */
+char **strv_copy(char * const *l);             /* NULL on ENOMEM; of NULL, an empty list */
 bool strv_contains(char * const *l, const char *s);
 void strv_sort(char **l);
 /* Splits s at any of the separator characters, skipping empty words. */
