@@ -182,6 +182,7 @@ put a_handoff_restore_s "$(guest 'echo $(( $(systemctl show -P ActiveEnterTimest
 # What the restore waited for: /var (local-fs.target), its start job, then restore-exec's own
 # account of its setup (the addresses, the automounts) and of criu.
 put a_handoff_local_fs_s "$(guest 'systemctl show -P ActiveEnterTimestampMonotonic local-fs.target' | awk '{ printf "%.1f", $1 / 1e6 }')"
+put a_handoff_var_initramfs "$(guest 'journalctl -b 0 -k -o cat | grep -q "^dreamlink-handoff: /var mounted" && echo yes || echo no')"
 put a_handoff_restore_start_s "$(guest 'systemctl show -P InactiveExitTimestampMonotonic redis-server.service' | awk '{ printf "%.1f", $1 / 1e6 }')"
 restored=$(guest 'journalctl -b 0 -o cat | grep -m1 "^Restored redis-server.service as PID"' || true)
 put a_handoff_restore_criu_s "$(sed -n 's/.*: criu \([0-9.]*\) s, .*/\1/p' <<<"$restored")"
@@ -316,8 +317,8 @@ for name, label in (("a_handoff", "(a) kernel start → redis"), ("b_kexec", "(b
     rows.append((label, "answering after %s (%s keys), multi-user.target after %s: ratio %s" % (
         fmt(ready, " s"), fmt(f(name + "_redis_keys"), "", 0), fmt(mu, " s"), fmt(ready / mu if ready and mu else None, "", 2))))
     if name == "a_handoff":
-        rows.append(("  the restore's way", "local-fs.target %s, its start %s; setup %s (the addresses %s, then the automounts %s), criu %s" % (
-            fmt(f("a_handoff_local_fs_s"), " s"), fmt(f("a_handoff_restore_start_s"), " s"), fmt(f("a_handoff_restore_setup_s"), " s", 2),
+        rows.append(("  the restore's way", "local-fs.target %s (/var from the initramfs: %s), its start %s; setup %s (the addresses %s, then the automounts %s), criu %s" % (
+            fmt(f("a_handoff_local_fs_s"), " s"), r.get("a_handoff_var_initramfs", "?"), fmt(f("a_handoff_restore_start_s"), " s"), fmt(f("a_handoff_restore_setup_s"), " s", 2),
             fmt(f("a_handoff_restore_addresses_s"), " s", 2), fmt(f("a_handoff_restore_automounts_s"), " s", 2),
             fmt(f("a_handoff_restore_criu_s"), " s", 2))))
 rows.append(("back to v1 (6.12)", "with handoff %s (connection kept: %s), kexec without %s" % (

@@ -37,14 +37,18 @@
 #define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
 #define RESTORE_PATH_DROPIN_NAME "zz-dreamlink-restores-wait.conf"
 
-/* What the restore drop-in orders the restores after and a boot spends seconds on under load:
- * systemd-tmpfiles-setup, which starts only once the journal is flushed to /var (the flush is
- * journald's work). They share the restores' weight (priority inheritance) until the boot is
- * done, instead of waiting behind apparmor.service's compilation of the policy. */
+/* What the restores wait for and a boot spends seconds on under load: systemd-tmpfiles-setup,
+ * which the restore drop-in orders them after and which starts only once the journal is flushed
+ * to /var (the flush is journald's work); and the addresses restore-exec waits for, which
+ * networkd configures once udev has initialised the links. They share the restores' weight
+ * (priority inheritance) until the boot is done, instead of waiting behind apparmor.service's
+ * compilation of the policy. */
 static const char *const restore_path_units[] = {
         "systemd-journald.service",
         "systemd-journal-flush.service",
         "systemd-tmpfiles-setup.service",
+        "systemd-udevd.service",
+        "systemd-networkd.service",
 };
 
 static int write_proc(const char *path, const char *value) {

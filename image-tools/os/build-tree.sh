@@ -1,5 +1,5 @@
 #!/bin/bash
-# build-tree.sh [--test-access] VERSION OUTDIR
+# build-tree.sh [--test-access] [--initramfs-tools DIR] VERSION OUTDIR
 #
 # Builds the dreamlink test OS, a Debian 13 (trixie) root tree, into OUTDIR
 # with mmdebstrap. VERSION (v1, v2, ...) selects packages-VERSION.txt beside
@@ -19,6 +19,12 @@
 # ssh key ($DREAMLINK_CACHE/vm/id_ed25519, made on first use) as root's
 # authorized_keys and empties root's password (serial console login).
 #
+# --initramfs-tools DIR: DIR's hooks/ and scripts/ go to the tree's
+# /usr/share/initramfs-tools before its packages are installed, so that the
+# initrd the kernel's package makes has them: dreamlink's own, as `meson
+# install` puts them there (a handoff boot mounts /var in the initramfs), as
+# a dreamlink package installed with the kernel would.
+#
 # Environment: DREAMLINK_IMAGE (the dreamlink-image to run, a command split
 # at blanks; default: dreamlink-image from PATH), DREAMLINK_MIRROR (Debian
 # archive), DREAMLINK_SECURITY_MIRROR,
@@ -32,9 +38,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 usage() { sed -n '2,3p' "$0" | sed 's/^# //' >&2; exit 2; }
 
 test_access=${DREAMLINK_TEST_ACCESS:-0}
+initramfs_tools=
 while [ $# -gt 0 ]; do
         case $1 in
         --test-access) test_access=1; shift ;;
+        --initramfs-tools) [ $# -ge 2 ] || usage; initramfs_tools=$(realpath "$2"); shift 2 ;;
         -h | --help) usage ;;
         -*) die "unknown option $1" ;;
         *) break ;;
@@ -49,6 +57,7 @@ out=$2
 case $version in v[0-9]*) ;; *) die "VERSION must look like v1, v2, ... (got '$version')" ;; esac
 list=$here/packages-$version.txt
 [ -f "$list" ] || die "no package list $list"
+[ -z "$initramfs_tools" ] || [ -d "$initramfs_tools" ] || die "no directory $initramfs_tools"
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap root mode; the tree's files belong to root)"
 
 apt_install mmdebstrap openssh-client zstd
@@ -112,6 +121,14 @@ if [ "${DREAMLINK_APT_CACHE:-1}" = 1 ]; then
                 --customize-hook="sync-out /var/cache/apt/archives $cache")
 fi
 
+# Essential hooks run before the packages of the list (the kernel, initramfs-tools) are installed.
+initramfs_hooks=()
+if [ -n "$initramfs_tools" ]; then
+        # shellcheck disable=SC2016 # $1 is the hook's: the tree
+        initramfs_hooks=(--essential-hook='mkdir -p "$1/usr/share/initramfs-tools"'
+                --essential-hook="cp -R --preserve=mode '$initramfs_tools/.' \"\$1/usr/share/initramfs-tools/\"")
+fi
+
 start=$SECONDS
 msg "mmdebstrap trixie $version into $out (mirror $mirror)"
 # Sources: forky's Release is past its Valid-Until, so that one source skips
@@ -123,6 +140,7 @@ mmdebstrap --variant=apt \
         --setup-hook='mkdir -p "$1/etc/apt/preferences.d" "$1/var/cache/apt/archives/partial"' \
         --setup-hook="upload $prefs /etc/apt/preferences.d/dreamlink.pref" \
         --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo FSTYPE=ext4 >"$1/etc/initramfs-tools/conf.d/dreamlink-fsck"' \
+        "${initramfs_hooks[@]}" \
         "${cache_hooks[@]}" \
         trixie "$out" \
         "deb $mirror trixie main" \

@@ -60,20 +60,27 @@ dli() { $DREAMLINK_IMAGE "$@"; }
 "$top/tools/env.sh" bash -c '[ -e build-image/build.ninja ] ||
         meson setup build-image --prefix=/usr --buildtype=release -Dtests=disabled >/dev/null
         meson compile -C build-image >/dev/null'
+# dreamlink's own files, installed over each tree; its initramfs-tools files also go into the
+# trees themselves, before the kernel's package makes the initrd.
+overlay=$DREAMLINK_CACHE/vm/overlay
+rm -rf "$overlay"
+"$top/tools/env.sh" bash -c "meson install -C build-image --destdir '$overlay' --quiet >/dev/null"
+initramfs_tools=$overlay/usr/share/initramfs-tools
+files_key() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 declare -A tree
 # A tree is made by build-tree.sh from its package lists, and of tools/lib.sh
 # only package_list() shapes it (apt_install and friends do not); its /var
-# split by dreamlink-image (os-tree.c).
+# split by dreamlink-image (os-tree.c); its initrd by dreamlink's initramfs-tools files.
 for v in v1 v1.1 v2; do
         key=$(hash_of "$os/build-tree.sh" <(declare -f package_list) $(package_files "$os/packages-$v.txt") \
-                "$top/image-tools/os-tree.c")
+                "$top/image-tools/os-tree.c" <(files_key "$initramfs_tools"))
         tree[$v]=$DREAMLINK_CACHE/trees/$v-$key
         if [ ! -e "${tree[$v]}/usr/lib/dreamlink/tree-info" ]; then
                 t0=$(date +%s)
                 # Left by an interrupted build, maybe with mmdebstrap's mounts still in it.
                 findmnt -rn -o TARGET | { grep "^${tree[$v]}.tmp/" || true; } | sort -r | xargs -r umount -l
                 rm -rf --one-file-system "${tree[$v]}.tmp"
-                "$os/build-tree.sh" --test-access "$v" "${tree[$v]}.tmp" >&2
+                "$os/build-tree.sh" --test-access --initramfs-tools "$initramfs_tools" "$v" "${tree[$v]}.tmp" >&2
                 rm -rf "${tree[$v]}"
                 mv "${tree[$v]}.tmp" "${tree[$v]}"
                 msg "tree $v built in $(timer "$t0") s"
@@ -85,11 +92,6 @@ done
 # The test release key: made once, kept with the cache.
 keys=$DREAMLINK_CACHE/vm/keys
 [ -f "$keys/release.key" ] || dli keygen --output="$keys" >&2
-
-# dreamlink's own files, installed over each tree.
-overlay=$DREAMLINK_CACHE/vm/overlay
-rm -rf "$overlay"
-"$top/tools/env.sh" bash -c "meson install -C build-image --destdir '$overlay' --quiet >/dev/null"
 install -D -m 0644 "$keys/release.pem" "$overlay/usr/lib/dreamlink/keys.d/test-release.pem"
 # TEST ONLY: every harness connection comes from slirp's one address
 # (10.0.2.2); sshd's per-source penalties would lock the harness out for

@@ -13,6 +13,8 @@ expect_match "GPT has esp (vfat), root-a (ext4), root-b (empty), var (ext4)" \
         "^esp vfat c12a7328-f81f-11d2-ba4b-00a0c93ec93b root-a ext4 4f68bce3-e8cd-4db1-96e7-fbcaf984b709 root-b  4f68bce3-e8cd-4db1-96e7-fbcaf984b709 var ext4 4d21b016-b534-45c2-a9fb-5c16e091fd1d $" "$parts"
 expect_eq "/ is slot A" "root-a" "$(guest 'lsblk -no PARTLABEL "$(findmnt -no SOURCE /)"')"
 expect_eq "/var is the shared partition" "var" "$(guest 'lsblk -no PARTLABEL "$(findmnt -no SOURCE /var)"')"
+expect_eq "a boot that is no handoff leaves /var to systemd" "0 active" \
+        "$(guest 'echo $(journalctl -b 0 -k -o cat | grep -c "^dreamlink-handoff:") $(systemctl is-active var.mount)')"
 expect_eq "ESP holds slot A's boot entry" "dreamlink-a.conf" "$(guest 'ls /efi/loader/entries/')"
 expect_eq "the local repository holds the installed commit" "$V1_COMMIT" \
         "$(guest 'cat /var/lib/dreamlink/repo/refs/heads/dreamlink/slot/a')"
