@@ -182,7 +182,7 @@ put a_handoff_restore_s "$(guest 'echo $(( $(systemctl show -P ActiveEnterTimest
 # What the restore waited for: /var (local-fs.target), its start job, then restore-exec's own
 # account of its setup (the addresses, the automounts) and of criu.
 put a_handoff_local_fs_s "$(guest 'systemctl show -P ActiveEnterTimestampMonotonic local-fs.target' | awk '{ printf "%.1f", $1 / 1e6 }')"
-put a_handoff_var_initramfs "$(guest 'journalctl -b 0 -k -o cat | grep -q "^dreamlink-handoff: /var mounted" && echo yes || echo no')"
+put a_handoff_var_initramfs "$(guest 'journalctl -b 0 -k -t dreamlink-handoff -o cat | grep -q "^/var mounted" && echo yes || echo no')"
 put a_handoff_restore_start_s "$(guest 'systemctl show -P InactiveExitTimestampMonotonic redis-server.service' | awk '{ printf "%.1f", $1 / 1e6 }')"
 restored=$(guest 'journalctl -b 0 -o cat | grep -m1 "^Restored redis-server.service as PID"' || true)
 put a_handoff_restore_criu_s "$(sed -n 's/.*: criu \([0-9.]*\) s, .*/\1/p' <<<"$restored")"

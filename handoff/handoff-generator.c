@@ -37,18 +37,25 @@
 #define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
 #define RESTORE_PATH_DROPIN_NAME "zz-dreamlink-restores-wait.conf"
 
-/* What the restores wait for and a boot spends seconds on under load: systemd-tmpfiles-setup,
- * which the restore drop-in orders them after and which starts only once the journal is flushed
- * to /var (the flush is journald's work); and the addresses restore-exec waits for, which
- * networkd configures once udev has initialised the links. They share the restores' weight
- * (priority inheritance) until the boot is done, instead of waiting behind apparmor.service's
- * compilation of the policy. */
+/* What the restores wait for and a boot spends seconds on under load, beside apparmor.service's
+ * compilation of the policy: the static device nodes, which local-fs.target and udevd wait for
+ * (kmod-static-nodes, systemd-tmpfiles-setup-dev-early, systemd-tmpfiles-setup-dev);
+ * systemd-tmpfiles-setup, which the restore drop-in orders them after and which starts only once
+ * the journal is flushed to /var (the flush is journald's work); the addresses restore-exec
+ * waits for, which networkd configures once udev has initialised the links; the checks of the
+ * file systems behind the automounts restore-exec opens (systemd-fsck@: a template's drop-in is
+ * every instance's). They share the restores' weight (priority inheritance) until the boot is
+ * done. */
 static const char *const restore_path_units[] = {
+        "kmod-static-nodes.service",
+        "systemd-tmpfiles-setup-dev-early.service",
+        "systemd-tmpfiles-setup-dev.service",
         "systemd-journald.service",
         "systemd-journal-flush.service",
         "systemd-tmpfiles-setup.service",
         "systemd-udevd.service",
         "systemd-networkd.service",
+        "systemd-fsck@.service",
 };
 
 static int write_proc(const char *path, const char *value) {

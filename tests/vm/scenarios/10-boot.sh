@@ -14,7 +14,7 @@ expect_match "GPT has esp (vfat), root-a (ext4), root-b (empty), var (ext4)" \
 expect_eq "/ is slot A" "root-a" "$(guest 'lsblk -no PARTLABEL "$(findmnt -no SOURCE /)"')"
 expect_eq "/var is the shared partition" "var" "$(guest 'lsblk -no PARTLABEL "$(findmnt -no SOURCE /var)"')"
 expect_eq "a boot that is no handoff leaves /var to systemd" "0 active" \
-        "$(guest 'echo $(journalctl -b 0 -k -o cat | grep -c "^dreamlink-handoff:") $(systemctl is-active var.mount)')"
+        "$(guest 'echo $(journalctl -b 0 -k -t dreamlink-handoff -o cat | grep -c "^/var mounted") $(systemctl is-active var.mount)')"
 expect_eq "ESP holds slot A's boot entry" "dreamlink-a.conf" "$(guest 'ls /efi/loader/entries/')"
 expect_eq "the local repository holds the installed commit" "$V1_COMMIT" \
         "$(guest 'cat /var/lib/dreamlink/repo/refs/heads/dreamlink/slot/a')"

@@ -85,7 +85,7 @@ expect_eq "and v2's OS from slot b" "2|root-b" \
         "$(guest '. /etc/os-release; echo "$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
 # The lock and the restores wait for /var: its initramfs mounted it (the kernel's log says so).
 expect_eq "v2's initramfs mounted /var for the handoff" 1 \
-        "$(guest 'journalctl -b 0 -k -o cat | grep -c "^dreamlink-handoff: /var mounted from /dev/vda4 in the initramfs"')"
+        "$(guest 'journalctl -b 0 -k -t dreamlink-handoff -o cat | grep -c "^/var mounted from /dev/vda4 in the initramfs"')"
 status=$(guest updatectl status 2>&1)
 printf '%s\n' "$status" | sed 's/^/        /'
 expect_match "slot b is good" 'b  +booted +good +2 ' "$status"
@@ -134,7 +134,7 @@ expect_eq "back on v1's kernel" "$V1_KERNEL" "$(guest uname -r)"
 expect_eq "and v1's OS from slot a" "1|root-a" \
         "$(guest '. /etc/os-release; echo "$IMAGE_VERSION|$(lsblk -no PARTLABEL "$(findmnt -no SOURCE /)")"')"
 expect_eq "v1's initramfs mounted /var for the handoff back" 1 \
-        "$(guest 'journalctl -b 0 -k -o cat | grep -c "^dreamlink-handoff: /var mounted"')"
+        "$(guest 'journalctl -b 0 -k -t dreamlink-handoff -o cat | grep -c "^/var mounted"')"
 expect_eq "redis-server is still the same process" "active $redis_pid" \
         "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
 expect_eq "slot a is the default again" "default dreamlink-a.conf" "$(guest 'grep ^default /efi/loader/loader.conf' | tr -s ' ')"
