@@ -172,6 +172,9 @@ switch() {
         put "${name}_redis_keys" "$(guest 'redis-cli DBSIZE' | tr -d '\r')"
         # apparmor.service compiling the policy for this kernel (its cache was dropped).
         put "${name}_apparmor_s" "$(guest 'echo $(( $(systemctl show -P ActiveEnterTimestampMonotonic apparmor.service) - $(systemctl show -P InactiveExitTimestampMonotonic apparmor.service) ))' | awk '{ printf "%.1f", $1 / 1e6 }')"
+        # The boot's whole account, from the kernel's start, to read where its time went (not
+        # part of the results: a few MiB).
+        guest 'journalctl -b 0 -o short-monotonic --no-pager' >"$VM_RUN_DIR/bench-$name.journal" 2>/dev/null || true
 }
 
 # The dumps of (a) are in the journal of the boot before it.

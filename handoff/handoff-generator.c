@@ -37,22 +37,28 @@
 #define FRESH_CONTAINER_DROPIN_NAME "zz-dreamlink-after-restored-containers.conf"
 #define RESTORE_PATH_DROPIN_NAME "zz-dreamlink-restores-wait.conf"
 
-/* What the restores wait for and a boot spends seconds on under load, beside apparmor.service's
- * compilation of the policy: the static device nodes, which local-fs.target and udevd wait for
- * (kmod-static-nodes, systemd-tmpfiles-setup-dev-early, systemd-tmpfiles-setup-dev);
- * systemd-tmpfiles-setup, which the restore drop-in orders them after and which starts only once
- * the journal is flushed to /var (the flush is journald's work); the addresses restore-exec
- * waits for, which networkd configures once udev has initialised the links; the checks of the
- * file systems behind the automounts restore-exec opens (systemd-fsck@: a template's drop-in is
- * every instance's). They share the restores' weight (priority inheritance) until the boot is
- * done. */
+/* What the restores wait for, which a boot starts beside apparmor.service's compilation of the
+ * policy and, under load, spends seconds on each: the restore drop-in's own orderings (the file
+ * systems: systemd-remount-fs and the static device nodes before local-fs.target, which
+ * systemd-tmpfiles-setup-dev needs the system users for; systemd-tmpfiles-setup, which starts
+ * once the journal is flushed to /var; the sysctls, after the modules, which criu's probes also
+ * wait for); the addresses restore-exec waits for, which networkd configures after
+ * network-pre.target (systemd-network-generator) and the sysctls, once udev has initialised the
+ * links; the checks of the file systems behind the automounts restore-exec opens (systemd-fsck@:
+ * a template's drop-in is every instance's). They share the restores' weight (priority
+ * inheritance) until the boot is done. */
 static const char *const restore_path_units[] = {
+        "systemd-remount-fs.service",
+        "systemd-sysusers.service",
         "kmod-static-nodes.service",
         "systemd-tmpfiles-setup-dev-early.service",
         "systemd-tmpfiles-setup-dev.service",
         "systemd-journald.service",
         "systemd-journal-flush.service",
         "systemd-tmpfiles-setup.service",
+        "systemd-modules-load.service",
+        "systemd-sysctl.service",
+        "systemd-network-generator.service",
         "systemd-udevd.service",
         "systemd-networkd.service",
         "systemd-fsck@.service",

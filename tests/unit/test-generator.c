@@ -101,13 +101,16 @@ static void test_handoff_boot(void **state) {
         assert_non_null(check);
         assert_string_equal(check, "[Unit]\nAfter=redis-server.service nginx.service\n");
 
-        /* What the restores wait for shares their weight: the static device nodes,
-         * systemd-tmpfiles-setup and the flush of the journal before it, the links'
-         * initialisation and their addresses, the checks behind the automounts. */
-        const char *waited[] = { "kmod-static-nodes.service", "systemd-tmpfiles-setup-dev-early.service",
-                                 "systemd-tmpfiles-setup-dev.service", "systemd-journald.service",
-                                 "systemd-journal-flush.service", "systemd-tmpfiles-setup.service",
-                                 "systemd-udevd.service", "systemd-networkd.service", "systemd-fsck@.service" };
+        /* What the restores wait for shares their weight: the file systems and the static
+         * device nodes before local-fs.target, systemd-tmpfiles-setup and the flush of the
+         * journal before it, the sysctls, the links' initialisation and their addresses, the
+         * checks behind the automounts. */
+        const char *waited[] = { "systemd-remount-fs.service", "systemd-sysusers.service", "kmod-static-nodes.service",
+                                 "systemd-tmpfiles-setup-dev-early.service", "systemd-tmpfiles-setup-dev.service",
+                                 "systemd-journald.service", "systemd-journal-flush.service",
+                                 "systemd-tmpfiles-setup.service", "systemd-modules-load.service", "systemd-sysctl.service",
+                                 "systemd-network-generator.service", "systemd-udevd.service", "systemd-networkd.service",
+                                 "systemd-fsck@.service" };
         for (size_t i = 0; i < ELEMENTSOF(waited); i++) {
                 _cleanup_free_ char *name = strprintf("%s.d/zz-dreamlink-restores-wait.conf", waited[i]);
                 _cleanup_free_ char *w = read_in(*state, name);
