@@ -16,8 +16,9 @@
 #
 # Environment:
 #   VM_NAME (default)  state in $VM_RUN_DIR/$VM_NAME (VM_RUN_DIR: /tmp/dreamlink-vm)
-#   VM_MEM (2048) VM_SMP (2; one 7.3 kernel panic under TCG with 2 was reported
-#           earlier, 5 of 5 boots with -cpu max were fine here: 1 if it recurs)
+#   VM_MEM (2048) VM_SMP (1: under TCG with 2, a kernel patching its text while
+#           another vCPU runs it dies now and then of "Oops: int3", 6.12 as 7.3; seen
+#           right after criu's probe loaded tun, in 35-postgres and in 30-handoff)
 #   VM_ACCEL (tcg | kvm; default tcg) VM_CPU (max on tcg, host on kvm). The dev host
 #           has a /dev/kvm that opens but cannot run a guest, so no auto-detection.
 #   VM_FWD  extra guest tcp ports to forward, "80 6379" or "8080:80" (host:guest)
@@ -116,7 +117,7 @@ cmd_boot() {
                 -name "dreamlink-$VM_NAME"
                 -nodefaults # everything below is explicit (no CD-ROM, VGA, default NIC)
                 -machine q35 -accel "$accel" -cpu "$cpu"
-                -m "${VM_MEM:-2048}" -smp "${VM_SMP:-2}"
+                -m "${VM_MEM:-2048}" -smp "${VM_SMP:-1}"
                 -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
                 -drive "if=pflash,format=raw,unit=1,file=$st/OVMF_VARS.fd"
                 -drive "if=none,id=disk0,format=$fmt,file=$(cat "$st/image"),cache=unsafe,discard=unmap$snap"
