@@ -32,7 +32,7 @@ vm_host_prepare bench
 t_start=$SECONDS
 vm_images
 . "$top/tests/vm/harness.sh"
-export VM_NAME=bench VM_SMP=1 VM_FWD="6379" # the 7.3 kernel under TCG wants one CPU
+export VM_NAME=bench VM_FWD="6379"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

@@ -6,9 +6,7 @@
 # is the default boot entry. Then `updatectl rollback` goes back to v1 the
 # same way, the redis connection still counting.
 
-# The 7.3 kernel under TCG is reliable with one CPU only (handoff.md); the
-# machine keeps its CPU count across kexec, so v1 boots with one too.
-export VM_SMP=1 VM_FWD="6379 80"
+export VM_FWD="6379 80"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

@@ -11,7 +11,6 @@
 #     check) gives the slot back: etcd's history of the key is "other",
 #     nobody, the guest, nobody.
 
-export VM_SMP=1
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 

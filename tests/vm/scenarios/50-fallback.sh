@@ -15,7 +15,7 @@
 #  4. A good v2 committed with --reboot: through the firmware (a one-shot
 #     boot entry), no handoff; marked good and made the default there.
 
-export VM_SMP=1 VM_FWD="6379"
+export VM_FWD="6379"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

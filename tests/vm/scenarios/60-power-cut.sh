@@ -8,7 +8,7 @@
 # the test hook of lib/fault.h (nothing is synced, as when the plug is
 # pulled); qemu ends with it and the test powers the machine on again.
 
-export VM_SMP=1 VM_FWD="6379"
+export VM_FWD="6379"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

@@ -10,9 +10,8 @@
 # `updatectl commit`, then back by `updatectl rollback`; what each client saw is
 # checked at the end, and every prediction against what the switches did.
 
-# One CPU: the 7.3 kernel under TCG (see 40-commit).
 ftp_pasv=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export VM_SMP=1 VM_FWD="6379 80 5432 11211 21 $ftp_pasv:$ftp_pasv 9051 2601"
+export VM_FWD="6379 80 5432 11211 21 $ftp_pasv:$ftp_pasv 9051 2601"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

@@ -11,8 +11,7 @@
 # gives the figures to compare. A lingering user's rootless quadlet container is not carried: `list`
 # says so, and the user's manager starts it fresh in the new boot.
 
-# One CPU: the 7.3 kernel under TCG (see 40-commit).
-export VM_SMP=1 VM_FWD="6379 6380 6381"
+export VM_FWD="6379 6380 6381"
 server=$top/tests/vm/release-server.sh
 port=$("$server" start "$RELEASE_ROOT")
 trap '"$server" stop; vm_cleanup' EXIT

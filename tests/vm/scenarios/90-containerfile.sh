@@ -19,7 +19,7 @@
 # unpacked, each blob again) before its storage has the image: with the 1 GiB base image, far more
 # than the guest's 3 GiB /var has room for. A bigger guest, and podman's temporary files in /tmp (a
 # tmpfs of half its memory).
-export VM_SMP=1 VM_FWD=6379 VM_MEM=10240
+export VM_FWD=6379 VM_MEM=10240
 server=$top/tests/vm/release-server.sh
 dli() { "$top/tools/env.sh" "$top/build-image/image-tools/dreamlink-image" "$@"; }
 # Below the cache, which the build environment (tools/env.sh) sees too.
