@@ -157,6 +157,16 @@ static void write_sysctl(const char *path, const char *value) {
         fclose(f);
 }
 
+/* libcriu's notifications carry no context of ours: the restore being run, one per process. */
+static const Checkpoint *notified_restore;
+
+static int restore_notified(char *action, criu_notify_arg_t na) {
+        /* Its processes are all there, stopped, the network still locked. */
+        if (streq(action, "post-restore") && notified_restore)
+                (void) automounts_bind(notified_restore->unit, criu_notify_pid(na), notified_restore->skipped_automounts);
+        return 0;
+}
+
 /* criu restore of the checkpoint c in images_dir, from the calling process:
  * inside the unit (restore-exec) or the session's new scope (restore-session). */
 int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) {
@@ -187,6 +197,8 @@ int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) 
                 /* The external mounts of the dump are found again under our root. */
                 criu_local_set_auto_ext_mnt(opts, true);
                 r = criu_local_set_root(opts, "/");
+                if (c->skipped_automounts)
+                        criu_local_set_notify_cb(opts, restore_notified);
         }
         /* A session stays in the scope we run in; a unit's cgroup is ours already. */
         if (r >= 0 && c->session)
@@ -252,7 +264,9 @@ int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) 
          * 4 bytes. Off during the restore, back afterwards. */
         if (read_sysctl(window_scaling, &old_scaling) >= 0)
                 write_sysctl(window_scaling, "0");
+        notified_restore = c;
         pid_t pid = criu_local_restore(opts);
+        notified_restore = NULL;
         if (old_scaling)
                 write_sysctl(window_scaling, old_scaling);
         criu_local_free_opts(opts);

@@ -172,6 +172,7 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->runtime_mounts);
         strv_free(c->skipped_mounts);
         strv_free(c->automounts);
+        strv_free(c->skipped_automounts);
         strv_free(c->run_dirs);
         strv_free(c->run_files);
         strv_free(c->addresses);
@@ -180,7 +181,7 @@ void checkpoint_done(Checkpoint *c) {
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *skipped = NULL, *automounts = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
+                            *skipped = NULL, *automounts = NULL, *skipped_automounts = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -194,10 +195,11 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         mounts = strv_join(c->runtime_mounts, " ");
         skipped = strv_join(c->skipped_mounts, " ");
         automounts = strv_join(c->automounts, " ");
+        skipped_automounts = strv_join(c->skipped_automounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
         run_files = strv_join(c->run_files, " ");
         addresses = strv_join(c->addresses, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !automounts || !run_dirs || !run_files || !addresses)
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !automounts || !skipped_automounts || !run_dirs || !run_files || !addresses)
                 return -ENOMEM;
 
         char *s;
@@ -220,6 +222,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "RuntimeMounts=%s\n"
                      "SkippedMounts=%s\n"
                      "Automounts=%s\n"
+                     "SkippedAutomounts=%s\n"
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
                      "Addresses=%s\n"
@@ -236,7 +239,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     skipped, automounts, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     skipped, automounts, skipped_automounts, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -317,6 +320,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
         { "Checkpoint", "SkippedMounts", config_parse_strv, offsetof(Checkpoint, skipped_mounts) },
         { "Checkpoint", "Automounts", config_parse_strv, offsetof(Checkpoint, automounts) },
+        { "Checkpoint", "SkippedAutomounts", config_parse_strv, offsetof(Checkpoint, skipped_automounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "Addresses", config_parse_strv, offsetof(Checkpoint, addresses) },
@@ -410,6 +414,13 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                 STRV_FOREACH(m, c.automounts)
                         if (!automount_point_is_valid(*m)) {
                                 r = log_error_errno(EBADMSG, "%s: Automounts= lists '%s', refusing.", path, *m);
+                                break;
+                        }
+        if (r >= 0)
+                /* These are mount points of the machine's, as root. */
+                STRV_FOREACH(m, c.skipped_automounts)
+                        if (!automount_point_is_valid(*m)) {
+                                r = log_error_errno(EBADMSG, "%s: SkippedAutomounts= lists '%s', refusing.", path, *m);
                                 break;
                         }
         if (r >= 0)

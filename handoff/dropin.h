@@ -74,9 +74,13 @@ typedef struct Checkpoint {
         char **skipped_mounts;     /* other units', users' and containers' mounts that propagated into
                                     * it, left out of the dump (criu --skip-mnt, mounts.c): the restored
                                     * namespace lacks them */
-        char **automounts;         /* its mount points where the machine has an automount (mounts.c):
-                                    * mounted before the restore, criu cannot cross them from its own
-                                    * namespace */
+        char **automounts;         /* its mount points where the machine has an automount and it holds
+                                    * files below (automounts.c): mounted before the restore, criu cannot
+                                    * cross them from its own namespace */
+        char **skipped_automounts; /* the same where it holds nothing below: left out of the dump, the
+                                    * machine's bound into the restored namespace before it runs (a
+                                    * dreamlink-handoff without SkippedAutomounts= ignores the key, and
+                                    * the service has the directory there) */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID

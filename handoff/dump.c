@@ -474,6 +474,14 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;
                 r = cgroup_pids(info.control_group, &pids, &n);
+                if (r >= 0 && c.automounts) {
+                        r = unused_automounts(info.root_pid, pids, n, &c.automounts, &c.skipped_automounts,
+                                              &c.skipped_mounts);
+                        _cleanup_free_ char *left_out = r >= 0 ? strv_join(c.skipped_automounts, " ") : NULL;
+                        if (!isempty(left_out))
+                                log_unit_info(u->unit, "Leaving the automounts %s out of %s's dump: it holds nothing "
+                                              "below them, its restore binds the machine's again.", left_out, u->unit);
+                }
                 if (r >= 0)
                         r = run_dirs_collect(info.root_pid, pids, n, &c.run_dirs);
                 if (r >= 0)

@@ -12,6 +12,7 @@
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
  *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again for its restore
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
+ *   automounts.c      the machine's automounts in a service's namespace: left out of a dump, bound again
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   addresses.c       the addresses the tree's sockets are bound to, waited for before a restore
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
@@ -109,12 +110,22 @@ int private_tmp_dirs(const char *unit, char ***ret);
  * the way is refused, logged, and fails the restore: the unit starts fresh. */
 int recreate_tmp_dirs(int root_fd, const char *unit, char * const *dirs);
 bool has_own_mount_namespace(pid_t pid);
+/* /proc/PID/mountinfo, as text. */
+int read_mountinfo(pid_t pid, char **ret);
 /* The mounts of other units, users and containers in PID's namespace, to leave out of its dump. */
 int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped);
 /* The same, from the text of a mountinfo file. */
 int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***ret_skipped);
-/* The mount points of PID's namespace where the machine has an automount (Automounts= of the
- * record): criu binds the machine's mounts at the same paths from a mount namespace of its own,
+/* For a checkpoint an older dreamlink-handoff wrote (RuntimeMounts=): the mount points it dumped
+ * as binds, created empty (0700) where missing; one already there (the user's own
+ * /run/user/UID) is left as it is. A refusal is logged: criu then fails the restore on that
+ * mount point. */
+void create_runtime_mount_points(int root_fd, const char *unit, char * const *points);
+void umount_criu_leftovers(void);
+
+/* automounts.c */
+/* The mount points of PID's namespace where the machine has an automount (the record's
+ * Automounts= and SkippedAutomounts=, see unused_automounts()): criu binds the machine's mounts at the same paths from a mount namespace of its own,
  * and an automount the boot has not mounted yet cannot be crossed from there ("Unable to statfs
  * …: Too many levels of symbolic links"). The service may see what was mounted there, or a copy
  * criu made of it, not the autofs itself. */
@@ -137,12 +148,22 @@ typedef struct AutomountsTrigger {
 } AutomountsTrigger;
 void automounts_trigger_start(AutomountsTrigger *t, const char *unit, char * const *points);
 void automounts_trigger_finish(AutomountsTrigger *t);
-/* For a checkpoint an older dreamlink-handoff wrote (RuntimeMounts=): the mount points it dumped
- * as binds, created empty (0700) where missing; one already there (the user's own
- * /run/user/UID) is left as it is. A refusal is logged: criu then fails the restore on that
- * mount point. */
-void create_runtime_mount_points(int root_fd, const char *unit, char * const *points);
-void umount_criu_leftovers(void);
+/* The IDs of the mounts (mountinfo's first field) that pids hold: their open files, working and
+ * root directories, executables and mapped files. */
+int tree_mount_ids(const pid_t *pids, size_t n_pids, uint64_t **ret, size_t *ret_n);
+/* Moves the points of *automounts below which pids hold nothing (no mount of PID's namespace at or
+ * below them is in tree_mount_ids()) to *ret_unused (SkippedAutomounts=), and the mount points of
+ * the namespace at or below them to *skipped_mounts (criu --skip-mnt). */
+int unused_automounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***automounts, char ***ret_unused,
+                      char ***skipped_mounts);
+/* The same, from the service's mountinfo text and the mount IDs its processes hold. */
+int mountinfo_unused_automounts(const char *service, char ***automounts, const uint64_t *used, size_t n_used,
+                                char ***ret_unused, char ***skipped_mounts);
+/* At the end of a restore, before its processes run (criu's post-restore notification): binds
+ * the machine's mounts at points (SkippedAutomounts=), an automount where the boot has not mounted
+ * what is behind it yet, into the namespace of PID, as slaves of the machine's. A point that is no
+ * mount point in this boot is left as it is. Failures are logged; the service runs without. */
+int automounts_bind(const char *unit, pid_t pid, char * const *points);
 int join_machine_mount_namespace(const char *unit);
 
 /* addresses.c */

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +137,7 @@ int mountinfo_foreign_mounts(const char *mountinfo, const char *unit, char ***re
         return 0;
 }
 
-static int read_mountinfo(pid_t pid, char **ret) {
+int read_mountinfo(pid_t pid, char **ret) {
         _cleanup_free_ char *path = NULL;
 
         if (asprintf(&path, "/proc/" PID_FMT "/mountinfo", pid) < 0)
@@ -153,107 +152,6 @@ int foreign_runtime_mounts(pid_t pid, const char *unit, char ***ret_skipped) {
         if (r < 0)
                 return r;
         return mountinfo_foreign_mounts(text, unit, ret_skipped);
-}
-
-/* The mount points in a mountinfo text, all of them or only the autofs ones. */
-static int mountinfo_points(const char *mountinfo, bool autofs_only, char ***ret) {
-        _cleanup_free_ char *text = strdup(mountinfo);
-        _cleanup_strv_free_ char **points = NULL;
-
-        if (!text)
-                return -ENOMEM;
-        for (char *p = text, *e; p && *p; p = e) {
-                char mnt[4096], fstype[64];
-                e = strchr(p, '\n');
-                if (e)
-                        *e++ = 0;
-                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
-                        continue;
-                /* The file system type follows the optional fields, after " - ". */
-                const char *tail = strstr(p, " - ");
-                if (autofs_only && (!tail || sscanf(tail, " - %63s", fstype) != 1 || !streq(fstype, "autofs")))
-                        continue;
-                if (!strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(points);
-        return 0;
-}
-
-int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
-        _cleanup_strv_free_ char **autofs = NULL, **seen = NULL, **points = NULL;
-        int r;
-
-        r = mountinfo_points(machine, /* autofs_only= */ true, &autofs);
-        if (r >= 0)
-                r = mountinfo_points(service, /* autofs_only= */ false, &seen);
-        if (r < 0)
-                return r;
-        STRV_FOREACH(a, autofs)
-                if (strv_contains(seen, *a) && automount_point_is_valid(*a) && strv_extend(&points, *a) < 0)
-                        return -ENOMEM;
-        *ret = TAKE_PTR(points);
-        return 0;
-}
-
-int automount_points(pid_t pid, char ***ret) {
-        _cleanup_free_ char *machine = NULL, *service = NULL;
-
-        int r = read_mountinfo(1, &machine);
-        if (r >= 0)
-                r = read_mountinfo(pid, &service);
-        if (r < 0)
-                return r;
-        return mountinfo_automounts(machine, service, ret);
-}
-
-void automounts_trigger(const char *unit, char * const *points) {
-        STRV_FOREACH(p, points) {
-                /* An open, unlike a stat, crosses the mount point: systemd mounts what is behind. */
-                _cleanup_close_ int fd = open(*p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        log_unit_warning_errno(unit, errno, "Failed to open the automount point %s before the restore, "
-                                               "criu may fail to bind it: %m", *p);
-        }
-}
-
-static void *automounts_thread(void *p) {
-        AutomountsTrigger *t = p;
-        automounts_trigger(t->unit, t->points);
-        return NULL;
-}
-
-void automounts_trigger_start(AutomountsTrigger *t, const char *unit, char * const *points) {
-        assert(t);
-        assert(!t->running && !t->points);
-
-        t->unit = unit;
-        if (!points || !*points)
-                return;
-        /* Copied: the thread may outlive the record on an error path, until the join. */
-        t->points = strv_copy(points);
-        if (!t->points) {
-                log_oom();
-                return;
-        }
-        int r = -pthread_create(&t->thread, NULL, automounts_thread, t);
-        if (r < 0) {
-                /* automounts_trigger_finish() mounts them itself. */
-                log_debug_errno(r, "%s: failed to start the thread that mounts the automounts: %m", unit);
-                return;
-        }
-        t->running = true;
-}
-
-void automounts_trigger_finish(AutomountsTrigger *t) {
-        assert(t);
-
-        if (t->running)
-                (void) pthread_join(t->thread, NULL);
-        else if (t->points)
-                automounts_trigger(t->unit, t->points);
-        t->running = false;
-        t->points = strv_free(t->points);
 }
 
 void create_runtime_mount_points(int root_fd, const char *unit, char * const *points) {

@@ -280,6 +280,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
         char *addresses[] = { (char *) "10.0.2.15", (char *) "2001:db8::5", NULL };
         char *automounts[] = { (char *) "/efi", (char *) "/proc/sys/fs/binfmt_misc", NULL };
+        char *skipped_automounts[] = { (char *) "/srv/nfs", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -295,6 +296,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .runtime_mounts = mounts,
                 .skipped_mounts = skipped,
                 .automounts = automounts,
+                .skipped_automounts = skipped_automounts,
                 .run_dirs = run_dirs,
                 .run_files = run_files,
                 .addresses = addresses,
@@ -331,6 +333,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.skipped_mounts[1], "/run/netns/netns-d408a1c2");
         assert_int_equal(strv_length(back.automounts), 2);
         assert_string_equal(back.automounts[1], "/proc/sys/fs/binfmt_misc");
+        assert_int_equal(strv_length(back.skipped_automounts), 1);
+        assert_string_equal(back.skipped_automounts[0], "/srv/nfs");
         assert_int_equal(strv_length(back.run_dirs), 1);
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_int_equal(strv_length(back.run_files), 2);
@@ -367,8 +371,11 @@ static void test_checkpoint_round_trip(void **state) {
                 char *evil_points[] = { (char *) bad_automounts[i], NULL };
                 c.automounts = evil_points;
                 assert_record_refused(*state, &c);
+                c.automounts = NULL;
+                c.skipped_automounts = evil_points;
+                assert_record_refused(*state, &c);
+                c.skipped_automounts = NULL;
         }
-        c.automounts = NULL;
 
         /* Created as root with a recorded owner: below /run only, none of systemd's or users'. */
         assert_true(run_dir_entry_is_valid("755:0:0:/run/frr"));
@@ -1156,6 +1163,66 @@ static void test_automounts(void **state) {
         assert_string_equal(points[1], "/proc/sys/fs/binfmt_misc");
 }
 
+/* An automount the service holds nothing below is left out of its dump, with every mount at or
+ * below it; one it holds a file on, or below which criu could not be told what to skip, stays. */
+static void test_unused_automounts(void **state) {
+        static const char service[] =
+                "125 124 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
+                "160 125 0:60 / /efi rw,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "161 160 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
+                "166 161 0:70 / /efi/loader rw master:40 - tmpfs tmpfs rw\n"
+                "167 125 0:71 / /efix rw master:41 - tmpfs tmpfs rw\n"
+                "162 125 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
+                "163 125 0:63 / /srv/nfs rw master:36 - autofs systemd-1 rw,direct\n"
+                "168 163 0:72 / /srv/nfs/a\\040b rw - tmpfs tmpfs rw\n";
+        _cleanup_strv_free_ char **automounts = NULL, **unused = NULL, **skipped = NULL;
+        const uint64_t used[] = { 125, 162 };
+
+        (void) state;
+        assert_int_equal(strv_split("/efi /proc/sys/fs/binfmt_misc /srv/nfs", " ", &automounts), 0);
+        assert_int_equal(strv_extend(&skipped, "/run/user/0"), 0);
+        assert_int_equal(strv_extend(&skipped, "/efi"), 0);
+        assert_int_equal(mountinfo_unused_automounts(service, &automounts, used, ELEMENTSOF(used), &unused, &skipped), 0);
+        assert_int_equal(strv_length(unused), 1);
+        assert_string_equal(unused[0], "/efi");
+        assert_int_equal(strv_length(automounts), 2);
+        assert_string_equal(automounts[0], "/proc/sys/fs/binfmt_misc");
+        assert_string_equal(automounts[1], "/srv/nfs");
+        /* Not /efix: a sibling, not below. */
+        assert_int_equal(strv_length(skipped), 3);
+        assert_string_equal(skipped[0], "/run/user/0");
+        assert_string_equal(skipped[1], "/efi");
+        assert_string_equal(skipped[2], "/efi/loader");
+
+        /* A file open on the ESP keeps it. */
+        const uint64_t esp_used[] = { 161 };
+        automounts = strv_free(automounts);
+        unused = strv_free(unused);
+        skipped = strv_free(skipped);
+        assert_int_equal(strv_extend(&automounts, "/efi"), 0);
+        assert_int_equal(mountinfo_unused_automounts(service, &automounts, esp_used, 1, &unused, &skipped), 0);
+        assert_null(unused);
+        assert_null(skipped);
+        assert_int_equal(strv_length(automounts), 1);
+}
+
+/* What our own process holds: its working directory's mount, and a file it has open. */
+static void test_tree_mount_ids(void **state) {
+        _cleanup_free_ uint64_t *ids = NULL;
+        _cleanup_close_ int fd = open(*state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct statx sx;
+        pid_t self = getpid();
+        size_t n = 0;
+
+        assert_true(fd >= 0);
+        assert_int_equal(statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx), 0);
+        assert_int_equal(tree_mount_ids(&self, 1, &ids, &n), 0);
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+                found = found || ids[i] == sx.stx_mnt_id;
+        assert_true(found);
+}
+
 /* The thread has its own copy of the points: the record may be freed before the join, on an
  * error path of restore-exec. An empty list starts nothing. */
 static void test_automounts_trigger_thread(void **state) {
@@ -1316,6 +1383,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_foreign_mounts),
                 cmocka_unit_test(test_automounts),
+                cmocka_unit_test(test_unused_automounts),
+                cmocka_unit_test_setup_teardown(test_tree_mount_ids, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_automounts_trigger_thread, root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_apparmor_label_profile),
                 cmocka_unit_test_setup_teardown(test_apparmor_save_and_load, tmpdir_setup, tmpdir_teardown),

@@ -97,6 +97,14 @@ expect_eq "redis-server runs as the same process, owned by its unit" "active $re
         "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
 expect_eq "nginx too" "active $nginx_pid" \
         "$(guest systemctl show -P ActiveState nginx.service) $(guest systemctl show -P MainPID nginx.service)"
+# redis's namespace has the ESP's automount: the dump left it out, the restore bound the machine's
+# into the restored namespace instead of waiting for the ESP to be found, checked and mounted.
+expect_eq "v1's dump left redis's /efi automount out" 1 \
+        "$(guest 'journalctl -b -1 -o cat | grep -c "^Leaving the automounts /efi out of redis-server.service.s dump"')"
+expect_match "and its restore waited for no automount" 'as PID [0-9]+: criu .* 0\.00 s more for the automounts\)' \
+        "$(guest 'journalctl -b 0 -o cat | grep "^Restored redis-server.service as PID"')"
+expect_contains "the restored redis sees the ESP at /efi" "dreamlink-b.conf" \
+        "$(guest "nsenter -t $redis_pid -m ls /efi/loader/entries")"
 expect_eq "the service that ignored SIGTERM was killed after StopTimeout=, not waited for" 1 \
         "$(guest 'journalctl -b -1 -o cat -u dl-stubborn.service | grep -c "stop-sigterm.* timed out. Killing"')"
 check "the admin's /etc came along (handoff.d in v2's /etc)" guest 'test -e /etc/dreamlink/handoff.d/redis.conf'
