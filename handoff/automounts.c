@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The machine's automounts (/efi, x-systemd.automount entries) in a service's mount namespace.
- * criu restores the service's view of them as binds of the machine's paths, made from a mount
- * namespace of its own: that crosses the automount, and a new boot mounts what is behind it
- * first (an ESP waits for udev's coldplug to find its disk, then for its fsck: 20 s of a TCG
- * boot), and the service then has a copy of that mount, no automount. So an automount below
- * which the service's processes hold nothing is left out of the dump, and the machine's is
- * bound into the restored namespace again before the service runs (SkippedAutomounts= of the
- * record); one it holds files below is mounted before its restore (Automounts=). */
+/* The machine's mounts that a new boot makes late, in a service's mount namespace: its
+ * automounts (/efi, x-systemd.automount entries) and the kernel interfaces systemd mounts from
+ * units of their own (configfs after its module). criu restores the service's view of them as
+ * binds of the machine's paths, made from a mount namespace of its own: an automount is crossed,
+ * so the boot must mount what is behind it first (an ESP waits for udev's coldplug to find its
+ * disk, then for its fsck: 20 s of a TCG boot), and the service then has a copy of that mount,
+ * no automount; a mount the boot has not made yet fails the restore. So one below which the
+ * service's processes hold nothing is left out of the dump, and the machine's is bound into the
+ * restored namespace again before the service runs, as confined as the service had it
+ * (RebindMounts= of the record); an automount it holds files below is mounted before its restore
+ * (Automounts=). */
 
 #include <assert.h>
 #include <dirent.h>
@@ -67,17 +70,6 @@ int mountinfo_automounts(const char *machine, const char *service, char ***ret) 
                         return -ENOMEM;
         *ret = TAKE_PTR(points);
         return 0;
-}
-
-int automount_points(pid_t pid, char ***ret) {
-        _cleanup_free_ char *machine = NULL, *service = NULL;
-
-        int r = read_mountinfo(1, &machine);
-        if (r >= 0)
-                r = read_mountinfo(pid, &service);
-        if (r < 0)
-                return r;
-        return mountinfo_automounts(machine, service, ret);
 }
 
 void automounts_trigger(const char *unit, char * const *points) {
@@ -200,87 +192,198 @@ int tree_mount_ids(const pid_t *pids, size_t n_pids, uint64_t **ret, size_t *ret
         return 0;
 }
 
-int mountinfo_unused_automounts(const char *service, char ***automounts, const uint64_t *used, size_t n_used,
-                                char ***ret_unused, char ***skipped_mounts) {
-        _cleanup_strv_free_ char **keep = NULL, **unused = NULL, **skip = NULL;
+/* The file systems of the kernel's interfaces that systemd mounts from units of their own late
+ * in a boot, after a module loaded (sys-kernel-config.mount, sys-fs-fuse-connections.mount) or
+ * behind an automount (proc-sys-fs-binfmt_misc): 75 s into the bench's boot for configfs, which
+ * an early restore does not wait for ("mnt-v2: Can't stat mountpoint …/kernel/config"). The
+ * others (proc, sysfs, debugfs, tracefs, mqueue, hugetlbfs …) are mounted by PID 1 itself or
+ * first thing in the boot. */
+static const char * const late_fstypes[] = { "configfs", "fusectl", "binfmt_misc" };
 
-        STRV_FOREACH(a, *automounts) {
-                _cleanup_free_ char *text = strdup(service);
-                _cleanup_strv_free_ char **below = NULL;
-                bool held = false;
-                if (!text)
+typedef struct MountLine {
+        uint64_t id;
+        char point[4096];
+        char options[256];
+        char fstype[64];
+} MountLine;
+
+/* One line of mountinfo; false for a line that is not one. */
+static bool mount_line_parse(const char *line, MountLine *ret) {
+        const char *tail = strstr(line, " - ");
+        if (sscanf(line, "%" SCNu64 " %*s %*s %*s %4095s %255s", &ret->id, ret->point, ret->options) != 3 ||
+            !tail || sscanf(tail, " - %63s", ret->fstype) != 1)
+                return false;
+        return true;
+}
+
+static bool is_late_fstype(const char *fstype) {
+        for (size_t i = 0; i < ELEMENTSOF(late_fstypes); i++)
+                if (streq(fstype, late_fstypes[i]))
+                        return true;
+        return false;
+}
+
+/* The flags of a mount's own options that a bind of another mount must be given to be as
+ * confined (ProtectSystem=, ProtectKernelTunables= made them read-only). */
+static char *confining_flags(const char *options) {
+        static const char * const kept[] = { "ro", "nosuid", "nodev", "noexec" };
+        _cleanup_strv_free_ char **words = NULL, **flags = NULL;
+
+        if (strv_split(options, ",", &words) < 0)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                if (strv_contains(words, kept[i]) && strv_extend(&flags, kept[i]) < 0)
+                        return NULL;
+        return flags ? strv_join(flags, ",") : strdup("rw");
+}
+
+int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
+                          size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
+        _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **machine_points = NULL, **keep = NULL,
+                                 **rebind = NULL, **rebound = NULL, **skip = NULL;
+        _cleanup_free_ char *text = strdup(service);
+        int r;
+
+        if (!candidates || !text)
+                return -ENOMEM;
+        r = mountinfo_points(machine, /* autofs_only= */ false, &machine_points);
+        if (r < 0)
+                return r;
+        for (char *p = text, *e; p && *p; p = e) {
+                MountLine m;
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (mount_line_parse(p, &m) && is_late_fstype(m.fstype) && strv_contains(machine_points, m.point) &&
+                    automount_point_is_valid(m.point) && !strv_contains(candidates, m.point) &&
+                    strv_extend(&candidates, m.point) < 0)
                         return -ENOMEM;
-                for (char *p = text, *e; p && *p && !held; p = e) {
-                        char mnt[4096];
-                        uint64_t id;
+        }
+        /* Parents first: a mount below one rebound comes with it. */
+        strv_sort(candidates);
+
+        STRV_FOREACH(c, candidates) {
+                _cleanup_free_ char *lines = strdup(service), *flags = NULL;
+                _cleanup_strv_free_ char **below = NULL;
+                bool held = false, inside = false;
+                if (!lines)
+                        return -ENOMEM;
+                STRV_FOREACH(b, rebound)
+                        inside = inside || path_is_at_or_below(*c, *b);
+                if (inside)
+                        continue;
+                for (char *p = lines, *e; p && *p && !held; p = e) {
+                        MountLine m;
                         e = strchr(p, '\n');
                         if (e)
                                 *e++ = 0;
-                        if (sscanf(p, "%" SCNu64 " %*s %*s %*s %4095s", &id, mnt) != 2 || !path_is_at_or_below(mnt, *a))
+                        if (!mount_line_parse(p, &m) || !path_is_at_or_below(m.point, *c))
                                 continue;
+                        /* The first at the point is the lowest: the one the bind stands in for. */
+                        if (!flags && streq(m.point, *c) && !(flags = confining_flags(m.options)))
+                                return -ENOMEM;
                         /* A mount criu could not be told to skip (mountinfo escapes blanks) is
-                         * one the service keeps: mounted before its restore, as it was. */
-                        held = ids_contain(used, n_used, id) || strchr(mnt, '\\');
-                        if (!held && !strv_contains(below, mnt) && strv_extend(&below, mnt) < 0)
+                         * one the service keeps, as one it holds a file on. */
+                        held = ids_contain(used, n_used, m.id) || strchr(m.point, '\\');
+                        if (!held && !strv_contains(below, m.point) && strv_extend(&below, m.point) < 0)
                                 return -ENOMEM;
                 }
-                if (held ? strv_extend(&keep, *a) < 0 : strv_extend(&unused, *a) < 0)
+                if (held || !flags) {
+                        /* Dumped as it is: an automount is mounted before the restore. */
+                        if (strv_contains(*automounts, *c) && strv_extend(&keep, *c) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                _cleanup_free_ char *entry = strprintf("%s:%s", flags, *c);
+                if (!entry || strv_extend(&rebind, entry) < 0 || strv_extend(&rebound, *c) < 0)
                         return -ENOMEM;
-                if (!held)
-                        STRV_FOREACH(m, below)
-                                if (!strv_contains(skip, *m) && strv_extend(&skip, *m) < 0)
-                                        return -ENOMEM;
+                STRV_FOREACH(m, below)
+                        if (!strv_contains(skip, *m) && strv_extend(&skip, *m) < 0)
+                                return -ENOMEM;
         }
         STRV_FOREACH(m, skip)
                 if (!strv_contains(*skipped_mounts, *m) && strv_extend(skipped_mounts, *m) < 0)
                         return -ENOMEM;
         strv_free(*automounts);
         *automounts = TAKE_PTR(keep);
-        *ret_unused = TAKE_PTR(unused);
+        *ret_rebind = TAKE_PTR(rebind);
         return 0;
 }
 
-int unused_automounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***automounts, char ***ret_unused,
-                      char ***skipped_mounts) {
-        _cleanup_free_ char *service = NULL;
+int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_automounts, char ***ret_rebind,
+                char ***skipped_mounts) {
+        _cleanup_free_ char *machine = NULL, *service = NULL;
+        _cleanup_strv_free_ char **automounts = NULL;
         _cleanup_free_ uint64_t *used = NULL;
         size_t n_used = 0;
 
-        if (!*automounts) {
-                *ret_unused = NULL;
-                return 0;
-        }
-        int r = read_mountinfo(root_pid, &service);
+        int r = read_mountinfo(1, &machine);
+        if (r >= 0)
+                r = read_mountinfo(root_pid, &service);
+        if (r >= 0)
+                r = mountinfo_automounts(machine, service, &automounts);
         if (r >= 0)
                 r = tree_mount_ids(pids, n_pids, &used, &n_used);
+        if (r >= 0)
+                r = mountinfo_late_mounts(machine, service, &automounts, used, n_used, ret_rebind, skipped_mounts);
         if (r < 0)
                 return r;
-        return mountinfo_unused_automounts(service, automounts, used, n_used, ret_unused, skipped_mounts);
+        *ret_automounts = TAKE_PTR(automounts);
+        return 0;
+}
+
+static bool is_mount_point(const char *path) {
+        struct statx sx;
+        return statx(AT_FDCWD, path, AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) >= 0 &&
+               (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static uint64_t mount_attr_flags(const char *flags) {
+        _cleanup_strv_free_ char **words = NULL;
+        uint64_t attr = 0;
+
+        if (strv_split(flags, ",", &words) < 0)
+                return MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        attr |= strv_contains(words, "ro") ? MOUNT_ATTR_RDONLY : 0;
+        attr |= strv_contains(words, "nosuid") ? MOUNT_ATTR_NOSUID : 0;
+        attr |= strv_contains(words, "nodev") ? MOUNT_ATTR_NODEV : 0;
+        attr |= strv_contains(words, "noexec") ? MOUNT_ATTR_NOEXEC : 0;
+        return attr;
 }
 
 /* In a child of ours, single-threaded as setns() into a mount namespace wants it: clones the
- * machine's mounts at points, then moves them into the namespace. */
-static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * const *points) {
-        size_t n = strv_length(points);
+ * machine's mounts, then moves them into the namespace. */
+static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * const *entries) {
+        size_t n = strv_length(entries);
         _cleanup_free_ int *trees = calloc(n, sizeof(int));
+        _cleanup_free_ const char **points = calloc(n, sizeof(char *));
         int r = 0;
 
-        if (!trees)
+        if (!trees || !points)
                 return log_oom();
         for (size_t i = 0; i < n; i++) {
-                struct statx sx;
+                _cleanup_free_ char *flags = NULL;
                 trees[i] = -EBADF;
-                if (statx(AT_FDCWD, points[i], AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) < 0 ||
-                    !(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
-                        log_unit_info(unit, "%s is no mount point in this boot: %s sees the directory there.", points[i], unit);
+                points[i] = rebind_entry_parse(entries[i], &flags);
+                if (!points[i])
+                        return log_unit_warning_errno(unit, EINVAL, "Failed to parse %s: %m", entries[i]);
+                if (!is_mount_point(points[i])) {
+                        /* Its parent in the namespace is a slave of the machine's: it comes in
+                         * when the boot mounts it. */
+                        log_unit_debug(unit, "%s is not mounted yet; it propagates into %s's namespace when it is.",
+                                       points[i], unit);
                         continue;
                 }
-                /* Not crossing the automount: its autofs mount, the machine's mount behind it
-                 * only if it is there already. A clone of a shared mount is its peer. */
+                /* Not crossing an automount: its autofs mount, the machine's mount behind it only
+                 * if it is there already. A clone of a shared mount is its peer. */
                 trees[i] = open_tree(AT_FDCWD, points[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
                                                           AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW);
-                if (trees[i] < 0)
+                struct mount_attr attr = { .attr_set = mount_attr_flags(flags) };
+                if (trees[i] < 0 ||
+                    mount_setattr(trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
                         r = log_unit_warning_errno(unit, errno, "Failed to clone the machine's mount at %s: %m", points[i]);
+                        trees[i] = safe_close(trees[i]);
+                }
         }
         if (setns(ns_fd, CLONE_NEWNS) < 0)
                 return log_unit_warning_errno(unit, errno, "Failed to join %s's mount namespace: %m", unit);
@@ -291,6 +394,10 @@ static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * 
                 struct statfs sf;
                 if (trees[i] < 0)
                         continue;
+                if (is_mount_point(points[i])) {
+                        log_unit_debug(unit, "%s propagated into %s's namespace already.", points[i], unit);
+                        continue;
+                }
                 bool autofs = fstatfs(trees[i], &sf) >= 0 && sf.f_type == AUTOFS_SUPER_MAGIC;
                 if (move_mount(trees[i], "", AT_FDCWD, points[i], MOVE_MOUNT_F_EMPTY_PATH) < 0) {
                         r = log_unit_warning_errno(unit, errno, "Failed to bind the machine's %s into %s's namespace: %m",
@@ -302,20 +409,17 @@ static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * 
                 if (mount(NULL, points[i], NULL, MS_SLAVE | MS_REC, NULL) < 0)
                         r = log_unit_warning_errno(unit, errno, "Failed to make %s in %s's namespace a slave of the machine's: %m",
                                                    points[i], unit);
-                else if (autofs)
-                        log_unit_debug(unit, "Bound the machine's automount %s into %s's namespace.", points[i], unit);
                 else
-                        /* Mounted before we came: the service keeps that mount, as a copy criu made
-                         * would have been, and the automount's expiry does not take it back. */
-                        log_unit_info(unit, "Bound the machine's %s, mounted already, into %s's namespace.", points[i], unit);
+                        log_unit_debug(unit, "Bound the machine's %s%s into %s's namespace.", autofs ? "automount " : "",
+                                       points[i], unit);
         }
         return r;
 }
 
-int automounts_bind(const char *unit, pid_t pid, char * const *points) {
+int late_mounts_bind(const char *unit, pid_t pid, char * const *entries) {
         char path[64];
 
-        if (!points || !*points)
+        if (!entries || !*entries)
                 return 0;
         snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/mnt", pid);
         _cleanup_close_ int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -328,9 +432,9 @@ int automounts_bind(const char *unit, pid_t pid, char * const *points) {
 
         pid_t child = fork();
         if (child < 0)
-                return log_unit_warning_errno(unit, errno, "Failed to fork to bind the automounts into %s's namespace: %m", unit);
+                return log_unit_warning_errno(unit, errno, "Failed to fork to bind the machine's mounts into %s's namespace: %m", unit);
         if (child == 0)
-                _exit(bind_into_namespace(unit, ns_fd, root_fd, points) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+                _exit(bind_into_namespace(unit, ns_fd, root_fd, entries) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
         int status;
         while (waitpid(child, &status, 0) < 0)
                 if (errno != EINTR)

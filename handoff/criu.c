@@ -163,7 +163,7 @@ static const Checkpoint *notified_restore;
 static int restore_notified(char *action, criu_notify_arg_t na) {
         /* Its processes are all there, stopped, the network still locked. */
         if (streq(action, "post-restore") && notified_restore)
-                (void) automounts_bind(notified_restore->unit, criu_notify_pid(na), notified_restore->skipped_automounts);
+                (void) late_mounts_bind(notified_restore->unit, criu_notify_pid(na), notified_restore->rebind_mounts);
         return 0;
 }
 
@@ -197,7 +197,7 @@ int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) 
                 /* The external mounts of the dump are found again under our root. */
                 criu_local_set_auto_ext_mnt(opts, true);
                 r = criu_local_set_root(opts, "/");
-                if (c->skipped_automounts)
+                if (c->rebind_mounts)
                         criu_local_set_notify_cb(opts, restore_notified);
         }
         /* A session stays in the scope we run in; a unit's cgroup is ours already. */

@@ -172,7 +172,7 @@ void checkpoint_done(Checkpoint *c) {
         strv_free(c->runtime_mounts);
         strv_free(c->skipped_mounts);
         strv_free(c->automounts);
-        strv_free(c->skipped_automounts);
+        strv_free(c->rebind_mounts);
         strv_free(c->run_dirs);
         strv_free(c->run_files);
         strv_free(c->addresses);
@@ -181,7 +181,7 @@ void checkpoint_done(Checkpoint *c) {
 
 int checkpoint_to_text(const Checkpoint *c, char **ret) {
         _cleanup_free_ char *inodes = NULL, *datagrams = NULL, *tmp = NULL, *nulls = NULL, *refs = NULL, *mounts = NULL,
-                            *skipped = NULL, *automounts = NULL, *skipped_automounts = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
+                            *skipped = NULL, *automounts = NULL, *rebind_mounts = NULL, *run_dirs = NULL, *run_files = NULL, *addresses = NULL;
 
         if (!c->unit || c->result < 0 || c->result >= _CHECKPOINT_RESULT_MAX)
                 return -EINVAL;
@@ -195,11 +195,11 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
         mounts = strv_join(c->runtime_mounts, " ");
         skipped = strv_join(c->skipped_mounts, " ");
         automounts = strv_join(c->automounts, " ");
-        skipped_automounts = strv_join(c->skipped_automounts, " ");
+        rebind_mounts = strv_join(c->rebind_mounts, " ");
         run_dirs = strv_join(c->run_dirs, " ");
         run_files = strv_join(c->run_files, " ");
         addresses = strv_join(c->addresses, " ");
-        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !automounts || !skipped_automounts || !run_dirs || !run_files || !addresses)
+        if (!inodes || !datagrams || !tmp || !nulls || !refs || !mounts || !skipped || !automounts || !rebind_mounts || !run_dirs || !run_files || !addresses)
                 return -ENOMEM;
 
         char *s;
@@ -222,7 +222,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      "RuntimeMounts=%s\n"
                      "SkippedMounts=%s\n"
                      "Automounts=%s\n"
-                     "SkippedAutomounts=%s\n"
+                     "RebindMounts=%s\n"
                      "RunDirectories=%s\n"
                      "RunFiles=%s\n"
                      "Addresses=%s\n"
@@ -239,7 +239,7 @@ int checkpoint_to_text(const Checkpoint *c, char **ret) {
                      c->unit, checkpoint_result_to_string(c->result), strempty(c->reason), c->main_pid,
                      strempty(c->syslog_identifier), c->tcp_established ? "yes" : "no",
                      c->file_locks ? "yes" : "no", c->shell_job ? "yes" : "no", c->mount_namespace ? "yes" : "no", inodes, datagrams, nulls, tmp, mounts,
-                     skipped, automounts, skipped_automounts, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
+                     skipped, automounts, rebind_mounts, run_dirs, run_files, addresses, strempty(c->lock_table), strempty(c->container_id), strempty(c->container_id_file), c->session ? "yes" : "no", refs, c->pre_dump_usec, c->pre_dump_bytes, c->dump_usec, c->image_bytes, c->dumped_at_usec) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -320,7 +320,7 @@ static const ConfigItem checkpoint_table[] = {
         { "Checkpoint", "RuntimeMounts", config_parse_strv, offsetof(Checkpoint, runtime_mounts) },
         { "Checkpoint", "SkippedMounts", config_parse_strv, offsetof(Checkpoint, skipped_mounts) },
         { "Checkpoint", "Automounts", config_parse_strv, offsetof(Checkpoint, automounts) },
-        { "Checkpoint", "SkippedAutomounts", config_parse_strv, offsetof(Checkpoint, skipped_automounts) },
+        { "Checkpoint", "RebindMounts", config_parse_strv, offsetof(Checkpoint, rebind_mounts) },
         { "Checkpoint", "RunDirectories", config_parse_strv, offsetof(Checkpoint, run_dirs) },
         { "Checkpoint", "RunFiles", config_parse_strv, offsetof(Checkpoint, run_files) },
         { "Checkpoint", "Addresses", config_parse_strv, offsetof(Checkpoint, addresses) },
@@ -363,6 +363,38 @@ bool run_dir_path_is_valid(const char *path) {
 
 bool automount_point_is_valid(const char *path) {
         return !streq(path, "/") && path_is_plain(path);
+}
+
+const char *rebind_entry_parse(const char *entry, char **ret_flags) {
+        static const char * const known[] = { "ro", "nosuid", "nodev", "noexec" };
+        const char *colon = strchr(entry, ':');
+        _cleanup_strv_free_ char **words = NULL;
+
+        if (!colon || !automount_point_is_valid(colon + 1))
+                return NULL;
+        _cleanup_free_ char *flags = strndup(entry, colon - entry);
+        if (!flags || strv_split(flags, ",", &words) < 0)
+                return NULL;
+        if (!streq(flags, "rw")) {
+                _cleanup_free_ char *joined = strv_join(words, ",");
+                /* No empty words: "ro,", ",ro". */
+                if (strv_length(words) == 0 || !joined || !streq(joined, flags))
+                        return NULL;
+                STRV_FOREACH(w, words) {
+                        bool ok = false;
+                        for (size_t i = 0; i < ELEMENTSOF(known); i++)
+                                ok = ok || streq(*w, known[i]);
+                        if (!ok)
+                                return NULL;
+                }
+        }
+        *ret_flags = TAKE_PTR(flags);
+        return colon + 1;
+}
+
+bool rebind_entry_is_valid(const char *entry) {
+        _cleanup_free_ char *flags = NULL;
+        return rebind_entry_parse(entry, &flags);
 }
 
 const char *run_entry_parse(const char *entry, unsigned *ret_mode, unsigned *ret_uid, unsigned *ret_gid) {
@@ -418,9 +450,9 @@ int checkpoint_load(const char *path, Checkpoint *ret) {
                         }
         if (r >= 0)
                 /* These are mount points of the machine's, as root. */
-                STRV_FOREACH(m, c.skipped_automounts)
-                        if (!automount_point_is_valid(*m)) {
-                                r = log_error_errno(EBADMSG, "%s: SkippedAutomounts= lists '%s', refusing.", path, *m);
+                STRV_FOREACH(m, c.rebind_mounts)
+                        if (!rebind_entry_is_valid(*m)) {
+                                r = log_error_errno(EBADMSG, "%s: RebindMounts= lists '%s', refusing.", path, *m);
                                 break;
                         }
         if (r >= 0)

@@ -77,10 +77,11 @@ typedef struct Checkpoint {
         char **automounts;         /* its mount points where the machine has an automount and it holds
                                     * files below (automounts.c): mounted before the restore, criu cannot
                                     * cross them from its own namespace */
-        char **skipped_automounts; /* the same where it holds nothing below: left out of the dump, the
-                                    * machine's bound into the restored namespace before it runs (a
-                                    * dreamlink-handoff without SkippedAutomounts= ignores the key, and
-                                    * the service has the directory there) */
+        char **rebind_mounts;      /* "FLAGS:PATH" of the machine's mounts a boot makes late (automounts,
+                                    * configfs …) where it holds nothing below: left out of the dump, the
+                                    * machine's bound into the restored namespace before it runs with
+                                    * FLAGS (automounts.c; a dreamlink-handoff without RebindMounts=
+                                    * ignores the key, and the service has the directory there) */
         char **run_dirs;           /* "MODE:UID:GID:PATH" of the directories below /run the tree uses by
                                     * path (rundirs.c): created as they were before the restore */
         char **run_files;          /* "MODE:UID:GID:PATH" of the files saved from there and of its PID
@@ -112,6 +113,11 @@ int checkpoint_load(const char *path, Checkpoint *ret);
 bool runtime_mount_point_is_valid(const char *path);
 /* An absolute path without "." or ".." components, blanks or escapes: what Automounts= may hold. */
 bool automount_point_is_valid(const char *path);
+/* A RebindMounts= entry, "FLAGS:PATH": FLAGS "rw" or some of ro, nosuid, nodev, noexec joined by
+ * commas, PATH as Automounts= has them. */
+bool rebind_entry_is_valid(const char *entry);
+/* Its PATH, a pointer into entry, and its FLAGS in *ret_flags; NULL if it is not one. */
+const char *rebind_entry_parse(const char *entry, char **ret_flags);
 /* A directory below /run that is none of systemd's, users' or credentials' (and a plain path). */
 bool run_dir_path_is_valid(const char *path);
 /* The PATH of a RunDirectories= or RunFiles= entry "MODE:UID:GID:PATH", the numbers in *ret_*;

@@ -463,23 +463,20 @@ int handoff_dump(Handoff *h, const HandoffUnit *u, const char *images_root, Dump
                 r = private_tmp_dirs(u->unit, &c.tmp_dirs);
         if (r >= 0 && c.mount_namespace)
                 r = foreign_runtime_mounts(info.root_pid, u->unit, &c.skipped_mounts);
-        if (r >= 0 && c.mount_namespace) {
-                /* A help to the restore, not a condition of the dump. */
-                int k = automount_points(info.root_pid, &c.automounts);
-                if (k < 0)
-                        log_unit_warning_errno(u->unit, k, "Failed to find the automounts in %s's namespace, "
-                                               "its restore may come before they are mounted: %m", u->unit);
-        }
         if (r >= 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;
                 r = cgroup_pids(info.control_group, &pids, &n);
-                if (r >= 0 && c.automounts) {
-                        r = unused_automounts(info.root_pid, pids, n, &c.automounts, &c.skipped_automounts,
-                                              &c.skipped_mounts);
-                        _cleanup_free_ char *left_out = r >= 0 ? strv_join(c.skipped_automounts, " ") : NULL;
-                        if (!isempty(left_out))
-                                log_unit_info(u->unit, "Leaving the automounts %s out of %s's dump: it holds nothing "
+                if (r >= 0 && c.mount_namespace) {
+                        /* A help to the restore, not a condition of the dump. */
+                        int k = late_mounts(info.root_pid, pids, n, &c.automounts, &c.rebind_mounts, &c.skipped_mounts);
+                        _cleanup_free_ char *left_out = k >= 0 ? strv_join(c.rebind_mounts, " ") : NULL;
+                        if (k < 0)
+                                log_unit_warning_errno(u->unit, k, "Failed to find the automounts and the late mounts in "
+                                                       "%s's namespace, its restore may come before they are mounted: %m",
+                                                       u->unit);
+                        else if (!isempty(left_out))
+                                log_unit_info(u->unit, "Leaving the machine's mounts %s out of %s's dump: it holds nothing "
                                               "below them, its restore binds the machine's again.", left_out, u->unit);
                 }
                 if (r >= 0)

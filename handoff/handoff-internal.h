@@ -12,7 +12,7 @@
  *   rundirs.c         directories below /run the tree uses, for a restore in a new boot
  *   runfiles.c        small files it keeps there (PID files, tor's cookie), written again for its restore
  *   mounts.c          PrivateTmp=, mount namespaces, criu's leftover mounts
- *   automounts.c      the machine's automounts in a service's namespace: left out of a dump, bound again
+ *   automounts.c      the machine's late mounts in a service's namespace: left out of a dump, bound again
  *   netlock.c         criu's nftables lock: find, save, load, remove
  *   addresses.c       the addresses the tree's sockets are bound to, waited for before a restore
  *   externals.c       what the tree holds outside it: journal streams, /dev/null, session FIFOs
@@ -124,13 +124,11 @@ void create_runtime_mount_points(int root_fd, const char *unit, char * const *po
 void umount_criu_leftovers(void);
 
 /* automounts.c */
-/* The mount points of PID's namespace where the machine has an automount (the record's
- * Automounts= and SkippedAutomounts=, see unused_automounts()): criu binds the machine's mounts at the same paths from a mount namespace of its own,
+/* From the texts of the machine's and a service's mountinfo: the mount points of its namespace where the machine has an automount (the record's
+ * Automounts=, or RebindMounts=, see late_mounts()): criu binds the machine's mounts at the same paths from a mount namespace of its own,
  * and an automount the boot has not mounted yet cannot be crossed from there ("Unable to statfs
  * …: Too many levels of symbolic links"). The service may see what was mounted there, or a copy
  * criu made of it, not the autofs itself. */
-int automount_points(pid_t pid, char ***ret);
-/* The same, from the texts of the machine's and the service's mountinfo. */
 int mountinfo_automounts(const char *machine, const char *service, char ***ret);
 /* Before a restore, in the machine's mount namespace: opens each of points, which has systemd
  * mount what is behind an automount, as an access of the service's would have. A failure is
@@ -151,19 +149,22 @@ void automounts_trigger_finish(AutomountsTrigger *t);
 /* The IDs of the mounts (mountinfo's first field) that pids hold: their open files, working and
  * root directories, executables and mapped files. */
 int tree_mount_ids(const pid_t *pids, size_t n_pids, uint64_t **ret, size_t *ret_n);
-/* Moves the points of *automounts below which pids hold nothing (no mount of PID's namespace at or
- * below them is in tree_mount_ids()) to *ret_unused (SkippedAutomounts=), and the mount points of
- * the namespace at or below them to *skipped_mounts (criu --skip-mnt). */
-int unused_automounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***automounts, char ***ret_unused,
-                      char ***skipped_mounts);
-/* The same, from the service's mountinfo text and the mount IDs its processes hold. */
-int mountinfo_unused_automounts(const char *service, char ***automounts, const uint64_t *used, size_t n_used,
-                                char ***ret_unused, char ***skipped_mounts);
+/* The late mounts of PID's namespace (above) below which pids hold nothing: "FLAGS:PATH" entries
+ * in *ret_rebind (RebindMounts=; FLAGS are the confining ones of the service's mount there: ro,
+ * nosuid, nodev, noexec, or rw), their mount points and all below them added to *skipped_mounts
+ * (criu --skip-mnt); its other automount points in *ret_automounts (Automounts=). */
+int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_automounts, char ***ret_rebind,
+                char ***skipped_mounts);
+/* The same, from the machine's and the service's mountinfo texts, the mount IDs its processes
+ * hold, and its automount points in *automounts, which keeps those it holds files below. */
+int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
+                          size_t n_used, char ***ret_rebind, char ***skipped_mounts);
 /* At the end of a restore, before its processes run (criu's post-restore notification): binds
- * the machine's mounts at points (SkippedAutomounts=), an automount where the boot has not mounted
- * what is behind it yet, into the namespace of PID, as slaves of the machine's. A point that is no
- * mount point in this boot is left as it is. Failures are logged; the service runs without. */
-int automounts_bind(const char *unit, pid_t pid, char * const *points);
+ * the machine's mounts of entries (RebindMounts=), an automount where the boot has not mounted
+ * what is behind it yet, into the namespace of PID with the recorded flags, as slaves of the
+ * machine's. One the machine has not mounted yet comes in by propagation when it does. Failures
+ * are logged; the service runs without. */
+int late_mounts_bind(const char *unit, pid_t pid, char * const *entries);
 int join_machine_mount_namespace(const char *unit);
 
 /* addresses.c */

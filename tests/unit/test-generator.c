@@ -109,7 +109,8 @@ static void test_handoff_boot(void **state) {
                                  "systemd-tmpfiles-setup-dev-early.service", "systemd-tmpfiles-setup-dev.service",
                                  "systemd-journald.service", "systemd-journal-flush.service",
                                  "systemd-tmpfiles-setup.service", "systemd-modules-load.service", "systemd-sysctl.service",
-                                 "systemd-network-generator.service", "systemd-udevd.service", "systemd-networkd.service",
+                                 "systemd-network-generator.service", "systemd-udev-load-credentials.service",
+                                 "systemd-udevd.service", "systemd-networkd.service",
                                  "systemd-fsck@.service" };
         for (size_t i = 0; i < ELEMENTSOF(waited); i++) {
                 _cleanup_free_ char *name = strprintf("%s.d/zz-dreamlink-restores-wait.conf", waited[i]);

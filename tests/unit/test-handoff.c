@@ -280,7 +280,7 @@ static void test_checkpoint_round_trip(void **state) {
         char *run_files[] = { (char *) "644:0:0:/run/nginx.pid", (char *) "640:106:113:/run/tor/control.authcookie", NULL };
         char *addresses[] = { (char *) "10.0.2.15", (char *) "2001:db8::5", NULL };
         char *automounts[] = { (char *) "/efi", (char *) "/proc/sys/fs/binfmt_misc", NULL };
-        char *skipped_automounts[] = { (char *) "/srv/nfs", NULL };
+        char *rebind_mounts[] = { (char *) "ro,nodev:/srv/nfs", NULL };
         Checkpoint c = {
                 .unit = (char *) "redis-server.service",
                 .result = CHECKPOINT_DUMPED,
@@ -296,7 +296,7 @@ static void test_checkpoint_round_trip(void **state) {
                 .runtime_mounts = mounts,
                 .skipped_mounts = skipped,
                 .automounts = automounts,
-                .skipped_automounts = skipped_automounts,
+                .rebind_mounts = rebind_mounts,
                 .run_dirs = run_dirs,
                 .run_files = run_files,
                 .addresses = addresses,
@@ -333,8 +333,8 @@ static void test_checkpoint_round_trip(void **state) {
         assert_string_equal(back.skipped_mounts[1], "/run/netns/netns-d408a1c2");
         assert_int_equal(strv_length(back.automounts), 2);
         assert_string_equal(back.automounts[1], "/proc/sys/fs/binfmt_misc");
-        assert_int_equal(strv_length(back.skipped_automounts), 1);
-        assert_string_equal(back.skipped_automounts[0], "/srv/nfs");
+        assert_int_equal(strv_length(back.rebind_mounts), 1);
+        assert_string_equal(back.rebind_mounts[0], "ro,nodev:/srv/nfs");
         assert_int_equal(strv_length(back.run_dirs), 1);
         assert_string_equal(back.run_dirs[0], "2755:106:113:/run/tor");
         assert_int_equal(strv_length(back.run_files), 2);
@@ -372,9 +372,11 @@ static void test_checkpoint_round_trip(void **state) {
                 c.automounts = evil_points;
                 assert_record_refused(*state, &c);
                 c.automounts = NULL;
-                c.skipped_automounts = evil_points;
+                _cleanup_free_ char *entry = strprintf("ro:%s", bad_automounts[i]);
+                char *evil_entries[] = { entry, NULL };
+                c.rebind_mounts = evil_entries;
                 assert_record_refused(*state, &c);
-                c.skipped_automounts = NULL;
+                c.rebind_mounts = NULL;
         }
 
         /* Created as root with a recorded owner: below /run only, none of systemd's or users'. */
@@ -1163,47 +1165,73 @@ static void test_automounts(void **state) {
         assert_string_equal(points[1], "/proc/sys/fs/binfmt_misc");
 }
 
-/* An automount the service holds nothing below is left out of its dump, with every mount at or
- * below it; one it holds a file on, or below which criu could not be told what to skip, stays. */
-static void test_unused_automounts(void **state) {
+/* A late mount (an automount, configfs) the service holds nothing below is left out of its dump,
+ * with every mount at or below it, and bound again as confined as it was; one it holds a file on,
+ * or below which criu could not be told what to skip, stays. */
+static void test_late_mounts(void **state) {
+        static const char machine[] =
+                "25 1 254:3 / / rw,relatime shared:1 - ext4 /dev/vda3 rw\n"
+                "60 25 0:60 / /efi rw,relatime shared:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "61 60 254:1 / /efi rw,relatime shared:34 - vfat /dev/vda1 rw\n"
+                "30 25 0:20 / /sys rw,nosuid,nodev,noexec shared:6 - sysfs sysfs rw\n"
+                "31 30 0:30 / /sys/kernel/config rw,nosuid,nodev,noexec shared:7 - configfs configfs rw\n"
+                "62 25 0:61 / /proc/sys/fs/binfmt_misc rw shared:35 - autofs systemd-1 rw,direct\n"
+                "63 25 0:63 / /srv/nfs rw shared:36 - autofs systemd-1 rw,direct\n";
         static const char service[] =
                 "125 124 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
-                "160 125 0:60 / /efi rw,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
-                "161 160 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
+                "160 125 0:60 / /efi ro,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "161 160 254:1 / /efi ro,relatime master:34 - vfat /dev/vda1 rw\n"
                 "166 161 0:70 / /efi/loader rw master:40 - tmpfs tmpfs rw\n"
                 "167 125 0:71 / /efix rw master:41 - tmpfs tmpfs rw\n"
+                "130 125 0:20 / /sys ro,nosuid,nodev,noexec master:6 - sysfs sysfs rw\n"
+                "131 130 0:30 / /sys/kernel/config ro,nosuid,nodev,noexec master:7 - configfs configfs rw\n"
+                "132 125 0:80 / /srv/own rw - configfs configfs rw\n"
                 "162 125 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
                 "163 125 0:63 / /srv/nfs rw master:36 - autofs systemd-1 rw,direct\n"
                 "168 163 0:72 / /srv/nfs/a\\040b rw - tmpfs tmpfs rw\n";
-        _cleanup_strv_free_ char **automounts = NULL, **unused = NULL, **skipped = NULL;
+        _cleanup_strv_free_ char **automounts = NULL, **rebind = NULL, **skipped = NULL;
         const uint64_t used[] = { 125, 162 };
 
         (void) state;
-        assert_int_equal(strv_split("/efi /proc/sys/fs/binfmt_misc /srv/nfs", " ", &automounts), 0);
+        assert_int_equal(mountinfo_automounts(machine, service, &automounts), 0);
+        assert_int_equal(strv_length(automounts), 3);
         assert_int_equal(strv_extend(&skipped, "/run/user/0"), 0);
         assert_int_equal(strv_extend(&skipped, "/efi"), 0);
-        assert_int_equal(mountinfo_unused_automounts(service, &automounts, used, ELEMENTSOF(used), &unused, &skipped), 0);
-        assert_int_equal(strv_length(unused), 1);
-        assert_string_equal(unused[0], "/efi");
+        assert_int_equal(mountinfo_late_mounts(machine, service, &automounts, used, ELEMENTSOF(used), &rebind, &skipped), 0);
+        /* Not /srv/own: the service's own, the machine has no mount there. */
+        assert_int_equal(strv_length(rebind), 2);
+        assert_string_equal(rebind[0], "ro:/efi");
+        assert_string_equal(rebind[1], "ro,nosuid,nodev,noexec:/sys/kernel/config");
         assert_int_equal(strv_length(automounts), 2);
         assert_string_equal(automounts[0], "/proc/sys/fs/binfmt_misc");
         assert_string_equal(automounts[1], "/srv/nfs");
         /* Not /efix: a sibling, not below. */
-        assert_int_equal(strv_length(skipped), 3);
+        assert_int_equal(strv_length(skipped), 4);
         assert_string_equal(skipped[0], "/run/user/0");
         assert_string_equal(skipped[1], "/efi");
         assert_string_equal(skipped[2], "/efi/loader");
+        assert_string_equal(skipped[3], "/sys/kernel/config");
+        char *flags = NULL;
+        assert_string_equal(rebind_entry_parse(rebind[1], &flags), "/sys/kernel/config");
+        assert_string_equal(flags, "ro,nosuid,nodev,noexec");
+        flags = mfree(flags);
 
         /* A file open on the ESP keeps it. */
-        const uint64_t esp_used[] = { 161 };
+        const uint64_t esp_used[] = { 161, 131 };
         automounts = strv_free(automounts);
-        unused = strv_free(unused);
+        rebind = strv_free(rebind);
         skipped = strv_free(skipped);
         assert_int_equal(strv_extend(&automounts, "/efi"), 0);
-        assert_int_equal(mountinfo_unused_automounts(service, &automounts, esp_used, 1, &unused, &skipped), 0);
-        assert_null(unused);
+        assert_int_equal(mountinfo_late_mounts(machine, service, &automounts, esp_used, 2, &rebind, &skipped), 0);
+        assert_null(rebind);
         assert_null(skipped);
         assert_int_equal(strv_length(automounts), 1);
+
+        static const char *const bad[] = { "ro", ":/efi", "rw:efi", "ro,bind:/efi", "ro:/", "ro,:/efi", "RW:/efi" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(rebind_entry_is_valid(bad[i]));
+        assert_true(rebind_entry_is_valid("rw:/efi"));
+        assert_true(rebind_entry_is_valid("nosuid,nodev:/sys/fs/fuse/connections"));
 }
 
 /* What our own process holds: its working directory's mount, and a file it has open. */
@@ -1383,7 +1411,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_runtime_mount_points, machine_root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_foreign_mounts),
                 cmocka_unit_test(test_automounts),
-                cmocka_unit_test(test_unused_automounts),
+                cmocka_unit_test(test_late_mounts),
                 cmocka_unit_test_setup_teardown(test_tree_mount_ids, root_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_automounts_trigger_thread, root_setup, tmpdir_teardown),
                 cmocka_unit_test(test_apparmor_label_profile),

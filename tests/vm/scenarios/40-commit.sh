@@ -56,6 +56,14 @@ expect_match "the client counts over one connection" '^[0-9]+$' "$counter_before
 tick_before=$(ticks | tail -n1)
 expect_match "the SSH session's counter ticks" '^[0-9]+$' "$tick_before"
 redis_pid=$(guest systemctl show -P MainPID redis-server.service)
+# How confined redis has the machine's late mounts (the ESP's automount, configfs): ro or rw, of
+# the lowest mount at each path in its namespace.
+late_mount_flags() {
+        guest "cat /proc/$redis_pid/mountinfo" |
+                awk '($5 == "/efi" || $5 == "/sys/kernel/config") && !seen[$5]++ { split($6, o, ","); print $5 "=" o[1] }' |
+                sort | tr '\n' ' '
+}
+flags_before=$(late_mount_flags)
 nginx_pid=$(guest systemctl show -P MainPID nginx.service)
 old_boot=$(guest cat /proc/sys/kernel/random/boot_id)
 
@@ -97,14 +105,19 @@ expect_eq "redis-server runs as the same process, owned by its unit" "active $re
         "$(guest systemctl show -P ActiveState redis-server.service) $(guest systemctl show -P MainPID redis-server.service)"
 expect_eq "nginx too" "active $nginx_pid" \
         "$(guest systemctl show -P ActiveState nginx.service) $(guest systemctl show -P MainPID nginx.service)"
-# redis's namespace has the ESP's automount: the dump left it out, the restore bound the machine's
-# into the restored namespace instead of waiting for the ESP to be found, checked and mounted.
-expect_eq "v1's dump left redis's /efi automount out" 1 \
-        "$(guest 'journalctl -b -1 -o cat | grep -c "^Leaving the automounts /efi out of redis-server.service.s dump"')"
-expect_match "and its restore waited for no automount" 'as PID [0-9]+: criu .* 0\.00 s more for the automounts\)' \
+# redis's namespace has the ESP's automount and configfs, which v2's boot mounts late: the dump
+# left them out, the restore bound the machine's into the restored namespace (or configfs came in
+# when v2 mounted it) instead of waiting for the ESP to be found, checked and mounted.
+left_out=$(guest 'journalctl -b -1 -o cat | grep "^Leaving the machine.s mounts .* out of redis-server.service.s dump"')
+expect_match "v1's dump left redis's /efi automount out" '[a-z,]+:/efi( |$)' "$left_out"
+expect_match "and configfs" '[a-z,]+:/sys/kernel/config( |$)' "$left_out"
+expect_match "redis's restore waited for no automount" 'as PID [0-9]+: criu .* 0\.00 s more for the automounts\)' \
         "$(guest 'journalctl -b 0 -o cat | grep "^Restored redis-server.service as PID"')"
 expect_contains "the restored redis sees the ESP at /efi" "dreamlink-b.conf" \
         "$(guest "nsenter -t $redis_pid -m ls /efi/loader/entries")"
+expect_eq "it has configfs at /sys/kernel/config" "configfs" \
+        "$(guest "nsenter -t $redis_pid -m findmnt -n -o FSTYPE /sys/kernel/config")"
+expect_eq "both as confined as before the switch ($flags_before)" "$flags_before" "$(late_mount_flags)"
 expect_eq "the service that ignored SIGTERM was killed after StopTimeout=, not waited for" 1 \
         "$(guest 'journalctl -b -1 -o cat -u dl-stubborn.service | grep -c "stop-sigterm.* timed out. Killing"')"
 check "the admin's /etc came along (handoff.d in v2's /etc)" guest 'test -e /etc/dreamlink/handoff.d/redis.conf'
