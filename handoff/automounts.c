@@ -20,16 +20,33 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mount.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "handoff-internal.h"
 #include "log.h"
 #include "string-util.h"
+
+typedef struct MountLine {
+        uint64_t id;
+        char point[4096];
+        char options[256];
+        char fstype[64];
+} MountLine;
+
+/* One line of mountinfo; false for a line that is not one. */
+static bool mount_line_parse(const char *line, MountLine *ret) {
+        const char *tail = strstr(line, " - ");
+        if (sscanf(line, "%" SCNu64 " %*s %*s %*s %4095s %255s", &ret->id, ret->point, ret->options) != 3 ||
+            !tail || sscanf(tail, " - %63s", ret->fstype) != 1)
+                return false;
+        return true;
+}
 
 /* The mount points in a mountinfo text, all of them or only the autofs ones. */
 static int mountinfo_points(const char *mountinfo, bool autofs_only, char ***ret) {
@@ -39,17 +56,13 @@ static int mountinfo_points(const char *mountinfo, bool autofs_only, char ***ret
         if (!text)
                 return -ENOMEM;
         for (char *p = text, *e; p && *p; p = e) {
-                char mnt[4096], fstype[64];
+                MountLine m;
                 e = strchr(p, '\n');
                 if (e)
                         *e++ = 0;
-                if (sscanf(p, "%*s %*s %*s %*s %4095s", mnt) != 1)
+                if (!mount_line_parse(p, &m) || (autofs_only && !streq(m.fstype, "autofs")))
                         continue;
-                /* The file system type follows the optional fields, after " - ". */
-                const char *tail = strstr(p, " - ");
-                if (autofs_only && (!tail || sscanf(tail, " - %63s", fstype) != 1 || !streq(fstype, "autofs")))
-                        continue;
-                if (!strv_contains(points, mnt) && strv_extend(&points, mnt) < 0)
+                if (!strv_contains(points, m.point) && strv_extend(&points, m.point) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(points);
@@ -121,11 +134,6 @@ void automounts_trigger_finish(AutomountsTrigger *t) {
         t->points = strv_free(t->points);
 }
 
-
-static bool path_is_at_or_below(const char *path, const char *prefix) {
-        const char *rest = startswith(path, prefix);
-        return rest && (*rest == 0 || *rest == '/');
-}
 
 static bool ids_contain(const uint64_t *ids, size_t n, uint64_t id) {
         for (size_t i = 0; i < n; i++)
@@ -199,22 +207,6 @@ int tree_mount_ids(const pid_t *pids, size_t n_pids, uint64_t **ret, size_t *ret
  * others (proc, sysfs, debugfs, tracefs, mqueue, hugetlbfs …) are mounted by PID 1 itself or
  * first thing in the boot. */
 static const char * const late_fstypes[] = { "configfs", "fusectl", "binfmt_misc" };
-
-typedef struct MountLine {
-        uint64_t id;
-        char point[4096];
-        char options[256];
-        char fstype[64];
-} MountLine;
-
-/* One line of mountinfo; false for a line that is not one. */
-static bool mount_line_parse(const char *line, MountLine *ret) {
-        const char *tail = strstr(line, " - ");
-        if (sscanf(line, "%" SCNu64 " %*s %*s %*s %4095s %255s", &ret->id, ret->point, ret->options) != 3 ||
-            !tail || sscanf(tail, " - %63s", ret->fstype) != 1)
-                return false;
-        return true;
-}
 
 static bool is_late_fstype(const char *fstype) {
         for (size_t i = 0; i < ELEMENTSOF(late_fstypes); i++)

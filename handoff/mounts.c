@@ -96,11 +96,6 @@ static const char * const container_mount_prefixes[] = {
         "/var/lib/containers/storage",
 };
 
-static bool path_is_at_or_below(const char *path, const char *prefix) {
-        const char *rest = startswith(path, prefix);
-        return rest && (*rest == 0 || *rest == '/');
-}
-
 /* A service's mount namespace receives the mounts that other units, users and containers make
  * later: /run/credentials/OTHER.service, /run/user/UID, podman's /run/netns/… and storage. They
  * propagate in, usually under systemd's inaccessible overmount of their parent, where the service

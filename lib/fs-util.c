@@ -155,6 +155,11 @@ int mkdir_p_verified(int root_fd, const char *path, mode_t mode) {
         return walk_verified(root_fd, path, /* create= */ true, mode);
 }
 
+bool path_is_at_or_below(const char *path, const char *prefix) {
+        const char *rest = startswith(path, prefix);
+        return rest && (*rest == 0 || *rest == '/');
+}
+
 const char *path_split_last(const char *path, char **ret_parent) {
         assert(path);
         assert(ret_parent);

@@ -17,6 +17,7 @@
  *   -EPERM   a directory is owned by another user, or writable by others where it must not be
  *   -EINVAL  the path has a ".." component, or is empty where a name is needed */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,6 +54,9 @@ int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve
 /* The target of the link NAME in DIR_FD ("" with an O_PATH fd of the link itself), NUL-terminated;
  * -ENAMETOOLONG for one of PATH_MAX bytes or more. */
 int readlinkat_malloc(int dir_fd, const char *name, char **ret);
+
+/* Whether PATH is PREFIX or a path below it: "/efi/x" is below "/efi", "/efix" is not. */
+bool path_is_at_or_below(const char *path, const char *prefix);
 
 /* The last component of PATH; the directory it is in goes to *ret_parent, as dirname() has it
  * ("/" for "/x", "." for "x"), or NULL when out of memory. */
