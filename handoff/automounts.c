@@ -229,6 +229,41 @@ static char *confining_flags(const char *options) {
         return flags ? strv_join(flags, ",") : strdup("rw");
 }
 
+/* The mounts at or below point, as "FSTYPE POINT" sorted: a service's stack there is the machine's
+ * when the mounts came in from the machine, not when its unit put its own on top
+ * (InaccessiblePaths=, TemporaryFileSystem=), which a bind of the machine's would undo. */
+static int mount_stack(const char *mountinfo, const char *point, char ***ret) {
+        _cleanup_free_ char *text = strdup(mountinfo);
+        _cleanup_strv_free_ char **stack = NULL;
+
+        if (!text)
+                return -ENOMEM;
+        for (char *p = text, *e; p && *p; p = e) {
+                MountLine m;
+                e = strchr(p, '\n');
+                if (e)
+                        *e++ = 0;
+                if (!mount_line_parse(p, &m) || !path_is_at_or_below(m.point, point))
+                        continue;
+                char *entry = strprintf("%s %s", m.fstype, m.point);
+                if (!entry || strv_push(&stack, entry) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(stack);
+        *ret = TAKE_PTR(stack);
+        return 0;
+}
+
+static bool strv_equal(char * const *a, char * const *b) {
+        size_t n = strv_length(a);
+        if (n != strv_length(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!streq(a[i], b[i]))
+                        return false;
+        return true;
+}
+
 int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
                           size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
         _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **machine_points = NULL, **keep = NULL,
@@ -264,6 +299,14 @@ int mountinfo_late_mounts(const char *machine, const char *service, char ***auto
                         inside = inside || path_is_at_or_below(*c, *b);
                 if (inside)
                         continue;
+                _cleanup_strv_free_ char **ours = NULL, **theirs = NULL;
+                r = mount_stack(service, *c, &ours);
+                if (r >= 0)
+                        r = mount_stack(machine, *c, &theirs);
+                if (r < 0)
+                        return r;
+                /* One the unit covered with its own (InaccessiblePaths=) is dumped as it is. */
+                held = !strv_equal(ours, theirs);
                 for (char *p = lines, *e; p && *p && !held; p = e) {
                         MountLine m;
                         e = strchr(p, '\n');

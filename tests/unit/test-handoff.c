@@ -1173,8 +1173,10 @@ static void test_late_mounts(void **state) {
                 "25 1 254:3 / / rw,relatime shared:1 - ext4 /dev/vda3 rw\n"
                 "60 25 0:60 / /efi rw,relatime shared:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
                 "61 60 254:1 / /efi rw,relatime shared:34 - vfat /dev/vda1 rw\n"
+                "64 61 0:70 / /efi/loader rw shared:40 - tmpfs tmpfs rw\n"
                 "30 25 0:20 / /sys rw,nosuid,nodev,noexec shared:6 - sysfs sysfs rw\n"
                 "31 30 0:30 / /sys/kernel/config rw,nosuid,nodev,noexec shared:7 - configfs configfs rw\n"
+                "32 30 0:31 / /sys/fs/fuse/connections rw,nosuid,nodev,noexec shared:8 - fusectl fusectl rw\n"
                 "62 25 0:61 / /proc/sys/fs/binfmt_misc rw shared:35 - autofs systemd-1 rw,direct\n"
                 "63 25 0:63 / /srv/nfs rw shared:36 - autofs systemd-1 rw,direct\n";
         static const char service[] =
@@ -1185,6 +1187,8 @@ static void test_late_mounts(void **state) {
                 "167 125 0:71 / /efix rw master:41 - tmpfs tmpfs rw\n"
                 "130 125 0:20 / /sys ro,nosuid,nodev,noexec master:6 - sysfs sysfs rw\n"
                 "131 130 0:30 / /sys/kernel/config ro,nosuid,nodev,noexec master:7 - configfs configfs rw\n"
+                "133 130 0:31 / /sys/fs/fuse/connections ro,nosuid,nodev,noexec master:8 - fusectl fusectl rw\n"
+                "134 133 0:5 /inaccessible/dir /sys/fs/fuse/connections ro - tmpfs tmpfs rw\n"
                 "132 125 0:80 / /srv/own rw - configfs configfs rw\n"
                 "162 125 0:61 / /proc/sys/fs/binfmt_misc rw master:35 - autofs systemd-1 rw,direct\n"
                 "163 125 0:63 / /srv/nfs rw master:36 - autofs systemd-1 rw,direct\n"
@@ -1198,7 +1202,8 @@ static void test_late_mounts(void **state) {
         assert_int_equal(strv_extend(&skipped, "/run/user/0"), 0);
         assert_int_equal(strv_extend(&skipped, "/efi"), 0);
         assert_int_equal(mountinfo_late_mounts(machine, service, &automounts, used, ELEMENTSOF(used), &rebind, &skipped), 0);
-        /* Not /srv/own: the service's own, the machine has no mount there. */
+        /* Not /srv/own: the service's own, the machine has no mount there; nor fusectl, which its
+         * unit made inaccessible. */
         assert_int_equal(strv_length(rebind), 2);
         assert_string_equal(rebind[0], "ro:/efi");
         assert_string_equal(rebind[1], "ro,nosuid,nodev,noexec:/sys/kernel/config");
