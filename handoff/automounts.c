@@ -254,16 +254,6 @@ static int mount_stack(const char *mountinfo, const char *point, char ***ret) {
         return 0;
 }
 
-static bool strv_equal(char * const *a, char * const *b) {
-        size_t n = strv_length(a);
-        if (n != strv_length(b))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!streq(a[i], b[i]))
-                        return false;
-        return true;
-}
-
 int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
                           size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
         _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **machine_points = NULL, **keep = NULL,

@@ -101,6 +101,16 @@ bool strv_contains(char * const *l, const char *s) {
         return false;
 }
 
+bool strv_equal(char * const *a, char * const *b) {
+        size_t n = strv_length(a);
+        if (n != strv_length(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!streq(a[i], b[i]))
+                        return false;
+        return true;
+}
+
 static int str_compare(const void *a, const void *b) {
         return strcmp(*(char * const *) a, *(char * const *) b);
 }

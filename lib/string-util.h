@@ -45,6 +45,8 @@ int strv_push(char ***l, char *value);         /* takes ownership of value, also
 int strv_extend(char ***l, const char *value); /* copies value */
 char **strv_copy(char * const *l);             /* NULL on ENOMEM; of NULL, an empty list */
 bool strv_contains(char * const *l, const char *s);
+/* The same strings in the same order (NULL is the empty list). */
+bool strv_equal(char * const *a, char * const *b);
 void strv_sort(char **l);
 /* Splits s at any of the separator characters, skipping empty words. */
 int strv_split(const char *s, const char *separators, char ***ret);

@@ -146,6 +146,14 @@ static void test_mkdir_p_verified(void **state) {
         assert_int_equal(test_mode_of(root, "tmp/a"), 0755);
 }
 
+static void test_path_is_at_or_below(void **state) {
+        (void) state;
+        assert_true(path_is_at_or_below("/efi", "/efi"));
+        assert_true(path_is_at_or_below("/efi/loader", "/efi"));
+        assert_false(path_is_at_or_below("/efix", "/efi"));
+        assert_false(path_is_at_or_below("/", "/efi"));
+}
+
 static void test_path_split_last(void **state) {
         static const struct { const char *path, *parent, *last; } cases[] = {
                 { "/var/tmp/systemd-private-x", "/var/tmp", "systemd-private-x" },
@@ -169,6 +177,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_mkdirat_verified_other_owner, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_verified, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_path_split_last),
+                cmocka_unit_test(test_path_is_at_or_below),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

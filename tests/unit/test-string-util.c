@@ -72,6 +72,20 @@ static void test_strv_extend_contains_sort(void **state) {
         assert_null(l[3]);
 }
 
+static void test_strv_equal(void **state) {
+        char *a[] = { (char *) "autofs /efi", (char *) "vfat /efi", NULL };
+        char *b[] = { (char *) "autofs /efi", (char *) "vfat /efi", NULL };
+        char *c[] = { (char *) "autofs /efi", NULL };
+        char *empty[] = { NULL };
+
+        (void) state;
+        assert_true(strv_equal(a, b));
+        assert_false(strv_equal(a, c));
+        assert_false(strv_equal(c, a));
+        assert_true(strv_equal(NULL, empty));
+        assert_false(strv_equal(NULL, c));
+}
+
 static void test_parse_boolean(void **state) {
         assert_int_equal(parse_boolean("yes"), 1);
         assert_int_equal(parse_boolean("TRUE"), 1);
@@ -229,6 +243,7 @@ int main(void) {
                 cmocka_unit_test(test_strv_join),
                 cmocka_unit_test(test_strv_copy),
                 cmocka_unit_test(test_strv_extend_contains_sort),
+                cmocka_unit_test(test_strv_equal),
                 cmocka_unit_test(test_parse_boolean),
                 cmocka_unit_test(test_parse_uint64),
                 cmocka_unit_test(test_parse_unsigned_range),
