@@ -34,53 +34,77 @@
 
 typedef struct MountLine {
         uint64_t id;
-        char point[4096];
+        char *point;
         char options[256];
         char fstype[64];
 } MountLine;
 
-/* One line of mountinfo; false for a line that is not one. */
-static bool mount_line_parse(const char *line, MountLine *ret) {
-        const char *tail = strstr(line, " - ");
-        if (sscanf(line, "%" SCNu64 " %*s %*s %*s %4095s %255s", &ret->id, ret->point, ret->options) != 3 ||
-            !tail || sscanf(tail, " - %63s", ret->fstype) != 1)
-                return false;
-        return true;
+/* A mountinfo text's lines, in its order (a mount after the one it is on). */
+typedef struct MountTable {
+        MountLine *lines;
+        size_t n;
+} MountTable;
+
+static void mount_table_done(MountTable *t) {
+        for (size_t i = 0; i < t->n; i++)
+                free(t->lines[i].point);
+        free(t->lines);
+        *t = (MountTable) {};
 }
 
-/* The mount points in a mountinfo text, all of them or only the autofs ones. */
-static int mountinfo_points(const char *mountinfo, bool autofs_only, char ***ret) {
+/* Lines that are none (no " - " before the file system type) are left out. */
+static int mount_table_parse(const char *mountinfo, MountTable *ret) {
+        _cleanup_(mount_table_done) MountTable t = {};
         _cleanup_free_ char *text = strdup(mountinfo);
-        _cleanup_strv_free_ char **points = NULL;
 
         if (!text)
                 return -ENOMEM;
         for (char *p = text, *e; p && *p; p = e) {
-                MountLine m;
+                char point[4096];
+                MountLine m = {};
                 e = strchr(p, '\n');
                 if (e)
                         *e++ = 0;
-                if (!mount_line_parse(p, &m) || (autofs_only && !streq(m.fstype, "autofs")))
+                const char *tail = strstr(p, " - ");
+                if (sscanf(p, "%" SCNu64 " %*s %*s %*s %4095s %255s", &m.id, point, m.options) != 3 || !tail ||
+                    sscanf(tail, " - %63s", m.fstype) != 1)
                         continue;
-                if (!strv_contains(points, m.point) && strv_extend(&points, m.point) < 0)
+                MountLine *a = reallocarray(t.lines, t.n + 1, sizeof(MountLine));
+                if (!a)
                         return -ENOMEM;
+                t.lines = a;
+                m.point = strdup(point);
+                if (!m.point)
+                        return -ENOMEM;
+                t.lines[t.n++] = m;
         }
-        *ret = TAKE_PTR(points);
+        *ret = t;
+        t = (MountTable) {};
         return 0;
 }
 
-int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
-        _cleanup_strv_free_ char **autofs = NULL, **seen = NULL, **points = NULL;
-        int r;
+static bool mount_table_has(const MountTable *t, const char *point) {
+        for (size_t i = 0; i < t->n; i++)
+                if (streq(t->lines[i].point, point))
+                        return true;
+        return false;
+}
 
-        r = mountinfo_points(machine, /* autofs_only= */ true, &autofs);
+int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
+        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
+        _cleanup_strv_free_ char **points = NULL;
+
+        int r = mount_table_parse(machine, &theirs);
         if (r >= 0)
-                r = mountinfo_points(service, /* autofs_only= */ false, &seen);
+                r = mount_table_parse(service, &ours);
         if (r < 0)
                 return r;
-        STRV_FOREACH(a, autofs)
-                if (strv_contains(seen, *a) && automount_point_is_valid(*a) && strv_extend(&points, *a) < 0)
+        for (size_t i = 0; i < theirs.n; i++) {
+                const char *a = theirs.lines[i].point;
+                if (streq(theirs.lines[i].fstype, "autofs") && mount_table_has(&ours, a) && automount_point_is_valid(a) &&
+                    !strv_contains(points, a) && strv_extend(&points, a) < 0)
                         return -ENOMEM;
+        }
         *ret = TAKE_PTR(points);
         return 0;
 }
@@ -232,20 +256,13 @@ static char *confining_flags(const char *options) {
 /* The mounts at or below point, as "FSTYPE POINT" sorted: a service's stack there is the machine's
  * when the mounts came in from the machine, not when its unit put its own on top
  * (InaccessiblePaths=, TemporaryFileSystem=), which a bind of the machine's would undo. */
-static int mount_stack(const char *mountinfo, const char *point, char ***ret) {
-        _cleanup_free_ char *text = strdup(mountinfo);
+static int mount_stack(const MountTable *t, const char *point, char ***ret) {
         _cleanup_strv_free_ char **stack = NULL;
 
-        if (!text)
-                return -ENOMEM;
-        for (char *p = text, *e; p && *p; p = e) {
-                MountLine m;
-                e = strchr(p, '\n');
-                if (e)
-                        *e++ = 0;
-                if (!mount_line_parse(p, &m) || !path_is_at_or_below(m.point, point))
+        for (size_t i = 0; i < t->n; i++) {
+                if (!path_is_at_or_below(t->lines[i].point, point))
                         continue;
-                char *entry = strprintf("%s %s", m.fstype, m.point);
+                char *entry = strprintf("%s %s", t->lines[i].fstype, t->lines[i].point);
                 if (!entry || strv_push(&stack, entry) < 0)
                         return -ENOMEM;
         }
@@ -256,61 +273,52 @@ static int mount_stack(const char *mountinfo, const char *point, char ***ret) {
 
 int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
                           size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
-        _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **machine_points = NULL, **keep = NULL,
-                                 **rebind = NULL, **rebound = NULL, **skip = NULL;
-        _cleanup_free_ char *text = strdup(service);
-        int r;
+        _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **keep = NULL, **rebind = NULL,
+                                 **rebound = NULL, **skip = NULL;
+        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
 
-        if (!candidates || !text)
+        if (!candidates)
                 return -ENOMEM;
-        r = mountinfo_points(machine, /* autofs_only= */ false, &machine_points);
+        int r = mount_table_parse(machine, &theirs);
+        if (r >= 0)
+                r = mount_table_parse(service, &ours);
         if (r < 0)
                 return r;
-        for (char *p = text, *e; p && *p; p = e) {
-                MountLine m;
-                e = strchr(p, '\n');
-                if (e)
-                        *e++ = 0;
-                if (mount_line_parse(p, &m) && is_late_fstype(m.fstype) && strv_contains(machine_points, m.point) &&
-                    automount_point_is_valid(m.point) && !strv_contains(candidates, m.point) &&
-                    strv_extend(&candidates, m.point) < 0)
+        for (size_t i = 0; i < ours.n; i++) {
+                const MountLine *m = &ours.lines[i];
+                if (is_late_fstype(m->fstype) && mount_table_has(&theirs, m->point) && automount_point_is_valid(m->point) &&
+                    !strv_contains(candidates, m->point) && strv_extend(&candidates, m->point) < 0)
                         return -ENOMEM;
         }
         /* Parents first: a mount below one rebound comes with it. */
         strv_sort(candidates);
 
         STRV_FOREACH(c, candidates) {
-                _cleanup_free_ char *lines = strdup(service), *flags = NULL;
-                _cleanup_strv_free_ char **below = NULL;
-                bool held = false, inside = false;
-                if (!lines)
-                        return -ENOMEM;
+                _cleanup_strv_free_ char **below = NULL, **our_stack = NULL, **their_stack = NULL;
+                _cleanup_free_ char *flags = NULL;
+                bool inside = false;
                 STRV_FOREACH(b, rebound)
                         inside = inside || path_is_at_or_below(*c, *b);
                 if (inside)
                         continue;
-                _cleanup_strv_free_ char **ours = NULL, **theirs = NULL;
-                r = mount_stack(service, *c, &ours);
+                r = mount_stack(&ours, *c, &our_stack);
                 if (r >= 0)
-                        r = mount_stack(machine, *c, &theirs);
+                        r = mount_stack(&theirs, *c, &their_stack);
                 if (r < 0)
                         return r;
                 /* One the unit covered with its own (InaccessiblePaths=) is dumped as it is. */
-                held = !strv_equal(ours, theirs);
-                for (char *p = lines, *e; p && *p && !held; p = e) {
-                        MountLine m;
-                        e = strchr(p, '\n');
-                        if (e)
-                                *e++ = 0;
-                        if (!mount_line_parse(p, &m) || !path_is_at_or_below(m.point, *c))
+                bool held = !strv_equal(our_stack, their_stack);
+                for (size_t i = 0; i < ours.n && !held; i++) {
+                        const MountLine *m = &ours.lines[i];
+                        if (!path_is_at_or_below(m->point, *c))
                                 continue;
                         /* The first at the point is the lowest: the one the bind stands in for. */
-                        if (!flags && streq(m.point, *c) && !(flags = confining_flags(m.options)))
+                        if (!flags && streq(m->point, *c) && !(flags = confining_flags(m->options)))
                                 return -ENOMEM;
                         /* A mount criu could not be told to skip (mountinfo escapes blanks) is
                          * one the service keeps, as one it holds a file on. */
-                        held = ids_contain(used, n_used, m.id) || strchr(m.point, '\\');
-                        if (!held && !strv_contains(below, m.point) && strv_extend(&below, m.point) < 0)
+                        held = ids_contain(used, n_used, m->id) || strchr(m->point, '\\');
+                        if (!held && !strv_contains(below, m->point) && strv_extend(&below, m->point) < 0)
                                 return -ENOMEM;
                 }
                 if (held || !flags) {
