@@ -365,10 +365,44 @@ int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_au
         return 0;
 }
 
-static bool is_mount_point(const char *path) {
+static bool is_mount_root(int dir_fd, const char *path, int flags) {
         struct statx sx;
-        return statx(AT_FDCWD, path, AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) >= 0 &&
+        return statx(dir_fd, path, flags | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) >= 0 &&
                (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static bool is_mount_point(const char *path) {
+        return is_mount_root(AT_FDCWD, path, 0);
+}
+
+void late_mounts_open(LateMounts *lm, char * const *entries) {
+        assert(lm);
+        assert(!lm->fds);
+
+        lm->entries = entries;
+        lm->n = strv_length(entries);
+        if (lm->n == 0)
+                return;
+        lm->fds = calloc(lm->n, sizeof(int));
+        if (!lm->fds) {
+                lm->n = 0;
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < lm->n; i++) {
+                _cleanup_free_ char *flags = NULL;
+                const char *point = rebind_entry_parse(entries[i], &flags);
+                /* O_PATH without O_DIRECTORY: no automount is triggered. */
+                lm->fds[i] = point ? open(point, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+        }
+}
+
+void late_mounts_done(LateMounts *lm) {
+        assert(lm);
+        for (size_t i = 0; i < lm->n; i++)
+                safe_close(lm->fds[i]);
+        free(lm->fds);
+        *lm = (LateMounts) {};
 }
 
 static uint64_t mount_attr_flags(const char *flags) {
@@ -386,8 +420,8 @@ static uint64_t mount_attr_flags(const char *flags) {
 
 /* In a child of ours, single-threaded as setns() into a mount namespace wants it: clones the
  * machine's mounts, then moves them into the namespace. */
-static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * const *entries) {
-        size_t n = strv_length(entries);
+static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, const LateMounts *lm) {
+        size_t n = lm->n;
         _cleanup_free_ int *trees = calloc(n, sizeof(int));
         _cleanup_free_ const char **points = calloc(n, sizeof(char *));
         int r = 0;
@@ -397,20 +431,26 @@ static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * 
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *flags = NULL;
                 trees[i] = -EBADF;
-                points[i] = rebind_entry_parse(entries[i], &flags);
+                points[i] = rebind_entry_parse(lm->entries[i], &flags);
                 if (!points[i])
-                        return log_unit_warning_errno(unit, EINVAL, "Failed to parse %s: %m", entries[i]);
-                if (!is_mount_point(points[i])) {
+                        return log_unit_warning_errno(unit, EINVAL, "Failed to parse %s: %m", lm->entries[i]);
+                /* A walk onto an automount waits while something else has it mounted (bootctl at
+                 * the ESP: 27 s of the bench's boot), even one that does not cross it: the clone
+                 * is taken from the mount restore-exec opened first, with what was mounted on it
+                 * since (AT_RECURSIVE). A clone of a shared mount is its peer. */
+                if (lm->fds[i] >= 0 && is_mount_root(lm->fds[i], "", AT_EMPTY_PATH))
+                        trees[i] = open_tree(lm->fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+                else if (is_mount_point(points[i]))
+                        /* Mounted since restore-exec started: configfs, after its module. */
+                        trees[i] = open_tree(AT_FDCWD, points[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                                                  AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW);
+                else {
                         /* Its parent in the namespace is a slave of the machine's: it comes in
                          * when the boot mounts it. */
                         log_unit_debug(unit, "%s is not mounted yet; it propagates into %s's namespace when it is.",
                                        points[i], unit);
                         continue;
                 }
-                /* Not crossing an automount: its autofs mount, the machine's mount behind it only
-                 * if it is there already. A clone of a shared mount is its peer. */
-                trees[i] = open_tree(AT_FDCWD, points[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
-                                                          AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW);
                 struct mount_attr attr = { .attr_set = mount_attr_flags(flags) };
                 if (trees[i] < 0 ||
                     mount_setattr(trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
@@ -439,7 +479,9 @@ static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * 
                 }
                 /* What systemd mounts there later (and unmounts) reaches the service, as it did
                  * the namespace systemd made; nothing the service mounts reaches the machine. */
-                if (mount(NULL, points[i], NULL, MS_SLAVE | MS_REC, NULL) < 0)
+                struct mount_attr slave = { .propagation = MS_SLAVE };
+                /* By its descriptor: the path leads onto the automount, and waits as above. */
+                if (mount_setattr(trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &slave, sizeof(slave)) < 0)
                         r = log_unit_warning_errno(unit, errno, "Failed to make %s in %s's namespace a slave of the machine's: %m",
                                                    points[i], unit);
                 else
@@ -449,10 +491,10 @@ static int bind_into_namespace(const char *unit, int ns_fd, int root_fd, char * 
         return r;
 }
 
-int late_mounts_bind(const char *unit, pid_t pid, char * const *entries) {
+int late_mounts_bind(const char *unit, pid_t pid, const LateMounts *lm) {
         char path[64];
 
-        if (!entries || !*entries)
+        if (!lm || lm->n == 0)
                 return 0;
         snprintf(path, sizeof(path), "/proc/" PID_FMT "/ns/mnt", pid);
         _cleanup_close_ int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -467,7 +509,7 @@ int late_mounts_bind(const char *unit, pid_t pid, char * const *entries) {
         if (child < 0)
                 return log_unit_warning_errno(unit, errno, "Failed to fork to bind the machine's mounts into %s's namespace: %m", unit);
         if (child == 0)
-                _exit(bind_into_namespace(unit, ns_fd, root_fd, entries) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+                _exit(bind_into_namespace(unit, ns_fd, root_fd, lm) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
         int status;
         while (waitpid(child, &status, 0) < 0)
                 if (errno != EINTR)

@@ -159,17 +159,18 @@ static void write_sysctl(const char *path, const char *value) {
 
 /* libcriu's notifications carry no context of ours: the restore being run, one per process. */
 static const Checkpoint *notified_restore;
+static const LateMounts *notified_late;
 
 static int restore_notified(char *action, criu_notify_arg_t na) {
         /* Its processes are all there, stopped, the network still locked. */
         if (streq(action, "post-restore") && notified_restore)
-                (void) late_mounts_bind(notified_restore->unit, criu_notify_pid(na), notified_restore->rebind_mounts);
+                (void) late_mounts_bind(notified_restore->unit, criu_notify_pid(na), notified_late);
         return 0;
 }
 
 /* criu restore of the checkpoint c in images_dir, from the calling process:
  * inside the unit (restore-exec) or the session's new scope (restore-session). */
-int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) {
+int restore_images(const Checkpoint *c, const LateMounts *late, const char *images_dir, pid_t *ret_pid) {
         static const char window_scaling[] = "/proc/sys/net/ipv4/tcp_window_scaling";
         _cleanup_free_ char *old_scaling = NULL, *log = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -197,7 +198,7 @@ int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) 
                 /* The external mounts of the dump are found again under our root. */
                 criu_local_set_auto_ext_mnt(opts, true);
                 r = criu_local_set_root(opts, "/");
-                if (c->rebind_mounts)
+                if (late && late->n > 0)
                         criu_local_set_notify_cb(opts, restore_notified);
         }
         /* A session stays in the scope we run in; a unit's cgroup is ours already. */
@@ -265,8 +266,10 @@ int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid) 
         if (read_sysctl(window_scaling, &old_scaling) >= 0)
                 write_sysctl(window_scaling, "0");
         notified_restore = c;
+        notified_late = late;
         pid_t pid = criu_local_restore(opts);
         notified_restore = NULL;
+        notified_late = NULL;
         if (old_scaling)
                 write_sysctl(window_scaling, old_scaling);
         criu_local_free_opts(opts);

@@ -159,12 +159,23 @@ int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_au
  * hold, and its automount points in *automounts, which keeps those it holds files below. */
 int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
                           size_t n_used, char ***ret_rebind, char ***skipped_mounts);
+/* The RebindMounts= entries of a restore, each with an O_PATH descriptor of what the machine has
+ * there, opened at the start of restore-exec without triggering an automount (-EBADF if none):
+ * later, a path onto the automount would wait for whatever mount of it another process triggered
+ * (bootctl's of the ESP), the clone from the descriptor does not. */
+typedef struct LateMounts {
+        char * const *entries;
+        int *fds;
+        size_t n;
+} LateMounts;
+void late_mounts_open(LateMounts *lm, char * const *entries);
+void late_mounts_done(LateMounts *lm);
 /* At the end of a restore, before its processes run (criu's post-restore notification): binds
- * the machine's mounts of entries (RebindMounts=), an automount where the boot has not mounted
- * what is behind it yet, into the namespace of PID with the recorded flags, as slaves of the
- * machine's. One the machine has not mounted yet comes in by propagation when it does. Failures
- * are logged; the service runs without. */
-int late_mounts_bind(const char *unit, pid_t pid, char * const *entries);
+ * the machine's mounts of lm (an automount where the boot has not mounted what is behind it yet)
+ * into the namespace of PID with the recorded flags, as slaves of the machine's. One the machine
+ * has not mounted yet comes in by propagation when it does. Failures are logged; the service
+ * runs without. */
+int late_mounts_bind(const char *unit, pid_t pid, const LateMounts *lm);
 int join_machine_mount_namespace(const char *unit);
 
 /* addresses.c */
@@ -267,7 +278,7 @@ int criu_dump_to(const HandoffUnit *u, pid_t pid, int images_fd, const Checkpoin
                  const char *parent);
 /* A descriptor of dir for criu, which inherits it: no O_CLOEXEC. */
 int open_images_dir(const char *dir);
-int restore_images(const Checkpoint *c, const char *images_dir, pid_t *ret_pid);
+int restore_images(const Checkpoint *c, const LateMounts *late, const char *images_dir, pid_t *ret_pid);
 /* criu's probe of the kernel (handoff_probe_kernel()), unlogged: the time it took, whether
  * criu can track dirty memory (pre-dumps). */
 int criu_probe_kernel(usec_t *ret_usec, bool *ret_mem_track);

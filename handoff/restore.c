@@ -176,6 +176,8 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
          * the automounts (restored early in the boot, before anything there used /efi, say),
          * while we wait for the addresses and set the rest up. */
         images_readahead_start(unit, images_dir);
+        _cleanup_(late_mounts_done) LateMounts late = {};
+        late_mounts_open(&late, c.rebind_mounts);
         _cleanup_(automounts_trigger_finish) AutomountsTrigger automounts = {};
         automounts_trigger_start(&automounts, unit, c.automounts);
         /* The unit starts as early as the boot allows, not after network-online.target
@@ -203,7 +205,7 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
         if (r < 0)
                 return r;
         usec_t t_criu = now_usec(CLOCK_MONOTONIC);
-        r = restore_images(&c, images_dir, &pid);
+        r = restore_images(&c, &late, images_dir, &pid);
         if (r < 0) {
                 run_files_remove(AT_FDCWD, unit, written);
                 return r;

@@ -218,7 +218,7 @@ int handoff_restore_session_exec(const char *images_dir) {
         /* The boot check restores sessions after the services, and nothing orders it after the
          * network: the addresses of its connection, as for a service (restore.c). */
         (void) addresses_wait(c.unit, c.addresses, ADDRESSES_TIMEOUT);
-        r = restore_images(&c, images_dir, &pid);
+        r = restore_images(&c, /* late= */ NULL, images_dir, &pid);
         if (r < 0)
                 return r;
         log_unit_info(c.unit, "Restored the login session of %s (leader PID " PID_FMT ").", c.unit, pid);
