@@ -174,8 +174,16 @@ int openat_beneath(int root_fd, const char *path, int flags, uint64_t resolve) {
                 .flags = (uint64_t) (flags | O_CLOEXEC),
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve,
         };
-        long fd = syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof(how));
-        return fd < 0 ? -errno : (int) fd;
+        /* With RESOLVE_BENEATH the kernel refuses a walk during which any rename or mount
+         * happened anywhere on the machine (EAGAIN, "the caller should retry"): a busy machine
+         * failed a layer's file so (test-oci, beside the other tests' mounts). */
+        for (unsigned attempt = 0;; attempt++) {
+                long fd = syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof(how));
+                if (fd >= 0)
+                        return (int) fd;
+                if (errno != EAGAIN || attempt >= 64)
+                        return -errno;
+        }
 }
 
 int mkdir_p_beneath(int root_fd, const char *path, mode_t mode, uint64_t resolve) {
