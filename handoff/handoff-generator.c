@@ -45,8 +45,8 @@
  * wait for); the addresses restore-exec waits for, which networkd configures after
  * network-pre.target (systemd-network-generator) and the sysctls, once udev has initialised the
  * links (udevd starts after its credentials are loaded, systemd >= 256: 12.7 s of the bench's
- * boot without the weight); the checks of the file systems behind the automounts restore-exec opens (systemd-fsck@:
- * a template's drop-in is every instance's). They share the restores' weight (priority
+ * boot without the weight); the checks of the file systems behind the automounts restore-exec
+ * opens (systemd-fsck@: a template's drop-in is every instance's). They share the restores' weight (priority
  * inheritance) until the boot is done. */
 static const char *const restore_path_units[] = {
         "systemd-remount-fs.service",

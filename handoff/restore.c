@@ -172,9 +172,11 @@ int handoff_restore_exec(const char *unit, const char *images_dir, const char *p
                 return r;
         if (c.container_id)
                 return restore_container_exec(&c, images_dir, pidfile);
-        /* The disk reads the memory, and systemd mounts what the service's namespace needs of
-         * the automounts (restored early in the boot, before anything there used /efi, say),
-         * while we wait for the addresses and set the rest up. */
+        /* The disk reads the memory, and systemd mounts what is behind the automounts the
+         * service holds files below (restored early in the boot, before anything there used
+         * /efi, say), while we wait for the addresses and set the rest up. The machine's late
+         * mounts it holds nothing below are bound into its namespace at the end of criu's
+         * restore, from what we open here. */
         images_readahead_start(unit, images_dir);
         _cleanup_(late_mounts_done) LateMounts late = {};
         late_mounts_open(&late, c.rebind_mounts);
