@@ -158,7 +158,6 @@ void automounts_trigger_finish(AutomountsTrigger *t) {
         t->points = strv_free(t->points);
 }
 
-
 static bool ids_contain(const uint64_t *ids, size_t n, uint64_t id) {
         for (size_t i = 0; i < n; i++)
                 if (ids[i] == id)
