@@ -34,6 +34,8 @@
 
 typedef struct MountLine {
         uint64_t id;
+        char dev[32];
+        char *root;
         char *point;
         char options[256];
         char fstype[64];
@@ -46,8 +48,10 @@ typedef struct MountTable {
 } MountTable;
 
 static void mount_table_done(MountTable *t) {
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->lines[i].root);
                 free(t->lines[i].point);
+        }
         free(t->lines);
         *t = (MountTable) {};
 }
@@ -60,22 +64,26 @@ static int mount_table_parse(const char *mountinfo, MountTable *ret) {
         if (!text)
                 return -ENOMEM;
         for (char *p = text, *e; p && *p; p = e) {
-                char point[4096];
+                char root[4096], point[4096];
                 MountLine m = {};
                 e = strchr(p, '\n');
                 if (e)
                         *e++ = 0;
                 const char *tail = strstr(p, " - ");
-                if (sscanf(p, "%" SCNu64 " %*s %*s %*s %4095s %255s", &m.id, point, m.options) != 3 || !tail ||
-                    sscanf(tail, " - %63s", m.fstype) != 1)
+                if (sscanf(p, "%" SCNu64 " %*s %31s %4095s %4095s %255s", &m.id, m.dev, root, point, m.options) != 5 ||
+                    !tail || sscanf(tail, " - %63s", m.fstype) != 1)
                         continue;
                 MountLine *a = reallocarray(t.lines, t.n + 1, sizeof(MountLine));
                 if (!a)
                         return -ENOMEM;
                 t.lines = a;
+                m.root = strdup(root);
                 m.point = strdup(point);
-                if (!m.point)
+                if (!m.root || !m.point) {
+                        free(m.root);
+                        free(m.point);
                         return -ENOMEM;
+                }
                 t.lines[t.n++] = m;
         }
         *ret = t;
@@ -252,17 +260,19 @@ static char *confining_flags(const char *options) {
         return flags ? strv_join(flags, ",") : strdup("rw");
 }
 
-/* The mounts at or below point, as "FSTYPE POINT" sorted: a service's stack there is the machine's
- * when the mounts came in from the machine, not when its unit put its own on top
+/* The mounts at or below point, as "POINT FSTYPE DEV ROOT", sorted, each once: a service's stack
+ * there is the machine's when the mounts came in from the machine, binds of them onto themselves
+ * included (ProtectSystem= remounts /efi read-only so), not when its unit put its own on top
  * (InaccessiblePaths=, TemporaryFileSystem=), which a bind of the machine's would undo. */
 static int mount_stack(const MountTable *t, const char *point, char ***ret) {
         _cleanup_strv_free_ char **stack = NULL;
 
         for (size_t i = 0; i < t->n; i++) {
-                if (!path_is_at_or_below(t->lines[i].point, point))
+                const MountLine *m = &t->lines[i];
+                if (!path_is_at_or_below(m->point, point))
                         continue;
-                char *entry = strprintf("%s %s", t->lines[i].fstype, t->lines[i].point);
-                if (!entry || strv_push(&stack, entry) < 0)
+                _cleanup_free_ char *entry = strprintf("%s %s %s %s", m->point, m->fstype, m->dev, m->root);
+                if (!entry || (!strv_contains(stack, entry) && strv_extend(&stack, entry) < 0))
                         return -ENOMEM;
         }
         strv_sort(stack);
@@ -307,13 +317,20 @@ int mountinfo_late_mounts(const char *machine, const char *service, char ***auto
                         return r;
                 /* One the unit covered with its own (InaccessiblePaths=) is dumped as it is. */
                 bool held = !strv_equal(our_stack, their_stack);
+                const MountLine *lowest = NULL;
                 for (size_t i = 0; i < ours.n && !held; i++) {
                         const MountLine *m = &ours.lines[i];
                         if (!path_is_at_or_below(m->point, *c))
                                 continue;
-                        /* The first at the point is the lowest: the one the bind stands in for. */
-                        if (!flags && streq(m->point, *c) && !(flags = confining_flags(m->options)))
-                                return -ENOMEM;
+                        /* The lowest at the point is the machine's mount as it came in, the
+                         * last of the same device there its unit's bind of it onto itself
+                         * (ProtectSystem=): the service's own confinement, which the bind gets. */
+                        if (streq(m->point, *c) && (!lowest || streq(m->dev, lowest->dev))) {
+                                lowest = lowest ?: m;
+                                free(flags);
+                                if (!(flags = confining_flags(m->options)))
+                                        return -ENOMEM;
+                        }
                         /* A mount criu could not be told to skip (mountinfo escapes blanks) is
                          * one the service keeps, as one it holds a file on. */
                         held = ids_contain(used, n_used, m->id) || strchr(m->point, '\\');

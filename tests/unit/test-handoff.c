@@ -1181,8 +1181,9 @@ static void test_late_mounts(void **state) {
                 "63 25 0:63 / /srv/nfs rw shared:36 - autofs systemd-1 rw,direct\n";
         static const char service[] =
                 "125 124 254:3 / / ro,relatime master:1 - ext4 /dev/vda3 rw\n"
-                "160 125 0:60 / /efi ro,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
-                "161 160 254:1 / /efi ro,relatime master:34 - vfat /dev/vda1 rw\n"
+                "160 125 0:60 / /efi rw,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "169 160 0:60 / /efi ro,nosuid,relatime master:33 - autofs systemd-1 rw,fd=52,pgrp=1,direct\n"
+                "161 169 254:1 / /efi rw,relatime master:34 - vfat /dev/vda1 rw\n"
                 "166 161 0:70 / /efi/loader rw master:40 - tmpfs tmpfs rw\n"
                 "167 125 0:71 / /efix rw master:41 - tmpfs tmpfs rw\n"
                 "130 125 0:20 / /sys ro,nosuid,nodev,noexec master:6 - sysfs sysfs rw\n"
@@ -1205,7 +1206,9 @@ static void test_late_mounts(void **state) {
         /* Not /srv/own: the service's own, the machine has no mount there; nor fusectl, which its
          * unit made inaccessible. */
         assert_int_equal(strv_length(rebind), 2);
-        assert_string_equal(rebind[0], "ro:/efi");
+        /* ProtectSystem= bound /efi onto itself read-only: the same stack as the machine's, and
+         * that bind's flags, not the ESP's mount on top. */
+        assert_string_equal(rebind[0], "ro,nosuid:/efi");
         assert_string_equal(rebind[1], "ro,nosuid,nodev,noexec:/sys/kernel/config");
         assert_int_equal(strv_length(automounts), 2);
         assert_string_equal(automounts[0], "/proc/sys/fs/binfmt_misc");
