@@ -98,23 +98,31 @@ static bool mount_table_has(const MountTable *t, const char *point) {
         return false;
 }
 
-int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
-        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
+static int mount_tables_parse(const char *machine, const char *service, MountTable *theirs, MountTable *ours) {
+        int r = mount_table_parse(machine, theirs);
+        if (r >= 0)
+                r = mount_table_parse(service, ours);
+        return r;
+}
+
+static int tables_automounts(const MountTable *theirs, const MountTable *ours, char ***ret) {
         _cleanup_strv_free_ char **points = NULL;
 
-        int r = mount_table_parse(machine, &theirs);
-        if (r >= 0)
-                r = mount_table_parse(service, &ours);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < theirs.n; i++) {
-                const char *a = theirs.lines[i].point;
-                if (streq(theirs.lines[i].fstype, "autofs") && mount_table_has(&ours, a) && automount_point_is_valid(a) &&
+        for (size_t i = 0; i < theirs->n; i++) {
+                const char *a = theirs->lines[i].point;
+                if (streq(theirs->lines[i].fstype, "autofs") && mount_table_has(ours, a) && automount_point_is_valid(a) &&
                     !strv_contains(points, a) && strv_extend(&points, a) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(points);
         return 0;
+}
+
+int mountinfo_automounts(const char *machine, const char *service, char ***ret) {
+        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
+
+        int r = mount_tables_parse(machine, service, &theirs, &ours);
+        return r < 0 ? r : tables_automounts(&theirs, &ours, ret);
 }
 
 void automounts_trigger(const char *unit, char * const *points) {
@@ -280,22 +288,17 @@ static int mount_stack(const MountTable *t, const char *point, char ***ret) {
         return 0;
 }
 
-int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
-                          size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
+static int tables_late_mounts(const MountTable *theirs, const MountTable *ours, char ***automounts,
+                              const uint64_t *used, size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
         _cleanup_strv_free_ char **candidates = strv_copy(*automounts), **keep = NULL, **rebind = NULL,
                                  **rebound = NULL, **skip = NULL;
-        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
+        int r;
 
         if (!candidates)
                 return -ENOMEM;
-        int r = mount_table_parse(machine, &theirs);
-        if (r >= 0)
-                r = mount_table_parse(service, &ours);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ours.n; i++) {
-                const MountLine *m = &ours.lines[i];
-                if (is_late_fstype(m->fstype) && mount_table_has(&theirs, m->point) && automount_point_is_valid(m->point) &&
+        for (size_t i = 0; i < ours->n; i++) {
+                const MountLine *m = &ours->lines[i];
+                if (is_late_fstype(m->fstype) && mount_table_has(theirs, m->point) && automount_point_is_valid(m->point) &&
                     !strv_contains(candidates, m->point) && strv_extend(&candidates, m->point) < 0)
                         return -ENOMEM;
         }
@@ -310,16 +313,16 @@ int mountinfo_late_mounts(const char *machine, const char *service, char ***auto
                         inside = inside || path_is_at_or_below(*c, *b);
                 if (inside)
                         continue;
-                r = mount_stack(&ours, *c, &our_stack);
+                r = mount_stack(ours, *c, &our_stack);
                 if (r >= 0)
-                        r = mount_stack(&theirs, *c, &their_stack);
+                        r = mount_stack(theirs, *c, &their_stack);
                 if (r < 0)
                         return r;
                 /* One the unit covered with its own (InaccessiblePaths=) is dumped as it is. */
                 bool held = !strv_equal(our_stack, their_stack);
                 const MountLine *lowest = NULL;
-                for (size_t i = 0; i < ours.n && !held; i++) {
-                        const MountLine *m = &ours.lines[i];
+                for (size_t i = 0; i < ours->n && !held; i++) {
+                        const MountLine *m = &ours->lines[i];
                         if (!path_is_at_or_below(m->point, *c))
                                 continue;
                         /* The lowest at the point is the machine's mount as it came in, the
@@ -359,9 +362,18 @@ int mountinfo_late_mounts(const char *machine, const char *service, char ***auto
         return 0;
 }
 
+int mountinfo_late_mounts(const char *machine, const char *service, char ***automounts, const uint64_t *used,
+                          size_t n_used, char ***ret_rebind, char ***skipped_mounts) {
+        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
+
+        int r = mount_tables_parse(machine, service, &theirs, &ours);
+        return r < 0 ? r : tables_late_mounts(&theirs, &ours, automounts, used, n_used, ret_rebind, skipped_mounts);
+}
+
 int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_automounts, char ***ret_rebind,
                 char ***skipped_mounts) {
         _cleanup_free_ char *machine = NULL, *service = NULL;
+        _cleanup_(mount_table_done) MountTable ours = {}, theirs = {};
         _cleanup_strv_free_ char **automounts = NULL;
         _cleanup_free_ uint64_t *used = NULL;
         size_t n_used = 0;
@@ -370,11 +382,13 @@ int late_mounts(pid_t root_pid, const pid_t *pids, size_t n_pids, char ***ret_au
         if (r >= 0)
                 r = read_mountinfo(root_pid, &service);
         if (r >= 0)
-                r = mountinfo_automounts(machine, service, &automounts);
+                r = mount_tables_parse(machine, service, &theirs, &ours);
+        if (r >= 0)
+                r = tables_automounts(&theirs, &ours, &automounts);
         if (r >= 0)
                 r = tree_mount_ids(pids, n_pids, &used, &n_used);
         if (r >= 0)
-                r = mountinfo_late_mounts(machine, service, &automounts, used, n_used, ret_rebind, skipped_mounts);
+                r = tables_late_mounts(&theirs, &ours, &automounts, used, n_used, ret_rebind, skipped_mounts);
         if (r < 0)
                 return r;
         *ret_automounts = TAKE_PTR(automounts);
